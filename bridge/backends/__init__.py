@@ -1,0 +1,1 @@
+"""What verifies a credential: the built-in store, PAM, LDAP, Kerberos, peer credentials."""

@@ -1,0 +1,84 @@
+"""The built-in hash store: native ('*' + SHA1 hex) and SHA-2 ('$A$005$') hashes in the
+account rows, with caching_sha2_password's in-memory fast-auth cache."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from functools import lru_cache
+
+from bridge.credentials import ClearPassword, Credential, NativeScramble, Sha2Scramble
+from bridge.errors import Denied
+from bridge.hashing import (
+    EmptyHash,
+    NativeHash,
+    Sha2CryptHash,
+    StoredHash,
+    fast_auth_digest,
+)
+from bridge.mapping.accounts import AccountRow
+from bridge.plugins import PLUGINS
+from bridge.scramble import check_native_token, check_sha2_token
+
+from .base import Identity, Peer
+
+CacheKey = tuple[str, str, bytes]
+
+
+@lru_cache(maxsize=65536)
+def stored_hash(plugin: str, authentication_string: bytes) -> StoredHash:
+    parsed = PLUGINS[plugin].parse(authentication_string)
+    assert isinstance(parsed, EmptyHash | NativeHash | Sha2CryptHash)
+    return parsed
+
+
+def _key(row: AccountRow) -> CacheKey:
+    # The hash is part of the key: a changed password (after a reload) misses the cache.
+    return (row.user, row.host, row.authentication_string)
+
+
+class StoreBackend:
+    name = "store"
+    accepts = (ClearPassword, NativeScramble, Sha2Scramble)
+
+    def __init__(self) -> None:
+        self._fast_cache: dict[CacheKey, bytes] = {}
+        self._checks: dict[type, Callable[[Credential, AccountRow, StoredHash], object]] = {
+            NativeScramble: self._check_native,
+            Sha2Scramble: self._check_fast,
+        }
+
+    def fast_auth_ok(self, row: AccountRow, nonce: bytes, token: bytes) -> bool:
+        digest = self._fast_cache.get(_key(row))
+        return digest is not None and check_sha2_token(token, nonce, digest)
+
+    async def verify(self, credential: Credential, row: AccountRow, peer: Peer) -> Identity:
+        stored = stored_hash(row.plugin, row.authentication_string)
+        if isinstance(credential, ClearPassword):
+            ok = await self._check_clear(credential, row, stored)
+        else:
+            ok = bool(self._checks[type(credential)](credential, row, stored))
+        if not ok:
+            raise Denied("password does not match the stored hash")
+        return Identity(row.user, (), self.name)
+
+    def _check_native(self, cred: Credential, row: AccountRow, stored: StoredHash) -> bool:
+        assert isinstance(cred, NativeScramble)
+        if isinstance(stored, EmptyHash):
+            return not cred.token
+        if isinstance(stored, NativeHash):
+            return check_native_token(cred.token, cred.nonce, stored.stage2)
+        return False
+
+    def _check_fast(self, cred: Credential, row: AccountRow, stored: StoredHash) -> bool:
+        assert isinstance(cred, Sha2Scramble)
+        return self.fast_auth_ok(row, cred.nonce, cred.token)
+
+    async def _check_clear(self, cred: ClearPassword, row: AccountRow, stored: StoredHash) -> bool:
+        if isinstance(stored, Sha2CryptHash):
+            # SHA-256-crypt costs milliseconds: keep it off the event loop.
+            ok = await asyncio.to_thread(stored.matches, cred.password)
+            if ok and row.plugin == "caching_sha2_password":
+                self._fast_cache[_key(row)] = fast_auth_digest(cred.password)
+            return ok
+        return stored.matches(cred.password)

@@ -1,0 +1,296 @@
+"""YAML configuration -> frozen, validated objects.
+
+Unknown keys are errors; every error names the file, the line and the key. Relative paths
+are taken from the directory of the file that names them.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Annotated, Any, Literal, TypeVar
+
+import yaml
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+
+
+M = TypeVar("M", bound="BaseModel")
+
+
+class ConfigError(ValueError):
+    """A configuration problem, already phrased for the operator."""
+
+
+class Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _resolve(value: Path, info: ValidationInfo) -> Path:
+    base = (info.context or {}).get("base", Path.cwd())
+    return value if value.is_absolute() else Path(base) / value
+
+
+ConfigPath = Annotated[Path, AfterValidator(_resolve)]
+PASSWORD_PLUGINS = ("caching_sha2_password", "mysql_native_password", "sha256_password")
+
+
+def parse_address(text: str) -> tuple[str, int] | str:
+    """'host:port', '[v6]:port' -> (host, port); 'unix:/path' -> '/path'."""
+    if text.startswith("unix:"):
+        return text[5:]
+    host, sep, port = text.rpartition(":")
+    if not sep or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"{text!r} is not 'host:port' or 'unix:/path'")
+    return host.strip("[]") or "0.0.0.0", int(port)
+
+
+def _valid_address(text: str) -> str:
+    parse_address(text)
+    return text
+
+
+Address = Annotated[str, AfterValidator(_valid_address)]
+
+
+class ListenConfig(Model):
+    tcp: tuple[Address, ...] = ("127.0.0.1:3307",)
+    unix: ConfigPath | None = None
+
+
+class TlsConfig(Model):
+    cert: ConfigPath
+    key: ConfigPath
+    require_secure_transport: bool = False
+
+
+class RsaConfig(Model):
+    private_key: ConfigPath
+    public_key: ConfigPath
+
+
+class ServerConfig(Model):
+    default_auth_plugin: Literal[
+        "caching_sha2_password", "mysql_native_password", "sha256_password"
+    ] = "caching_sha2_password"
+    max_connections: int = Field(10000, ge=1)
+    connect_timeout: float = Field(10.0, gt=0)
+    allow_insecure_cleartext: bool = False
+    skip_name_resolve: bool = False  # False: loopback clients are 'localhost', as in mysqld
+    shutdown_grace: float = Field(30.0, ge=0)
+    max_handshake_packet: int = Field(1 << 20, ge=4096)
+    max_change_user_failures: int = Field(3, ge=1)
+
+
+class UpstreamTlsConfig(Model):
+    mode: Literal["disabled", "preferred", "required", "verify_ca", "verify_identity"] = (
+        "preferred"
+    )
+    ca: ConfigPath | None = None
+    cert: ConfigPath | None = None
+    key: ConfigPath | None = None
+
+    @model_validator(mode="after")
+    def _ca_for_verification(self) -> UpstreamTlsConfig:
+        if self.mode in ("verify_ca", "verify_identity") and self.ca is None:
+            raise ValueError(f"tls mode {self.mode} needs 'ca'")
+        return self
+
+
+class UpstreamConfig(Model):
+    address: Address = "127.0.0.1:3306"
+    tls: UpstreamTlsConfig = UpstreamTlsConfig()
+    credentials: ConfigPath
+    connect_timeout: float = Field(5.0, gt=0)
+
+
+class BackendsConfig(Model):
+    """Backend settings. The built-in hash store needs none."""
+
+
+class LogConfig(Model):
+    level: Literal["debug", "info", "warning", "error"] = "info"
+
+
+class BridgeConfig(Model):
+    listen: ListenConfig = ListenConfig()
+    tls: TlsConfig | None = None
+    rsa: RsaConfig | None = None
+    server: ServerConfig = ServerConfig()
+    upstream: UpstreamConfig
+    accounts: tuple[ConfigPath, ...] = ()
+    backends: BackendsConfig = BackendsConfig()
+    log: LogConfig = LogConfig()
+    audit_log: ConfigPath | None = None
+
+
+# --- accounts files --------------------------------------------------------------------------
+
+
+class AccountEntry(Model):
+    user: str = Field(max_length=80)
+    host: str = Field("%", max_length=255)
+    plugin: str
+    authentication_string: str = ""
+
+    def auth_bytes(self) -> bytes:
+        """'0x...' is hex (as SHOW CREATE USER prints binary hashes), else UTF-8 text."""
+        text = self.authentication_string
+        if text[:2] in ("0x", "0X"):
+            return bytes.fromhex(text[2:])
+        return text.encode("utf-8")
+
+    @field_validator("authentication_string")
+    @classmethod
+    def _hex_is_hex(cls, value: str) -> str:
+        if value[:2] in ("0x", "0X"):
+            try:
+                bytes.fromhex(value[2:])
+            except ValueError as exc:
+                raise ValueError("a '0x' authentication_string must be hex digits") from exc
+        return value
+
+
+class AccountsFile(Model):
+    accounts: tuple[AccountEntry, ...] = ()
+
+
+# --- upstream credentials --------------------------------------------------------------------
+
+
+class UpstreamCredential(Model):
+    password: SecretStr | None = None
+    password_file: ConfigPath | None = None
+    password_env: str | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> UpstreamCredential:
+        keys = ("password", "password_file", "password_env")
+        given = [k for k in keys if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError("give exactly one of password, password_file, password_env")
+        return self
+
+    def resolve(self) -> bytes:
+        if self.password is not None:
+            return self.password.get_secret_value().encode()
+        if self.password_file is not None:
+            return self.password_file.read_bytes().rstrip(b"\r\n")
+        value = os.environ.get(self.password_env or "")
+        if value is None:
+            raise ValueError(f"environment variable {self.password_env} is not set")
+        return value.encode()
+
+
+# --- loading ---------------------------------------------------------------------------------
+
+
+def _node_at(node: yaml.Node | None, loc: Iterable[int | str]) -> yaml.Node | None:
+    for key in loc:
+        if isinstance(node, yaml.MappingNode):
+            node = next((v for k, v in node.value if k.value == key), None)
+        elif isinstance(node, yaml.SequenceNode) and isinstance(key, int):
+            node = node.value[key] if key < len(node.value) else None
+        else:
+            return node
+    return node
+
+
+def _describe(errors: ValidationError, path: Path, root: yaml.Node | None) -> Iterator[str]:
+    for err in errors.errors():
+        loc = [p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-"))]
+        node = _node_at(root, loc)
+        line = f":{node.start_mark.line + 1}" if node is not None else ""
+        key = ".".join(str(p) for p in loc) or "(top level)"
+        message = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            message = "unknown key"
+        yield f"{path}{line}: {key}: {message}"
+
+
+def read_yaml(path: Path) -> tuple[Any, yaml.Node | None]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from exc
+    try:
+        return yaml.safe_load(text), yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+
+
+def validate_file(model: type[M], path: Path) -> M:
+    data, root = read_yaml(path)
+    if data is None:
+        data = {}
+    try:
+        return model.model_validate(data, context={"base": path.parent})
+    except ValidationError as exc:
+        raise ConfigError("\n".join(_describe(exc, path, root))) from None
+
+
+def line_of(path: Path, loc: Iterable[int | str]) -> str:
+    """'path:line' of a key path, for errors found after validation."""
+    _, root = read_yaml(path)
+    node = _node_at(root, list(loc))
+    return f"{path}:{node.start_mark.line + 1}" if node is not None else str(path)
+
+
+def load_config(path: Path) -> BridgeConfig:
+    return validate_file(BridgeConfig, path)
+
+
+def load_accounts_file(path: Path) -> AccountsFile:
+    return validate_file(AccountsFile, path)
+
+
+def check_private(path: Path) -> None:
+    """A secrets file must be mode 0600 or stricter."""
+    try:
+        mode = path.stat().st_mode
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from exc
+    if stat.S_IMODE(mode) & 0o077:
+        raise ConfigError(
+            f"{path}: holds secrets and is mode {stat.S_IMODE(mode):04o}; "
+            "it must be 0600 or stricter (chmod 600)"
+        )
+
+
+def load_credentials(path: Path) -> dict[str, bytes]:
+    """upstream-credentials.yaml: account user name -> the password the bridge uses."""
+    check_private(path)
+    data, root = read_yaml(path)
+    data = data or {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping of account name to credentials")
+    resolved: dict[str, bytes] = {}
+    for name, entry in data.items():
+        try:
+            cred = UpstreamCredential.model_validate(entry, context={"base": path.parent})
+            resolved[str(name)] = cred.resolve()
+        except ValidationError as exc:
+            raise ConfigError("\n".join(_describe_prefixed(exc, path, root, name))) from None
+        except (OSError, ValueError) as exc:
+            raise ConfigError(f"{line_of(path, [name])}: {name}: {exc}") from None
+    return resolved
+
+
+def _describe_prefixed(
+    exc: ValidationError, path: Path, root: yaml.Node | None, name: Any
+) -> Iterator[str]:
+    sub = _node_at(root, [name])
+    for line in _describe(exc, path, sub):
+        file_part, _, rest = line.partition(": ")
+        yield f"{file_part}: {name}.{rest}" if rest else f"{file_part}: {name}"

@@ -1,0 +1,119 @@
+"""Errors that carry their wire form: each class knows its errno, SQLSTATE and message.
+
+The session turns a BridgeError into one ERR packet in one place. `log_reason` is for the log
+and the audit record only; it never goes on the wire and never holds a secret.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from bridge.protocol.packets import ErrPacket
+
+
+class BridgeError(Exception):
+    errno: ClassVar[int]
+    sqlstate: ClassVar[str]
+
+    def __init__(self, message: str, log_reason: str = "") -> None:
+        super().__init__(message)
+        self.message = message
+        self.log_reason = log_reason or message
+
+    def to_err(self) -> ErrPacket:
+        return ErrPacket(self.errno, self.sqlstate, self.message)
+
+
+class AccessDenied(BridgeError):
+    """ER_ACCESS_DENIED_ERROR: wrong password, unknown user, failed mapping, no PROXY grant."""
+
+    errno, sqlstate = 1045, "28000"
+
+    def __init__(self, user: str, host: str, used_password: bool, log_reason: str) -> None:
+        yes_no = "YES" if used_password else "NO"
+        text = f"Access denied for user '{user}'@'{host}' (using password: {yes_no})"
+        super().__init__(text, log_reason)
+
+
+class AccessDeniedNoPassword(BridgeError):
+    """ER_ACCESS_DENIED_NO_PASSWORD_ERROR: a plugin that never mentions a password."""
+
+    errno, sqlstate = 1698, "28000"
+
+    def __init__(self, user: str, host: str, log_reason: str) -> None:
+        super().__init__(f"Access denied for user '{user}'@'{host}'", log_reason)
+
+
+class BadHandshake(BridgeError):
+    errno, sqlstate = 1043, "08S01"
+
+    def __init__(self, log_reason: str) -> None:
+        super().__init__("Bad handshake", log_reason)
+
+
+class TooManyConnections(BridgeError):
+    errno, sqlstate = 1040, "08004"
+
+    def __init__(self) -> None:
+        super().__init__("Too many connections")
+
+
+class SecureTransportRequired(BridgeError):
+    """ER_SECURE_TRANSPORT_REQUIRED."""
+
+    errno, sqlstate = 3159, "HY000"
+
+    REQUIRE_SECURE_TRANSPORT = (
+        "Connections using insecure transport are prohibited while "
+        "--require_secure_transport=ON."
+    )
+    CLEARTEXT = (
+        "Clear text authentication over an insecure transport is prohibited: "
+        "connect with TLS or through the Unix socket."
+    )
+
+
+class UnknownCommand(BridgeError):
+    """ER_UNKNOWN_COM_ERROR, as MariaDB answers COM_CHANGE_USER after three failures."""
+
+    errno, sqlstate = 1047, "08S01"
+
+    def __init__(self) -> None:
+        super().__init__("Unknown command")
+
+
+class UpstreamUnavailable(BridgeError):
+    """ER_SERVER_ISNT_AVAILABLE: the bridge could not log in to the upstream server."""
+
+    errno, sqlstate = 3169, "HY000"
+
+    def __init__(self, log_reason: str) -> None:
+        super().__init__(
+            "Upstream server is unavailable: the bridge could not open a session there", log_reason
+        )
+
+
+class UpstreamRefusal(BridgeError):
+    """An upstream ERR about the client's own request (unknown database, too many
+    connections for the account, ...), relayed as the upstream sent it."""
+
+    def __init__(self, err: ErrPacket) -> None:
+        super().__init__(err.message)
+        self._err = err
+
+    def to_err(self) -> ErrPacket:
+        return self._err
+
+
+class Denied(Exception):
+    """Raised by wire methods and backends: the credential did not prove the identity.
+    The session answers ER_ACCESS_DENIED_ERROR; the reason goes to the log only."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class BackendUnavailable(Exception):
+    """A backend could not be asked (directory down, KDC unreachable): an outage, not a
+    wrong password. The client still gets a clean ERR."""

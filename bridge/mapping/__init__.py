@@ -1,0 +1,1 @@
+"""Accounts and proxy users: pure functions over immutable data."""

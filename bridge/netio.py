@@ -1,0 +1,209 @@
+"""One leg of a connection (client<->bridge or bridge<->upstream) as an asyncio Protocol.
+
+TLS runs over ssl.MemoryBIO, so that whatever arrived behind an SSLRequest is handed to the
+TLS engine (which authenticates it) and never read as plaintext. Two modes:
+- packet mode: bytes collect in a buffer; `read_packet()` takes whole packets off it.
+- relay mode: `sink` is set and every decrypted chunk goes straight to it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+from collections.abc import Callable
+from typing import cast
+
+from bridge.protocol.framing import Packet, frame, take_packet
+
+
+class ConnectionClosed(ConnectionError):
+    pass
+
+
+class Conn(asyncio.Protocol):
+    def __init__(self) -> None:
+        self.transport: asyncio.Transport | None = None
+        self._buf = bytearray()
+        self._waiter: asyncio.Future[None] | None = None
+        self._eof = False
+        self._tls: ssl.SSLObject | None = None
+        self._tls_in = ssl.MemoryBIO()
+        self._tls_out = ssl.MemoryBIO()
+        self._handshaking = False
+        self.sink: Callable[[bytes], None] | None = None
+        self.on_pause: Callable[[bool], None] | None = None  # our writes are backed up
+        self.closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.bytes_in = 0
+        self.bytes_out = 0
+
+    # --- asyncio.Protocol -------------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)  # uvloop's are not subclasses
+
+    def data_received(self, data: bytes) -> None:
+        self.bytes_in += len(data)
+        if self._tls is not None:
+            self._tls_in.write(data)
+            if self._handshaking:
+                self._wake()
+                return
+            data = self._tls_read()
+            if not data:
+                return
+        if self.sink is not None:
+            self.sink(data)
+        else:
+            self._buf += data
+            self._wake()
+
+    def eof_received(self) -> bool:
+        self._eof = True
+        self._wake()
+        return False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._eof = True
+        self._wake()
+        if not self.closed.done():
+            self.closed.set_result(None)
+        if self.on_pause is not None:
+            self.on_pause(False)
+
+    def pause_writing(self) -> None:
+        if self.on_pause is not None:
+            self.on_pause(True)
+
+    def resume_writing(self) -> None:
+        if self.on_pause is not None:
+            self.on_pause(False)
+
+    # --- reading ----------------------------------------------------------------------------
+
+    def _wake(self) -> None:
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
+
+    async def _wait(self) -> None:
+        if self._eof:
+            raise ConnectionClosed("peer closed the connection")
+        self._waiter = asyncio.get_running_loop().create_future()
+        try:
+            await self._waiter
+        finally:
+            self._waiter = None
+
+    async def read_packet(self, max_payload: int) -> Packet:
+        """The next whole packet (16 MiB parts joined). Raises ProtocolError, ConnectionClosed."""
+        while True:
+            packet = take_packet(self._buf, max_payload)
+            if packet is not None:
+                return packet
+            if self._eof:
+                raise ConnectionClosed("peer closed the connection")
+            await self._wait()
+
+    def has_buffered(self) -> bool:
+        return bool(self._buf)
+
+    def take_buffered(self) -> bytes:
+        data = bytes(self._buf)
+        self._buf.clear()
+        return data
+
+    def unread(self, data: bytes) -> None:
+        """Put bytes back in front of the buffer (leaving relay mode mid-chunk)."""
+        self._buf[:0] = data
+
+    # --- writing ----------------------------------------------------------------------------
+
+    def write(self, data: bytes) -> None:
+        if self.transport is None or self.transport.is_closing():
+            return
+        if self._tls is not None:
+            view = memoryview(data)
+            while view:
+                written = self._tls.write(view)
+                view = view[written:]
+            data = self._tls_out.read()
+        self.bytes_out += len(data)
+        self.transport.write(data)
+
+    def send_packet(self, payload: bytes, seq: int) -> int:
+        """Frame and write one payload; return the next sequence id."""
+        self.write(frame(payload, seq))
+        return (seq + len(payload) // 0xFFFFFF + 1) & 0xFF
+
+    def close(self) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.close()
+
+    def abort(self) -> None:
+        if self.transport is not None:
+            self.transport.abort()
+
+    def pause_reading(self, paused: bool) -> None:
+        if self.transport is None or self.transport.is_closing():
+            return
+        if paused:
+            self.transport.pause_reading()
+        else:
+            self.transport.resume_reading()
+
+    # --- TLS --------------------------------------------------------------------------------
+
+    @property
+    def tls_active(self) -> bool:
+        return self._tls is not None
+
+    @property
+    def tls_version(self) -> str | None:
+        return self._tls.version() if self._tls is not None else None
+
+    async def start_tls(
+        self, context: ssl.SSLContext, server_side: bool, server_hostname: str | None = None
+    ) -> None:
+        """Run the TLS handshake. Bytes already buffered are TLS records or garbage: both go
+        to the TLS engine, which refuses garbage (ssl.SSLError)."""
+        self._tls = context.wrap_bio(
+            self._tls_in, self._tls_out, server_side=server_side, server_hostname=server_hostname
+        )
+        self._tls_in.write(self.take_buffered())
+        self._handshaking = True
+        try:
+            while True:
+                try:
+                    self._tls.do_handshake()
+                    break
+                except ssl.SSLWantReadError:
+                    self._flush_tls()
+                    await self._wait()
+        finally:
+            self._handshaking = False
+        self._flush_tls()
+        self._buf += self._tls_read()
+
+    def _flush_tls(self) -> None:
+        data = self._tls_out.read()
+        if data and self.transport is not None and not self.transport.is_closing():
+            self.bytes_out += len(data)
+            self.transport.write(data)
+
+    def _tls_read(self) -> bytes:
+        assert self._tls is not None
+        chunks = []
+        while True:
+            try:
+                chunk = self._tls.read(262144)
+            except ssl.SSLWantReadError:
+                break
+            except (ssl.SSLZeroReturnError, ssl.SSLError):
+                self._eof = True
+                self.abort()
+                break
+            if not chunk:
+                self._eof = True
+                break
+            chunks.append(chunk)
+        self._flush_tls()
+        return b"".join(chunks)

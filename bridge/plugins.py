@@ -1,0 +1,43 @@
+"""Account-row plugins: which backend verifies a row and which wire method it asks for.
+
+Keyed by the MySQL plugin names a DBA writes in CREATE USER ... IDENTIFIED WITH.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from bridge.hashing import HashFormatError, parse_native, parse_sha2
+
+
+@dataclass(frozen=True)
+class PluginSpec:
+    name: str
+    backend: str  # key in the runtime's backends
+    wire: str  # the wire method the row asks the client for
+    parse: Callable[[bytes], object]  # validates the authentication_string, raises ValueError
+
+
+PLUGINS: dict[str, PluginSpec] = {
+    spec.name: spec
+    for spec in (
+        PluginSpec("mysql_native_password", "store", "mysql_native_password", parse_native),
+        PluginSpec("caching_sha2_password", "store", "caching_sha2_password", parse_sha2),
+        PluginSpec("sha256_password", "store", "sha256_password", parse_sha2),
+    )
+}
+
+STORE_PLUGINS = tuple(name for name, spec in PLUGINS.items() if spec.backend == "store")
+
+
+def validate_row(plugin: str, authentication_string: bytes) -> None:
+    """Raise ValueError with an operator-facing message if the row cannot be used."""
+    spec = PLUGINS.get(plugin)
+    if spec is None:
+        known = ", ".join(sorted(PLUGINS))
+        raise ValueError(f"plugin '{plugin}' is not loaded (known: {known})")
+    try:
+        spec.parse(authentication_string)
+    except HashFormatError as exc:
+        raise ValueError(str(exc)) from None

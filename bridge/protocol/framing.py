@@ -1,0 +1,73 @@
+"""Packet framing: a 3-byte little-endian payload length and a 1-byte sequence id.
+
+A payload of 16 MiB - 1 or more is split into packets of 0xFFFFFF bytes; a packet shorter
+than that ends it (an empty one if the length is an exact multiple).
+https://dev.mysql.com/doc/dev/mysql-server/latest/page_protocol_basic_packets.html
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from bridge.protocol.constants import HEADER_SIZE, MAX_PAYLOAD
+from bridge.protocol.errors import ProtocolError
+
+
+@dataclass(frozen=True, slots=True)
+class Packet:
+    seq: int  # sequence id of the first physical packet
+    payload: bytes
+    last_seq: int  # sequence id of the last physical packet (differs when split)
+
+
+def frame(payload: bytes, seq: int) -> bytes:
+    """Frame a payload starting at sequence id `seq`, splitting at 16 MiB."""
+    parts = []
+    offset = 0
+    while True:
+        chunk = payload[offset : offset + MAX_PAYLOAD]
+        parts.append(len(chunk).to_bytes(3, "little") + bytes([seq & 0xFF]) + chunk)
+        seq += 1
+        offset += MAX_PAYLOAD
+        if len(chunk) < MAX_PAYLOAD:
+            return b"".join(parts)
+
+
+def frames_used(payload_length: int) -> int:
+    """How many sequence ids a payload of this length takes."""
+    return payload_length // MAX_PAYLOAD + 1
+
+
+def parse_header(header: bytes) -> tuple[int, int]:
+    """(payload length, sequence id) of a 4-byte header."""
+    return int.from_bytes(header[:3], "little"), header[3]
+
+
+def take_packet(buffer: bytearray, max_payload: int) -> Packet | None:
+    """Remove one whole (joined) packet from the front of `buffer`, or return None if more
+    bytes are needed. Raises ProtocolError for out-of-order continuation packets or a
+    payload larger than `max_payload`."""
+    offset = 0
+    chunks: list[bytes] = []
+    first_seq = last_seq = -1
+    total = 0
+    while True:
+        if len(buffer) - offset < HEADER_SIZE:
+            return None
+        length, seq = parse_header(bytes(buffer[offset : offset + HEADER_SIZE]))
+        if first_seq < 0:
+            first_seq = seq
+        elif seq != (last_seq + 1) & 0xFF:
+            raise ProtocolError(f"continuation packet out of order: {seq} after {last_seq}")
+        last_seq = seq
+        total += length
+        if total > max_payload:
+            raise ProtocolError(f"packet of {total} bytes exceeds the limit of {max_payload}")
+        end = offset + HEADER_SIZE + length
+        if len(buffer) < end:
+            return None
+        chunks.append(bytes(buffer[offset + HEADER_SIZE : end]))
+        offset = end
+        if length < MAX_PAYLOAD:
+            del buffer[:offset]
+            return Packet(first_seq, b"".join(chunks), last_seq)

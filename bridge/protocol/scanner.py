@@ -1,0 +1,56 @@
+"""Walks packet headers in the client->server byte stream during the relay, so the bridge
+can stop at a COM_CHANGE_USER that starts a command, without parsing anything else.
+
+A packet starts a command when its sequence id is 0, it does not continue a 16 MiB packet,
+and it does not continue a run of client packets whose ids wrapped past 255 (LOAD DATA
+LOCAL INFILE streams). Any server output in between marks a fresh command boundary.
+"""
+
+from __future__ import annotations
+
+from bridge.protocol.constants import HEADER_SIZE, MAX_PAYLOAD, Command
+
+
+class CommandScanner:
+    __slots__ = ("_continues", "_last_seq", "_pending", "_remaining")
+
+    def __init__(self) -> None:
+        self._pending = b""  # an incomplete header (and first payload byte) held back
+        self._remaining = 0  # payload bytes of the current packet still to pass
+        self._continues = False  # the current packet is 0xFFFFFF long: another follows
+        self._last_seq: int | None = None
+
+    def server_spoke(self) -> None:
+        self._last_seq = None
+
+    def feed(self, data: bytes) -> tuple[bytes, bytes | None]:
+        """Return (bytes to forward, held). `held` is None, or the bytes from the start of a
+        COM_CHANGE_USER packet on: the caller takes those over and must not feed more."""
+        buf = self._pending + data if self._pending else data
+        self._pending = b""
+        pos, end = 0, len(buf)
+        while pos < end:
+            if self._remaining:
+                step = min(self._remaining, end - pos)
+                pos += step
+                self._remaining -= step
+                continue
+            if end - pos < HEADER_SIZE:
+                self._pending = buf[pos:]
+                return buf[:pos], None
+            length = int.from_bytes(buf[pos : pos + 3], "little")
+            seq = buf[pos + 3]
+            if length and self._starts_command(seq):
+                if end - pos == HEADER_SIZE:  # the command byte has not arrived yet
+                    self._pending = buf[pos:]
+                    return buf[:pos], None
+                if buf[pos + HEADER_SIZE] == Command.COM_CHANGE_USER:
+                    return buf[:pos], buf[pos:]
+            self._continues = length == MAX_PAYLOAD
+            self._last_seq = seq
+            self._remaining = length
+            pos += HEADER_SIZE
+        return buf, None
+
+    def _starts_command(self, seq: int) -> bool:
+        return seq == 0 and not self._continues and self._last_seq != 0xFF

@@ -1,0 +1,149 @@
+"""Everything a session needs, built from the config files in one go.
+
+A Runtime is immutable; a reload builds a new one and swaps one reference, so a broken
+file leaves the running one in place. Stateful parts (the store's fast-auth cache, the
+RSA key pair) carry over from the previous Runtime.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import os
+import ssl
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bridge import rsa_keys
+from bridge.backends.base import Backend
+from bridge.backends.store import StoreBackend
+from bridge.config import (
+    BridgeConfig,
+    ConfigError,
+    TlsConfig,
+    line_of,
+    load_accounts_file,
+    load_config,
+    load_credentials,
+)
+from bridge.hashing import NativeHash, Sha2CryptHash, make_native, make_sha2
+from bridge.mapping.accounts import AccountRow, AccountTable
+from bridge.mapping.hosts import ClientHost, HostPatternError, parse_host
+from bridge.plugins import PLUGINS, STORE_PLUGINS, validate_row
+from bridge.upstream.login import UpstreamTarget, target_from_config
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Runtime:
+    config_path: Path
+    config: BridgeConfig
+    accounts: AccountTable
+    credentials: Mapping[str, bytes] = field(repr=False)
+    tls: ssl.SSLContext | None
+    rsa: rsa_keys.RsaKeyPair
+    upstream: UpstreamTarget
+    backends: Mapping[str, Backend]
+    decoys: Mapping[str, AccountRow]  # plugin -> a row no password matches
+    decoy_key: bytes = field(repr=False)
+
+    @property
+    def store(self) -> StoreBackend:
+        store = self.backends["store"]
+        assert isinstance(store, StoreBackend)
+        return store
+
+    def decoy_for(self, user: str, client: ClientHost) -> AccountRow:
+        """A stand-in row for an unknown user: a plugin drawn from those in use, the same
+        one every time for this user and host (as mysqld's decoy users), and a hash that no
+        password matches, so the exchange and its cost look like a wrong password."""
+        plugins = sorted(self.decoys)
+        digest = hmac.new(self.decoy_key, f"{user}\0{client.display}".encode(), hashlib.sha256)
+        plugin = plugins[digest.digest()[0] % len(plugins)]
+        row = self.decoys[plugin]
+        return AccountRow(user, client.display, plugin, row.authentication_string, "decoy")
+
+
+def server_tls_context(cfg: TlsConfig) -> ssl.SSLContext:
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    try:
+        ctx.load_cert_chain(str(cfg.cert), str(cfg.key))
+    except (OSError, ssl.SSLError) as exc:
+        raise ConfigError(f"tls: cannot load {cfg.cert} / {cfg.key}: {exc}") from exc
+    return ctx
+
+
+def load_rows(paths: tuple[Path, ...]) -> list[AccountRow]:
+    rows: list[AccountRow] = []
+    seen: dict[tuple[str, str], str] = {}
+    for path in paths:
+        for i, entry in enumerate(load_accounts_file(path).accounts):
+            where = line_of(path, ["accounts", i])
+            auth = entry.auth_bytes()
+            try:
+                validate_row(entry.plugin, auth)
+                parse_host(entry.host)
+            except (ValueError, HostPatternError) as exc:
+                raise ConfigError(f"{where}: accounts[{i}]: {exc}") from None
+            key = (entry.user, entry.host.lower())
+            if key in seen:
+                raise ConfigError(f"{where}: '{entry.user}'@'{entry.host}' is also in {seen[key]}")
+            seen[key] = where
+            rows.append(AccountRow(entry.user, entry.host, entry.plugin, auth, where))
+    return rows
+
+
+def _decoy_hash(plugin: str, secret: bytes) -> bytes:
+    stored = make_native(secret) if plugin == "mysql_native_password" else make_sha2(secret)
+    assert isinstance(stored, NativeHash | Sha2CryptHash)
+    return stored.text().encode() if isinstance(stored, NativeHash) else stored.raw()
+
+
+def _decoys(rows: list[AccountRow], default_plugin: str) -> dict[str, AccountRow]:
+    in_use = {row.plugin for row in rows if row.plugin in STORE_PLUGINS} or {default_plugin}
+    secret = os.urandom(24)  # nobody knows it, so no password matches a decoy
+    return {p: AccountRow("", "%", p, _decoy_hash(p, secret), "decoy") for p in sorted(in_use)}
+
+
+def build_runtime(config_path: Path, previous: Runtime | None = None) -> Runtime:
+    """Read and validate every file; raise ConfigError naming the file, line and key."""
+    config = load_config(config_path)
+    rows = load_rows(config.accounts)
+    credentials = load_credentials(config.upstream.credentials)
+    tls = server_tls_context(config.tls) if config.tls else None
+    if previous is not None and previous.config.rsa == config.rsa:
+        rsa = previous.rsa
+    elif config.rsa is not None:
+        try:
+            rsa = rsa_keys.load_or_generate(config.rsa.private_key, config.rsa.public_key)
+        except (OSError, ValueError) as exc:
+            raise ConfigError(f"rsa: cannot load or create the key pair: {exc}") from exc
+    else:
+        rsa = rsa_keys.generate()
+        log.warning("no 'rsa' keys configured: using a key pair generated for this run")
+    backends: dict[str, Backend] = {
+        "store": previous.store if previous is not None else StoreBackend()
+    }
+    unknown = {PLUGINS[r.plugin].backend for r in rows} - backends.keys()
+    if unknown:
+        raise ConfigError(f"{config_path}: backends not configured: {', '.join(sorted(unknown))}")
+    decoys = previous.decoys if previous is not None else {}
+    wanted = _decoys(rows, config.server.default_auth_plugin)
+    if set(decoys) != set(wanted):
+        decoys = wanted
+    return Runtime(
+        config_path,
+        config,
+        AccountTable.build(rows),
+        credentials,
+        tls,
+        rsa,
+        target_from_config(config.upstream),
+        backends,
+        decoys,
+        previous.decoy_key if previous is not None else os.urandom(32),
+    )

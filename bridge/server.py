@@ -1,0 +1,164 @@
+"""Listeners, connection limits, the upstream profile, and signals (SIGHUP reload,
+SIGTERM drain)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+import os
+import signal
+from pathlib import Path
+from typing import Literal
+
+from bridge.config import ConfigError, parse_address
+from bridge.errors import TooManyConnections
+from bridge.netio import Conn
+from bridge.protocol.constants import BRIDGE_HOP, DEFAULT_CHARSET, PER_HOP, Capability
+from bridge.protocol.packets import HandshakeV10, build_err
+from bridge.runtime import Runtime, build_runtime
+from bridge.session import Session
+from bridge.upstream.login import UpstreamError, open_connection
+
+log = logging.getLogger("bridge.server")
+C = Capability
+
+# What the bridge offers before it has seen the upstream: nothing whose meaning on the
+# relayed stream depends on the server (no DEPRECATE_EOF, session tracking, query attributes).
+FALLBACK_PROFILE = HandshakeV10(
+    server_version="8.0.0-mysql-auth-bridge",
+    connection_id=0,
+    scramble=bytes(20),
+    capabilities=C.CLIENT_LONG_PASSWORD | C.CLIENT_FOUND_ROWS | C.CLIENT_LONG_FLAG
+    | C.CLIENT_NO_SCHEMA | C.CLIENT_ODBC | C.CLIENT_LOCAL_FILES | C.CLIENT_IGNORE_SPACE
+    | C.CLIENT_INTERACTIVE | C.CLIENT_IGNORE_SIGPIPE | C.CLIENT_TRANSACTIONS
+    | C.CLIENT_MULTI_STATEMENTS | C.CLIENT_MULTI_RESULTS | C.CLIENT_PS_MULTI_RESULTS
+    | BRIDGE_HOP,
+    charset=DEFAULT_CHARSET,
+    status=2,
+    auth_plugin="mysql_native_password",
+)  # fmt: skip
+
+
+class ClientConn(Conn):
+    def __init__(self, server: BridgeServer, kind: Literal["tcp", "socket"]) -> None:
+        super().__init__()
+        self.server = server
+        self.kind: Literal["tcp", "socket"] = kind
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)
+        self.server.on_connection(self)
+
+
+class BridgeServer:
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+        self.profile = FALLBACK_PROFILE
+        self.sessions: set[asyncio.Task[None]] = set()
+        self._ids = itertools.count(1)
+        self._listeners: list[asyncio.Server] = []
+        self._stop = asyncio.Event()
+
+    # --- upstream profile -------------------------------------------------------------------
+
+    async def refresh_profile(self) -> None:
+        """Learn the upstream's version and capabilities from its greeting."""
+        try:
+            conn, greeting = await open_connection(self.runtime.upstream)
+        except UpstreamError as exc:
+            log.warning("upstream not reachable yet, offering a conservative greeting: %s", exc)
+            return
+        conn.close()
+        self.learn_profile(greeting)
+
+    def learn_profile(self, greeting: HandshakeV10) -> None:
+        if greeting.capabilities != self.profile.capabilities:
+            log.info("upstream %s: %s", self.runtime.upstream.describe(), greeting.server_version)
+        self.profile = greeting
+
+    def client_capabilities(self, tls: bool) -> int:
+        """The greeting's capabilities: the upstream's session bits plus this hop's own."""
+        caps = (self.profile.capabilities & ~PER_HOP) | BRIDGE_HOP
+        return caps | C.CLIENT_SSL if tls else caps
+
+    # --- connections ------------------------------------------------------------------------
+
+    def on_connection(self, conn: ClientConn) -> None:
+        if len(self.sessions) >= self.runtime.config.server.max_connections or self._stop.is_set():
+            conn.send_packet(build_err(TooManyConnections().to_err()), 0)
+            conn.close()
+            return
+        session = Session(self, conn, conn.kind, next(self._ids))
+        task = asyncio.get_running_loop().create_task(session.run())
+        self.sessions.add(task)
+        task.add_done_callback(self.sessions.discard)
+
+    async def start(self) -> None:
+        await self.refresh_profile()
+        loop = asyncio.get_running_loop()
+        listen = self.runtime.config.listen
+        for text in listen.tcp:
+            host, port = parse_address(text)  # type: ignore[misc]
+            server = await loop.create_server(
+                lambda: ClientConn(self, "tcp"), host, port, reuse_address=True, backlog=1024
+            )
+            self._listeners.append(server)
+            log.info("listening on %s", text)
+        if listen.unix is not None:
+            await self._listen_unix(listen.unix)
+
+    async def _listen_unix(self, path: Path) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            if path.is_socket():
+                path.unlink()
+        server = await asyncio.get_running_loop().create_unix_server(
+            lambda: ClientConn(self, "socket"), str(path), backlog=1024
+        )
+        os.chmod(path, 0o777)  # like mysqld.sock: authentication decides, not file modes
+        self._listeners.append(server)
+        log.info("listening on unix:%s", path)
+
+    # --- lifecycle --------------------------------------------------------------------------
+
+    def reload(self) -> bool:
+        try:
+            runtime = build_runtime(self.runtime.config_path, self.runtime)
+        except ConfigError as exc:
+            log.error("reload failed, keeping the running configuration:\n%s", exc)
+            return False
+        self.runtime = runtime
+        log.info("configuration reloaded from %s", runtime.config_path)
+        asyncio.get_running_loop().create_task(self.refresh_profile())
+        return True
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    async def serve(self) -> None:
+        loop = asyncio.get_running_loop()
+        loop.add_signal_handler(signal.SIGHUP, self.reload)
+        loop.add_signal_handler(signal.SIGTERM, self.stop)
+        loop.add_signal_handler(signal.SIGINT, self.stop)
+        await self.start()
+        log.info("ready")
+        await self._stop.wait()
+        await self.drain()
+
+    async def drain(self) -> None:
+        """Stop accepting, let sessions finish for up to shutdown_grace, then close them."""
+        for server in self._listeners:
+            server.close()
+        grace = self.runtime.config.server.shutdown_grace
+        if self.sessions:
+            log.info("draining %d session(s) for up to %.0f s", len(self.sessions), grace)
+            _, pending = await asyncio.wait(set(self.sessions), timeout=grace)
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+        unix = self.runtime.config.listen.unix
+        if unix is not None:
+            with contextlib.suppress(OSError):
+                unix.unlink()
+        log.info("stopped")

@@ -1,0 +1,360 @@
+"""One client connection, driven through the flow in ARCHITECTURE.md:
+
+greeting -> [SSLRequest -> TLS] -> HandshakeResponse41 -> account row -> wire method
+-> backend -> upstream login as the account -> OK -> relay (COM_CHANGE_USER re-enters).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import ssl
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
+
+from bridge.backends.base import Identity, Peer
+from bridge.credentials import Credential
+from bridge.errors import (
+    AccessDenied,
+    BackendUnavailable,
+    BadHandshake,
+    BridgeError,
+    Denied,
+    SecureTransportRequired,
+    UnknownCommand,
+    UpstreamRefusal,
+    UpstreamUnavailable,
+)
+from bridge.mapping.accounts import AccountRow
+from bridge.mapping.hosts import client_host
+from bridge.netio import Conn, ConnectionClosed
+from bridge.plugins import PLUGINS
+from bridge.protocol.constants import (
+    REQUIRED_FROM_CLIENT,
+    SCRAMBLE_LENGTH,
+    ServerStatus,
+)
+from bridge.protocol.errors import ProtocolError
+from bridge.protocol.framing import Packet
+from bridge.protocol.packets import (
+    AuthSwitchRequest,
+    ChangeUser,
+    HandshakeResponse41,
+    HandshakeV10,
+    build_auth_more_data,
+    build_auth_switch_request,
+    build_err,
+    build_handshake_v10,
+    is_ssl_request,
+    parse_change_user,
+    parse_handshake_response41,
+    parse_ssl_request,
+)
+from bridge.upstream.login import LoginRequest, UpstreamError, UpstreamSession, change_user, login
+from bridge.upstream.relay import Relay
+from bridge.wire import WIRE_METHODS, Send, WireContext, WireMethod, WireRun
+from bridge.wire.base import is_empty_answer
+
+if TYPE_CHECKING:
+    from bridge.server import BridgeServer
+
+log = logging.getLogger("bridge.session")
+
+# Upstream errors that concern the client's own request, passed through as they are.
+CLIENT_FACING_UPSTREAM_ERRORS = frozenset({1040, 1044, 1049, 1203, 1226})
+
+
+def new_nonce() -> bytes:
+    """20 random bytes in 1..127 without '$', as mysqld makes its scramble."""
+    out = bytearray(os.urandom(SCRAMBLE_LENGTH))
+    for i, b in enumerate(out):
+        b &= 0x7F
+        out[i] = b + 1 if b in (0, 0x24) else b
+    return bytes(out)
+
+
+@dataclass(frozen=True)
+class Authenticated:
+    row: AccountRow
+    identity: Identity
+    wire_method: str
+    upstream_user: str
+
+
+class SessionLog(logging.LoggerAdapter[logging.Logger]):
+    def process(self, msg: Any, kwargs: Any) -> tuple[Any, Any]:
+        return f"conn={self.extra['conn'] if self.extra else '?'} {msg}", kwargs
+
+
+class Session:
+    def __init__(
+        self, server: BridgeServer, conn: Conn, kind: Literal["tcp", "socket"], conn_id: int
+    ) -> None:
+        self.server = server
+        self.rt = server.runtime  # one config for the whole handshake
+        self.conn = conn
+        self.kind = kind
+        self.id = conn_id
+        self.seq = 0
+        self.client_caps = 0
+        self.upstream: UpstreamSession | None = None
+        self.current: Authenticated | None = None
+        self.change_user_failures = 0
+        self.used_password = False
+        self.log = SessionLog(log, {"conn": conn_id})
+        peer = conn.transport.get_extra_info("peername") if conn.transport else None
+        ip = peer[0] if kind == "tcp" and isinstance(peer, tuple) else None
+        self.host = client_host(ip, not self.rt.config.server.skip_name_resolve)
+
+    # --- the flow ---------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        try:
+            await self._serve()
+        except BridgeError as exc:
+            if not isinstance(exc, AccessDenied):  # denials are logged where they happen
+                self.log.info("refused: %s", exc.log_reason)
+            self._send_error(exc)
+        except ProtocolError as exc:
+            self.log.info("bad handshake: %s", exc)
+            self._send_error(BadHandshake(str(exc)))
+        except TimeoutError:
+            self.log.info("handshake not finished within connect_timeout")
+        except (ConnectionClosed, ConnectionError, ssl.SSLError) as exc:
+            self.log.debug("connection ended: %r", exc)
+        finally:
+            self.conn.close()
+            if self.upstream is not None:
+                self.upstream.conn.close()
+
+    async def _serve(self) -> None:
+        async with asyncio.timeout(self.rt.config.server.connect_timeout):
+            hello = await self._handshake()
+            self.current = await self._authenticate(
+                hello.user, hello.auth_plugin or "mysql_native_password", hello.auth_response,
+                self.nonce,
+            )  # fmt: skip
+        self.upstream = await self._open_upstream(self.current, hello)
+        self._send(self.upstream.ok_payload)
+        self.log.info("session open: %s", self._describe(self.current))
+        relay = Relay(self.conn, self.upstream.conn, self._change_user, self._max_packet)
+        await relay.run()
+
+    # --- steps ------------------------------------------------------------------------------
+
+    async def _handshake(self) -> HandshakeResponse41:
+        self.nonce = new_nonce()
+        greeting = self._greeting()
+        self._send(build_handshake_v10(greeting))
+        packet = await self._read()
+        if is_ssl_request(packet.payload):
+            await self._upgrade_tls(packet)
+            packet = await self._read()
+        hello = parse_handshake_response41(packet.payload)
+        if hello.capabilities & REQUIRED_FROM_CLIENT != REQUIRED_FROM_CLIENT:
+            raise ProtocolError("client does not speak the 4.1 protocol with secure connection")
+        self.client_caps = hello.capabilities & greeting.capabilities
+        self._check_secure_transport()
+        return hello
+
+    def _greeting(self) -> HandshakeV10:
+        profile = self.server.profile
+        caps = self.server.client_capabilities(tls=self.rt.tls is not None)
+        return HandshakeV10(
+            profile.server_version, self.id, self.nonce, caps, profile.charset,
+            ServerStatus.SERVER_STATUS_AUTOCOMMIT, self.rt.config.server.default_auth_plugin,
+        )  # fmt: skip
+
+    async def _upgrade_tls(self, packet: Packet) -> None:
+        if self.rt.tls is None:
+            raise ProtocolError("SSLRequest, but TLS is not configured")
+        parse_ssl_request(packet.payload)
+        await self.conn.start_tls(self.rt.tls, server_side=True)
+
+    def _check_secure_transport(self) -> None:
+        if self.rt.config.tls and self.rt.config.tls.require_secure_transport and not self.secure:
+            raise SecureTransportRequired(
+                SecureTransportRequired.REQUIRE_SECURE_TRANSPORT, "TLS required, client sent none"
+            )
+
+    async def _authenticate(
+        self, user: str, client_plugin: str | None, first: bytes, nonce: bytes
+    ) -> Authenticated:
+        started = time.monotonic()
+        row = self.rt.accounts.match(user, self.host)
+        decoy = row is None
+        row = row or self.rt.decoy_for(user, self.host)
+        method = WIRE_METHODS[PLUGINS[row.plugin].wire]
+        ctx = self._wire_context(row, nonce)
+        self.used_password = not is_empty_answer(first)
+        try:
+            method.check_transport(ctx)
+            if client_plugin != method.name:
+                first = await self._switch(method, ctx)
+                self.used_password = not is_empty_answer(first)
+            credential = await self._drive(method.run(ctx, first))
+            self.used_password = credential.used_password
+            identity = await self._verify(credential, row)
+            if decoy:
+                raise Denied("no account matches")
+        except Denied as exc:
+            reason = "no account matches" if decoy else exc.reason
+            self._log_denied(user, row, method.name, reason, started)
+            raise AccessDenied(user, self.host.display, self.used_password, reason) from None
+        except BackendUnavailable as exc:
+            self.log.warning("backend outage for %r: %s", user, exc)
+            raise AccessDenied(user, self.host.display, self.used_password, str(exc)) from None
+        return Authenticated(row, identity, method.name, self._account_for(row, identity))
+
+    def _wire_context(self, row: AccountRow, nonce: bytes) -> WireContext:
+        store = self.rt.store
+        return WireContext(
+            nonce=nonce,
+            secure=self.secure,
+            rsa=self.rt.rsa,
+            allow_insecure_cleartext=self.rt.config.server.allow_insecure_cleartext,
+            fast_auth=lambda token: store.fast_auth_ok(row, nonce, token),
+        )
+
+    async def _switch(self, method: WireMethod, ctx: WireContext) -> bytes:
+        request = AuthSwitchRequest(method.name, method.switch_data(ctx))
+        self._send(build_auth_switch_request(request))
+        return (await self._read()).payload
+
+    async def _drive(self, run: WireRun) -> Credential:
+        """The only I/O a wire method gets: send its AuthMoreData, read the client's reply."""
+        try:
+            step = next(run)
+            while True:
+                if isinstance(step, Send):
+                    self._send(build_auth_more_data(step.data))
+                    step = next(run)
+                else:
+                    step = run.send((await self._read()).payload)
+        except StopIteration as done:
+            return done.value
+
+    async def _verify(self, credential: Credential, row: AccountRow) -> Identity:
+        backend = self.rt.backends[PLUGINS[row.plugin].backend]
+        if not isinstance(credential, backend.accepts):
+            raise Denied(f"{backend.name} cannot check a {type(credential).__name__}")
+        return await backend.verify(credential, row, self.peer)
+
+    def _account_for(self, row: AccountRow, identity: Identity) -> str:
+        """The upstream account: a store row logs in upstream as itself."""
+        return row.user
+
+    async def _open_upstream(self, auth: Authenticated, hello: HandshakeResponse41) -> UpstreamSession:
+        request = LoginRequest(
+            user=auth.upstream_user,
+            password=self._upstream_password(auth.upstream_user),
+            database=hello.database or None,
+            charset=hello.charset,
+            client_capabilities=self.client_caps,
+            max_packet=hello.max_packet,
+            attrs=self._attrs(auth, hello.attrs),
+        )
+        try:
+            session = await login(self.rt.upstream, request)
+        except UpstreamError as exc:
+            raise self._upstream_failure(exc) from None
+        self.server.learn_profile(session.greeting)
+        return session
+
+    def _upstream_password(self, user: str) -> bytes:
+        password = self.rt.credentials.get(user)
+        if password is None:
+            raise UpstreamUnavailable(f"no upstream credentials for account '{user}'")
+        return password
+
+    def _upstream_failure(self, exc: UpstreamError) -> BridgeError:
+        if exc.err is not None and exc.err.errno in CLIENT_FACING_UPSTREAM_ERRORS:
+            return UpstreamRefusal(exc.err)
+        self.log.warning("upstream login failed: %s", exc)
+        return UpstreamUnavailable(str(exc))
+
+    def _attrs(self, auth: Authenticated, client_attrs: tuple[tuple[str, str], ...]) -> Any:
+        ours = (
+            ("bridge_external_user", auth.identity.name),
+            ("bridge_proxy_account", auth.row.account),
+            ("bridge_client_host", self.host.display if self.host.ip is None else str(self.host.ip)),
+            ("bridge_transport", self.peer.transport),
+            ("bridge_connection_id", str(self.id)),
+        )
+        return ours + tuple((k, v) for k, v in client_attrs if not k.startswith("bridge_"))
+
+    # --- COM_CHANGE_USER ---------------------------------------------------------------------
+
+    async def _change_user(self, packet: Packet) -> None:
+        self.seq = (packet.last_seq + 1) & 0xFF
+        if self.change_user_failures >= self.rt.config.server.max_change_user_failures:
+            self._send_error(UnknownCommand())
+            return
+        request = parse_change_user(packet.payload, self.client_caps)
+        try:
+            async with asyncio.timeout(self.rt.config.server.connect_timeout):
+                auth = await self._authenticate(request.user, None, b"", new_nonce())
+        except (AccessDenied, SecureTransportRequired) as exc:
+            self.change_user_failures += 1
+            self._send_error(exc)
+            return
+        ok = await self._change_upstream(auth, request)
+        self.current, self.change_user_failures = auth, 0
+        self._send(ok)
+        self.log.info("changed user: %s", self._describe(auth))
+
+    async def _change_upstream(self, auth: Authenticated, request: ChangeUser) -> bytes:
+        assert self.upstream is not None
+        password = self._upstream_password(auth.upstream_user)
+        attrs = self._attrs(auth, request.attrs)
+        request = ChangeUser(request.user, b"", request.database, request.charset, None, attrs)
+        try:
+            return await change_user(self.upstream, auth.upstream_user, password, request)
+        except UpstreamError as exc:
+            raise self._upstream_failure(exc) from None
+
+    # --- small helpers ----------------------------------------------------------------------
+
+    @property
+    def secure(self) -> bool:
+        return self.kind == "socket" or self.conn.tls_active
+
+    @property
+    def peer(self) -> Peer:
+        transport = "socket" if self.kind == "socket" else "tls" if self.conn.tls_active else "tcp"
+        return Peer(self.host, transport)
+
+    @property
+    def _max_packet(self) -> int:
+        return 1 << 30
+
+    async def _read(self) -> Packet:
+        packet = await self.conn.read_packet(self.rt.config.server.max_handshake_packet)
+        if packet.seq != self.seq:
+            raise ProtocolError(f"packet out of order: got {packet.seq}, expected {self.seq}")
+        self.seq = (packet.last_seq + 1) & 0xFF
+        return packet
+
+    def _send(self, payload: bytes) -> None:
+        self.seq = self.conn.send_packet(payload, self.seq)
+
+    def _send_error(self, exc: BridgeError) -> None:
+        self._send(build_err(exc.to_err()))
+
+    def _describe(self, auth: Authenticated) -> str:
+        return (
+            f"user={auth.identity.name!r} row={auth.row.account} method={auth.wire_method} "
+            f"backend={auth.identity.source} upstream_account={auth.upstream_user!r} "
+            f"transport={self.peer.transport} client={self.host.display}"
+        )
+
+    def _log_denied(
+        self, user: str, row: AccountRow, method: str, reason: str, started: float
+    ) -> None:
+        self.log.info(
+            "access denied: user=%r row=%s method=%s reason=%s after %.1f ms",
+            user, row.source if row.source == "decoy" else row.account, method, reason,
+            (time.monotonic() - started) * 1000,
+        )  # fmt: skip

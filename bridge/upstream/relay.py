@@ -1,0 +1,77 @@
+"""Copying bytes both ways once both legs are authenticated.
+
+Server->client bytes pass untouched. Client->server bytes pass through a CommandScanner
+that only looks at packet headers, to hand a COM_CHANGE_USER to the session. Flow control:
+when one side's writes back up, the other side's reading pauses.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+
+from bridge.netio import Conn
+from bridge.protocol.framing import Packet
+from bridge.protocol.scanner import CommandScanner
+
+ChangeUserHandler = Callable[[Packet], Awaitable[None]]
+
+
+class Relay:
+    def __init__(
+        self, client: Conn, upstream: Conn, on_change_user: ChangeUserHandler, max_packet: int
+    ) -> None:
+        self.client = client
+        self.upstream = upstream
+        self.on_change_user = on_change_user
+        self.max_packet = max_packet
+        self.scanner = CommandScanner()
+        self._intercept: asyncio.Task[None] | None = None
+        self._failure: BaseException | None = None
+
+    async def run(self) -> None:
+        self.client.on_pause = self.upstream.pause_reading
+        self.upstream.on_pause = self.client.pause_reading
+        self._attach()
+        done, _ = await asyncio.wait(
+            [self.client.closed, self.upstream.closed], return_when=asyncio.FIRST_COMPLETED
+        )
+        if self._intercept is not None and not self._intercept.done():
+            self._intercept.cancel()
+        if self._failure is not None:
+            raise self._failure
+
+    def _attach(self) -> None:
+        self.upstream.sink = self._from_upstream
+        self.client.sink = self._from_client
+        for conn in (self.upstream, self.client):
+            if conn.has_buffered() and conn.sink is not None:
+                conn.sink(conn.take_buffered())
+
+    def _from_upstream(self, data: bytes) -> None:
+        self.scanner.server_spoke()
+        self.client.write(data)
+
+    def _from_client(self, data: bytes) -> None:
+        forward, held = self.scanner.feed(data)
+        if forward:
+            self.upstream.write(forward)
+        if held is not None:
+            self.client.sink = None
+            self.upstream.sink = None
+            self.client.unread(held)
+            self._intercept = asyncio.create_task(self._change_user())
+
+    async def _change_user(self) -> None:
+        try:
+            packet = await self.client.read_packet(self.max_packet)
+            await self.on_change_user(packet)
+        except asyncio.CancelledError:
+            raise
+        except BaseException as exc:  # the session decides; the relay ends
+            self._failure = exc
+            self.client.close()
+            self.upstream.close()
+            return
+        self.scanner = CommandScanner()
+        self._attach()

@@ -1,0 +1,20 @@
+"""Server side of each client authentication plugin, as pure generators (no I/O).
+
+Importing this package fills the WIRE_METHODS registry.
+"""
+
+from bridge.wire import caching_sha2, cleartext, native, sha256
+from bridge.wire.base import WIRE_METHODS, Receive, Send, WireContext, WireMethod, WireRun
+
+__all__ = [
+    "WIRE_METHODS",
+    "Receive",
+    "Send",
+    "WireContext",
+    "WireMethod",
+    "WireRun",
+    "caching_sha2",
+    "cleartext",
+    "native",
+    "sha256",
+]

@@ -1,0 +1,78 @@
+"""The contract between a wire method and the session's driver.
+
+A wire method's `run()` is a generator: it yields `Send(data)` (an AuthMoreData packet to
+the client) or `RECEIVE` (give me the client's next packet, sent back in), and returns the
+Credential it proved. It raises Denied or a BridgeError to stop. It never touches a socket.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Generator
+from dataclasses import dataclass, field
+from typing import Protocol, TypeVar
+
+from bridge.credentials import Credential
+from bridge.rsa_keys import RsaKeyPair
+
+
+@dataclass(frozen=True, slots=True)
+class Send:
+    data: bytes = field(repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Receive:
+    pass
+
+
+RECEIVE = Receive()
+
+WireStep = Send | Receive
+WireRun = Generator[WireStep, bytes, Credential]
+
+
+@dataclass(frozen=True)
+class WireContext:
+    nonce: bytes = field(repr=False)  # the 20-byte scramble the client answers
+    secure: bool  # TLS or a Unix socket
+    rsa: RsaKeyPair
+    allow_insecure_cleartext: bool = False
+    # caching_sha2_password: does this fast-auth token match the cached digest?
+    fast_auth: Callable[[bytes], bool] = field(default=lambda _token: False, repr=False)
+
+
+class WireMethod(Protocol):
+    name: str
+    carries_password: bool  # can it deliver a ClearPassword (for PAM, LDAP, Kerberos)?
+
+    def switch_data(self, ctx: WireContext) -> bytes:
+        """The plugin data of an AuthSwitchRequest to this method."""
+        ...
+
+    def check_transport(self, ctx: WireContext) -> None:
+        """Raise before the client is asked for anything this transport must not carry."""
+        ...
+
+    def run(self, ctx: WireContext, first: bytes) -> WireRun:
+        """Continue from the client's first answer (`first`) to a Credential."""
+        ...
+
+
+WIRE_METHODS: dict[str, WireMethod] = {}
+
+W = TypeVar("W")
+
+
+def register(cls: type[W]) -> type[W]:
+    instance = cls()
+    WIRE_METHODS[instance.name] = instance  # type: ignore[attr-defined]
+    return cls
+
+
+def is_empty_answer(data: bytes) -> bool:
+    """mysqld treats no bytes and a single NUL alike as 'no password'."""
+    return data in (b"", b"\0")
+
+
+def strip_nul(data: bytes) -> bytes:
+    return data[:-1] if data.endswith(b"\0") else data
