@@ -17,14 +17,24 @@ class PluginSpec:
     backend: str  # key in the runtime's backends
     wire: str  # the wire method the row asks the client for
     parse: Callable[[bytes], object]  # validates the authentication_string, raises ValueError
+    # Methods the row keeps when the client starts with them instead of switching: a client
+    # that opened with mysql_clear_password has already sent its password.
+    follows: tuple[str, ...] = ()
+
+    def wire_for(self, client_method: str | None) -> str:
+        return client_method if client_method in self.follows else self.wire
+
+
+def _store(name: str, parse: Callable[[bytes], object]) -> PluginSpec:
+    return PluginSpec(name, "store", name, parse, follows=("mysql_clear_password",))
 
 
 PLUGINS: dict[str, PluginSpec] = {
     spec.name: spec
     for spec in (
-        PluginSpec("mysql_native_password", "store", "mysql_native_password", parse_native),
-        PluginSpec("caching_sha2_password", "store", "caching_sha2_password", parse_sha2),
-        PluginSpec("sha256_password", "store", "sha256_password", parse_sha2),
+        _store("mysql_native_password", parse_native),
+        _store("caching_sha2_password", parse_sha2),
+        _store("sha256_password", parse_sha2),
     )
 }
 

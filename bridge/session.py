@@ -132,10 +132,8 @@ class Session:
     async def _serve(self) -> None:
         async with asyncio.timeout(self.rt.config.server.connect_timeout):
             hello = await self._handshake()
-            self.current = await self._authenticate(
-                hello.user, hello.auth_plugin or "mysql_native_password", hello.auth_response,
-                self.nonce,
-            )  # fmt: skip
+            client_plugin = hello.auth_plugin or "mysql_native_password"
+            self.current = await self._authenticate(hello.user, client_plugin, hello.auth_response)
         self.upstream = await self._open_upstream(self.current, hello)
         self._send(self.upstream.ok_payload)
         self.log.info("session open: %s", self._describe(self.current))
@@ -180,14 +178,17 @@ class Session:
             )
 
     async def _authenticate(
-        self, user: str, client_plugin: str | None, first: bytes, nonce: bytes
+        self, user: str, client_plugin: str | None, first: bytes, change_user: bool = False
     ) -> Authenticated:
+        """Match the row, run its wire method (switching if the client started with another
+        one), verify with its backend. On COM_CHANGE_USER, always switch (fresh nonce)."""
         started = time.monotonic()
         row = self.rt.accounts.match(user, self.host)
         decoy = row is None
         row = row or self.rt.decoy_for(user, self.host)
-        method = WIRE_METHODS[PLUGINS[row.plugin].wire]
-        ctx = self._wire_context(row, nonce)
+        method = WIRE_METHODS[PLUGINS[row.plugin].wire_for(client_plugin)]
+        fresh = change_user and not method.keeps_session_nonce
+        ctx = self._wire_context(row, new_nonce() if fresh else self.nonce)
         self.used_password = not is_empty_answer(first)
         try:
             method.check_transport(ctx)
@@ -295,7 +296,7 @@ class Session:
         request = parse_change_user(packet.payload, self.client_caps)
         try:
             async with asyncio.timeout(self.rt.config.server.connect_timeout):
-                auth = await self._authenticate(request.user, None, b"", new_nonce())
+                auth = await self._authenticate(request.user, None, b"", change_user=True)
         except (AccessDenied, SecureTransportRequired) as exc:
             self.change_user_failures += 1
             self._send_error(exc)

@@ -89,7 +89,8 @@ def parse_handshake_v10(payload: bytes) -> HandshakeV10:
     plugin = r.nul_bytes_or_rest() if lower & C.CLIENT_PLUGIN_AUTH else b""
     scramble = (part1 + part2)[:SCRAMBLE_LENGTH]
     return HandshakeV10(
-        version, connection_id, scramble, lower | ext << 32, charset, status, plugin.decode()
+        version, connection_id, scramble, lower | ext << 32, charset, status,
+        decode_text(plugin, "plugin name"),
     )
 
 
@@ -166,10 +167,15 @@ def _parse_attrs(r: Reader) -> Attrs:
         return ()
     block = Reader(r.take(r.lenenc_int()))  # int<lenenc> length of all key-values
     pairs = []
-    while not block.at_end():
-        key = block.lenenc_bytes().decode("utf-8", "replace")  # string<lenenc> key
-        value = block.lenenc_bytes().decode("utf-8", "replace")  # string<lenenc> value
-        pairs.append((key, value))
+    try:
+        while not block.at_end():
+            key = block.lenenc_bytes().decode("utf-8", "replace")  # string<lenenc> key
+            value = block.lenenc_bytes().decode("utf-8", "replace")  # string<lenenc> value
+            pairs.append((key, value))
+    except ProtocolError:
+        # Connector/NET 8.0.12 counted characters, not bytes (bug #92789). mysqld logs such
+        # clients in; so do we, keeping the attributes that parsed.
+        pass
     return tuple(pairs)
 
 

@@ -44,6 +44,9 @@ class WireContext:
 class WireMethod(Protocol):
     name: str
     carries_password: bool  # can it deliver a ClearPassword (for PAM, LDAP, Kerberos)?
+    # On COM_CHANGE_USER, answer with the connection's first nonce rather than a fresh one:
+    # libmariadb's and libmysql's native plugin ignore the AuthSwitchRequest's nonce there.
+    keeps_session_nonce: bool
 
     def switch_data(self, ctx: WireContext) -> bytes:
         """The plugin data of an AuthSwitchRequest to this method."""

@@ -14,6 +14,7 @@ REQUEST_PUBLIC_KEY = b"\x02"
 @register
 class CachingSha2Password:
     name = "caching_sha2_password"
+    keeps_session_nonce = False
     carries_password = True
 
     def switch_data(self, ctx: WireContext) -> bytes:

@@ -11,6 +11,7 @@ from bridge.wire.base import WireContext, WireRun, register, strip_nul
 @register
 class MysqlClearPassword:
     name = "mysql_clear_password"
+    keeps_session_nonce = False
     carries_password = True
 
     def switch_data(self, ctx: WireContext) -> bytes:

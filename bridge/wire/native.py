@@ -9,6 +9,7 @@ from bridge.wire.base import WireContext, WireRun, is_empty_answer, register
 @register
 class MysqlNativePassword:
     name = "mysql_native_password"
+    keeps_session_nonce = True
     carries_password = False
 
     def switch_data(self, ctx: WireContext) -> bytes:

@@ -12,6 +12,7 @@ REQUEST_PUBLIC_KEY = b"\x01"
 @register
 class Sha256Password:
     name = "sha256_password"
+    keeps_session_nonce = False
     carries_password = True
 
     def switch_data(self, ctx: WireContext) -> bytes:

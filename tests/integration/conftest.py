@@ -1,0 +1,48 @@
+"""Real servers for the integration tests. A missing component fails the run (never a skip):
+`.ci/run` and `make test` install everything first."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from bridge.sandbox.certs import CertSet, make_certs
+from bridge.sandbox.mariadb import MariaDB
+from tests.integration.harness import ACCOUNTS, Bridge, create_upstream_accounts, start_bridge
+
+
+@pytest.fixture(scope="session")
+def certs(tmp_path_factory: pytest.TempPathFactory) -> CertSet:
+    return make_certs(tmp_path_factory.mktemp("certs"))
+
+
+@pytest.fixture(scope="session")
+def mariadb(tmp_path_factory: pytest.TempPathFactory, certs: CertSet) -> Iterator[MariaDB]:
+    server = MariaDB.start(tmp_path_factory.mktemp("mariadb"), certs, performance_schema=True)
+    create_upstream_accounts(server, ACCOUNTS)
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def bridge(tmp_path_factory: pytest.TempPathFactory, mariadb: MariaDB, certs: CertSet) -> Iterator[Bridge]:
+    """The shared bridge: tests that change its config or state use `make_bridge`."""
+    running = start_bridge(tmp_path_factory.mktemp("bridge"), mariadb, certs)
+    yield running
+    running.stop()
+
+
+@pytest.fixture
+def make_bridge(tmp_path: Path, mariadb: MariaDB, certs: CertSet) -> Iterator:  # type: ignore[type-arg]
+    started: list[Bridge] = []
+
+    def make(**kwargs: object) -> Bridge:
+        running = start_bridge(tmp_path / f"bridge{len(started)}", mariadb, certs, **kwargs)  # type: ignore[arg-type]
+        started.append(running)
+        return running
+
+    yield make
+    for running in started:
+        running.stop()

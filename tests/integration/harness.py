@@ -1,0 +1,241 @@
+"""Running the bridge for real: config files in a temp dir, `python -m bridge serve` as a
+subprocess, and the client libraries a DBA would use."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from bridge.hashing import make_native, make_sha2
+from bridge.sandbox.certs import CertSet
+from bridge.sandbox.mariadb import MariaDB
+from bridge.sandbox.ports import free_port, wait_until
+
+
+def sha2_text(password: str) -> str:
+    stored = make_sha2(password.encode())
+    return "" if not password else "0x" + stored.raw().hex()  # type: ignore[union-attr]
+
+
+def native_text(password: str) -> str:
+    stored = make_native(password.encode())
+    return stored.text() if password else ""  # type: ignore[union-attr]
+
+
+@dataclass(frozen=True)
+class Account:
+    """A bridge account row and the upstream account it logs in as."""
+
+    user: str
+    password: str
+    plugin: str
+    host: str = "%"
+    upstream_password: str = ""
+
+    def row(self) -> dict[str, str]:
+        auth = native_text(self.password) if self.plugin == "mysql_native_password" else sha2_text(self.password)
+        return {"user": self.user, "host": self.host, "plugin": self.plugin, "authentication_string": auth}
+
+
+ACCOUNTS = [
+    Account("app", "app-pw", "caching_sha2_password", upstream_password="up-app"),
+    Account("nat", "nat-pw", "mysql_native_password", upstream_password="up-nat"),
+    Account("sha", "sha-pw", "sha256_password", upstream_password="up-sha"),
+    Account("nopw", "", "mysql_native_password", upstream_password="up-nopw"),
+    Account("fresh", "fresh-pw", "caching_sha2_password", upstream_password="up-fresh"),
+    Account("local", "local-pw", "mysql_native_password", host="localhost", upstream_password="up-local"),
+]
+
+
+def create_upstream_accounts(db: MariaDB, accounts: list[Account]) -> None:
+    for a in accounts:
+        db.sql(f"CREATE USER IF NOT EXISTS '{a.user}'@'%' IDENTIFIED BY '{a.upstream_password}'")
+        db.sql(f"GRANT ALL ON *.* TO '{a.user}'@'%'")
+    db.sql("CREATE DATABASE IF NOT EXISTS shop")
+
+
+@dataclass
+class Bridge:
+    directory: Path
+    port: int
+    socket: Path
+    certs: CertSet
+    proc: subprocess.Popen[bytes] = field(repr=False)
+
+    @property
+    def log(self) -> str:
+        return (self.directory / "bridge.log").read_text(errors="replace")
+
+    def wait_log(self, text: str, timeout: float = 10) -> None:
+        wait_until(lambda: text in self.log, timeout, f"log line {text!r}")
+
+    def signal(self, sig: signal.Signals) -> None:
+        self.proc.send_signal(sig)
+
+    def write_accounts(self, rows: list[dict[str, str]]) -> None:
+        (self.directory / "accounts.yaml").write_text(yaml.safe_dump({"accounts": rows}))
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+def start_bridge(
+    directory: Path,
+    db: MariaDB,
+    certs: CertSet,
+    accounts: list[Account] | None = None,
+    server: dict[str, Any] | None = None,
+    tls: dict[str, Any] | None = None,
+    upstream: dict[str, Any] | None = None,
+) -> Bridge:
+    directory.mkdir(parents=True, exist_ok=True)
+    accounts = ACCOUNTS if accounts is None else accounts
+    (directory / "accounts.yaml").write_text(yaml.safe_dump({"accounts": [a.row() for a in accounts]}))
+    creds = directory / "upstream-credentials.yaml"
+    creds.write_text(yaml.safe_dump({a.user: {"password": a.upstream_password} for a in accounts}))
+    os.chmod(creds, 0o600)
+    port = free_port()
+    sock = directory / "bridge.sock"
+    config = {
+        "listen": {"tcp": [f"127.0.0.1:{port}"], "unix": str(sock)},
+        "tls": {"cert": str(certs.cert), "key": str(certs.key), **(tls or {})},
+        "rsa": {"private_key": "private_key.pem", "public_key": "public_key.pem"},
+        "server": {"connect_timeout": 5, **(server or {})},
+        "upstream": {"address": f"127.0.0.1:{db.port}", "credentials": str(creds), **(upstream or {})},
+        "accounts": ["accounts.yaml"],
+        "log": {"level": "debug"},
+    }
+    (directory / "bridge.yaml").write_text(yaml.safe_dump(config))
+    log = open(directory / "bridge.log", "wb")  # noqa: SIM115 - the child keeps it
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bridge", "serve", "-c", str(directory / "bridge.yaml")],
+        stdout=log, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    bridge = Bridge(directory, port, sock, certs, proc)
+    try:
+        wait_until(lambda: proc.poll() is not None or "ready" in bridge.log, 20, "bridge")
+    except TimeoutError:
+        bridge.stop()
+        raise
+    if proc.poll() is not None:
+        raise RuntimeError(f"bridge exited:\n{bridge.log}")
+    return bridge
+
+
+# --- clients ------------------------------------------------------------------------------
+
+
+def connect(client: str, bridge: Bridge, user: str, password: str, transport: str = "tls",
+            database: str | None = None, **extra: Any) -> Any:  # fmt: skip
+    """A DB-API connection through the bridge with one of the Python client libraries."""
+    return CONNECTORS[client](bridge, user, password, transport, database, **extra)
+
+
+def _pymysql(bridge: Bridge, user: str, password: str, transport: str, database: str | None, **extra: Any) -> Any:
+    import pymysql
+
+    kw: dict[str, Any] = {"user": user, "password": password, "database": database, **extra}
+    if transport == "socket":
+        kw["unix_socket"] = str(bridge.socket)
+    else:
+        kw.update(host="127.0.0.1", port=bridge.port)
+    if transport == "tls":
+        kw["ssl"] = {"ca": str(bridge.certs.ca)}
+    return pymysql.connect(**kw)
+
+
+def _connector(bridge: Bridge, user: str, password: str, transport: str, database: str | None, **extra: Any) -> Any:
+    import mysql.connector
+
+    kw: dict[str, Any] = {"user": user, "password": password, "use_pure": True, **extra}
+    if database:
+        kw["database"] = database
+    if transport == "socket":
+        kw["unix_socket"] = str(bridge.socket)
+    else:
+        kw.update(host="127.0.0.1", port=bridge.port)
+    if transport == "tls":
+        kw["ssl_ca"] = str(bridge.certs.ca)
+    else:
+        kw["ssl_disabled"] = True
+    return mysql.connector.connect(**kw)
+
+
+def _mysqlclient(bridge: Bridge, user: str, password: str, transport: str, database: str | None, **extra: Any) -> Any:
+    import MySQLdb
+
+    kw: dict[str, Any] = {"user": user, "password": password, **extra}
+    if database:
+        kw["database"] = database
+    if transport == "socket":
+        kw["unix_socket"] = str(bridge.socket)
+    else:
+        kw.update(host="127.0.0.1", port=bridge.port)
+    if transport == "tls":
+        kw["ssl"] = {"ca": str(bridge.certs.ca)}
+    elif transport == "tcp":
+        kw["ssl_mode"] = "DISABLED"
+    return MySQLdb.connect(**kw)
+
+
+CONNECTORS = {"pymysql": _pymysql, "connector": _connector, "mysqlclient": _mysqlclient}
+
+
+def scalar(conn: Any, sql: str, args: Any = None) -> Any:
+    cur = conn.cursor()
+    cur.execute(sql, args)
+    row = cur.fetchone()
+    cur.close()
+    return row[0] if row else None
+
+
+def error_of(exc: BaseException) -> tuple[int, str]:
+    """(errno, message) from any of the client libraries' exceptions."""
+    args = getattr(exc, "args", ())
+    if hasattr(exc, "errno") and getattr(exc, "msg", None) is not None:
+        return int(exc.errno), str(exc.msg)  # type: ignore[attr-defined]
+    return int(args[0]), str(args[1])
+
+
+def mariadb_cli(bridge: Bridge, user: str, password: str | None, *args: str, sql: str = "SELECT CURRENT_USER()",
+                transport: str = "tls", env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:  # fmt: skip
+    cmd = ["mariadb", "--no-defaults", f"-u{user}", "-N", "-B", "-e", sql]
+    if password is not None:
+        cmd.append(f"-p{password}")
+    if transport == "socket":
+        cmd.append(f"--socket={bridge.socket}")
+    else:
+        cmd += ["-h127.0.0.1", f"-P{bridge.port}", "--protocol=TCP"]
+        cmd += [f"--ssl-ca={bridge.certs.ca}", "--ssl-verify-server-cert"] if transport == "tls" else ["--skip-ssl"]
+    return subprocess.run(cmd + list(args), capture_output=True, text=True, timeout=30,
+                          env={**os.environ, **(env or {})})  # fmt: skip
+
+
+@contextmanager
+def closing(conn: Any) -> Iterator[Any]:
+    try:
+        yield conn
+    finally:
+        conn.close()
+
+
+def elapsed(fn: Any) -> float:
+    started = time.perf_counter()
+    fn()
+    return time.perf_counter() - started

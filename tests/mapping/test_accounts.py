@@ -1,0 +1,61 @@
+"""MySQL's account matching: most specific host first, then named users before ''."""
+
+from bridge.mapping.accounts import AccountRow, AccountTable
+from bridge.mapping.hosts import client_host
+
+
+def row(user: str, host: str) -> AccountRow:
+    return AccountRow(user, host, "mysql_native_password", b"", f"{user}@{host}")
+
+
+TABLE = AccountTable.build(
+    [row("", "%"), row("app", "%"), row("app", "10.%"), row("", "localhost"),
+     row("jeffrey", "localhost"), row("app", "10.1.2.3"), row("ops", "10.0.0.0/8")]
+)  # fmt: skip
+
+
+def match(user: str, ip: str | None) -> str | None:
+    found = TABLE.match(user, client_host(ip, True))
+    return found.source if found else None
+
+
+def test_order_is_host_specificity_then_user() -> None:
+    assert [r.source for r in TABLE.rows] == [
+        "jeffrey@localhost", "app@10.1.2.3", "ops@10.0.0.0/8", "@localhost",  # literal hosts
+        "app@10.%",  # wildcard pattern
+        "app@%", "@%",  # any host: named before anonymous
+    ]  # fmt: skip
+
+
+def test_exact_ip_beats_pattern_beats_any() -> None:
+    assert match("app", "10.1.2.3") == "app@10.1.2.3"
+    assert match("app", "10.9.9.9") == "app@10.%"
+    assert match("app", "192.0.2.1") == "app@%"
+
+
+def test_mysql_manual_example_anonymous_localhost_wins_over_named_any_host() -> None:
+    # The manual's classic: 'jeffrey' from localhost hits ''@'localhost' before jeffrey@'%'.
+    table = AccountTable.build([row("jeffrey", "%"), row("", "localhost")])
+    found = table.match("jeffrey", client_host(None, True))
+    assert found is not None and found.source == "@localhost"
+
+
+def test_named_user_beats_anonymous_on_the_same_host() -> None:
+    assert match("jeffrey", None) == "jeffrey@localhost"
+    assert match("someone", None) == "@localhost"
+
+
+def test_netmask_rows() -> None:
+    assert match("ops", "10.200.0.1") == "ops@10.0.0.0/8"
+    assert match("ops", "192.0.2.1") == "@%"
+
+
+def test_file_order_breaks_ties() -> None:
+    first, second = AccountRow("a", "%", "p", b"", "1"), AccountRow("", "%", "p", b"", "2")
+    assert AccountTable.build([second, first]).rows[0].source == "1"
+    assert AccountTable.build([row("x", "10.%"), row("x", "11.%")]).rows[0].host == "10.%"
+
+
+def test_find_exact_row() -> None:
+    assert TABLE.find("app", "10.%") is not None
+    assert TABLE.find("app", "11.%") is None

@@ -1,0 +1,54 @@
+import pytest
+
+from bridge.protocol.constants import MAX_PAYLOAD
+from bridge.protocol.errors import ProtocolError
+from bridge.protocol.framing import frame, take_packet
+
+
+def test_small_packet() -> None:
+    assert frame(b"\x03select 1", 0).hex() == "0900000003" + b"select 1".hex()
+
+
+def test_empty_payload_is_a_header_only() -> None:
+    assert frame(b"", 7) == b"\x00\x00\x00\x07"
+
+
+def test_split_at_16_mib_and_empty_terminator() -> None:
+    payload = b"a" * MAX_PAYLOAD
+    data = frame(payload, 3)
+    assert data[:4] == b"\xff\xff\xff\x03"
+    assert data[-4:] == b"\x00\x00\x00\x04"  # exact multiple: an empty packet ends it
+    buf = bytearray(data)
+    packet = take_packet(buf, 1 << 30)
+    assert packet is not None
+    assert (packet.seq, packet.last_seq, len(packet.payload)) == (3, 4, MAX_PAYLOAD)
+    assert not buf
+
+
+def test_join_of_a_20_mib_payload() -> None:
+    payload = bytes(range(256)) * (20 * 4096)
+    buf = bytearray(frame(payload, 0) + frame(b"next", 2))
+    first = take_packet(buf, 1 << 30)
+    assert first is not None and first.payload == payload and first.last_seq == 1
+    second = take_packet(buf, 1 << 30)
+    assert second is not None and second.payload == b"next" and second.seq == 2
+
+
+def test_partial_input_waits() -> None:
+    data = frame(b"hello", 0)
+    for cut in range(len(data)):
+        buf = bytearray(data[:cut])
+        assert take_packet(buf, 100) is None
+        assert len(buf) == cut  # nothing consumed
+
+
+def test_oversized_payload_is_refused_from_the_header() -> None:
+    with pytest.raises(ProtocolError):
+        take_packet(bytearray(b"\xff\xff\x00\x01"), 1000)
+
+
+def test_out_of_order_continuation_is_refused() -> None:
+    data = bytearray(frame(b"x" * MAX_PAYLOAD, 0))
+    data[MAX_PAYLOAD + 4 + 3] = 9  # the continuation's sequence id
+    with pytest.raises(ProtocolError):
+        take_packet(data, 1 << 30)

@@ -1,0 +1,71 @@
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from bridge.protocol.constants import MAX_PAYLOAD
+from bridge.protocol.framing import frame
+from bridge.protocol.scanner import CommandScanner
+
+CHANGE_USER = frame(b"\x11bob\0\0db\0", 0)
+
+
+def run(scanner: CommandScanner, chunks: list[bytes]) -> tuple[bytes, bytes | None]:
+    """Feed chunks until the scanner holds a packet; then everything not yet fed is what
+    the connection keeps buffered, so it joins the held bytes."""
+    out = []
+    for i, chunk in enumerate(chunks):
+        forward, held = scanner.feed(chunk)
+        out.append(forward)
+        if held is not None:
+            return b"".join(out), held + b"".join(chunks[i + 1 :])
+    return b"".join(out), None
+
+
+def chunked(data: bytes, cuts: list[int]) -> list[bytes]:
+    points = sorted({c % (len(data) + 1) for c in cuts} | {0, len(data)})
+    return [data[a:b] for a, b in zip(points, points[1:], strict=False)]
+
+
+@settings(max_examples=200, deadline=None)
+@given(cuts=st.lists(st.integers(0, 10_000), max_size=12))
+def test_commands_pass_unchanged_in_any_chunking(cuts: list[int]) -> None:
+    stream = frame(b"\x03select 1", 0) + frame(b"\x0e", 0) + frame(b"\x16select ?", 0)
+    forward, held = run(CommandScanner(), chunked(stream, cuts))
+    assert held is None and forward == stream
+
+
+@settings(max_examples=200, deadline=None)
+@given(cuts=st.lists(st.integers(0, 10_000), max_size=12))
+def test_change_user_is_held_at_a_command_boundary(cuts: list[int]) -> None:
+    before = frame(b"\x03select 1", 0)
+    forward, held = run(CommandScanner(), chunked(before + CHANGE_USER + b"rest", cuts))
+    assert forward == before
+    assert held == CHANGE_USER + b"rest"
+
+
+def test_0x11_inside_a_query_is_not_a_command() -> None:
+    stream = frame(b"\x03\x11\x11\x11", 0) + frame(b"\x11" * 10, 1)  # data packet, seq 1
+    assert run(CommandScanner(), [stream]) == (stream, None)
+
+
+def test_continuation_of_a_16_mib_packet_is_not_a_command() -> None:
+    big = frame(b"\x03" + b"\x11" * (MAX_PAYLOAD - 1) + b"\x11tail", 0)
+    assert run(CommandScanner(), [big]) == (big, None)
+
+
+def test_load_data_stream_whose_ids_wrap_is_not_a_command() -> None:
+    scanner = CommandScanner()
+    stream = b"".join(frame(b"\x11row", seq & 0xFF) for seq in range(2, 300))
+    assert run(scanner, [stream]) == (stream, None)
+
+
+def test_server_output_makes_a_fresh_boundary() -> None:
+    scanner = CommandScanner()
+    load = b"".join(frame(b"row", seq & 0xFF) for seq in range(2, 256))  # ends on seq 255
+    assert run(scanner, [load]) == (load, None)
+    scanner.server_spoke()
+    assert run(scanner, [CHANGE_USER])[1] == CHANGE_USER
+
+
+def test_empty_packet_is_not_held_back() -> None:
+    # LOAD DATA's terminator: a header with no payload, after which the client waits.
+    assert CommandScanner().feed(b"\x00\x00\x00\x05") == (b"\x00\x00\x00\x05", None)

@@ -1,0 +1,130 @@
+"""Each wire method as a generator: bytes in, bytes out, no sockets."""
+
+import pytest
+
+from bridge import rsa_keys
+from bridge.credentials import ClearPassword, Credential, NativeScramble, Sha2Scramble
+from bridge.errors import Denied, SecureTransportRequired
+from bridge.scramble import sha2_digest2, sha2_token, check_sha2_token
+from bridge.upstream.client_auth import rsa_encrypt
+from bridge.wire import WIRE_METHODS, Receive, Send, WireContext
+from tests.vectors import DATA
+
+NONCE = bytes(range(1, 21))
+RSA = rsa_keys.load(DATA / "boost_csha2p_private_key_2048.pem")
+
+
+def ctx(secure: bool, fast: bytes | None = None, allow: bool = False) -> WireContext:
+    def fast_auth(token: bytes) -> bool:
+        return fast is not None and check_sha2_token(token, NONCE, sha2_digest2(fast))
+
+    return WireContext(NONCE, secure, RSA, allow, fast_auth)
+
+
+def drive(name: str, context: WireContext, first: bytes, replies: list[bytes]) -> tuple[list[bytes], Credential]:
+    """Run a wire method with scripted client replies; return what it sent and proved."""
+    run = WIRE_METHODS[name].run(context, first)
+    sent: list[bytes] = []
+    replies = list(replies)
+    try:
+        step = next(run)
+        while True:
+            if isinstance(step, Send):
+                sent.append(step.data)
+                step = next(run)
+            else:
+                assert isinstance(step, Receive)
+                step = run.send(replies.pop(0))
+    except StopIteration as done:
+        assert not replies, "the method stopped before reading every reply"
+        return sent, done.value
+
+
+def test_registry_holds_the_mysql_names() -> None:
+    assert set(WIRE_METHODS) >= {"mysql_native_password", "caching_sha2_password",
+                                 "sha256_password", "mysql_clear_password"}  # fmt: skip
+    for method in WIRE_METHODS.values():
+        data = method.switch_data(ctx(True))
+        assert data in (NONCE + b"\0", b"")
+
+
+@pytest.mark.parametrize(("first", "token"), [(b"\x01" * 20, b"\x01" * 20), (b"", b""), (b"\0", b"")])
+def test_native_returns_the_scramble(first: bytes, token: bytes) -> None:
+    sent, cred = drive("mysql_native_password", ctx(False), first, [])
+    assert sent == [] and cred == NativeScramble(NONCE, token)
+
+
+def test_caching_sha2_fast_auth() -> None:
+    token = sha2_token(b"secret", NONCE)
+    sent, cred = drive("caching_sha2_password", ctx(False, fast=b"secret"), token, [])
+    assert sent == [b"\x03"] and cred == Sha2Scramble(NONCE, token)
+
+
+def test_caching_sha2_full_auth_over_tls() -> None:
+    token = sha2_token(b"secret", NONCE)
+    sent, cred = drive("caching_sha2_password", ctx(True), token, [b"secret\0"])
+    assert sent == [b"\x04"] and cred == ClearPassword(b"secret")
+
+
+def test_caching_sha2_wrong_fast_token_falls_back_to_full_auth() -> None:
+    token = sha2_token(b"wrong", NONCE)
+    sent, cred = drive("caching_sha2_password", ctx(True, fast=b"secret"), token, [b"wrong\0"])
+    assert sent == [b"\x04"] and cred == ClearPassword(b"wrong")
+
+
+def test_caching_sha2_rsa_with_key_request() -> None:
+    token = sha2_token(b"secret", NONCE)
+    ciphertext = rsa_encrypt(b"secret", NONCE, RSA.public_pem)
+    sent, cred = drive("caching_sha2_password", ctx(False), token, [b"\x02", ciphertext])
+    assert sent == [b"\x04", RSA.public_pem] and cred == ClearPassword(b"secret")
+
+
+def test_caching_sha2_rsa_with_known_key() -> None:
+    ciphertext = rsa_encrypt(b"secret", NONCE, RSA.public_pem)
+    _, cred = drive("caching_sha2_password", ctx(False), b"\x05" * 32, [ciphertext])
+    assert cred == ClearPassword(b"secret")
+
+
+def test_caching_sha2_clear_password_over_plain_tcp_is_not_accepted() -> None:
+    # Without TLS the reply must be RSA ciphertext; a clear password is refused, not read.
+    with pytest.raises(Denied):
+        drive("caching_sha2_password", ctx(False), b"\x05" * 32, [b"secret\0"])
+
+
+def test_caching_sha2_empty_password() -> None:
+    assert drive("caching_sha2_password", ctx(False), b"", [])[1] == ClearPassword(b"")
+
+
+def test_sha256_tls_rsa_and_empty() -> None:
+    assert drive("sha256_password", ctx(True), b"pw\0", [])[1] == ClearPassword(b"pw")
+    ciphertext = rsa_encrypt(b"pw", NONCE, RSA.public_pem)
+    sent, cred = drive("sha256_password", ctx(False), b"\x01", [ciphertext])
+    assert sent == [RSA.public_pem] and cred == ClearPassword(b"pw")
+    assert drive("sha256_password", ctx(False), b"\0", [])[1] == ClearPassword(b"")
+
+
+def test_rsa_plaintext_without_nul_is_denied() -> None:
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import padding
+
+    from bridge.scramble import xor_with_scramble
+
+    oaep = padding.OAEP(mgf=padding.MGF1(hashes.SHA1()), algorithm=hashes.SHA1(), label=None)
+    ciphertext = RSA.private_key.public_key().encrypt(xor_with_scramble(b"pw", NONCE), oaep)
+    with pytest.raises(Denied):
+        drive("sha256_password", ctx(False), ciphertext, [])
+
+
+def test_clear_password_needs_a_secure_transport() -> None:
+    method = WIRE_METHODS["mysql_clear_password"]
+    with pytest.raises(SecureTransportRequired):
+        method.check_transport(ctx(False))
+    with pytest.raises(SecureTransportRequired):
+        drive("mysql_clear_password", ctx(False), b"pw\0", [])
+    assert drive("mysql_clear_password", ctx(True), b"pw\0", [])[1] == ClearPassword(b"pw")
+    assert drive("mysql_clear_password", ctx(False, allow=True), b"pw\0", [])[1] == ClearPassword(b"pw")
+
+
+def test_credential_reprs_hide_secrets() -> None:
+    assert "secret" not in repr(ClearPassword(b"secret"))
+    assert repr(NativeScramble(NONCE, b"\x07" * 20)) == "NativeScramble()"
