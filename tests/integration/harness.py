@@ -157,6 +157,8 @@ def _pymysql(bridge: Bridge, user: str, password: str, transport: str, database:
         kw.update(host="127.0.0.1", port=bridge.port)
     if transport == "tls":
         kw["ssl"] = {"ca": str(bridge.certs.ca)}
+    else:
+        kw["ssl_disabled"] = True  # PyMySQL >= 1.1 otherwise negotiates TLS by itself
     return pymysql.connect(**kw)
 
 
@@ -203,6 +205,12 @@ def scalar(conn: Any, sql: str, args: Any = None) -> Any:
     row = cur.fetchone()
     cur.close()
     return row[0] if row else None
+
+
+def bridge_attr(conn: Any, name: str) -> Any:
+    """A connection attribute the bridge set on the upstream session, as the upstream sees it."""
+    return scalar(conn, "SELECT ATTR_VALUE FROM performance_schema.session_connect_attrs "
+                        "WHERE PROCESSLIST_ID = CONNECTION_ID() AND ATTR_NAME = %s", (name,))  # fmt: skip
 
 
 def error_of(exc: BaseException) -> tuple[int, str]:

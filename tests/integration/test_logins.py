@@ -7,7 +7,16 @@ import pytest
 
 from bridge.protocol.framing import frame
 from bridge.scramble import sha2_token
-from tests.integration.harness import ACCOUNTS, Bridge, closing, connect, error_of, mariadb_cli, scalar
+from tests.integration.harness import (
+    ACCOUNTS,
+    Bridge,
+    bridge_attr,
+    closing,
+    connect,
+    error_of,
+    mariadb_cli,
+    scalar,
+)
 from tests.integration.rawclient import Raw
 
 pytestmark = pytest.mark.integration
@@ -42,6 +51,8 @@ def test_python_clients(bridge: Bridge, client: str, account, transport: str) ->
         ssl_cipher = scalar(conn, "SELECT VARIABLE_VALUE FROM information_schema.SESSION_STATUS "
                                   "WHERE VARIABLE_NAME = 'Ssl_cipher'")  # fmt: skip
         assert ssl_cipher, "the bridge's upstream leg uses TLS (mode preferred)"
+        assert bridge_attr(conn, "bridge_transport") == transport
+        assert bridge_attr(conn, "bridge_external_user") == account.user
 
 
 @pytest.mark.parametrize("transport", ["tcp", "tls", "socket"])

@@ -1,0 +1,143 @@
+"""Running it as a service: reload, drain, limits, transport policy, an upstream that is
+down, and the command line."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from bridge.protocol.packets import parse_err
+from bridge.sandbox.ports import free_port
+from tests.integration.harness import ACCOUNTS, Account, closing, connect, error_of, mariadb_cli, scalar
+from tests.integration.rawclient import Raw
+
+pytestmark = pytest.mark.integration
+
+
+def test_sighup_reload_swaps_accounts_and_a_broken_file_keeps_the_old(make_bridge) -> None:  # type: ignore[no-untyped-def]
+    bridge = make_bridge()
+    rows = [a.row() for a in ACCOUNTS if a.user != "nat"]
+    rows.append(Account("nat", "new-pw", "mysql_native_password").row())
+    bridge.write_accounts(rows)
+    bridge.signal(signal.SIGHUP)
+    bridge.wait_log("configuration reloaded")
+    assert mariadb_cli(bridge, "nat", "new-pw").stdout.strip() == "nat@%"
+    assert mariadb_cli(bridge, "nat", "nat-pw").returncode == 1
+
+    (bridge.directory / "accounts.yaml").write_text("accounts:\n  - {user: x, plugin: nope}\n")
+    bridge.signal(signal.SIGHUP)
+    bridge.wait_log("reload failed, keeping the running configuration")
+    assert "plugin 'nope' is not loaded" in bridge.log
+    assert mariadb_cli(bridge, "nat", "new-pw").stdout.strip() == "nat@%"
+    assert bridge.proc.poll() is None
+
+
+def test_sigterm_drains_open_sessions_then_exits(make_bridge) -> None:  # type: ignore[no-untyped-def]
+    bridge = make_bridge(server={"shutdown_grace": 20})
+    conn = connect("pymysql", bridge, "nat", "nat-pw", "tcp")
+    bridge.signal(signal.SIGTERM)
+    bridge.wait_log("draining 1 session")
+    assert scalar(conn, "SELECT 'still served'") == "still served"
+    with pytest.raises(Exception):  # no longer listening
+        connect("pymysql", bridge, "nat", "nat-pw", "tcp")
+    assert bridge.proc.poll() is None
+    conn.close()
+    bridge.proc.wait(timeout=10)
+    assert bridge.proc.returncode == 0 and "stopped" in bridge.log
+
+
+def test_sigterm_cuts_sessions_after_the_grace_period(make_bridge) -> None:  # type: ignore[no-untyped-def]
+    bridge = make_bridge(server={"shutdown_grace": 1})
+    conn = connect("pymysql", bridge, "nat", "nat-pw", "tcp")
+    started = time.monotonic()
+    bridge.signal(signal.SIGTERM)
+    bridge.proc.wait(timeout=10)
+    assert time.monotonic() - started < 5
+    with pytest.raises(Exception):
+        scalar(conn, "SELECT 1")
+
+
+def test_max_connections(make_bridge) -> None:  # type: ignore[no-untyped-def]
+    bridge = make_bridge(server={"max_connections": 2})
+    first = connect("pymysql", bridge, "nat", "nat-pw", "tcp")
+    second = connect("mysqlclient", bridge, "nat", "nat-pw", "tcp")
+    raw = Raw.connect(bridge.port)
+    seq, payload = raw.read()
+    err = parse_err(payload)
+    assert (seq, err.errno, err.sqlstate, err.message) == (0, 1040, "08004", "Too many connections")
+    assert raw.closed()
+    assert scalar(first, "SELECT 1") == 1  # the others keep working
+    first.close()
+    time.sleep(0.2)
+    with closing(connect("pymysql", bridge, "nat", "nat-pw", "tcp")) as third:
+        assert scalar(third, "SELECT CURRENT_USER()") == "nat@%"
+    second.close()
+
+
+def test_require_secure_transport(make_bridge) -> None:  # type: ignore[no-untyped-def]
+    bridge = make_bridge(tls={"require_secure_transport": True})
+    assert error_of(pytest.raises(Exception, connect, "pymysql", bridge, "nat", "nat-pw", "tcp").value) == (
+        3159, "Connections using insecure transport are prohibited while --require_secure_transport=ON.")
+    for transport in ("tls", "socket"):
+        with closing(connect("pymysql", bridge, "nat", "nat-pw", transport)) as conn:
+            assert scalar(conn, "SELECT CURRENT_USER()") == "nat@%"
+
+
+def test_upstream_down_is_not_access_denied(make_bridge) -> None:  # type: ignore[no-untyped-def]
+    bridge = make_bridge(upstream={"address": f"127.0.0.1:{free_port()}", "connect_timeout": 2})
+    errno, message = error_of(pytest.raises(Exception, connect, "pymysql", bridge, "nat", "nat-pw", "tls").value)
+    assert errno == 3169 and "Upstream server is unavailable" in message
+    assert "upstream login failed" in bridge.log and "cannot connect" in bridge.log
+    # A wrong password is still a wrong password: nothing upstream is touched before that.
+    assert error_of(pytest.raises(Exception, connect, "pymysql", bridge, "nat", "bad", "tls").value)[0] == 1045
+
+
+def test_upstream_refusing_the_bridge_credentials(make_bridge, mariadb) -> None:  # type: ignore[no-untyped-def]
+    accounts = [Account("nat", "nat-pw", "mysql_native_password", upstream_password="not-what-upstream-has")]
+    bridge = make_bridge(accounts=accounts)
+    errno, _ = error_of(pytest.raises(Exception, connect, "mysqlclient", bridge, "nat", "nat-pw", "tls").value)
+    assert errno == 3169
+    assert "upstream refused the login: 1045" in bridge.log
+
+
+def run_cli(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "bridge", *args], input=stdin,
+                          capture_output=True, text=True, timeout=60)  # fmt: skip
+
+
+def test_check_command(make_bridge) -> None:  # type: ignore[no-untyped-def]
+    bridge = make_bridge()
+    config = str(bridge.directory / "bridge.yaml")
+    done = run_cli("check", "-c", config)
+    assert done.returncode == 0 and "OK" in done.stdout
+    (bridge.directory / "accounts.yaml").write_text("accounts:\n  - {user: a, plugin: mysql_native_password, "
+                                                    "authentication_string: '*00'}\n")  # fmt: skip
+    done = run_cli("check", "-c", config)
+    assert done.returncode == 1
+    assert "accounts.yaml:2: accounts[0]: a mysql_native_password hash is '*' and 40 hex digits" in done.stderr
+    bridge.write_accounts([Account("orphan", "pw", "mysql_native_password").row()])
+    done = run_cli("check", "-c", config)
+    assert done.returncode == 1 and "'orphan'@'%' has no entry" in done.stderr
+
+
+def test_hash_password_command_makes_hashes_the_bridge_accepts(make_bridge) -> None:  # type: ignore[no-untyped-def]
+    sha2 = run_cli("hash-password", stdin="hunter2\n").stdout.strip()
+    native = run_cli("hash-password", "--plugin", "mysql_native_password", stdin="hunter2\n").stdout.strip()
+    assert sha2.startswith("$A$005$") or sha2.startswith("0x24412430303524")
+    assert native == "*58815970BE77B3720276F63DB198B1FA42E5CC02"
+    bridge = make_bridge(accounts=[Account("nat", "x", "mysql_native_password", upstream_password="up-nat")])
+    bridge.write_accounts([
+        {"user": "nat", "host": "%", "plugin": "caching_sha2_password", "authentication_string": sha2}])
+    bridge.signal(signal.SIGHUP)
+    bridge.wait_log("configuration reloaded")
+    assert mariadb_cli(bridge, "nat", "hunter2").stdout.strip() == "nat@%"
+
+
+def test_serve_refuses_a_broken_config(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    (tmp_path / "bridge.yaml").write_text("upstream: {}\n")
+    done = run_cli("serve", "-c", str(tmp_path / "bridge.yaml"))
+    assert done.returncode == 1 and "upstream.credentials: Field required" in done.stderr
