@@ -11,7 +11,7 @@ from pathlib import Path
 
 from bridge import __version__
 from bridge.config import ConfigError
-from bridge.hashing import make_native, make_sha2
+from bridge.hashing import StoredHash, make_native, make_sha2, to_text
 
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {}
 
@@ -57,7 +57,7 @@ def _event_loop_runner() -> Callable[..., object]:
         import uvloop
     except ImportError:
         return asyncio.run
-    return uvloop.run  # type: ignore[no-any-return]
+    return uvloop.run
 
 
 @command("check")
@@ -83,10 +83,10 @@ def check(args: argparse.Namespace) -> int:
     return 0
 
 
-HASHERS = {
-    "mysql_native_password": lambda pw: make_native(pw),
-    "caching_sha2_password": lambda pw: make_sha2(pw),
-    "sha256_password": lambda pw: make_sha2(pw),
+HASHERS: dict[str, Callable[[bytes], StoredHash]] = {
+    "mysql_native_password": make_native,
+    "caching_sha2_password": make_sha2,
+    "sha256_password": make_sha2,
 }
 
 
@@ -95,15 +95,7 @@ def hash_password(args: argparse.Namespace) -> int:
     raw = sys.stdin.buffer.read()
     password = raw[:-1] if raw.endswith(b"\n") else raw
     password = password[:-1] if password.endswith(b"\r") else password
-    stored = HASHERS[args.plugin](password)
-    if hasattr(stored, "raw"):
-        data = stored.raw()
-        printable = all(0x20 < b < 0x7F and b not in b"'\"\\" for b in data)
-        print(data.decode("ascii") if printable else "0x" + data.hex().upper())
-    elif hasattr(stored, "text"):
-        print(stored.text())
-    else:
-        print("")
+    print(to_text(HASHERS[args.plugin](password)))
     return 0
 
 

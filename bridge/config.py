@@ -25,7 +25,6 @@ from pydantic import (
     model_validator,
 )
 
-
 M = TypeVar("M", bound="BaseModel")
 
 
@@ -56,16 +55,29 @@ def parse_address(text: str) -> tuple[str, int] | str:
     return host.strip("[]") or "0.0.0.0", int(port)
 
 
+def tcp_address(text: str) -> tuple[str, int]:
+    address = parse_address(text)
+    if isinstance(address, str):
+        raise ValueError(f"{text!r}: listen.tcp takes 'host:port'; use listen.unix for sockets")
+    return address
+
+
 def _valid_address(text: str) -> str:
     parse_address(text)
     return text
 
 
+def _valid_tcp(text: str) -> str:
+    tcp_address(text)
+    return text
+
+
 Address = Annotated[str, AfterValidator(_valid_address)]
+TcpAddress = Annotated[str, AfterValidator(_valid_tcp)]
 
 
 class ListenConfig(Model):
-    tcp: tuple[Address, ...] = ("127.0.0.1:3307",)
+    tcp: tuple[TcpAddress, ...] = ("127.0.0.1:3307",)
     unix: ConfigPath | None = None
 
 
@@ -94,9 +106,7 @@ class ServerConfig(Model):
 
 
 class UpstreamTlsConfig(Model):
-    mode: Literal["disabled", "preferred", "required", "verify_ca", "verify_identity"] = (
-        "preferred"
-    )
+    mode: Literal["disabled", "preferred", "required", "verify_ca", "verify_identity"] = "preferred"
     ca: ConfigPath | None = None
     cert: ConfigPath | None = None
     key: ConfigPath | None = None

@@ -64,8 +64,7 @@ class SecureTransportRequired(BridgeError):
     errno, sqlstate = 3159, "HY000"
 
     REQUIRE_SECURE_TRANSPORT = (
-        "Connections using insecure transport are prohibited while "
-        "--require_secure_transport=ON."
+        "Connections using insecure transport are prohibited while --require_secure_transport=ON."
     )
     CLEARTEXT = (
         "Clear text authentication over an insecure transport is prohibited: "

@@ -99,6 +99,19 @@ def make_sha2(password: bytes, iterations: int = DEFAULT_ITERATIONS) -> Sha2Cryp
     return Sha2CryptHash(iterations, salt, sha256_crypt(password, salt, iterations * 1000))
 
 
+def to_text(stored: StoredHash) -> str:
+    """The authentication_string as an accounts file takes it: the hash as text when every
+    byte is printable, else '0x' and hex (as SHOW CREATE USER prints binary hashes)."""
+    if isinstance(stored, EmptyHash):
+        return ""
+    if isinstance(stored, NativeHash):
+        return stored.text()
+    raw = stored.raw()
+    if all(0x20 < b < 0x7F and b not in b"'\"\\" for b in raw):
+        return raw.decode("ascii")
+    return "0x" + raw.hex().upper()
+
+
 def fast_auth_digest(password: bytes) -> bytes:
     return sha2_digest2(password)
 

@@ -48,6 +48,7 @@ class Runtime:
     upstream: UpstreamTarget
     backends: Mapping[str, Backend]
     decoys: Mapping[str, AccountRow]  # plugin -> a row no password matches
+    decoy_plugins: tuple[str, ...]  # one entry per store row: decoys mirror the real mix
     decoy_key: bytes = field(repr=False)
 
     @property
@@ -57,12 +58,13 @@ class Runtime:
         return store
 
     def decoy_for(self, user: str, client: ClientHost) -> AccountRow:
-        """A stand-in row for an unknown user: a plugin drawn from those in use, the same
-        one every time for this user and host (as mysqld's decoy users), and a hash that no
-        password matches, so the exchange and its cost look like a wrong password."""
-        plugins = sorted(self.decoys)
+        """A stand-in row for an unknown user: a plugin drawn from the rows in use, in the
+        same proportions, and the same one every time for this user and host (as mysqld's
+        decoy users), with a hash that no password matches, so the exchange and its cost
+        look like a wrong password for a real account of that plugin."""
         digest = hmac.new(self.decoy_key, f"{user}\0{client.display}".encode(), hashlib.sha256)
-        plugin = plugins[digest.digest()[0] % len(plugins)]
+        draw = int.from_bytes(digest.digest()[:8], "big")
+        plugin = self.decoy_plugins[draw % len(self.decoy_plugins)]
         row = self.decoys[plugin]
         return AccountRow(user, client.display, plugin, row.authentication_string, "decoy")
 
@@ -103,10 +105,15 @@ def _decoy_hash(plugin: str, secret: bytes) -> bytes:
     return stored.text().encode() if isinstance(stored, NativeHash) else stored.raw()
 
 
-def _decoys(rows: list[AccountRow], default_plugin: str) -> dict[str, AccountRow]:
-    in_use = {row.plugin for row in rows if row.plugin in STORE_PLUGINS} or {default_plugin}
+def _decoy_plugins(rows: list[AccountRow], default_plugin: str) -> tuple[str, ...]:
+    return tuple(sorted(row.plugin for row in rows if row.plugin in STORE_PLUGINS)) or (
+        default_plugin,
+    )
+
+
+def _decoys(plugins: tuple[str, ...]) -> dict[str, AccountRow]:
     secret = os.urandom(24)  # nobody knows it, so no password matches a decoy
-    return {p: AccountRow("", "%", p, _decoy_hash(p, secret), "decoy") for p in sorted(in_use)}
+    return {p: AccountRow("", "%", p, _decoy_hash(p, secret), "decoy") for p in set(plugins)}
 
 
 def build_runtime(config_path: Path, previous: Runtime | None = None) -> Runtime:
@@ -131,10 +138,10 @@ def build_runtime(config_path: Path, previous: Runtime | None = None) -> Runtime
     unknown = {PLUGINS[r.plugin].backend for r in rows} - backends.keys()
     if unknown:
         raise ConfigError(f"{config_path}: backends not configured: {', '.join(sorted(unknown))}")
+    decoy_plugins = _decoy_plugins(rows, config.server.default_auth_plugin)
     decoys = previous.decoys if previous is not None else {}
-    wanted = _decoys(rows, config.server.default_auth_plugin)
-    if set(decoys) != set(wanted):
-        decoys = wanted
+    if set(decoys) != set(decoy_plugins):
+        decoys = _decoys(decoy_plugins)
     return Runtime(
         config_path,
         config,
@@ -145,5 +152,6 @@ def build_runtime(config_path: Path, previous: Runtime | None = None) -> Runtime
         target_from_config(config.upstream),
         backends,
         decoys,
+        decoy_plugins,
         previous.decoy_key if previous is not None else os.urandom(32),
     )

@@ -12,7 +12,7 @@ import signal
 from pathlib import Path
 from typing import Literal
 
-from bridge.config import ConfigError, parse_address
+from bridge.config import ConfigError, tcp_address
 from bridge.errors import TooManyConnections
 from bridge.netio import Conn
 from bridge.protocol.constants import BRIDGE_HOP, DEFAULT_CHARSET, PER_HOP, Capability
@@ -100,7 +100,7 @@ class BridgeServer:
         loop = asyncio.get_running_loop()
         listen = self.runtime.config.listen
         for text in listen.tcp:
-            host, port = parse_address(text)  # type: ignore[misc]
+            host, port = tcp_address(text)
             server = await loop.create_server(
                 lambda: ClientConn(self, "tcp"), host, port, reuse_address=True, backlog=1024
             )
@@ -116,7 +116,8 @@ class BridgeServer:
         server = await asyncio.get_running_loop().create_unix_server(
             lambda: ClientConn(self, "socket"), str(path), backlog=1024
         )
-        os.chmod(path, 0o777)  # like mysqld.sock: authentication decides, not file modes
+        # Like mysqld.sock: authentication decides who gets in, not the file mode.
+        os.chmod(path, 0o777)  # noqa: S103
         self._listeners.append(server)
         log.info("listening on unix:%s", path)
 

@@ -12,9 +12,9 @@ import os
 import ssl
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, cast
 
-from bridge.backends.base import Identity, Peer
+from bridge.backends.base import Identity, Peer, Transport
 from bridge.credentials import Credential
 from bridge.errors import (
     AccessDenied,
@@ -235,7 +235,7 @@ class Session:
                 else:
                     step = run.send((await self._read()).payload)
         except StopIteration as done:
-            return done.value
+            return cast(Credential, done.value)
 
     async def _verify(self, credential: Credential, row: AccountRow) -> Identity:
         backend = self.rt.backends[PLUGINS[row.plugin].backend]
@@ -247,7 +247,9 @@ class Session:
         """The upstream account: a store row logs in upstream as itself."""
         return row.user
 
-    async def _open_upstream(self, auth: Authenticated, hello: HandshakeResponse41) -> UpstreamSession:
+    async def _open_upstream(
+        self, auth: Authenticated, hello: HandshakeResponse41
+    ) -> UpstreamSession:
         request = LoginRequest(
             user=auth.upstream_user,
             password=self._upstream_password(auth.upstream_user),
@@ -280,7 +282,10 @@ class Session:
         ours = (
             ("bridge_external_user", auth.identity.name),
             ("bridge_proxy_account", auth.row.account),
-            ("bridge_client_host", self.host.display if self.host.ip is None else str(self.host.ip)),
+            (
+                "bridge_client_host",
+                self.host.display if self.host.ip is None else str(self.host.ip),
+            ),
             ("bridge_transport", self.peer.transport),
             ("bridge_connection_id", str(self.id)),
         )
@@ -324,7 +329,7 @@ class Session:
 
     @property
     def peer(self) -> Peer:
-        transport = "socket" if self.kind == "socket" else "tls" if self.conn.tls_active else "tcp"
+        transport: Transport = "tls" if self.conn.tls_active else self.kind
         return Peer(self.host, transport)
 
     @property

@@ -20,8 +20,13 @@ def write(path: Path, text: str, mode: int = 0o644) -> Path:
 @pytest.fixture
 def conf(tmp_path: Path) -> Path:
     write(tmp_path / "creds.yaml", "app: {password: pw}\n", 0o600)
-    write(tmp_path / "accounts.yaml", f"accounts:\n  - {{user: app, plugin: mysql_native_password, authentication_string: '{NATIVE}'}}\n")
-    return write(tmp_path / "bridge.yaml", "upstream: {credentials: creds.yaml}\naccounts: [accounts.yaml]\n")
+    write(
+        tmp_path / "accounts.yaml",
+        f"accounts:\n  - {{user: app, plugin: mysql_native_password, authentication_string: '{NATIVE}'}}\n",
+    )
+    return write(
+        tmp_path / "bridge.yaml", "upstream: {credentials: creds.yaml}\naccounts: [accounts.yaml]\n"
+    )
 
 
 def test_minimal_config_and_defaults(conf: Path) -> None:
@@ -78,15 +83,24 @@ def test_credentials_sources(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
     ("entry", "message"),
     [
         ("{user: a, plugin: ed25519}", "plugin 'ed25519' is not loaded"),
-        ("{user: a, plugin: mysql_native_password, authentication_string: 'nope'}", "'*' and 40 hex"),
-        ("{user: a, plugin: caching_sha2_password, authentication_string: '$A$005$x'}", r"'\$A\$NNN\$'"),
+        (
+            "{user: a, plugin: mysql_native_password, authentication_string: 'nope'}",
+            "'*' and 40 hex",
+        ),
+        (
+            "{user: a, plugin: caching_sha2_password, authentication_string: '$A$005$x'}",
+            r"'\$A\$NNN\$'",
+        ),
         ("{user: a, host: '10.0.0.1/8', plugin: mysql_native_password}", "netmask"),
         ("{user: a, plugin: caching_sha2_password, authentication_string: '0xZZ'}", "hex digits"),
         ("{user: a, plugin: mysql_native_password, pasword: x}", "unknown key"),
     ],
 )
 def test_bad_account_rows(tmp_path: Path, entry: str, message: str) -> None:
-    accounts = write(tmp_path / "a.yaml", f"accounts:\n  - {{user: ok, plugin: mysql_native_password}}\n  - {entry}\n")
+    accounts = write(
+        tmp_path / "a.yaml",
+        f"accounts:\n  - {{user: ok, plugin: mysql_native_password}}\n  - {entry}\n",
+    )
     with pytest.raises(ConfigError, match=message) as err:
         load_rows((accounts,))
     assert f"{accounts}:3" in str(err.value)
@@ -101,6 +115,9 @@ def test_duplicate_account(tmp_path: Path) -> None:
 
 def test_hex_authentication_string_keeps_raw_salt_bytes(tmp_path: Path) -> None:
     raw = "24412430303524f9cc98ce08892924f50a213b6bc571a2c11778c5625479393559393965414d45316477456b484f41316e64484742577a2e3162785353526b7554584647562f"
-    accounts = write(tmp_path / "a.yaml", f"accounts:\n  - {{user: h, plugin: caching_sha2_password, authentication_string: '0x{raw}'}}\n")
+    accounts = write(
+        tmp_path / "a.yaml",
+        f"accounts:\n  - {{user: h, plugin: caching_sha2_password, authentication_string: '0x{raw}'}}\n",
+    )
     (row,) = load_rows((accounts,))
     assert row.authentication_string == bytes.fromhex(raw)

@@ -115,7 +115,10 @@ def test_fast_digest_vectors(case: dict) -> None:
 @pytest.mark.parametrize("length", [0, 1, 19, 21, 31, 33])
 def test_tokens_of_the_wrong_length_fail(length: int) -> None:
     case = load("mysql_native_password_tokens.json")[0]
-    nonce, stage2 = bytes.fromhex(case["scramble"]), bytes.fromhex(case["stored_authentication_string"][1:])
+    nonce, stage2 = (
+        bytes.fromhex(case["scramble"]),
+        bytes.fromhex(case["stored_authentication_string"][1:]),
+    )
     good = bytes.fromhex(case["expected"])
     token = (good * 2)[:length]
     assert not check_native_token(token, nonce, stage2)
@@ -127,7 +130,10 @@ def test_2000_random_tokens_never_succeed() -> None:
     import os
 
     case = load("mysql_native_password_tokens.json")[0]
-    nonce, stage2 = bytes.fromhex(case["scramble"]), bytes.fromhex(case["stored_authentication_string"][1:])
+    nonce, stage2 = (
+        bytes.fromhex(case["scramble"]),
+        bytes.fromhex(case["stored_authentication_string"][1:]),
+    )
     digest2 = sha2_digest2(b"secret")
     assert not any(check_native_token(os.urandom(20), nonce, stage2) for _ in range(2000))
     assert not any(check_sha2_token(os.urandom(32), nonce, digest2) for _ in range(2000))

@@ -22,7 +22,9 @@ def test_plaintext_rule(case: dict) -> None:
 
 
 @pytest.mark.parametrize("case", CASES["cases"], ids=lambda c: c["name"])
-def test_encrypt_decrypt_with_the_published_pair(boost_pair: rsa_keys.RsaKeyPair, case: dict) -> None:
+def test_encrypt_decrypt_with_the_published_pair(
+    boost_pair: rsa_keys.RsaKeyPair, case: dict
+) -> None:
     nonce = bytes.fromhex(case["scramble"])
     public = (DATA / "boost_csha2p_public_key_2048.pem").read_bytes()
     assert boost_pair.public_pem.split() == public.split()

@@ -39,7 +39,7 @@ def _key(row: AccountRow) -> CacheKey:
 
 class StoreBackend:
     name = "store"
-    accepts = (ClearPassword, NativeScramble, Sha2Scramble)
+    accepts: tuple[type, ...] = (ClearPassword, NativeScramble, Sha2Scramble)
 
     def __init__(self) -> None:
         self._fast_cache: dict[CacheKey, bytes] = {}

@@ -89,7 +89,12 @@ def parse_handshake_v10(payload: bytes) -> HandshakeV10:
     plugin = r.nul_bytes_or_rest() if lower & C.CLIENT_PLUGIN_AUTH else b""
     scramble = (part1 + part2)[:SCRAMBLE_LENGTH]
     return HandshakeV10(
-        version, connection_id, scramble, lower | ext << 32, charset, status,
+        version,
+        connection_id,
+        scramble,
+        lower | ext << 32,
+        charset,
+        status,
         decode_text(plugin, "plugin name"),
     )
 
@@ -138,9 +143,8 @@ def _build_fixed_head(caps: int, max_packet: int, charset: int) -> bytes:
 
 
 def is_ssl_request(payload: bytes) -> bool:
-    return (
-        len(payload) == SSL_REQUEST_SIZE
-        and bool(int.from_bytes(payload[:4], "little") & C.CLIENT_SSL)
+    return len(payload) == SSL_REQUEST_SIZE and bool(
+        int.from_bytes(payload[:4], "little") & C.CLIENT_SSL
     )
 
 
@@ -334,10 +338,8 @@ def parse_change_user(payload: bytes, caps: int) -> ChangeUser:
     if r.u8() != Command.COM_CHANGE_USER:  # int<1> 0x11
         raise ProtocolError("not a COM_CHANGE_USER packet")
     user = decode_text(r.nul_bytes(), "user name")  # string<NUL> user
-    if caps & C.CLIENT_SECURE_CONNECTION:
-        auth_response = r.take(r.u8())  # int<1> length + string[length]
-    else:
-        auth_response = r.nul_bytes()  # string<NUL>
+    # int<1> length + string[length], or before 4.1 auth: string<NUL>
+    auth_response = r.take(r.u8()) if caps & C.CLIENT_SECURE_CONNECTION else r.nul_bytes()
     database = decode_text(r.nul_bytes_or_rest(), "database")  # string<NUL> schema
     charset = r.u16() if r.remaining >= 2 else None  # int<2> character set
     plugin = None

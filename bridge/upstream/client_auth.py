@@ -29,7 +29,8 @@ def rsa_encrypt(password: bytes, nonce: bytes, pem: bytes) -> bytes:
     key = serialization.load_pem_public_key(pem)
     if not isinstance(key, rsa.RSAPublicKey):
         raise UpstreamAuthError("upstream sent a public key that is not RSA")
-    oaep = padding.OAEP(mgf=padding.MGF1(hashes.SHA1()), algorithm=hashes.SHA1(), label=None)
+    sha1 = hashes.SHA1()  # noqa: S303 - OAEP with SHA-1 is fixed by the protocol
+    oaep = padding.OAEP(mgf=padding.MGF1(sha1), algorithm=sha1, label=None)
     return key.encrypt(xor_with_scramble(password + b"\0", nonce), oaep)
 
 

@@ -58,7 +58,9 @@ class UpstreamTarget:
         return isinstance(self.address, str)
 
     def describe(self) -> str:
-        return self.address if isinstance(self.address, str) else "%s:%d" % self.address
+        if isinstance(self.address, str):
+            return self.address
+        return f"{self.address[0]}:{self.address[1]}"
 
 
 def tls_context(cfg: UpstreamTlsConfig) -> ssl.SSLContext | None:
@@ -158,9 +160,13 @@ async def _login(
     seq = 1
     if target.tls is not None and greeting.capabilities & C.CLIENT_SSL:
         caps |= C.CLIENT_SSL
-        seq = conn.send_packet(build_ssl_request(SSLRequest(caps, req.max_packet, req.charset)), seq)
+        seq = conn.send_packet(
+            build_ssl_request(SSLRequest(caps, req.max_packet, req.charset)), seq
+        )
         try:
-            await conn.start_tls(target.tls, server_side=False, server_hostname=target.server_hostname)
+            await conn.start_tls(
+                target.tls, server_side=False, server_hostname=target.server_hostname
+            )
         except (ssl.SSLError, ConnectionError) as exc:
             raise UpstreamError(f"TLS to {target.describe()} failed: {exc!r}") from exc
     elif target.tls_required:

@@ -33,7 +33,7 @@ class Relay:
         self.client.on_pause = self.upstream.pause_reading
         self.upstream.on_pause = self.client.pause_reading
         self._attach()
-        done, _ = await asyncio.wait(
+        await asyncio.wait(
             [self.client.closed, self.upstream.closed], return_when=asyncio.FIRST_COMPLETED
         )
         if self._intercept is not None and not self._intercept.done():

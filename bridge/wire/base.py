@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
-from typing import Protocol, TypeVar
+from typing import Protocol, TypeVar, runtime_checkable
 
 from bridge.credentials import Credential
 from bridge.rsa_keys import RsaKeyPair
@@ -41,6 +41,7 @@ class WireContext:
     fast_auth: Callable[[bytes], bool] = field(default=lambda _token: False, repr=False)
 
 
+@runtime_checkable
 class WireMethod(Protocol):
     name: str
     carries_password: bool  # can it deliver a ClearPassword (for PAM, LDAP, Kerberos)?
@@ -68,7 +69,8 @@ W = TypeVar("W")
 
 def register(cls: type[W]) -> type[W]:
     instance = cls()
-    WIRE_METHODS[instance.name] = instance  # type: ignore[attr-defined]
+    assert isinstance(instance, WireMethod)
+    WIRE_METHODS[instance.name] = instance
     return cls
 
 

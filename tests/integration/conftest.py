@@ -27,7 +27,9 @@ def mariadb(tmp_path_factory: pytest.TempPathFactory, certs: CertSet) -> Iterato
 
 
 @pytest.fixture(scope="session")
-def bridge(tmp_path_factory: pytest.TempPathFactory, mariadb: MariaDB, certs: CertSet) -> Iterator[Bridge]:
+def bridge(
+    tmp_path_factory: pytest.TempPathFactory, mariadb: MariaDB, certs: CertSet
+) -> Iterator[Bridge]:
     """The shared bridge: tests that change its config or state use `make_bridge`."""
     running = start_bridge(tmp_path_factory.mktemp("bridge"), mariadb, certs)
     yield running

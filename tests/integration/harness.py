@@ -4,48 +4,17 @@ subprocess, and the client libraries a DBA would use."""
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from bridge.hashing import make_native, make_sha2
+from bridge.sandbox.bridgeproc import Account, BridgeProcess, run_bridge, write_config
 from bridge.sandbox.certs import CertSet
 from bridge.sandbox.mariadb import MariaDB
-from bridge.sandbox.ports import free_port, wait_until
-
-
-def sha2_text(password: str) -> str:
-    stored = make_sha2(password.encode())
-    return "" if not password else "0x" + stored.raw().hex()  # type: ignore[union-attr]
-
-
-def native_text(password: str) -> str:
-    stored = make_native(password.encode())
-    return stored.text() if password else ""  # type: ignore[union-attr]
-
-
-@dataclass(frozen=True)
-class Account:
-    """A bridge account row and the upstream account it logs in as."""
-
-    user: str
-    password: str
-    plugin: str
-    host: str = "%"
-    upstream_password: str = ""
-
-    def row(self) -> dict[str, str]:
-        auth = native_text(self.password) if self.plugin == "mysql_native_password" else sha2_text(self.password)
-        return {"user": self.user, "host": self.host, "plugin": self.plugin, "authentication_string": auth}
-
+from bridge.sandbox.ports import free_port
 
 ACCOUNTS = [
     Account("app", "app-pw", "caching_sha2_password", upstream_password="up-app"),
@@ -53,7 +22,9 @@ ACCOUNTS = [
     Account("sha", "sha-pw", "sha256_password", upstream_password="up-sha"),
     Account("nopw", "", "mysql_native_password", upstream_password="up-nopw"),
     Account("fresh", "fresh-pw", "caching_sha2_password", upstream_password="up-fresh"),
-    Account("local", "local-pw", "mysql_native_password", host="localhost", upstream_password="up-local"),
+    Account(
+        "local", "local-pw", "mysql_native_password", host="localhost", upstream_password="up-local"
+    ),
 ]
 
 
@@ -64,78 +35,18 @@ def create_upstream_accounts(db: MariaDB, accounts: list[Account]) -> None:
     db.sql("CREATE DATABASE IF NOT EXISTS shop")
 
 
-@dataclass
-class Bridge:
-    directory: Path
-    port: int
-    socket: Path
-    certs: CertSet
-    proc: subprocess.Popen[bytes] = field(repr=False)
-
-    @property
-    def log(self) -> str:
-        return (self.directory / "bridge.log").read_text(errors="replace")
-
-    def wait_log(self, text: str, timeout: float = 10) -> None:
-        wait_until(lambda: text in self.log, timeout, f"log line {text!r}")
-
-    def signal(self, sig: signal.Signals) -> None:
-        self.proc.send_signal(sig)
-
-    def write_accounts(self, rows: list[dict[str, str]]) -> None:
-        (self.directory / "accounts.yaml").write_text(yaml.safe_dump({"accounts": rows}))
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+Bridge = BridgeProcess
 
 
-def start_bridge(
-    directory: Path,
-    db: MariaDB,
-    certs: CertSet,
-    accounts: list[Account] | None = None,
-    server: dict[str, Any] | None = None,
-    tls: dict[str, Any] | None = None,
-    upstream: dict[str, Any] | None = None,
-) -> Bridge:
-    directory.mkdir(parents=True, exist_ok=True)
-    accounts = ACCOUNTS if accounts is None else accounts
-    (directory / "accounts.yaml").write_text(yaml.safe_dump({"accounts": [a.row() for a in accounts]}))
-    creds = directory / "upstream-credentials.yaml"
-    creds.write_text(yaml.safe_dump({a.user: {"password": a.upstream_password} for a in accounts}))
-    os.chmod(creds, 0o600)
+def start_bridge(directory: Path, db: MariaDB, certs: CertSet, accounts: list[Account] | None = None,
+                 **sections: dict[str, Any]) -> Bridge:  # fmt: skip
     port = free_port()
-    sock = directory / "bridge.sock"
-    config = {
-        "listen": {"tcp": [f"127.0.0.1:{port}"], "unix": str(sock)},
-        "tls": {"cert": str(certs.cert), "key": str(certs.key), **(tls or {})},
-        "rsa": {"private_key": "private_key.pem", "public_key": "public_key.pem"},
-        "server": {"connect_timeout": 5, **(server or {})},
-        "upstream": {"address": f"127.0.0.1:{db.port}", "credentials": str(creds), **(upstream or {})},
-        "accounts": ["accounts.yaml"],
-        "log": {"level": "debug"},
-    }
-    (directory / "bridge.yaml").write_text(yaml.safe_dump(config))
-    log = open(directory / "bridge.log", "wb")  # noqa: SIM115 - the child keeps it
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "bridge", "serve", "-c", str(directory / "bridge.yaml")],
-        stdout=log, stderr=subprocess.STDOUT,
-    )  # fmt: skip
-    bridge = Bridge(directory, port, sock, certs, proc)
-    try:
-        wait_until(lambda: proc.poll() is not None or "ready" in bridge.log, 20, "bridge")
-    except TimeoutError:
-        bridge.stop()
-        raise
-    if proc.poll() is not None:
-        raise RuntimeError(f"bridge exited:\n{bridge.log}")
-    return bridge
+    accounts = ACCOUNTS if accounts is None else accounts
+    server = {"connect_timeout": 5, **sections.pop("server", {})}
+    write_config(
+        directory, port, db.port, certs, accounts, server=server, log={"level": "debug"}, **sections
+    )
+    return run_bridge(directory, port, certs)
 
 
 # --- clients ------------------------------------------------------------------------------
@@ -147,7 +58,9 @@ def connect(client: str, bridge: Bridge, user: str, password: str, transport: st
     return CONNECTORS[client](bridge, user, password, transport, database, **extra)
 
 
-def _pymysql(bridge: Bridge, user: str, password: str, transport: str, database: str | None, **extra: Any) -> Any:
+def _pymysql(
+    bridge: Bridge, user: str, password: str, transport: str, database: str | None, **extra: Any
+) -> Any:
     import pymysql
 
     kw: dict[str, Any] = {"user": user, "password": password, "database": database, **extra}
@@ -162,7 +75,9 @@ def _pymysql(bridge: Bridge, user: str, password: str, transport: str, database:
     return pymysql.connect(**kw)
 
 
-def _connector(bridge: Bridge, user: str, password: str, transport: str, database: str | None, **extra: Any) -> Any:
+def _connector(
+    bridge: Bridge, user: str, password: str, transport: str, database: str | None, **extra: Any
+) -> Any:
     import mysql.connector
 
     kw: dict[str, Any] = {"user": user, "password": password, "use_pure": True, **extra}
@@ -179,7 +94,9 @@ def _connector(bridge: Bridge, user: str, password: str, transport: str, databas
     return mysql.connector.connect(**kw)
 
 
-def _mysqlclient(bridge: Bridge, user: str, password: str, transport: str, database: str | None, **extra: Any) -> Any:
+def _mysqlclient(
+    bridge: Bridge, user: str, password: str, transport: str, database: str | None, **extra: Any
+) -> Any:
     import MySQLdb
 
     kw: dict[str, Any] = {"user": user, "password": password, **extra}
@@ -230,7 +147,11 @@ def mariadb_cli(bridge: Bridge, user: str, password: str | None, *args: str, sql
         cmd.append(f"--socket={bridge.socket}")
     else:
         cmd += ["-h127.0.0.1", f"-P{bridge.port}", "--protocol=TCP"]
-        cmd += [f"--ssl-ca={bridge.certs.ca}", "--ssl-verify-server-cert"] if transport == "tls" else ["--skip-ssl"]
+        cmd += (
+            [f"--ssl-ca={bridge.certs.ca}", "--ssl-verify-server-cert"]
+            if transport == "tls"
+            else ["--skip-ssl"]
+        )
     return subprocess.run(cmd + list(args), capture_output=True, text=True, timeout=30,
                           env={**os.environ, **(env or {})})  # fmt: skip
 

@@ -12,7 +12,15 @@ import pytest
 
 from bridge.protocol.packets import parse_err
 from bridge.sandbox.ports import free_port
-from tests.integration.harness import ACCOUNTS, Account, closing, connect, error_of, mariadb_cli, scalar
+from tests.integration.harness import (
+    ACCOUNTS,
+    Account,
+    closing,
+    connect,
+    error_of,
+    mariadb_cli,
+    scalar,
+)
 from tests.integration.rawclient import Raw
 
 pytestmark = pytest.mark.integration
@@ -80,8 +88,12 @@ def test_max_connections(make_bridge) -> None:  # type: ignore[no-untyped-def]
 
 def test_require_secure_transport(make_bridge) -> None:  # type: ignore[no-untyped-def]
     bridge = make_bridge(tls={"require_secure_transport": True})
-    assert error_of(pytest.raises(Exception, connect, "pymysql", bridge, "nat", "nat-pw", "tcp").value) == (
-        3159, "Connections using insecure transport are prohibited while --require_secure_transport=ON.")
+    assert error_of(
+        pytest.raises(Exception, connect, "pymysql", bridge, "nat", "nat-pw", "tcp").value
+    ) == (
+        3159,
+        "Connections using insecure transport are prohibited while --require_secure_transport=ON.",
+    )
     for transport in ("tls", "socket"):
         with closing(connect("pymysql", bridge, "nat", "nat-pw", transport)) as conn:
             assert scalar(conn, "SELECT CURRENT_USER()") == "nat@%"
@@ -89,17 +101,26 @@ def test_require_secure_transport(make_bridge) -> None:  # type: ignore[no-untyp
 
 def test_upstream_down_is_not_access_denied(make_bridge) -> None:  # type: ignore[no-untyped-def]
     bridge = make_bridge(upstream={"address": f"127.0.0.1:{free_port()}", "connect_timeout": 2})
-    errno, message = error_of(pytest.raises(Exception, connect, "pymysql", bridge, "nat", "nat-pw", "tls").value)
+    errno, message = error_of(
+        pytest.raises(Exception, connect, "pymysql", bridge, "nat", "nat-pw", "tls").value
+    )
     assert errno == 3169 and "Upstream server is unavailable" in message
     assert "upstream login failed" in bridge.log and "cannot connect" in bridge.log
     # A wrong password is still a wrong password: nothing upstream is touched before that.
-    assert error_of(pytest.raises(Exception, connect, "pymysql", bridge, "nat", "bad", "tls").value)[0] == 1045
+    assert (
+        error_of(pytest.raises(Exception, connect, "pymysql", bridge, "nat", "bad", "tls").value)[0]
+        == 1045
+    )
 
 
 def test_upstream_refusing_the_bridge_credentials(make_bridge, mariadb) -> None:  # type: ignore[no-untyped-def]
-    accounts = [Account("nat", "nat-pw", "mysql_native_password", upstream_password="not-what-upstream-has")]
+    accounts = [
+        Account("nat", "nat-pw", "mysql_native_password", upstream_password="not-what-upstream-has")
+    ]
     bridge = make_bridge(accounts=accounts)
-    errno, _ = error_of(pytest.raises(Exception, connect, "mysqlclient", bridge, "nat", "nat-pw", "tls").value)
+    errno, _ = error_of(
+        pytest.raises(Exception, connect, "mysqlclient", bridge, "nat", "nat-pw", "tls").value
+    )
     assert errno == 3169
     assert "upstream refused the login: 1045" in bridge.log
 
@@ -118,7 +139,10 @@ def test_check_command(make_bridge) -> None:  # type: ignore[no-untyped-def]
                                                     "authentication_string: '*00'}\n")  # fmt: skip
     done = run_cli("check", "-c", config)
     assert done.returncode == 1
-    assert "accounts.yaml:2: accounts[0]: a mysql_native_password hash is '*' and 40 hex digits" in done.stderr
+    assert (
+        "accounts.yaml:2: accounts[0]: a mysql_native_password hash is '*' and 40 hex digits"
+        in done.stderr
+    )
     bridge.write_accounts([Account("orphan", "pw", "mysql_native_password").row()])
     done = run_cli("check", "-c", config)
     assert done.returncode == 1 and "'orphan'@'%' has no entry" in done.stderr
@@ -126,12 +150,24 @@ def test_check_command(make_bridge) -> None:  # type: ignore[no-untyped-def]
 
 def test_hash_password_command_makes_hashes_the_bridge_accepts(make_bridge) -> None:  # type: ignore[no-untyped-def]
     sha2 = run_cli("hash-password", stdin="hunter2\n").stdout.strip()
-    native = run_cli("hash-password", "--plugin", "mysql_native_password", stdin="hunter2\n").stdout.strip()
+    native = run_cli(
+        "hash-password", "--plugin", "mysql_native_password", stdin="hunter2\n"
+    ).stdout.strip()
     assert sha2.startswith("$A$005$") or sha2.startswith("0x24412430303524")
     assert native == "*58815970BE77B3720276F63DB198B1FA42E5CC02"
-    bridge = make_bridge(accounts=[Account("nat", "x", "mysql_native_password", upstream_password="up-nat")])
-    bridge.write_accounts([
-        {"user": "nat", "host": "%", "plugin": "caching_sha2_password", "authentication_string": sha2}])
+    bridge = make_bridge(
+        accounts=[Account("nat", "x", "mysql_native_password", upstream_password="up-nat")]
+    )
+    bridge.write_accounts(
+        [
+            {
+                "user": "nat",
+                "host": "%",
+                "plugin": "caching_sha2_password",
+                "authentication_string": sha2,
+            }
+        ]
+    )
     bridge.signal(signal.SIGHUP)
     bridge.wait_log("configuration reloaded")
     assert mariadb_cli(bridge, "nat", "hunter2").stdout.strip() == "nat@%"

@@ -15,7 +15,9 @@ CLIENTS = ["pymysql", "connector", "mysqlclient"]
 
 @pytest.fixture(scope="module")
 def table(mariadb) -> str:  # type: ignore[no-untyped-def]
-    mariadb.sql("CREATE TABLE IF NOT EXISTS shop.items (id INT PRIMARY KEY, body LONGBLOB) ENGINE=InnoDB")
+    mariadb.sql(
+        "CREATE TABLE IF NOT EXISTS shop.items (id INT PRIMARY KEY, body LONGBLOB) ENGINE=InnoDB"
+    )
     return "shop.items"
 
 
@@ -95,7 +97,10 @@ def test_failed_change_user_keeps_the_session(bridge: Bridge) -> None:
         scalar(conn, "SET @kept = 7")
         with pytest.raises(Exception) as err:
             conn.change_user("app", "wrong")
-        assert error_of(err.value) == (1045, "Access denied for user 'app'@'localhost' (using password: YES)")
+        assert error_of(err.value) == (
+            1045,
+            "Access denied for user 'app'@'localhost' (using password: YES)",
+        )
         assert scalar(conn, "SELECT CONCAT(CURRENT_USER(), ' ', @kept)") == "nat@% 7"
 
 

@@ -12,7 +12,7 @@ MAPPED = client_host("::ffff:10.1.2.3", True)
 
 
 def test_client_hosts() -> None:
-    assert SOCKET == ClientHost("localhost", None) and SOCKET.display == "localhost"
+    assert ClientHost("localhost", None) == SOCKET and SOCKET.display == "localhost"
     assert LOOPBACK.name == "localhost"  # as mysqld resolves loopback without DNS
     assert LOOPBACK_RAW.name is None and LOOPBACK_RAW.display == "127.0.0.1"
     assert MAPPED.ip == ipaddress.ip_address("10.1.2.3") and MAPPED.display == "10.1.2.3"

@@ -80,7 +80,9 @@ def test_auth_data_cut_short_is_a_bad_handshake() -> None:
 
 def test_two_byte_first_packet_is_a_bad_handshake() -> None:
     with pytest.raises(ProtocolError):
-        parse_handshake_response41(bytes.fromhex(PACKETS["go_mysql_decodeFirstPart"]["short_payload_hex"]))
+        parse_handshake_response41(
+            bytes.fromhex(PACKETS["go_mysql_decodeFirstPart"]["short_payload_hex"])
+        )
 
 
 def test_connector_net_attribute_lengths_do_not_break_the_login() -> None:
@@ -185,11 +187,18 @@ def test_change_user_vectors() -> None:
     assert allset.auth_response.hex() == "33aa5f925c64945ab2f83b558a0cfb8afca7d0e3"
     nopass = parse_change_user(payload_of(PACKETS["connector_python_com_change_user_nopass"]), caps)
     assert nopass.auth_response == b"" and nopass.database == "test"
-    rebuilt = build_change_user(ChangeUser("ham", allset.auth_response, "test", 8), caps & ~C.CLIENT_CONNECT_ATTRS)
+    rebuilt = build_change_user(
+        ChangeUser("ham", allset.auth_response, "test", 8), caps & ~C.CLIENT_CONNECT_ATTRS
+    )
     assert rebuilt.hex() == PACKETS["connector_python_com_change_user_allset"]["payload_hex"]
 
 
 def test_change_user_round_trip_with_plugin_and_attrs() -> None:
-    caps = C.CLIENT_PROTOCOL_41 | C.CLIENT_SECURE_CONNECTION | C.CLIENT_PLUGIN_AUTH | C.CLIENT_CONNECT_ATTRS
+    caps = (
+        C.CLIENT_PROTOCOL_41
+        | C.CLIENT_SECURE_CONNECTION
+        | C.CLIENT_PLUGIN_AUTH
+        | C.CLIENT_CONNECT_ATTRS
+    )
     change = ChangeUser("bob", b"\x02" * 20, "db", 45, "mysql_native_password", (("a", "b"),))
     assert parse_change_user(build_change_user(change, caps), caps) == change

@@ -5,7 +5,7 @@ import pytest
 from bridge import rsa_keys
 from bridge.credentials import ClearPassword, Credential, NativeScramble, Sha2Scramble
 from bridge.errors import Denied, SecureTransportRequired
-from bridge.scramble import sha2_digest2, sha2_token, check_sha2_token
+from bridge.scramble import check_sha2_token, sha2_digest2, sha2_token
 from bridge.upstream.client_auth import rsa_encrypt
 from bridge.wire import WIRE_METHODS, Receive, Send, WireContext
 from tests.vectors import DATA
@@ -21,7 +21,9 @@ def ctx(secure: bool, fast: bytes | None = None, allow: bool = False) -> WireCon
     return WireContext(NONCE, secure, RSA, allow, fast_auth)
 
 
-def drive(name: str, context: WireContext, first: bytes, replies: list[bytes]) -> tuple[list[bytes], Credential]:
+def drive(
+    name: str, context: WireContext, first: bytes, replies: list[bytes]
+) -> tuple[list[bytes], Credential]:
     """Run a wire method with scripted client replies; return what it sent and proved."""
     run = WIRE_METHODS[name].run(context, first)
     sent: list[bytes] = []
@@ -48,7 +50,9 @@ def test_registry_holds_the_mysql_names() -> None:
         assert data in (NONCE + b"\0", b"")
 
 
-@pytest.mark.parametrize(("first", "token"), [(b"\x01" * 20, b"\x01" * 20), (b"", b""), (b"\0", b"")])
+@pytest.mark.parametrize(
+    ("first", "token"), [(b"\x01" * 20, b"\x01" * 20), (b"", b""), (b"\0", b"")]
+)
 def test_native_returns_the_scramble(first: bytes, token: bytes) -> None:
     sent, cred = drive("mysql_native_password", ctx(False), first, [])
     assert sent == [] and cred == NativeScramble(NONCE, token)
@@ -109,7 +113,8 @@ def test_rsa_plaintext_without_nul_is_denied() -> None:
 
     from bridge.scramble import xor_with_scramble
 
-    oaep = padding.OAEP(mgf=padding.MGF1(hashes.SHA1()), algorithm=hashes.SHA1(), label=None)
+    sha1 = hashes.SHA1()  # noqa: S303 - fixed by the protocol
+    oaep = padding.OAEP(mgf=padding.MGF1(sha1), algorithm=sha1, label=None)
     ciphertext = RSA.private_key.public_key().encrypt(xor_with_scramble(b"pw", NONCE), oaep)
     with pytest.raises(Denied):
         drive("sha256_password", ctx(False), ciphertext, [])
@@ -122,7 +127,9 @@ def test_clear_password_needs_a_secure_transport() -> None:
     with pytest.raises(SecureTransportRequired):
         drive("mysql_clear_password", ctx(False), b"pw\0", [])
     assert drive("mysql_clear_password", ctx(True), b"pw\0", [])[1] == ClearPassword(b"pw")
-    assert drive("mysql_clear_password", ctx(False, allow=True), b"pw\0", [])[1] == ClearPassword(b"pw")
+    assert drive("mysql_clear_password", ctx(False, allow=True), b"pw\0", [])[1] == ClearPassword(
+        b"pw"
+    )
 
 
 def test_credential_reprs_hide_secrets() -> None:

@@ -1,0 +1,118 @@
+"""Writing a bridge configuration under a directory and running `python -m bridge serve`."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from bridge.hashing import make_native, make_sha2, to_text
+from bridge.sandbox.certs import CertSet
+from bridge.sandbox.ports import wait_until
+
+
+@dataclass(frozen=True)
+class Account:
+    """A bridge account row and the upstream account it logs in as."""
+
+    user: str
+    password: str
+    plugin: str
+    host: str = "%"
+    upstream_password: str = ""
+
+    def row(self) -> dict[str, str]:
+        return {"user": self.user, "host": self.host, "plugin": self.plugin,
+                "authentication_string": hash_text(self.plugin, self.password)}  # fmt: skip
+
+
+def hash_text(plugin: str, password: str) -> str:
+    """The authentication_string for a password, as `hash-password` prints it."""
+    make = make_native if plugin == "mysql_native_password" else make_sha2
+    return to_text(make(password.encode()))
+
+
+@dataclass
+class BridgeProcess:
+    directory: Path
+    port: int
+    socket: Path
+    certs: CertSet
+    proc: subprocess.Popen[bytes] = field(repr=False)
+
+    @property
+    def config(self) -> Path:
+        return self.directory / "bridge.yaml"
+
+    @property
+    def log(self) -> str:
+        return (self.directory / "bridge.log").read_text(errors="replace")
+
+    def wait_log(self, text: str, timeout: float = 10) -> None:
+        wait_until(lambda: text in self.log, timeout, f"log line {text!r}")
+
+    def signal(self, sig: signal.Signals) -> None:
+        self.proc.send_signal(sig)
+
+    def write_accounts(self, rows: list[dict[str, str]]) -> None:
+        (self.directory / "accounts.yaml").write_text(yaml.safe_dump({"accounts": rows}))
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+def write_config(directory: Path, port: int, upstream_port: int, certs: CertSet,
+                 accounts: list[Account], **sections: dict[str, Any]) -> Path:  # fmt: skip
+    """bridge.yaml, accounts.yaml and upstream-credentials.yaml (0600) under `directory`;
+    keyword arguments add to the named sections."""
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "accounts.yaml").write_text(
+        yaml.safe_dump({"accounts": [a.row() for a in accounts]}, sort_keys=False)
+    )
+    creds = directory / "upstream-credentials.yaml"
+    creds.write_text(yaml.safe_dump({a.user: {"password": a.upstream_password} for a in accounts}))
+    os.chmod(creds, 0o600)
+    config: dict[str, Any] = {
+        "listen": {"tcp": [f"127.0.0.1:{port}"], "unix": str(directory / "bridge.sock")},
+        "tls": {"cert": str(certs.cert), "key": str(certs.key)},
+        "rsa": {"private_key": "private_key.pem", "public_key": "public_key.pem"},
+        "server": {"connect_timeout": 5},
+        "upstream": {"address": f"127.0.0.1:{upstream_port}", "credentials": creds.name},
+        "accounts": ["accounts.yaml"],
+        "log": {"level": "info"},
+    }
+    for name, values in sections.items():
+        config[name] = {**config.get(name, {}), **values}
+    path = directory / "bridge.yaml"
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    return path
+
+
+def run_bridge(directory: Path, port: int, certs: CertSet) -> BridgeProcess:
+    """Start `python -m bridge serve` on the config in `directory`; wait until it is ready."""
+    log = open(directory / "bridge.log", "wb")  # noqa: SIM115 - the child keeps it
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bridge", "serve", "-c", str(directory / "bridge.yaml")],
+        stdout=log, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    bridge = BridgeProcess(directory, port, directory / "bridge.sock", certs, proc)
+    try:
+        wait_until(lambda: proc.poll() is not None or "ready" in bridge.log, 20, "bridge")
+    except TimeoutError:
+        bridge.stop()
+        raise
+    if proc.poll() is not None:
+        raise RuntimeError(f"bridge exited:\n{bridge.log}")
+    return bridge

@@ -1,0 +1,115 @@
+"""The sandbox: a throwaway MariaDB and the bridge in front of it, under a temp dir, with
+accounts to log in as and the client commands to try. `python -m bridge.sandbox.demo`.
+
+--check logs in once with each demo account through the bridge and exits (0 when all worked).
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from bridge.sandbox.bridgeproc import Account, BridgeProcess, run_bridge, write_config
+from bridge.sandbox.certs import CertSet, make_certs
+from bridge.sandbox.mariadb import MariaDB
+from bridge.sandbox.ports import free_port, port_open
+
+DEMO_ACCOUNTS = [
+    Account("app", "app-password", "caching_sha2_password", upstream_password="upstream-app"),
+    Account(
+        "legacy", "legacy-password", "mysql_native_password", upstream_password="upstream-legacy"
+    ),
+]
+
+
+def setup_upstream(db: MariaDB) -> None:
+    db.sql("CREATE DATABASE IF NOT EXISTS shop")
+    for a in DEMO_ACCOUNTS:
+        db.sql(f"CREATE USER IF NOT EXISTS '{a.user}'@'%' IDENTIFIED BY '{a.upstream_password}'")
+        db.sql(f"GRANT ALL ON shop.* TO '{a.user}'@'%'")
+
+
+def client_commands(bridge: BridgeProcess, certs: CertSet) -> list[tuple[str, list[str]]]:
+    tcp = ["-h127.0.0.1", f"-P{bridge.port}", "--protocol=TCP"]
+    tls = [f"--ssl-ca={certs.ca}", "--ssl-verify-server-cert"]
+    query = ["-e", "SELECT USER(), CURRENT_USER(), @@version"]
+    sock = f"--socket={bridge.socket}"
+    return [
+        ("caching_sha2_password over TLS",
+         ["mariadb", "--no-defaults", *tcp, *tls, "-uapp", "-papp-password", *query]),
+        ("caching_sha2_password without TLS (RSA)",
+         ["mariadb", "--no-defaults", *tcp, "--skip-ssl", "-uapp", "-papp-password", *query]),
+        ("mysql_native_password over the Unix socket",
+         ["mariadb", "--no-defaults", sock, "-ulegacy", "-plegacy-password", *query]),
+        ("a wrong password (ERROR 1045)",
+         ["mariadb", "--no-defaults", *tcp, *tls, "-uapp", "-pnot-it", *query]),
+    ]  # fmt: skip
+
+
+def show(bridge: BridgeProcess, db: MariaDB, certs: CertSet, base: Path) -> None:
+    print(f"\nmysql-auth-bridge sandbox in {base}")
+    print(f"  upstream MariaDB  127.0.0.1:{db.port}   (root: mariadb -uroot --socket={db.socket})")
+    print(f"  bridge            127.0.0.1:{bridge.port} and {bridge.socket}")
+    print(f"  config            {bridge.config}")
+    print(f"  bridge log        {bridge.directory / 'bridge.log'}\n")
+    print("Try:")
+    for title, cmd in client_commands(bridge, certs):
+        print(f"  # {title}\n  {shlex.join(cmd)}")
+    print("  # reload after editing accounts.yaml\n  kill -HUP", bridge.proc.pid)
+    print("\nPress Ctrl-C to stop and remove everything.\n", flush=True)
+
+
+def self_check(bridge: BridgeProcess, certs: CertSet) -> bool:
+    ok = True
+    for title, cmd in client_commands(bridge, certs):
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=30)
+        expect_error = "wrong password" in title
+        worked = (done.returncode != 0) if expect_error else (done.returncode == 0)
+        ok &= worked
+        result = (done.stdout or done.stderr).strip().splitlines()[-1:]
+        print(f"{'ok  ' if worked else 'FAIL'} {title}: {result[0] if result else ''}")
+    return ok
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--check", action="store_true", help="log in once each way, then exit")
+    parser.add_argument("--port", type=int, default=3307, help="bridge port (default 3307)")
+    parser.add_argument("--keep", action="store_true", help="keep the temp dir afterwards")
+    args = parser.parse_args(argv)
+    base = Path(tempfile.mkdtemp(prefix="mysql-auth-bridge-sandbox-"))
+    db = bridge = None
+    try:
+        certs = make_certs(base / "certs")
+        db = MariaDB.start(base / "mariadb", certs)
+        setup_upstream(db)
+        port = args.port if not port_open(args.port) else free_port()
+        write_config(base / "bridge", port, db.port, certs, DEMO_ACCOUNTS)
+        bridge = run_bridge(base / "bridge", port, certs)
+        show(bridge, db, certs, base)
+        ok = self_check(bridge, certs)
+        if args.check:
+            return 0 if ok else 1
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+        while bridge.proc.poll() is None:
+            time.sleep(0.5)
+        return 1
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        for part in (bridge, db):
+            if part is not None:
+                part.stop()
+        if not args.keep:
+            shutil.rmtree(base, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
