@@ -8,11 +8,11 @@ PYTEST_ARGS ?=
 deps:
 	@scripts/install-deps
 
-demo: deps  ## a throwaway MariaDB with the bridge in front, and client commands to try
-	$(PY) -m bridge.sandbox.demo
+demo:  ## a throwaway MariaDB with the bridge in front, and client commands to try
+	scripts/demo
 
-test: deps  ## unit and integration tests against real servers and clients
-	$(PY) -m pytest $(PYTEST_ARGS)
+test:  ## unit and integration tests against real servers and clients
+	scripts/test $(PYTEST_ARGS)
 
 check: deps  ## lint, format and types
 	$(VENV)/bin/ruff check bridge tests bench

@@ -21,20 +21,27 @@ class ConnectionClosed(ConnectionError):
 
 
 class Conn(asyncio.Protocol):
-    def __init__(self) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.transport: asyncio.Transport | None = None
         self._buf = bytearray()
         self._waiter: asyncio.Future[None] | None = None
         self._eof = False
         self._tls: ssl.SSLObject | None = None
-        self._tls_in = ssl.MemoryBIO()
-        self._tls_out = ssl.MemoryBIO()
+        self._tls_in: ssl.MemoryBIO  # made by start_tls: most legs never need them
+        self._tls_out: ssl.MemoryBIO
         self._handshaking = False
         self.sink: Callable[[bytes], None] | None = None
         self.on_pause: Callable[[bool], None] | None = None  # our writes are backed up
-        self.closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        # Passed in: CPython 3.11's get_running_loop() costs a getpid() syscall per call.
+        self._loop = loop
+        self.closed: asyncio.Future[None] = self._loop.create_future()
+        self.authenticated = False  # set by whoever completes the login on this leg
         self.bytes_in = 0
         self.bytes_out = 0
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop:
+        return self._loop
 
     # --- asyncio.Protocol -------------------------------------------------------------------
 
@@ -43,6 +50,10 @@ class Conn(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         self.bytes_in += len(data)
+        sink = self.sink
+        if sink is not None and self._tls is None:  # the relay's hot path
+            sink(data)
+            return
         if self._tls is not None:
             self._tls_in.write(data)
             if self._handshaking:
@@ -87,7 +98,7 @@ class Conn(asyncio.Protocol):
     async def _wait(self) -> None:
         if self._eof:
             raise ConnectionClosed("peer closed the connection")
-        self._waiter = asyncio.get_running_loop().create_future()
+        self._waiter = self._loop.create_future()
         try:
             await self._waiter
         finally:
@@ -118,7 +129,8 @@ class Conn(asyncio.Protocol):
     # --- writing ----------------------------------------------------------------------------
 
     def write(self, data: bytes) -> None:
-        if self.transport is None or self.transport.is_closing():
+        transport = self.transport
+        if transport is None or transport.is_closing():
             return
         if self._tls is not None:
             view = memoryview(data)
@@ -127,7 +139,7 @@ class Conn(asyncio.Protocol):
                 view = view[written:]
             data = self._tls_out.read()
         self.bytes_out += len(data)
-        self.transport.write(data)
+        transport.write(data)
 
     def send_packet(self, payload: bytes, seq: int) -> int:
         """Frame and write one payload; return the next sequence id."""
@@ -165,6 +177,7 @@ class Conn(asyncio.Protocol):
     ) -> None:
         """Run the TLS handshake. Bytes already buffered are TLS records or garbage: both go
         to the TLS engine, which refuses garbage (ssl.SSLError)."""
+        self._tls_in, self._tls_out = ssl.MemoryBIO(), ssl.MemoryBIO()
         self._tls = context.wrap_bio(
             self._tls_in, self._tls_out, server_side=server_side, server_hostname=server_hostname
         )

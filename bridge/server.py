@@ -19,7 +19,7 @@ from bridge.protocol.constants import BRIDGE_HOP, DEFAULT_CHARSET, PER_HOP, Capa
 from bridge.protocol.packets import HandshakeV10, build_err
 from bridge.runtime import Runtime, build_runtime
 from bridge.session import Session
-from bridge.upstream.login import UpstreamError, open_connection
+from bridge.upstream.login import UpstreamError, probe
 
 log = logging.getLogger("bridge.server")
 C = Capability
@@ -42,8 +42,10 @@ FALLBACK_PROFILE = HandshakeV10(
 
 
 class ClientConn(Conn):
-    def __init__(self, server: BridgeServer, kind: Literal["tcp", "socket"]) -> None:
-        super().__init__()
+    def __init__(
+        self, server: BridgeServer, kind: Literal["tcp", "socket"], loop: asyncio.AbstractEventLoop
+    ) -> None:
+        super().__init__(loop)
         self.server = server
         self.kind: Literal["tcp", "socket"] = kind
 
@@ -66,11 +68,10 @@ class BridgeServer:
     async def refresh_profile(self) -> None:
         """Learn the upstream's version and capabilities from its greeting."""
         try:
-            conn, greeting = await open_connection(self.runtime.upstream)
+            greeting = await probe(self.runtime.upstream)
         except UpstreamError as exc:
             log.warning("upstream not reachable yet, offering a conservative greeting: %s", exc)
             return
-        conn.close()
         self.learn_profile(greeting)
 
     def learn_profile(self, greeting: HandshakeV10) -> None:
@@ -91,7 +92,7 @@ class BridgeServer:
             conn.close()
             return
         session = Session(self, conn, conn.kind, next(self._ids))
-        task = asyncio.get_running_loop().create_task(session.run())
+        task = conn.loop.create_task(session.run())
         self.sessions.add(task)
         task.add_done_callback(self.sessions.discard)
 
@@ -102,7 +103,7 @@ class BridgeServer:
         for text in listen.tcp:
             host, port = tcp_address(text)
             server = await loop.create_server(
-                lambda: ClientConn(self, "tcp"), host, port, reuse_address=True, backlog=1024
+                lambda: ClientConn(self, "tcp", loop), host, port, reuse_address=True, backlog=1024
             )
             self._listeners.append(server)
             log.info("listening on %s", text)
@@ -113,8 +114,9 @@ class BridgeServer:
         with contextlib.suppress(FileNotFoundError):
             if path.is_socket():
                 path.unlink()
-        server = await asyncio.get_running_loop().create_unix_server(
-            lambda: ClientConn(self, "socket"), str(path), backlog=1024
+        loop = asyncio.get_running_loop()
+        server = await loop.create_unix_server(
+            lambda: ClientConn(self, "socket", loop), str(path), backlog=1024
         )
         # Like mysqld.sock: authentication decides who gets in, not the file mode.
         os.chmod(path, 0o777)  # noqa: S103

@@ -66,13 +66,12 @@ log = logging.getLogger("bridge.session")
 CLIENT_FACING_UPSTREAM_ERRORS = frozenset({1040, 1044, 1049, 1203, 1226})
 
 
+# Random byte -> scramble byte, as mysqld makes it: 7 bits, and never NUL or '$'.
+_NONCE_BYTES = bytes((b & 0x7F) + 1 if (b & 0x7F) in (0, 0x24) else b & 0x7F for b in range(256))
+
+
 def new_nonce() -> bytes:
-    """20 random bytes in 1..127 without '$', as mysqld makes its scramble."""
-    out = bytearray(os.urandom(SCRAMBLE_LENGTH))
-    for i, b in enumerate(out):
-        b &= 0x7F
-        out[i] = b + 1 if b in (0, 0x24) else b
-    return bytes(out)
+    return os.urandom(SCRAMBLE_LENGTH).translate(_NONCE_BYTES)
 
 
 @dataclass(frozen=True)
@@ -107,6 +106,7 @@ class Session:
         peer = conn.transport.get_extra_info("peername") if conn.transport else None
         ip = peer[0] if kind == "tcp" and isinstance(peer, tuple) else None
         self.host = client_host(ip, not self.rt.config.server.skip_name_resolve)
+        self._peer: Peer | None = None
 
     # --- the flow ---------------------------------------------------------------------------
 
@@ -136,7 +136,8 @@ class Session:
             self.current = await self._authenticate(hello.user, client_plugin, hello.auth_response)
         self.upstream = await self._open_upstream(self.current, hello)
         self._send(self.upstream.ok_payload)
-        self.log.info("session open: %s", self._describe(self.current))
+        if self.log.isEnabledFor(logging.INFO):
+            self.log.info("session open: %s", self._describe(self.current))
         relay = Relay(self.conn, self.upstream.conn, self._change_user, self._max_packet)
         await relay.run()
 
@@ -309,7 +310,8 @@ class Session:
         ok = await self._change_upstream(auth, request)
         self.current, self.change_user_failures = auth, 0
         self._send(ok)
-        self.log.info("changed user: %s", self._describe(auth))
+        if self.log.isEnabledFor(logging.INFO):
+            self.log.info("changed user: %s", self._describe(auth))
 
     async def _change_upstream(self, auth: Authenticated, request: ChangeUser) -> bytes:
         assert self.upstream is not None
@@ -329,8 +331,11 @@ class Session:
 
     @property
     def peer(self) -> Peer:
-        transport: Transport = "tls" if self.conn.tls_active else self.kind
-        return Peer(self.host, transport)
+        """Who is connecting and how; fixed once the handshake has settled TLS."""
+        if self._peer is None or (self.conn.tls_active and self._peer.transport != "tls"):
+            transport: Transport = "tls" if self.conn.tls_active else self.kind
+            self._peer = Peer(self.host, transport)
+        return self._peer
 
     @property
     def _max_packet(self) -> int:

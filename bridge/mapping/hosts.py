@@ -27,6 +27,7 @@ class ClientHost:
         return self.name or (str(self.ip) if self.ip else "localhost")
 
 
+@lru_cache(maxsize=4096)
 def client_host(ip_text: str | None, loopback_is_localhost: bool) -> ClientHost:
     if ip_text is None:
         return ClientHost("localhost", None)

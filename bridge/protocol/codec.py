@@ -25,11 +25,12 @@ class Reader:
         return self._pos >= len(self._data)
 
     def take(self, n: int) -> bytes:
-        if n < 0 or n > self.remaining:
+        start = self._pos
+        end = start + n
+        if n < 0 or end > len(self._data):
             raise ProtocolError(f"need {n} bytes, {self.remaining} left")
-        chunk = self._data[self._pos : self._pos + n]
-        self._pos += n
-        return chunk
+        self._pos = end
+        return self._data[start:end]
 
     def skip(self, n: int) -> None:
         self.take(n)
@@ -38,7 +39,11 @@ class Reader:
         return int.from_bytes(self.take(width), "little")
 
     def u8(self) -> int:
-        return self.uint(1)
+        pos = self._pos
+        if pos >= len(self._data):
+            raise ProtocolError("need 1 byte, 0 left")
+        self._pos = pos + 1
+        return self._data[pos]
 
     def u16(self) -> int:
         return self.uint(2)
@@ -63,6 +68,13 @@ class Reader:
         return self.uint(width)
 
     def lenenc_bytes(self) -> bytes:
+        pos = self._pos
+        if pos < len(self._data) and self._data[pos] < 0xFB:  # the common one-byte length
+            end = pos + 1 + self._data[pos]
+            if end > len(self._data):
+                raise ProtocolError("string runs past the end of the packet")
+            self._pos = end
+            return self._data[pos + 1 : end]
         return self.take(self.lenenc_int())
 
     def nul_bytes(self) -> bytes:

@@ -5,12 +5,16 @@ https://dev.mysql.com/doc/dev/mysql-server/latest/group__group__cs__capabilities
 
 from __future__ import annotations
 
-from enum import IntEnum, IntFlag
+from enum import IntEnum
 
 
-class Capability(IntFlag):
+class Capability(IntEnum):
     """Capability flags. Bits 32-63 hold MariaDB's extended capabilities, which travel
-    in the last four bytes of the greeting's and the response's reserved area."""
+    in the last four bytes of the greeting's and the response's reserved area.
+
+    An IntEnum rather than an IntFlag: the names are typed, and `caps & FLAG` stays plain
+    int arithmetic (IntFlag builds a new member on every operation, a measured cost on
+    the login path)."""
 
     CLIENT_LONG_PASSWORD = 1 << 0  # MariaDB calls this CLIENT_MYSQL
     CLIENT_FOUND_ROWS = 1 << 1
@@ -87,7 +91,7 @@ BRIDGE_HOP = (
 )
 
 
-class ServerStatus(IntFlag):
+class ServerStatus(IntEnum):
     SERVER_STATUS_IN_TRANS = 0x0001
     SERVER_STATUS_AUTOCOMMIT = 0x0002
     SERVER_MORE_RESULTS_EXISTS = 0x0008

@@ -184,8 +184,11 @@ def _parse_attrs(r: Reader) -> Attrs:
 
 
 def build_attrs(attrs: Attrs) -> bytes:
-    block = b"".join(lenenc_bytes(k.encode()) + lenenc_bytes(v.encode()) for k, v in attrs)
-    return lenenc_bytes(block)
+    parts = []
+    for key, value in attrs:
+        parts.append(lenenc_bytes(key.encode()))
+        parts.append(lenenc_bytes(value.encode()))
+    return lenenc_bytes(b"".join(parts))
 
 
 def parse_handshake_response41(payload: bytes) -> HandshakeResponse41:

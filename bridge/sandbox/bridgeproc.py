@@ -14,7 +14,7 @@ import yaml
 
 from bridge.hashing import make_native, make_sha2, to_text
 from bridge.sandbox.certs import CertSet
-from bridge.sandbox.ports import wait_until
+from bridge.sandbox.ports import port_open, wait_until
 
 
 @dataclass(frozen=True)
@@ -53,6 +53,9 @@ class BridgeProcess:
     @property
     def log(self) -> str:
         return (self.directory / "bridge.log").read_text(errors="replace")
+
+    def listening(self) -> bool:
+        return port_open(self.port) and self.socket.exists()
 
     def wait_log(self, text: str, timeout: float = 10) -> None:
         wait_until(lambda: text in self.log, timeout, f"log line {text!r}")
@@ -109,7 +112,7 @@ def run_bridge(directory: Path, port: int, certs: CertSet) -> BridgeProcess:
     )  # fmt: skip
     bridge = BridgeProcess(directory, port, directory / "bridge.sock", certs, proc)
     try:
-        wait_until(lambda: proc.poll() is not None or "ready" in bridge.log, 20, "bridge")
+        wait_until(lambda: proc.poll() is not None or bridge.listening(), 20, "bridge")
     except TimeoutError:
         bridge.stop()
         raise

@@ -114,16 +114,16 @@ class LoginRequest:
 
 
 async def open_connection(target: UpstreamTarget) -> tuple[Conn, HandshakeV10]:
-    """Connect and read the greeting (also how the bridge learns the upstream's profile)."""
+    """Connect and read the greeting (also how the bridge learns the upstream's profile).
+    The caller bounds the time it takes."""
     loop = asyncio.get_running_loop()
     try:
-        async with asyncio.timeout(target.connect_timeout):
-            if isinstance(target.address, str):
-                _, conn = await loop.create_unix_connection(Conn, target.address)
-            else:
-                _, conn = await loop.create_connection(Conn, *target.address)
-            packet = await conn.read_packet(MAX_AUTH_PACKET)
-    except (OSError, TimeoutError) as exc:
+        if isinstance(target.address, str):
+            _, conn = await loop.create_unix_connection(lambda: Conn(loop), target.address)
+        else:
+            _, conn = await loop.create_connection(lambda: Conn(loop), *target.address)
+        packet = await conn.read_packet(MAX_AUTH_PACKET)
+    except OSError as exc:
         raise UpstreamError(f"cannot connect to {target.describe()}: {exc!r}") from exc
     if packet.payload[:1] == bytes([Marker.ERR]):
         conn.close()
@@ -140,17 +140,29 @@ def upstream_capabilities(client_caps: int, server_caps: int, database: str | No
     return caps
 
 
-async def login(target: UpstreamTarget, req: LoginRequest) -> UpstreamSession:
-    conn, greeting = await open_connection(target)
+async def probe(target: UpstreamTarget) -> HandshakeV10:
+    """The upstream's greeting, without logging in."""
     try:
         async with asyncio.timeout(target.connect_timeout):
+            conn, greeting = await open_connection(target)
+    except TimeoutError as exc:
+        raise UpstreamError(f"no greeting from {target.describe()} in time") from exc
+    conn.close()
+    return greeting
+
+
+async def login(target: UpstreamTarget, req: LoginRequest) -> UpstreamSession:
+    """Connect, log in as `req.user` and return the session, all within connect_timeout."""
+    conn: Conn | None = None
+    try:
+        async with asyncio.timeout(target.connect_timeout):
+            conn, greeting = await open_connection(target)
             return await _login(conn, greeting, target, req)
     except TimeoutError as exc:
-        conn.abort()
         raise UpstreamError(f"login to {target.describe()} timed out") from exc
-    except BaseException:
-        conn.abort()
-        raise
+    finally:
+        if conn is not None and not conn.authenticated:
+            conn.abort()
 
 
 async def _login(
@@ -181,6 +193,7 @@ async def _login(
     seq = conn.send_packet(build_handshake_response41(response), seq)
     session = UpstreamSession(conn, greeting, caps, b"", req.charset, plugin_name, secure)
     session.ok_payload = await finish_auth(conn, plugin, req.password, secure)
+    conn.authenticated = True
     return session
 
 

@@ -33,15 +33,23 @@ class Relay:
         self.client.on_pause = self.upstream.pause_reading
         self.upstream.on_pause = self.client.pause_reading
         self._attach()
-        await asyncio.wait(
-            [self.client.closed, self.upstream.closed], return_when=asyncio.FIRST_COMPLETED
-        )
+        ended: asyncio.Future[None] = self.client.loop.create_future()
+
+        def end(_: object) -> None:
+            if not ended.done():
+                ended.set_result(None)
+
+        self.client.closed.add_done_callback(end)
+        self.upstream.closed.add_done_callback(end)
+        await ended
         if self._intercept is not None and not self._intercept.done():
             self._intercept.cancel()
         if self._failure is not None:
             raise self._failure
 
     def _attach(self) -> None:
+        self._client_write = self.client.write
+        self._upstream_write = self.upstream.write
         self.upstream.sink = self._from_upstream
         self.client.sink = self._from_client
         for conn in (self.upstream, self.client):
@@ -50,12 +58,12 @@ class Relay:
 
     def _from_upstream(self, data: bytes) -> None:
         self.scanner.server_spoke()
-        self.client.write(data)
+        self._client_write(data)
 
     def _from_client(self, data: bytes) -> None:
         forward, held = self.scanner.feed(data)
         if forward:
-            self.upstream.write(forward)
+            self._upstream_write(forward)
         if held is not None:
             self.client.sink = None
             self.upstream.sink = None
