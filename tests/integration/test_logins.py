@@ -84,6 +84,16 @@ def test_connector_python_cleartext_over_plain_tcp_is_refused(make_bridge) -> No
     assert "RSA" in bridge.log
 
 
+def test_client_cannot_spoof_the_bridge_attributes(bridge: Bridge) -> None:
+    attrs = {"bridge_external_user": "someone-else", "app_name": "kept"}
+    with closing(connect("connector", bridge, "nat", "nat-pw", "tls", conn_attrs=attrs)) as conn:
+        assert bridge_attr(conn, "bridge_external_user") == "nat"
+        assert bridge_attr(conn, "app_name") == "kept"
+        count = scalar(conn, "SELECT COUNT(*) FROM performance_schema.session_connect_attrs "
+                             "WHERE PROCESSLIST_ID = CONNECTION_ID() AND ATTR_NAME LIKE 'bridge_%'")  # fmt: skip
+        assert count == 5
+
+
 def test_account_without_password(bridge: Bridge) -> None:
     assert mariadb_cli(bridge, "nopw", None).stdout.strip() == "nopw@%"
     with closing(connect("pymysql", bridge, "nopw", "", "tcp")) as conn:

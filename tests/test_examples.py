@@ -1,0 +1,47 @@
+"""The example files shipped in mappings/ and deploy/ load, and say what their comments say."""
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+
+from bridge.backends.store import stored_hash
+from bridge.config import load_config
+from bridge.runtime import build_runtime, load_rows
+
+ROOT = Path(__file__).parent.parent
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "mappings").glob("*.yaml")), ids=lambda p: p.name)
+def test_mapping_examples_load(path: Path) -> None:
+    assert load_rows((path,))
+
+
+def test_store_example_passwords_are_the_documented_ones() -> None:
+    rows = {r.user: r for r in load_rows((ROOT / "mappings" / "store-accounts.yaml",))}
+    for user, password in (("report", b"password"), ("app", b"hashcat"), ("batch", b"")):
+        assert stored_hash(rows[user].plugin, rows[user].authentication_string).matches(password)
+
+
+def test_deploy_example_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    config = load_config(ROOT / "deploy" / "examples" / "bridge.yaml")
+    assert config.upstream.tls.mode == "preferred" and config.listen.unix is not None
+    # The same files, rooted in a temp dir, build a whole runtime.
+    text = (ROOT / "deploy" / "examples" / "bridge.yaml").read_text()
+    data = yaml.safe_load(text)
+    data.pop("tls")
+    data["rsa"] = {"private_key": "k.pem", "public_key": "k.pub"}
+    data["accounts"] = ["accounts.yaml"]
+    (tmp_path / "bridge.yaml").write_text(yaml.safe_dump(data))
+    shutil.copy(ROOT / "mappings" / "store-accounts.yaml", tmp_path / "accounts.yaml")
+    creds = tmp_path / "upstream-credentials.yaml"
+    creds.write_text((ROOT / "deploy" / "examples" / "upstream-credentials.yaml").read_text()
+                     .replace("/etc/mysql-auth-bridge/secrets/", str(tmp_path) + "/"))  # fmt: skip
+    os.chmod(creds, 0o600)
+    for name in ("app", "batch"):
+        (tmp_path / name).write_text("secret\n")
+    monkeypatch.setenv("REPORT_UPSTREAM_PASSWORD", "x")
+    rt = build_runtime(tmp_path / "bridge.yaml")
+    assert set(rt.credentials) == {"app", "report", "batch"}
