@@ -58,47 +58,9 @@ def connect(client: str, bridge: Bridge, user: str, password: str, transport: st
     return CONNECTORS[client](bridge, user, password, transport, database, **extra)
 
 
-def _pymysql(
-    bridge: Bridge, user: str, password: str, transport: str, database: str | None, **extra: Any
-) -> Any:
-    import pymysql
-
-    kw: dict[str, Any] = {"user": user, "password": password, "database": database, **extra}
-    if transport == "socket":
-        kw["unix_socket"] = str(bridge.socket)
-    else:
-        kw.update(host="127.0.0.1", port=bridge.port)
-    if transport == "tls":
-        kw["ssl"] = {"ca": str(bridge.certs.ca)}
-    else:
-        kw["ssl_disabled"] = True  # PyMySQL >= 1.1 otherwise negotiates TLS by itself
-    return pymysql.connect(**kw)
-
-
-def _connector(
-    bridge: Bridge, user: str, password: str, transport: str, database: str | None, **extra: Any
-) -> Any:
-    import mysql.connector
-
-    kw: dict[str, Any] = {"user": user, "password": password, "use_pure": True, **extra}
-    if database:
-        kw["database"] = database
-    if transport == "socket":
-        kw["unix_socket"] = str(bridge.socket)
-    else:
-        kw.update(host="127.0.0.1", port=bridge.port)
-    if transport == "tls":
-        kw["ssl_ca"] = str(bridge.certs.ca)
-    else:
-        kw["ssl_disabled"] = True
-    return mysql.connector.connect(**kw)
-
-
-def _mysqlclient(
-    bridge: Bridge, user: str, password: str, transport: str, database: str | None, **extra: Any
-) -> Any:
-    import MySQLdb
-
+def _endpoint(bridge: Bridge, user: str, password: str, transport: str, database: str | None,
+              extra: dict[str, Any]) -> dict[str, Any]:  # fmt: skip
+    """The keyword arguments all three Python client libraries share."""
     kw: dict[str, Any] = {"user": user, "password": password, **extra}
     if database:
         kw["database"] = database
@@ -106,6 +68,39 @@ def _mysqlclient(
         kw["unix_socket"] = str(bridge.socket)
     else:
         kw.update(host="127.0.0.1", port=bridge.port)
+    return kw
+
+
+def _pymysql(bridge: Bridge, user: str, password: str, transport: str, database: str | None,
+             **extra: Any) -> Any:  # fmt: skip
+    import pymysql
+
+    kw = _endpoint(bridge, user, password, transport, None, extra)
+    kw["database"] = database
+    if transport == "tls":
+        kw["ssl"] = {"ca": str(bridge.certs.ca)}
+    else:
+        kw["ssl_disabled"] = True  # PyMySQL >= 1.1 otherwise negotiates TLS by itself
+    return pymysql.connect(**kw)
+
+
+def _connector(bridge: Bridge, user: str, password: str, transport: str, database: str | None,
+               **extra: Any) -> Any:  # fmt: skip
+    import mysql.connector
+
+    kw = _endpoint(bridge, user, password, transport, database, {"use_pure": True, **extra})
+    if transport == "tls":
+        kw["ssl_ca"] = str(bridge.certs.ca)
+    else:
+        kw["ssl_disabled"] = True
+    return mysql.connector.connect(**kw)
+
+
+def _mysqlclient(bridge: Bridge, user: str, password: str, transport: str, database: str | None,
+                 **extra: Any) -> Any:  # fmt: skip
+    import MySQLdb
+
+    kw = _endpoint(bridge, user, password, transport, database, extra)
     if transport == "tls":
         kw["ssl"] = {"ca": str(bridge.certs.ca)}
     elif transport == "tcp":
