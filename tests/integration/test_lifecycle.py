@@ -177,3 +177,60 @@ def test_serve_refuses_a_broken_config(tmp_path) -> None:  # type: ignore[no-unt
     (tmp_path / "bridge.yaml").write_text("upstream: {}\n")
     done = run_cli("serve", "-c", str(tmp_path / "bridge.yaml"))
     assert done.returncode == 1 and "upstream.credentials: Field required" in done.stderr
+
+
+SSL_CIPHER = "SELECT VARIABLE_VALUE FROM information_schema.SESSION_STATUS WHERE VARIABLE_NAME = 'Ssl_cipher'"
+
+
+@pytest.mark.parametrize(
+    ("mode", "encrypted"),
+    [("disabled", False), ("required", True), ("verify_ca", True), ("verify_identity", True)],
+)
+def test_upstream_tls_modes(make_bridge, certs, mode: str, encrypted: bool) -> None:  # type: ignore[no-untyped-def]
+    tls = {"mode": mode, **({"ca": str(certs.ca)} if mode.startswith("verify") else {})}
+    bridge = make_bridge(upstream={"tls": tls})
+    with closing(connect("pymysql", bridge, "nat", "nat-pw", "tls")) as conn:
+        assert bool(scalar(conn, SSL_CIPHER)) is encrypted
+
+
+def test_upstream_certificate_from_another_ca_is_refused(make_bridge, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from bridge.sandbox.certs import make_certs
+
+    other = make_certs(tmp_path / "other-ca")
+    bridge = make_bridge(upstream={"tls": {"mode": "verify_ca", "ca": str(other.ca)}})
+    assert (
+        error_of(
+            pytest.raises(Exception, connect, "pymysql", bridge, "nat", "nat-pw", "tls").value
+        )[0]
+        == 3169
+    )
+    assert "CERTIFICATE_VERIFY_FAILED" in bridge.log
+
+
+def test_client_charset_and_database_reach_the_upstream(bridge) -> None:  # type: ignore[no-untyped-def]
+    with closing(
+        connect("pymysql", bridge, "nat", "nat-pw", "tls", database="shop", charset="latin1")
+    ) as conn:
+        assert scalar(conn, "SELECT @@character_set_client") == "latin1"
+        assert scalar(conn, "SELECT DATABASE()") == "shop"
+    with closing(connect("mysqlclient", bridge, "nat", "nat-pw", "tls", charset="utf8mb4")) as conn:
+        assert scalar(conn, "SELECT @@character_set_client") == "utf8mb4"
+
+
+def test_no_secret_in_the_log(make_bridge) -> None:  # type: ignore[no-untyped-def]
+    bridge = make_bridge()  # log level debug
+    for client in ("pymysql", "mysqlclient", "connector"):
+        connect(client, bridge, "app", "app-pw", "tls").close()
+        with pytest.raises(Exception):
+            connect(client, bridge, "app", "wrong-secret-xyz", "tls")
+    connect("mysqlclient", bridge, "sha", "sha-pw", "tcp").close()  # RSA path
+    log = bridge.log
+    for secret in ("app-pw", "wrong-secret-xyz", "sha-pw", "up-app", "up-sha"):
+        assert secret not in log
+    import yaml
+
+    rows = yaml.safe_load((bridge.directory / "accounts.yaml").read_text())["accounts"]
+    hashes = [r["authentication_string"] for r in rows if r["authentication_string"]]
+    assert len(hashes) == 5
+    for text in hashes:  # nor any stored hash, in hex or as it decodes
+        assert text not in log and text.removeprefix("0x")[-40:].lower() not in log.lower()
