@@ -67,25 +67,71 @@ def _event_loop_runner() -> Callable[..., object]:
 
 @command("check")
 def check(args: argparse.Namespace) -> int:
+    from bridge.checks import check_runtime
     from bridge.runtime import build_runtime
 
     try:
-        runtime = build_runtime(Path(args.config))
+        runtime = build_runtime(Path(args.config), inspect_only=True)
     except ConfigError as exc:
         print(f"{exc}", file=sys.stderr)
         return 1
-    problems = [
-        f"{row.source}: '{row.user}'@'{row.host}' has no entry in "
-        f"{runtime.config.upstream.credentials}, so the bridge cannot log in upstream for it"
-        for row in runtime.accounts.rows
-        if row.user and row.user not in runtime.credentials
-    ]
-    for line in problems:
-        print(line, file=sys.stderr)
-    if problems:
+    findings = check_runtime(runtime)
+    for line in findings.errors:
+        print(f"error: {line}", file=sys.stderr)
+    for line in findings.warnings:
+        print(f"warning: {line}", file=sys.stderr)
+    if findings.errors:
         return 1
     print(f"{args.config}: OK ({len(runtime.accounts.rows)} account rows)")
     return 0
+
+
+@command("explain")
+def explain_command(args: argparse.Namespace) -> int:
+    from bridge.explain import explain
+    from bridge.mapping.hosts import client_host
+    from bridge.runtime import build_runtime
+
+    try:
+        runtime = build_runtime(Path(args.config), inspect_only=True)
+    except ConfigError as exc:
+        print(f"{exc}", file=sys.stderr)
+        return 1
+    host = None if args.host == "localhost" and args.transport == "socket" else args.host
+    if host == "localhost":
+        host = "127.0.0.1"
+    try:
+        client = client_host(host, not runtime.config.server.skip_name_resolve)
+    except ValueError:
+        print(f"--host takes an IP address or 'localhost', not {args.host!r}", file=sys.stderr)
+        return 1
+    groups = tuple(g for g in (args.groups or "").split(",") if g)
+    result = explain(runtime, args.user, client, groups, args.transport)
+    print("\n".join(result.lines))
+    return 0 if result.granted else 1
+
+
+@command("import-sql")
+def import_sql_command(args: argparse.Namespace) -> int:
+    from bridge.importsql import SqlSyntaxError, import_sql, to_yaml
+
+    path = Path(args.file)
+    try:
+        sql = sys.stdin.read() if args.file == "-" else path.read_text(encoding="utf-8")
+        result = import_sql(sql, args.file)
+    except (OSError, SqlSyntaxError) as exc:
+        print(f"{args.file}: {exc}", file=sys.stderr)
+        return 1
+    text = to_yaml(result)
+    if args.output:
+        Path(args.output).write_text(text)
+    else:
+        sys.stdout.write(text)
+    for line in result.skipped:
+        print(f"skipped: {line}", file=sys.stderr)
+    for line in result.not_translated:
+        print(f"NOT TRANSLATED: {line}", file=sys.stderr)
+    return 1 if result.not_translated else 0
 
 
 HASHERS: dict[str, Callable[[bytes], StoredHash]] = {
@@ -111,6 +157,15 @@ def parser() -> argparse.ArgumentParser:
     for name, help_text in (("serve", "run the service"), ("check", "validate the configuration")):
         sp = sub.add_parser(name, help=help_text)
         sp.add_argument("-c", "--config", required=True, help="path to bridge.yaml")
+    ep = sub.add_parser("explain", help="which row, method, backend and account a login gets")
+    ep.add_argument("-c", "--config", required=True, help="path to bridge.yaml")
+    ep.add_argument("user", help="the user name the client sends")
+    ep.add_argument("--host", default="localhost", help="the client's IP address or localhost")
+    ep.add_argument("--groups", help="comma-separated groups the backend would report")
+    ep.add_argument("--transport", choices=("tcp", "tls", "socket"), default="tls")
+    ip = sub.add_parser("import-sql", help="CREATE USER / GRANT PROXY statements -> accounts YAML")
+    ip.add_argument("file", help="SQL file ('-' for stdin)")
+    ip.add_argument("-o", "--output", help="write the accounts YAML here instead of stdout")
     hp = sub.add_parser("hash-password", help="hash a password read from stdin")
     hp.add_argument("--plugin", choices=sorted(HASHERS), default="caching_sha2_password")
     return p

@@ -25,6 +25,8 @@ from pydantic import (
     model_validator,
 )
 
+from bridge.mapping.templates import check_template
+
 M = TypeVar("M", bound="BaseModel")
 
 
@@ -74,6 +76,13 @@ def _valid_tcp(text: str) -> str:
 
 Address = Annotated[str, AfterValidator(_valid_address)]
 TcpAddress = Annotated[str, AfterValidator(_valid_tcp)]
+
+
+def _audit_target(value: str, info: ValidationInfo) -> str:
+    return value if value == "log" else str(_resolve(Path(value), info))
+
+
+AuditTarget = Annotated[str, AfterValidator(_audit_target)]
 
 
 class ListenConfig(Model):
@@ -142,7 +151,7 @@ class BridgeConfig(Model):
     accounts: tuple[ConfigPath, ...] = ()
     backends: BackendsConfig = BackendsConfig()
     log: LogConfig = LogConfig()
-    audit_log: ConfigPath | None = None
+    audit_log: AuditTarget | None = None  # a file (JSON lines), or 'log' for the log
 
 
 # --- accounts files --------------------------------------------------------------------------
@@ -153,6 +162,16 @@ class AccountEntry(Model):
     host: str = Field("%", max_length=255)
     plugin: str
     authentication_string: str = ""
+    # Statements run upstream right after the login, with {placeholders} filled in as
+    # quoted string literals (see docs/mapping.md).
+    init_sql: tuple[str, ...] = ()
+
+    @field_validator("init_sql")
+    @classmethod
+    def _templates(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for template in value:
+            check_template(template)
+        return value
 
     def auth_bytes(self) -> bytes:
         """'0x...' is hex (as SHOW CREATE USER prints binary hashes), else UTF-8 text."""
@@ -172,8 +191,16 @@ class AccountEntry(Model):
         return value
 
 
+class ProxyGrantEntry(Model):
+    """GRANT PROXY ON <each of proxied> TO <proxy>, in MySQL's account-name syntax."""
+
+    proxy: str
+    proxied: tuple[str, ...] = Field(min_length=1)
+
+
 class AccountsFile(Model):
     accounts: tuple[AccountEntry, ...] = ()
+    proxy_grants: tuple[ProxyGrantEntry, ...] = ()
 
 
 # --- upstream credentials --------------------------------------------------------------------

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from bridge.hashing import HashFormatError, parse_native, parse_sha2
+from bridge.mapping.auth_string import AuthStringError, MappingRule
 
 
 @dataclass(frozen=True)
@@ -20,6 +21,11 @@ class PluginSpec:
     # Methods the row keeps when the client starts with them instead of switching: a client
     # that opened with mysql_clear_password has already sent its password.
     follows: tuple[str, ...] = ()
+    # The group-mapping rule in the authentication_string; None for hash-store rows.
+    rule: Callable[[bytes], MappingRule] | None = None
+
+    def mapping_rule(self, authentication_string: bytes) -> MappingRule | None:
+        return None if self.rule is None else self.rule(authentication_string)
 
     def wire_for(self, client_method: str | None) -> str:
         return client_method if client_method in self.follows else self.wire
@@ -49,5 +55,6 @@ def validate_row(plugin: str, authentication_string: bytes) -> None:
         raise ValueError(f"plugin '{plugin}' is not loaded (known: {known})")
     try:
         spec.parse(authentication_string)
-    except HashFormatError as exc:
+        spec.mapping_rule(authentication_string)
+    except (HashFormatError, AuthStringError) as exc:
         raise ValueError(str(exc)) from None

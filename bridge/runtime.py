@@ -20,8 +20,10 @@ from bridge import rsa_keys
 from bridge.backends.base import Backend
 from bridge.backends.store import StoreBackend
 from bridge.config import (
+    AccountEntry,
     BridgeConfig,
     ConfigError,
+    ProxyGrantEntry,
     TlsConfig,
     line_of,
     load_accounts_file,
@@ -31,7 +33,10 @@ from bridge.config import (
 from bridge.hashing import NativeHash, Sha2CryptHash, make_native, make_sha2
 from bridge.mapping.accounts import AccountRow, AccountTable
 from bridge.mapping.hosts import ClientHost, HostPatternError, parse_host
+from bridge.mapping.names import AccountNameError, format_account, parse_account
+from bridge.mapping.proxy import ProxyGrant, ProxyGrants
 from bridge.plugins import PLUGINS, STORE_PLUGINS, validate_row
+from bridge.rsa_keys import RsaKeyPair
 from bridge.upstream.login import UpstreamTarget, target_from_config
 
 log = logging.getLogger(__name__)
@@ -42,6 +47,7 @@ class Runtime:
     config_path: Path
     config: BridgeConfig
     accounts: AccountTable
+    grants: ProxyGrants
     credentials: Mapping[str, bytes] = field(repr=False)
     tls: ssl.SSLContext | None
     rsa: rsa_keys.RsaKeyPair
@@ -79,24 +85,50 @@ def server_tls_context(cfg: TlsConfig) -> ssl.SSLContext:
     return ctx
 
 
-def load_rows(paths: tuple[Path, ...]) -> list[AccountRow]:
+def _row(entry: AccountEntry, where: str, index: int) -> AccountRow:
+    auth = entry.auth_bytes()
+    try:
+        validate_row(entry.plugin, auth)
+        parse_host(entry.host)
+    except (ValueError, HostPatternError) as exc:
+        raise ConfigError(f"{where}: accounts[{index}]: {exc}") from None
+    return AccountRow(entry.user, entry.host, entry.plugin, auth, where, entry.init_sql)
+
+
+def _grants(entry: ProxyGrantEntry, where: str, index: int) -> list[ProxyGrant]:
+    try:
+        proxy = parse_account(entry.proxy)
+        proxied = [parse_account(name) for name in entry.proxied]
+    except AccountNameError as exc:
+        raise ConfigError(f"{where}: proxy_grants[{index}]: {exc}") from None
+    return [ProxyGrant(*proxy, *target, where) for target in proxied]
+
+
+def load_accounts(paths: tuple[Path, ...]) -> tuple[list[AccountRow], ProxyGrants]:
+    """Every account row and PROXY grant, in file order, validated."""
     rows: list[AccountRow] = []
+    grants: list[ProxyGrant] = []
     seen: dict[tuple[str, str], str] = {}
     for path in paths:
-        for i, entry in enumerate(load_accounts_file(path).accounts):
+        parsed = load_accounts_file(path)
+        for i, entry in enumerate(parsed.accounts):
             where = line_of(path, ["accounts", i])
-            auth = entry.auth_bytes()
-            try:
-                validate_row(entry.plugin, auth)
-                parse_host(entry.host)
-            except (ValueError, HostPatternError) as exc:
-                raise ConfigError(f"{where}: accounts[{i}]: {exc}") from None
             key = (entry.user, entry.host.lower())
             if key in seen:
                 raise ConfigError(f"{where}: '{entry.user}'@'{entry.host}' is also in {seen[key]}")
             seen[key] = where
-            rows.append(AccountRow(entry.user, entry.host, entry.plugin, auth, where))
-    return rows
+            rows.append(_row(entry, where, i))
+        for i, entry_grant in enumerate(parsed.proxy_grants):
+            grants += _grants(entry_grant, line_of(path, ["proxy_grants", i]), i)
+    for grant in grants:
+        if (grant.proxy_user, grant.proxy_host.lower()) not in seen:
+            proxy = format_account(grant.proxy_user, grant.proxy_host)
+            raise ConfigError(f"{grant.source}: PROXY grant to {proxy}, which is no account row")
+    return rows, ProxyGrants(tuple(grants))
+
+
+def load_rows(paths: tuple[Path, ...]) -> list[AccountRow]:
+    return load_accounts(paths)[0]
 
 
 def _decoy_hash(plugin: str, secret: bytes) -> bytes:
@@ -116,22 +148,29 @@ def _decoys(plugins: tuple[str, ...]) -> dict[str, AccountRow]:
     return {p: AccountRow("", "%", p, _decoy_hash(p, secret), "decoy") for p in set(plugins)}
 
 
-def build_runtime(config_path: Path, previous: Runtime | None = None) -> Runtime:
-    """Read and validate every file; raise ConfigError naming the file, line and key."""
-    config = load_config(config_path)
-    rows = load_rows(config.accounts)
-    credentials = load_credentials(config.upstream.credentials)
-    tls = server_tls_context(config.tls) if config.tls else None
+def _rsa_pair(config: BridgeConfig, previous: Runtime | None, inspect_only: bool) -> RsaKeyPair:
     if previous is not None and previous.config.rsa == config.rsa:
-        rsa = previous.rsa
-    elif config.rsa is not None:
+        return previous.rsa
+    if config.rsa is not None and (not inspect_only or config.rsa.private_key.exists()):
         try:
-            rsa = rsa_keys.load_or_generate(config.rsa.private_key, config.rsa.public_key)
+            return rsa_keys.load_or_generate(config.rsa.private_key, config.rsa.public_key)
         except (OSError, ValueError) as exc:
             raise ConfigError(f"rsa: cannot load or create the key pair: {exc}") from exc
-    else:
-        rsa = rsa_keys.generate()
+    if not inspect_only:
         log.warning("no 'rsa' keys configured: using a key pair generated for this run")
+    return rsa_keys.generate()
+
+
+def build_runtime(
+    config_path: Path, previous: Runtime | None = None, inspect_only: bool = False
+) -> Runtime:
+    """Read and validate every file; raise ConfigError naming the file, line and key.
+    `inspect_only` (check, explain) writes nothing: no RSA key pair is created."""
+    config = load_config(config_path)
+    rows, grants = load_accounts(config.accounts)
+    credentials = load_credentials(config.upstream.credentials)
+    tls = server_tls_context(config.tls) if config.tls else None
+    rsa = _rsa_pair(config, previous, inspect_only)
     backends: dict[str, Backend] = {
         "store": previous.store if previous is not None else StoreBackend()
     }
@@ -146,6 +185,7 @@ def build_runtime(config_path: Path, previous: Runtime | None = None) -> Runtime
         config_path,
         config,
         AccountTable.build(rows),
+        grants,
         credentials,
         tls,
         rsa,

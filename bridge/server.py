@@ -12,6 +12,7 @@ import signal
 from pathlib import Path
 from typing import Literal
 
+from bridge.audit import AuditLog
 from bridge.config import ConfigError, tcp_address
 from bridge.errors import TooManyConnections
 from bridge.netio import Conn
@@ -57,6 +58,7 @@ class ClientConn(Conn):
 class BridgeServer:
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
+        self.audit = AuditLog(runtime.config.audit_log)
         self.profile = FALLBACK_PROFILE
         self.sessions: set[asyncio.Task[None]] = set()
         self._ids = itertools.count(1)
@@ -132,6 +134,7 @@ class BridgeServer:
             log.error("reload failed, keeping the running configuration:\n%s", exc)
             return False
         self.runtime = runtime
+        self.audit.retarget(runtime.config.audit_log)  # also how the audit file is rotated
         log.info("configuration reloaded from %s", runtime.config_path)
         asyncio.get_running_loop().create_task(self.refresh_profile())
         return True

@@ -14,10 +14,12 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, cast
 
+from bridge.audit import Attempt
 from bridge.backends.base import Identity, Peer, Transport
 from bridge.credentials import Credential
 from bridge.errors import (
     AccessDenied,
+    AccessDeniedNoPassword,
     BackendUnavailable,
     BadHandshake,
     BridgeError,
@@ -29,6 +31,8 @@ from bridge.errors import (
 )
 from bridge.mapping.accounts import AccountRow
 from bridge.mapping.hosts import client_host
+from bridge.mapping.proxy import Decision, resolve_proxied
+from bridge.mapping.templates import render
 from bridge.netio import Conn, ConnectionClosed
 from bridge.plugins import PLUGINS
 from bridge.protocol.constants import (
@@ -52,6 +56,7 @@ from bridge.protocol.packets import (
     parse_handshake_response41,
     parse_ssl_request,
 )
+from bridge.upstream import init_sql
 from bridge.upstream.login import LoginRequest, UpstreamError, UpstreamSession, change_user, login
 from bridge.upstream.relay import Relay
 from bridge.wire import WIRE_METHODS, Send, WireContext, WireMethod, WireRun
@@ -79,7 +84,12 @@ class Authenticated:
     row: AccountRow
     identity: Identity
     wire_method: str
-    upstream_user: str
+    decision: Decision  # the account the session becomes
+
+    @property
+    def upstream_user(self) -> str:
+        assert self.decision.user is not None
+        return self.decision.user
 
 
 class SessionLog(logging.LoggerAdapter[logging.Logger]):
@@ -102,6 +112,7 @@ class Session:
         self.current: Authenticated | None = None
         self.change_user_failures = 0
         self.used_password = False
+        self.attempt: Attempt | None = None
         self.log = SessionLog(log, {"conn": conn_id})
         peer = conn.transport.get_extra_info("peername") if conn.transport else None
         ip = peer[0] if kind == "tcp" and isinstance(peer, tuple) else None
@@ -116,14 +127,18 @@ class Session:
         except BridgeError as exc:
             if not isinstance(exc, AccessDenied):  # denials are logged where they happen
                 self.log.info("refused: %s", exc.log_reason)
+            self._finish_attempt(exc)
             self._send_error(exc)
         except ProtocolError as exc:
             self.log.info("bad handshake: %s", exc)
+            self._finish_attempt(BadHandshake(str(exc)))
             self._send_error(BadHandshake(str(exc)))
         except TimeoutError:
             self.log.info("handshake not finished within connect_timeout")
+            self._finish_attempt("connect_timeout")
         except (ConnectionClosed, ConnectionError, ssl.SSLError) as exc:
             self.log.debug("connection ended: %r", exc)
+            self._finish_attempt(f"connection ended: {exc!r}")
         finally:
             self.conn.close()
             if self.upstream is not None:
@@ -132,10 +147,12 @@ class Session:
     async def _serve(self) -> None:
         async with asyncio.timeout(self.rt.config.server.connect_timeout):
             hello = await self._handshake()
+            self.attempt = self._new_attempt("login", hello.user)
             client_plugin = hello.auth_plugin or "mysql_native_password"
             self.current = await self._authenticate(hello.user, client_plugin, hello.auth_response)
         self.upstream = await self._open_upstream(self.current, hello)
         self._send(self.upstream.ok_payload)
+        self._finish_attempt(None)
         if self.log.isEnabledFor(logging.INFO):
             self.log.info("session open: %s", self._describe(self.current))
         relay = Relay(self.conn, self.upstream.conn, self._change_user, self._max_packet)
@@ -187,7 +204,10 @@ class Session:
         row = self.rt.accounts.match(user, self.host)
         decoy = row is None
         row = row or self.rt.decoy_for(user, self.host)
-        method = WIRE_METHODS[PLUGINS[row.plugin].wire_for(client_plugin)]
+        spec = PLUGINS[row.plugin]
+        method = WIRE_METHODS[spec.wire_for(client_plugin)]
+        self._note(row=row.source if decoy else row.account, wire_method=method.name,
+                   backend=spec.backend)  # fmt: skip
         fresh = change_user and not method.keeps_session_nonce
         ctx = self._wire_context(row, new_nonce() if fresh else self.nonce)
         self.used_password = not is_empty_answer(first)
@@ -201,6 +221,8 @@ class Session:
             identity = await self._verify(credential, row)
             if decoy:
                 raise Denied("no account matches")
+            self._note(identity=identity.name, groups=identity.groups)
+            decision = self._resolve(row, identity)
         except Denied as exc:
             reason = "no account matches" if decoy else exc.reason
             self._log_denied(user, row, method.name, reason, started)
@@ -208,7 +230,8 @@ class Session:
         except BackendUnavailable as exc:
             self.log.warning("backend outage for %r: %s", user, exc)
             raise AccessDenied(user, self.host.display, self.used_password, str(exc)) from None
-        return Authenticated(row, identity, method.name, self._account_for(row, identity))
+        self._note(proxied_account=decision.account)
+        return Authenticated(row, identity, method.name, decision)
 
     def _wire_context(self, row: AccountRow, nonce: bytes) -> WireContext:
         store = self.rt.store
@@ -244,9 +267,18 @@ class Session:
             raise Denied(f"{backend.name} cannot check a {type(credential).__name__}")
         return await backend.verify(credential, row, self.peer)
 
-    def _account_for(self, row: AccountRow, identity: Identity) -> str:
-        """The upstream account: a store row logs in upstream as itself."""
-        return row.user
+    def _resolve(self, row: AccountRow, identity: Identity) -> Decision:
+        """MySQL's proxy-user rules: which account this identity becomes, or Denied."""
+        rule = PLUGINS[row.plugin].mapping_rule(row.authentication_string)
+        decision = resolve_proxied(
+            row, rule, identity.groups, identity.authenticated_as, self.rt.grants
+        )
+        if decision.user is None:
+            raise Denied(decision.reason)
+        if decision.proxied and decision.user not in self.rt.credentials:
+            # The proxied account is gone as far as the bridge can tell: deny, never fall back.
+            raise Denied(f"{decision.reason}, but {decision.account} has no upstream credentials")
+        return decision
 
     async def _open_upstream(
         self, auth: Authenticated, hello: HandshakeResponse41
@@ -262,10 +294,23 @@ class Session:
         )
         try:
             session = await login(self.rt.upstream, request)
+            await init_sql.run(session.conn, self._init_statements(auth))
         except UpstreamError as exc:
             raise self._upstream_failure(exc) from None
         self.server.learn_profile(session.greeting)
         return session
+
+    def _init_statements(self, auth: Authenticated) -> list[str]:
+        values = {
+            "user": auth.row.user if auth.row.user else auth.identity.name,
+            "external_user": auth.identity.name,
+            "groups": ",".join(auth.identity.groups),
+            "proxy_account": auth.row.account,
+            "account": auth.decision.account,
+            "client_host": self._client_address,
+            "transport": self.peer.transport,
+        }
+        return [render(template, values) for template in auth.row.init_sql]
 
     def _upstream_password(self, user: str) -> bytes:
         password = self.rt.credentials.get(user)
@@ -283,10 +328,7 @@ class Session:
         ours = (
             ("bridge_external_user", auth.identity.name),
             ("bridge_proxy_account", auth.row.account),
-            (
-                "bridge_client_host",
-                self.host.display if self.host.ip is None else str(self.host.ip),
-            ),
+            ("bridge_client_host", self._client_address),
             ("bridge_transport", self.peer.transport),
             ("bridge_connection_id", str(self.id)),
         )
@@ -300,16 +342,19 @@ class Session:
             self._send_error(UnknownCommand())
             return
         request = parse_change_user(packet.payload, self.client_caps)
+        self.attempt = self._new_attempt("change_user", request.user)
         try:
             async with asyncio.timeout(self.rt.config.server.connect_timeout):
                 auth = await self._authenticate(request.user, None, b"", change_user=True)
         except (AccessDenied, SecureTransportRequired) as exc:
             self.change_user_failures += 1
+            self._finish_attempt(exc)
             self._send_error(exc)
             return
         ok = await self._change_upstream(auth, request)
         self.current, self.change_user_failures = auth, 0
         self._send(ok)
+        self._finish_attempt(None)
         if self.log.isEnabledFor(logging.INFO):
             self.log.info("changed user: %s", self._describe(auth))
 
@@ -319,11 +364,41 @@ class Session:
         attrs = self._attrs(auth, request.attrs)
         request = ChangeUser(request.user, b"", request.database, request.charset, None, attrs)
         try:
-            return await change_user(self.upstream, auth.upstream_user, password, request)
+            ok = await change_user(self.upstream, auth.upstream_user, password, request)
+            await init_sql.run(self.upstream.conn, self._init_statements(auth))
+            return ok
         except UpstreamError as exc:
             raise self._upstream_failure(exc) from None
 
+    # --- the audit record ---------------------------------------------------------------------
+
+    def _new_attempt(self, event: str, user: str) -> Attempt:
+        return Attempt(event, self.id, self._client_address, self.peer.transport, user)
+
+    def _note(self, **fields: Any) -> None:
+        if self.attempt is not None:
+            for name, value in fields.items():
+                setattr(self.attempt, name, value)
+
+    def _finish_attempt(self, failure: BridgeError | str | None) -> None:
+        """Write the attempt under way: ok (no failure), denied, or error with the reason."""
+        attempt, self.attempt = self.attempt, None
+        if attempt is None:
+            return
+        if failure is None:
+            attempt.result = "ok"
+        elif isinstance(failure, BridgeError):
+            denied = isinstance(failure, AccessDenied | AccessDeniedNoPassword)
+            attempt.result, attempt.reason = ("denied" if denied else "error"), failure.log_reason
+        else:
+            attempt.reason = failure
+        self.server.audit.write(attempt)
+
     # --- small helpers ----------------------------------------------------------------------
+
+    @property
+    def _client_address(self) -> str:
+        return str(self.host.ip) if self.host.ip is not None else "localhost"
 
     @property
     def secure(self) -> bool:

@@ -24,6 +24,9 @@ class Identity:
     name: str  # who the credential proved, in the backend's terms
     groups: tuple[str, ...] = ()
     source: str = ""  # which backend said so
+    # A name the backend itself maps the user to (PAM_USER rewritten by pam_user_map and
+    # the like): it becomes the proxied account, as MySQL's authenticated_as.
+    authenticated_as: str | None = None
 
 
 class Backend(Protocol):

@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from bridge.mapping.hosts import ClientHost, HostPattern, parse_host
+from bridge.mapping.names import format_account
 
 
 @dataclass(frozen=True, slots=True)
@@ -17,6 +18,7 @@ class AccountRow:
     plugin: str
     authentication_string: bytes = field(repr=False)
     source: str = ""  # where it was defined, e.g. 'accounts.yaml:12'
+    init_sql: tuple[str, ...] = ()
 
     @property
     def host_pattern(self) -> HostPattern:
@@ -25,7 +27,7 @@ class AccountRow:
     @property
     def account(self) -> str:
         """'user'@'host' as MySQL prints an account name."""
-        return f"'{self.user}'@'{self.host}'"
+        return format_account(self.user, self.host)
 
     def matches(self, user: str, client: ClientHost) -> bool:
         return (self.user == "" or self.user == user) and self.host_pattern.matches(client)

@@ -1,0 +1,126 @@
+"""Authentication strings that map an external identity's groups to MySQL accounts, in the
+syntaxes MySQL's own plugins use, parsed into one rule model.
+
+- PAM (authentication_pam, MariaDB pam):  'service, grp1=acct1, "grp 2"=acct2'
+- LDAP (authentication_ldap_simple):      '<dn part>#grp=acct,g1+g2=acct,grp'
+  where the DN part is '' (search under the base DN), '+suffix' (DN built from the user
+  search attribute and the suffix) or a full DN.
+- Kerberos (authentication_kerberos):     'REALM' or 'user@REALM', then PAM-style mappings.
+
+The first mapping whose groups the identity all has wins, in string order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+
+class AuthStringError(ValueError):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class GroupMapping:
+    groups: tuple[str, ...]  # the identity needs every one of them
+    account: str  # the MySQL user name it maps to
+
+
+@dataclass(frozen=True, slots=True)
+class MappingRule:
+    target: str  # the PAM service, the LDAP DN part, or the Kerberos realm or principal
+    mappings: tuple[GroupMapping, ...] = ()
+
+    def account_for(self, groups: Iterable[str]) -> str | None:
+        have = set(groups)
+        for mapping in self.mappings:
+            if have.issuperset(mapping.groups):
+                return mapping.account
+        return None
+
+
+def _split(text: str, separator: str) -> list[str]:
+    """Split at `separator` outside double quotes; strip blanks around each item."""
+    items: list[str] = []
+    current: list[str] = []
+    quoted = False
+    for ch in text:
+        if ch == '"':
+            quoted = not quoted
+        if ch == separator and not quoted:
+            items.append("".join(current).strip())
+            current = []
+        else:
+            current.append(ch)
+    if quoted:
+        raise AuthStringError("unbalanced double quote")
+    items.append("".join(current).strip())
+    return items
+
+
+def _name(text: str, what: str) -> str:
+    text = text.strip()
+    if len(text) >= 2 and text[0] == text[-1] == '"':
+        text = text[1:-1]
+    if not text:
+        raise AuthStringError(f"empty {what}")
+    return text
+
+
+def _pam_mapping(item: str) -> GroupMapping:
+    group, sep, account = item.partition("=")
+    if not sep:
+        raise AuthStringError(f"'{item}' is not group=account")
+    return GroupMapping((_name(group, "group name"),), _name(account, "account name"))
+
+
+def _items(text: str) -> tuple[str, list[str]]:
+    """The first item, and the others (none of which may be empty)."""
+    head, *rest = _split(text, ",")
+    if any(not item for item in rest):
+        raise AuthStringError("empty item between commas")
+    return head, rest
+
+
+def parse_pam(text: str) -> MappingRule:
+    """No service given means MariaDB's and MySQL's default, 'mysql'."""
+    head, rest = _items(text)
+    service = _name(head, "PAM service name") if head else "mysql"
+    return MappingRule(service, tuple(_pam_mapping(i) for i in rest))
+
+
+def _ldap_mapping(item: str) -> GroupMapping:
+    groups, sep, account = item.partition("=")
+    names = tuple(_name(g, "group name") for g in _split(groups, "+"))
+    if not sep:
+        if len(names) != 1:
+            raise AuthStringError(f"'{item}' needs '=account' (several groups)")
+        return GroupMapping(names, names[0])  # a bare group maps to the account of its name
+    return GroupMapping(names, _name(account, "account name"))
+
+
+def _unescaped_hash(text: str) -> int:
+    i = 0
+    while i < len(text):
+        if text[i] == "\\":
+            i += 2
+            continue
+        if text[i] == "#":
+            return i
+        i += 1
+    return -1
+
+
+def parse_ldap(text: str) -> MappingRule:
+    cut = _unescaped_hash(text)
+    if cut < 0:
+        return MappingRule(text.strip())
+    dn_part, mappings = text[:cut].strip(), text[cut + 1 :]
+    if not mappings.strip():
+        return MappingRule(dn_part)
+    return MappingRule(dn_part, tuple(_ldap_mapping(i) for i in _items("," + mappings)[1]))
+
+
+def parse_kerberos(text: str) -> MappingRule:
+    head, rest = _items(text)
+    return MappingRule(head, tuple(_pam_mapping(i) for i in rest))

@@ -1,0 +1,89 @@
+"""MySQL's proxy-user rules: which account an authenticated identity becomes.
+
+https://dev.mysql.com/doc/refman/8.0/en/proxy-users.html
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from bridge.mapping.accounts import AccountRow
+from bridge.mapping.auth_string import MappingRule
+from bridge.mapping.names import format_account
+
+
+@dataclass(frozen=True, slots=True)
+class ProxyGrant:
+    """GRANT PROXY ON proxied TO proxy."""
+
+    proxy_user: str
+    proxy_host: str
+    proxied_user: str
+    proxied_host: str
+    source: str = ""
+
+    def is_for(self, row: AccountRow) -> bool:
+        return self.proxy_user == row.user and self.proxy_host.lower() == row.host.lower()
+
+
+@dataclass(frozen=True)
+class ProxyGrants:
+    grants: tuple[ProxyGrant, ...] = ()
+
+    def for_row(self, row: AccountRow) -> list[ProxyGrant]:
+        return [g for g in self.grants if g.is_for(row)]
+
+    def target(self, row: AccountRow, name: str) -> ProxyGrant | None:
+        """The grant that lets `row` proxy the account `name`; a grant whose proxied host is
+        the row's own host is preferred, then file order."""
+        candidates = [g for g in self.for_row(row) if g.proxied_user == name]
+        same_host = [g for g in candidates if g.proxied_host.lower() == row.host.lower()]
+        chosen = same_host or candidates
+        return chosen[0] if chosen else None
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """The account the session becomes, or why there is none."""
+
+    user: str | None
+    host: str | None
+    reason: str
+    proxied: bool = False
+
+    @property
+    def account(self) -> str:
+        return format_account(self.user or "", self.host or "") if self.user is not None else ""
+
+
+def mapped_name(
+    rule: MappingRule | None, groups: tuple[str, ...], authenticated_as: str | None,
+    grants: list[ProxyGrant],
+) -> tuple[str | None, str]:  # fmt: skip
+    """The account name the identity maps to, before any PROXY grant is checked."""
+    if rule is not None and rule.mappings:
+        name = rule.account_for(groups)
+        return name, f"group mapping -> '{name}'" if name else "no group in the mapping matched"
+    if authenticated_as is not None:
+        return authenticated_as, f"the backend authenticated the user as '{authenticated_as}'"
+    if rule is None and grants:  # built-in plugins proxy through their PROXY grant
+        return grants[0].proxied_user, f"PROXY grant -> '{grants[0].proxied_user}'"
+    return None, "no mapping"
+
+
+def resolve_proxied(
+    row: AccountRow, rule: MappingRule | None, groups: tuple[str, ...],
+    authenticated_as: str | None, grants: ProxyGrants,
+) -> Decision:  # fmt: skip
+    """MySQL's rules: a mapped name must be covered by a PROXY grant on the matched row (no
+    grant, no login; never a fallback); no mapped name means the row's own account, which the
+    anonymous account cannot be."""
+    name, why = mapped_name(rule, groups, authenticated_as, grants.for_row(row))
+    if name is None:
+        if row.user == "":
+            return Decision(None, None, f"{why}, and the anonymous account is not a session")
+        return Decision(row.user, row.host, f"{why}: the account itself")
+    grant = grants.target(row, name)
+    if grant is None:
+        return Decision(None, None, f"{why}, but {row.account} has no PROXY grant for '{name}'")
+    return Decision(grant.proxied_user, grant.proxied_host, why, proxied=True)

@@ -1,0 +1,75 @@
+"""MySQL's proxy-user behaviour, table-driven (cf. mysql-test plugin_auth.result and the
+manual's PAM and proxy-user pages)."""
+
+from __future__ import annotations
+
+import pytest
+
+from bridge.mapping.accounts import AccountRow, AccountTable
+from bridge.mapping.auth_string import parse_ldap, parse_pam
+from bridge.mapping.hosts import client_host
+from bridge.mapping.proxy import ProxyGrant, ProxyGrants, resolve_proxied
+
+
+def row(user: str, host: str = "%", plugin: str = "authentication_pam") -> AccountRow:
+    return AccountRow(user, host, plugin, b"", f"{user}@{host}")
+
+
+ANON = row("")
+PLUG = row("plug")
+STORE = row("app", plugin="mysql_native_password")
+GRANTS = ProxyGrants((
+    ProxyGrant("", "%", "developer", "%"),
+    ProxyGrant("", "%", "data_entry", "%"),
+    ProxyGrant("", "%", "developer", "localhost"),
+    ProxyGrant("app", "%", "app_rw", "%"),
+))  # fmt: skip
+PAM = parse_pam("mysql, dba=developer, users=data_entry")
+
+CASES = [
+    # (name, row, rule, groups, authenticated_as, grants, expected account or None)
+    ("first matching group wins", ANON, PAM, ("users", "dba"), None, GRANTS, ("developer", "%")),
+    ("second group", ANON, PAM, ("users",), None, GRANTS, ("data_entry", "%")),
+    ("no group matches on the anonymous row", ANON, PAM, ("staff",), None, GRANTS, None),
+    ("mapped account without a PROXY grant", ANON, parse_pam("mysql, staff=ops"), ("staff",), None, GRANTS, None),
+    ("no PROXY grants at all", ANON, PAM, ("dba",), None, ProxyGrants(), None),
+    ("named row, no group matches: the account itself", PLUG, PAM, ("staff",), None, GRANTS, ("plug", "%")),
+    ("named row, mapped, but the grant is on another row", PLUG, PAM, ("dba",), None, GRANTS, None),
+    ("no mapping list: no proxying", PLUG, parse_pam("mysql"), ("dba",), None, GRANTS, ("plug", "%")),
+    ("PAM rewrote the user: authenticated_as", ANON, parse_pam("mysql"), (), "developer", GRANTS, ("developer", "%")),
+    ("rewritten user without a grant", ANON, parse_pam("mysql"), (), "root", GRANTS, None),
+    ("built-in plugin proxies through its grant", STORE, None, (), None, GRANTS, ("app_rw", "%")),
+    ("built-in plugin without a grant is itself", row("nat", plugin="x"), None, (), None, GRANTS, ("nat", "%")),
+    ("LDAP: all groups of g1+g2", ANON, parse_ldap("#g1+g2=developer,g1=data_entry"), ("g1", "g2"), None, GRANTS, ("developer", "%")),
+    ("LDAP: bare group maps to its own name", ANON, parse_ldap("#developer"), ("developer",), None, GRANTS, ("developer", "%")),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("name", "proxy", "rule", "groups", "rewritten", "grants", "expected"), CASES,
+                         ids=[c[0] for c in CASES])  # fmt: skip
+def test_proxy_rules(name, proxy, rule, groups, rewritten, grants, expected) -> None:  # type: ignore[no-untyped-def]
+    decision = resolve_proxied(proxy, rule, groups, rewritten, grants)
+    got = (decision.user, decision.host) if decision.user is not None else None
+    assert got == expected, decision.reason
+    assert decision.reason
+
+
+def test_grant_for_the_rows_own_host_is_preferred() -> None:
+    local = row("", "localhost")
+    grants = ProxyGrants((ProxyGrant("", "localhost", "developer", "%"),
+                          ProxyGrant("", "localhost", "developer", "localhost")))  # fmt: skip
+    decision = resolve_proxied(local, PAM, ("dba",), None, grants)
+    assert (decision.user, decision.host) == ("developer", "localhost")
+
+
+def test_exact_account_wins_over_the_anonymous_proxy() -> None:
+    # CREATE USER ''@'' ... AS 'proxied_user'; proxied_user logs in as itself, not proxied.
+    table = AccountTable.build([row("", ""), row("proxied_user", plugin="mysql_native_password")])
+    assert table.match("proxied_user", client_host("10.0.0.1", True)).user == "proxied_user"  # type: ignore[union-attr]
+    assert table.match("someone", client_host("10.0.0.1", True)).user == ""  # type: ignore[union-attr]
+
+
+def test_anonymous_localhost_row_shadows_the_default_proxy_for_local_clients() -> None:
+    table = AccountTable.build([row(""), row("", "localhost", "mysql_native_password")])
+    assert table.match("alice", client_host(None, True)).host == "localhost"  # type: ignore[union-attr]
+    assert table.match("alice", client_host("10.0.0.1", True)).host == "%"  # type: ignore[union-attr]

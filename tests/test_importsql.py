@@ -1,0 +1,115 @@
+"""import-sql: SHOW CREATE USER / SHOW GRANTS output from MySQL and MariaDB -> accounts YAML."""
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from bridge.backends.store import stored_hash
+from bridge.importsql import SqlSyntaxError, import_sql, to_yaml, tokenize
+from bridge.runtime import load_accounts
+
+MYSQL_8 = """
+CREATE USER `app`@`%` IDENTIFIED WITH 'caching_sha2_password' AS 0x24412430303524F9CC98CE08892924F50A213B6BC571A2C11778C5625479393559393965414D45316477456B484F41316E64484742577A2E3162785353526B7554584647562F REQUIRE NONE PASSWORD EXPIRE DEFAULT ACCOUNT UNLOCK PASSWORD HISTORY DEFAULT PASSWORD REUSE INTERVAL DEFAULT;
+CREATE USER 'report'@'10.%' IDENTIFIED WITH 'mysql_native_password' AS '*2470C0C06DEE42FD1618BB99005ADCA2EC9D1E19';
+CREATE USER `svc`@`10.0.0.0/255.0.0.0` IDENTIFIED WITH sha256_password BY 'clear-text';
+GRANT PROXY ON `report`@`10.%` TO `app`@`%`;
+GRANT USAGE ON *.* TO `app`@`%`;
+"""
+
+MARIADB = """
+/* MariaDB 10.11 */
+CREATE USER `old`@`localhost` IDENTIFIED BY PASSWORD '*0D3CED9BEC10A777AEC23CCC353A8C08A633045E';
+CREATE USER 'np'@'%';
+CREATE USER 'ed'@'%' IDENTIFIED VIA ed25519 USING PASSWORD('secret');
+CREATE USER 'two'@'%' IDENTIFIED VIA mysql_native_password USING '*2470C0C06DEE42FD1618BB99005ADCA2EC9D1E19' OR unix_socket;
+CREATE USER 'locked'@'%' IDENTIFIED BY 'x' ACCOUNT LOCK;
+SET PASSWORD FOR 'old'@'localhost' = PASSWORD('x');
+"""
+
+
+def load(result, tmp_path: Path):  # type: ignore[no-untyped-def]
+    path = tmp_path / "accounts.yaml"
+    path.write_text(to_yaml(result))
+    rows, grants = load_accounts((path,))
+    return {(r.user, r.host): r for r in rows}, grants
+
+
+def test_mysql_8_statements(tmp_path: Path) -> None:
+    result = import_sql(MYSQL_8, "dump.sql")
+    rows, grants = load(result, tmp_path)
+    assert set(rows) == {("app", "%"), ("report", "10.%"), ("svc", "10.0.0.0/255.0.0.0")}
+    app = rows[("app", "%")]
+    assert stored_hash(app.plugin, app.authentication_string).matches(
+        b"hashcat"
+    )  # binary salt kept
+    svc = rows[("svc", "10.0.0.0/255.0.0.0")]
+    assert svc.plugin == "sha256_password"
+    assert stored_hash(svc.plugin, svc.authentication_string).matches(
+        b"clear-text"
+    )  # hashed on import
+    assert [(g.proxy_user, g.proxied_user, g.proxied_host) for g in grants.grants] == [
+        ("app", "report", "10.%")
+    ]
+    assert result.skipped == ["dump.sql:6: privileges stay on the upstream server"]
+    assert result.not_translated == []
+
+
+def test_mariadb_statements_and_every_refusal_is_reported() -> None:
+    result = import_sql(MARIADB, "maria.sql")
+    assert [(a["user"], a["plugin"]) for a in result.accounts] == [
+        ("old", "mysql_native_password"), ("np", "mysql_native_password")]  # fmt: skip
+    assert result.accounts[1]["authentication_string"] == ""
+    text = "\n".join(result.not_translated)
+    assert "maria.sql:5: 'ed'@'%': plugin 'ed25519' is not supported" in text
+    assert "maria.sql:6: 'two'@'%': several authentication methods" in text
+    assert "maria.sql:7: 'locked'@'%': ACCOUNT LOCK" in text
+    assert len(result.not_translated) == 3
+    assert result.skipped == [
+        "maria.sql:8: 'SET PASSWORD FOR ...' is not CREATE USER or GRANT PROXY"
+    ]
+
+
+def test_grant_to_an_account_not_imported_is_reported() -> None:
+    result = import_sql(
+        "CREATE USER ''@'' IDENTIFIED WITH nope AS 'x'; GRANT PROXY ON 'a'@'%' TO ''@'';"
+    )
+    assert result.grants == {}
+    assert any(
+        "GRANT PROXY ON 'a'@'%' TO ''@'': ''@'' was not imported" in line
+        for line in result.not_translated
+    )
+
+
+def test_grant_proxy_to_several_accounts() -> None:
+    result = import_sql("CREATE USER a IDENTIFIED WITH mysql_native_password; CREATE USER b@localhost;"
+                        "GRANT PROXY ON 'x'@'%' TO a, 'b'@'localhost' WITH GRANT OPTION;")  # fmt: skip
+    assert result.grants == {"'a'@'%'": ["'x'@'%'"], "'b'@'localhost'": ["'x'@'%'"]}
+
+
+def test_quotes_comments_and_semicolons_inside_strings() -> None:
+    sql = "-- c;\nCREATE USER 'o''brien;'@'%' /* ; */ IDENTIFIED WITH mysql_native_password AS '';"
+    result = import_sql(sql)
+    assert [a["user"] for a in result.accounts] == ["o'brien;"]
+
+
+@pytest.mark.parametrize(
+    "bad", ["CREATE USER 'x'@'%' IDENTIFIED WITH", "CREATE USER 'unterminated"]
+)
+def test_broken_statements(bad: str) -> None:
+    try:
+        result = import_sql(bad)
+    except SqlSyntaxError:
+        return
+    assert result.not_translated and not result.accounts
+
+
+def test_tokenizer_rejects_garbage() -> None:
+    with pytest.raises(SqlSyntaxError):
+        tokenize("CREATE USER \\")
+
+
+def test_yaml_output_is_readable() -> None:
+    text = to_yaml(import_sql(MYSQL_8))
+    assert "proxy: \"'app'@'%'\"" in text
+    assert yaml.safe_load(text)["proxy_grants"][0]["proxied"] == ["'report'@'10.%'"]
