@@ -151,8 +151,8 @@ class Session:
             client_plugin = hello.auth_plugin or "mysql_native_password"
             self.current = await self._authenticate(hello.user, client_plugin, hello.auth_response)
         self.upstream = await self._open_upstream(self.current, hello)
+        self._finish_attempt(None)  # the record exists before the client can go on
         self._send(self.upstream.ok_payload)
-        self._finish_attempt(None)
         if self.log.isEnabledFor(logging.INFO):
             self.log.info("session open: %s", self._describe(self.current))
         relay = Relay(self.conn, self.upstream.conn, self._change_user, self._max_packet)
@@ -353,8 +353,8 @@ class Session:
             return
         ok = await self._change_upstream(auth, request)
         self.current, self.change_user_failures = auth, 0
-        self._send(ok)
         self._finish_attempt(None)
+        self._send(ok)
         if self.log.isEnabledFor(logging.INFO):
             self.log.info("changed user: %s", self._describe(auth))
 

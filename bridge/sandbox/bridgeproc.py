@@ -63,6 +63,19 @@ class BridgeProcess:
     def signal(self, sig: signal.Signals) -> None:
         self.proc.send_signal(sig)
 
+    def reload(self, timeout: float = 10) -> bool:
+        """SIGHUP, then wait for this reload's outcome: True if it was applied."""
+        ok, failed = "configuration reloaded", "reload failed"
+
+        def outcomes() -> tuple[int, int]:
+            log = self.log
+            return log.count(ok), log.count(failed)
+
+        before = outcomes()
+        self.proc.send_signal(signal.SIGHUP)
+        wait_until(lambda: outcomes() != before, timeout, "reload")
+        return outcomes()[0] > before[0]
+
     def write_accounts(self, rows: list[dict[str, str]]) -> None:
         (self.directory / "accounts.yaml").write_text(yaml.safe_dump({"accounts": rows}))
 
