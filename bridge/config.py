@@ -134,8 +134,17 @@ class UpstreamConfig(Model):
     connect_timeout: float = Field(5.0, gt=0)
 
 
+class PamConfig(Model):
+    library: str = "libpam.so.0"  # a path or soname (tests use pam_wrapper's library)
+    service: str = "mysql"  # when the account's authentication string names none
+    threads: int = Field(8, ge=1, le=256)  # PAM transactions at once
+    timeout: float = Field(60.0, gt=0)  # seconds for one transaction, prompts included
+
+
 class BackendsConfig(Model):
-    """Backend settings. The built-in hash store needs none."""
+    """Backend settings. The built-in hash store and auth_socket need none."""
+
+    pam: PamConfig | None = None
 
 
 class LogConfig(Model):
@@ -165,6 +174,9 @@ class AccountEntry(Model):
     # Statements run upstream right after the login, with {placeholders} filled in as
     # quoted string literals (see docs/mapping.md).
     init_sql: tuple[str, ...] = ()
+    # Always ask the client for this method (e.g. dialog for a PAM stack with several
+    # prompts), instead of following the client's first choice.
+    wire_method: str | None = None
 
     @field_validator("init_sql")
     @classmethod

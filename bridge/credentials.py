@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
+from typing import Any
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,4 +40,31 @@ class Sha2Scramble:
         return bool(self.token)
 
 
-Credential = ClearPassword | NativeScramble | Sha2Scramble
+@dataclass(frozen=True, slots=True)
+class Conversation:
+    """A live dialog with the client (MariaDB's `dialog` plugin): the backend asks, the
+    client answers. `ask` takes a dialog packet (a type byte and the prompt) and returns the
+    answer. `first_password` is a password the client already sent, for the first password
+    prompt only (as MariaDB's PAM plugin uses it)."""
+
+    ask: Callable[[bytes], Coroutine[Any, Any, bytes]] = field(repr=False)
+    first_password: bytes | None = field(default=None, repr=False)
+
+    @property
+    def used_password(self) -> bool:
+        return True
+
+
+@dataclass(frozen=True, slots=True)
+class PeerCredentials:
+    """What the kernel says about the process at the other end of the Unix socket."""
+
+    uid: int | None  # None: not a Unix socket
+    pid: int | None = None
+
+    @property
+    def used_password(self) -> bool:
+        return False
+
+
+Credential = ClearPassword | NativeScramble | Sha2Scramble | Conversation | PeerCredentials

@@ -8,8 +8,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from bridge.backends.peer import parse_socket_rule
 from bridge.hashing import HashFormatError, parse_native, parse_sha2
-from bridge.mapping.auth_string import AuthStringError, MappingRule
+from bridge.mapping.auth_string import AuthStringError, MappingRule, parse_pam
 
 
 @dataclass(frozen=True)
@@ -23,6 +24,9 @@ class PluginSpec:
     follows: tuple[str, ...] = ()
     # The group-mapping rule in the authentication_string; None for hash-store rows.
     rule: Callable[[bytes], MappingRule] | None = None
+    # False for plugins that never involve a password (auth_socket): their denials are
+    # ERROR 1698 without "(using password: ...)", as mysqld sends them.
+    mentions_password: bool = True
 
     def mapping_rule(self, authentication_string: bytes) -> MappingRule | None:
         return None if self.rule is None else self.rule(authentication_string)
@@ -35,16 +39,62 @@ def _store(name: str, parse: Callable[[bytes], object]) -> PluginSpec:
     return PluginSpec(name, "store", name, parse, follows=("mysql_clear_password",))
 
 
+def _text(parse: Callable[[str], MappingRule]) -> Callable[[bytes], MappingRule]:
+    def rule(authentication_string: bytes) -> MappingRule:
+        try:
+            return parse(authentication_string.decode("utf-8"))
+        except UnicodeDecodeError as exc:
+            raise AuthStringError("the authentication string is not UTF-8") from exc
+
+    return rule
+
+
+# Every method that can deliver a clear password: a client that starts with one keeps it.
+PASSWORD_METHODS = ("caching_sha2_password", "sha256_password", "mysql_clear_password", "dialog")
+
 PLUGINS: dict[str, PluginSpec] = {
     spec.name: spec
     for spec in (
         _store("mysql_native_password", parse_native),
         _store("caching_sha2_password", parse_sha2),
         _store("sha256_password", parse_sha2),
+        PluginSpec(
+            "authentication_pam",
+            "pam",
+            "dialog",
+            _text(parse_pam),
+            follows=PASSWORD_METHODS,
+            rule=_text(parse_pam),
+        ),
+        PluginSpec(
+            "auth_socket",
+            "peer",
+            "auth_socket",
+            _text(parse_socket_rule),
+            rule=_text(parse_socket_rule),
+            mentions_password=False,
+        ),
     )
 }
 
 STORE_PLUGINS = tuple(name for name, spec in PLUGINS.items() if spec.backend == "store")
+
+
+# What each wire method can prove, and which backends can check that.
+PROOF = {
+    "mysql_native_password": "scramble", "caching_sha2_password": "password",
+    "sha256_password": "password", "mysql_clear_password": "password", "dialog": "conversation",
+    "auth_socket": "peer",
+}  # fmt: skip
+CHECKS = {"store": {"scramble", "password"}, "pam": {"password", "conversation"}, "peer": {"peer"}}
+
+
+def validate_wire_method(plugin: str, method: str) -> None:
+    backend = PLUGINS[plugin].backend if plugin in PLUGINS else None
+    if method not in PROOF:
+        raise ValueError(f"'{method}' is not a wire method (known: {', '.join(PROOF)})")
+    if backend is not None and PROOF[method] not in CHECKS[backend]:
+        raise ValueError(f"{plugin} accounts cannot be checked with {method}")
 
 
 def validate_row(plugin: str, authentication_string: bytes) -> None:

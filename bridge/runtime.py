@@ -18,6 +18,8 @@ from pathlib import Path
 
 from bridge import rsa_keys
 from bridge.backends.base import Backend
+from bridge.backends.pam import PamBackend
+from bridge.backends.peer import PeerBackend
 from bridge.backends.store import StoreBackend
 from bridge.config import (
     AccountEntry,
@@ -35,7 +37,7 @@ from bridge.mapping.accounts import AccountRow, AccountTable
 from bridge.mapping.hosts import ClientHost, HostPatternError, parse_host
 from bridge.mapping.names import AccountNameError, format_account, parse_account
 from bridge.mapping.proxy import ProxyGrant, ProxyGrants
-from bridge.plugins import PLUGINS, STORE_PLUGINS, validate_row
+from bridge.plugins import PLUGINS, STORE_PLUGINS, validate_row, validate_wire_method
 from bridge.rsa_keys import RsaKeyPair
 from bridge.upstream.login import UpstreamTarget, target_from_config
 
@@ -92,7 +94,14 @@ def _row(entry: AccountEntry, where: str, index: int) -> AccountRow:
         parse_host(entry.host)
     except (ValueError, HostPatternError) as exc:
         raise ConfigError(f"{where}: accounts[{index}]: {exc}") from None
-    return AccountRow(entry.user, entry.host, entry.plugin, auth, where, entry.init_sql)
+    if entry.wire_method is not None:
+        try:
+            validate_wire_method(entry.plugin, entry.wire_method)
+        except ValueError as exc:
+            raise ConfigError(f"{where}: accounts[{index}].wire_method: {exc}") from None
+    return AccountRow(
+        entry.user, entry.host, entry.plugin, auth, where, entry.init_sql, entry.wire_method
+    )
 
 
 def _grants(entry: ProxyGrantEntry, where: str, index: int) -> list[ProxyGrant]:
@@ -161,6 +170,25 @@ def _rsa_pair(config: BridgeConfig, previous: Runtime | None, inspect_only: bool
     return rsa_keys.generate()
 
 
+def build_backends(config: BridgeConfig, previous: Runtime | None) -> dict[str, Backend]:
+    """The store and auth_socket always; PAM when configured. A backend whose settings did
+    not change is kept (with its caches and threads)."""
+    old = previous.backends if previous is not None else {}
+    backends: dict[str, Backend] = {
+        "store": old.get("store") or StoreBackend(),
+        "peer": old.get("peer") or PeerBackend(),
+    }
+    pam = config.backends.pam
+    if pam is not None:
+        kept = old.get("pam")
+        try:
+            fresh = isinstance(kept, PamBackend) and kept.config == pam
+            backends["pam"] = kept if fresh and kept is not None else PamBackend(pam)
+        except OSError as exc:
+            raise ConfigError(f"backends.pam.library: cannot load {pam.library}: {exc}") from exc
+    return backends
+
+
 def build_runtime(
     config_path: Path, previous: Runtime | None = None, inspect_only: bool = False
 ) -> Runtime:
@@ -171,12 +199,11 @@ def build_runtime(
     credentials = load_credentials(config.upstream.credentials)
     tls = server_tls_context(config.tls) if config.tls else None
     rsa = _rsa_pair(config, previous, inspect_only)
-    backends: dict[str, Backend] = {
-        "store": previous.store if previous is not None else StoreBackend()
-    }
-    unknown = {PLUGINS[r.plugin].backend for r in rows} - backends.keys()
-    if unknown:
-        raise ConfigError(f"{config_path}: backends not configured: {', '.join(sorted(unknown))}")
+    backends = build_backends(config, previous)
+    missing = sorted({PLUGINS[r.plugin].backend for r in rows} - backends.keys())
+    if missing:
+        needs = ", ".join(f"backends.{name}" for name in missing)
+        raise ConfigError(f"{config_path}: the accounts need {needs}, which is not configured")
     decoy_plugins = _decoy_plugins(rows, config.server.default_auth_plugin)
     decoys = previous.decoys if previous is not None else {}
     if set(decoys) != set(decoy_plugins):

@@ -9,7 +9,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import socket
 import ssl
+import struct
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, cast
@@ -34,7 +36,7 @@ from bridge.mapping.hosts import client_host
 from bridge.mapping.proxy import Decision, resolve_proxied
 from bridge.mapping.templates import render
 from bridge.netio import Conn, ConnectionClosed
-from bridge.plugins import PLUGINS
+from bridge.plugins import PLUGINS, PluginSpec
 from bridge.protocol.constants import (
     REQUIRED_FROM_CLIENT,
     SCRAMBLE_LENGTH,
@@ -73,6 +75,19 @@ CLIENT_FACING_UPSTREAM_ERRORS = frozenset({1040, 1044, 1049, 1203, 1226})
 
 # Random byte -> scramble byte, as mysqld makes it: 7 bits, and never NUL or '$'.
 _NONCE_BYTES = bytes((b & 0x7F) + 1 if (b & 0x7F) in (0, 0x24) else b & 0x7F for b in range(256))
+
+
+def peer_uid(conn: Conn) -> int | None:
+    """SO_PEERCRED: the uid of the process at the other end of a Unix socket."""
+    sock = conn.transport.get_extra_info("socket") if conn.transport else None
+    if sock is None:
+        return None
+    try:
+        raw = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+    except OSError:
+        return None
+    uid: int = struct.unpack("3i", raw)[1]
+    return uid
 
 
 def new_nonce() -> bytes:
@@ -118,6 +133,10 @@ class Session:
         ip = peer[0] if kind == "tcp" and isinstance(peer, tuple) else None
         self.host = client_host(ip, not self.rt.config.server.skip_name_resolve)
         self._peer: Peer | None = None
+        self.peer_uid = peer_uid(conn) if kind == "socket" else None
+        self._user = ""  # the user name of the attempt under way
+        self._pending_switch: str | None = None  # a method whose switch rides its first packet
+        self._deadline: asyncio.Timeout | None = None
 
     # --- the flow ---------------------------------------------------------------------------
 
@@ -145,7 +164,7 @@ class Session:
                 self.upstream.conn.close()
 
     async def _serve(self) -> None:
-        async with asyncio.timeout(self.rt.config.server.connect_timeout):
+        async with asyncio.timeout(self.rt.config.server.connect_timeout) as self._deadline:
             hello = await self._handshake()
             self.attempt = self._new_attempt("login", hello.user)
             client_plugin = hello.auth_plugin or "mysql_native_password"
@@ -201,11 +220,12 @@ class Session:
         """Match the row, run its wire method (switching if the client started with another
         one), verify with its backend. On COM_CHANGE_USER, always switch (fresh nonce)."""
         started = time.monotonic()
+        self._user = user
         row = self.rt.accounts.match(user, self.host)
         decoy = row is None
         row = row or self.rt.decoy_for(user, self.host)
         spec = PLUGINS[row.plugin]
-        method = WIRE_METHODS[spec.wire_for(client_plugin)]
+        method = WIRE_METHODS[row.wire_method or spec.wire_for(client_plugin)]
         self._note(row=row.source if decoy else row.account, wire_method=method.name,
                    backend=spec.backend)  # fmt: skip
         fresh = change_user and not method.keeps_session_nonce
@@ -213,9 +233,12 @@ class Session:
         self.used_password = not is_empty_answer(first)
         try:
             method.check_transport(ctx)
-            if client_plugin != method.name:
-                first = await self._switch(method, ctx)
-                self.used_password = not is_empty_answer(first)
+            if client_plugin != method.name and not method.no_switch:
+                if method.switch_on_first_send:
+                    self._pending_switch, first = method.name, b""
+                else:
+                    first = await self._switch(method, ctx)
+                    self.used_password = not is_empty_answer(first)
             credential = await self._drive(method.run(ctx, first))
             self.used_password = credential.used_password
             identity = await self._verify(credential, row)
@@ -226,12 +249,19 @@ class Session:
         except Denied as exc:
             reason = "no account matches" if decoy else exc.reason
             self._log_denied(user, row, method.name, reason, started)
-            raise AccessDenied(user, self.host.display, self.used_password, reason) from None
+            raise self._denial(spec, reason) from None
         except BackendUnavailable as exc:
             self.log.warning("backend outage for %r: %s", user, exc)
-            raise AccessDenied(user, self.host.display, self.used_password, str(exc)) from None
+            raise self._denial(spec, f"backend unavailable: {exc}") from None
+        finally:
+            self._pending_switch = None
         self._note(proxied_account=decision.account)
         return Authenticated(row, identity, method.name, decision)
+
+    def _denial(self, spec: PluginSpec, reason: str) -> BridgeError:
+        if not spec.mentions_password:
+            return AccessDeniedNoPassword(self._user, self.host.display, reason)
+        return AccessDenied(self._user, self.host.display, self.used_password, reason)
 
     def _wire_context(self, row: AccountRow, nonce: bytes) -> WireContext:
         store = self.rt.store
@@ -241,7 +271,25 @@ class Session:
             rsa=self.rt.rsa,
             allow_insecure_cleartext=self.rt.config.server.allow_insecure_cleartext,
             fast_auth=lambda token: store.fast_auth_ok(row, nonce, token),
+            ask=self._ask,
+            peer_uid=self.peer_uid,
         )
+
+    async def _ask(self, packet: bytes) -> bytes:
+        """One dialog question to the client and its answer. The first one rides in the
+        AuthSwitchRequest when the client has to switch. A person may be typing: each
+        question extends the handshake deadline by the PAM timeout."""
+        if self._deadline is not None and self.rt.config.backends.pam is not None:
+            extended = asyncio.get_running_loop().time() + self.rt.config.backends.pam.timeout
+            self._deadline.reschedule(max(extended, self._deadline.when() or 0))
+        if self._pending_switch is not None:
+            name, self._pending_switch = self._pending_switch, None
+            self._send(build_auth_switch_request(AuthSwitchRequest(name, packet)))
+        else:
+            self._send(build_auth_more_data(packet))
+        answer = (await self._read()).payload
+        self.used_password = True
+        return answer
 
     async def _switch(self, method: WireMethod, ctx: WireContext) -> bytes:
         request = AuthSwitchRequest(method.name, method.switch_data(ctx))
@@ -265,7 +313,7 @@ class Session:
         backend = self.rt.backends[PLUGINS[row.plugin].backend]
         if not isinstance(credential, backend.accepts):
             raise Denied(f"{backend.name} cannot check a {type(credential).__name__}")
-        return await backend.verify(credential, row, self.peer)
+        return await backend.verify(credential, self._user, row, self.peer)
 
     def _resolve(self, row: AccountRow, identity: Identity) -> Decision:
         """MySQL's proxy-user rules: which account this identity becomes, or Denied."""
@@ -344,9 +392,9 @@ class Session:
         request = parse_change_user(packet.payload, self.client_caps)
         self.attempt = self._new_attempt("change_user", request.user)
         try:
-            async with asyncio.timeout(self.rt.config.server.connect_timeout):
+            async with asyncio.timeout(self.rt.config.server.connect_timeout) as self._deadline:
                 auth = await self._authenticate(request.user, None, b"", change_user=True)
-        except (AccessDenied, SecureTransportRequired) as exc:
+        except (AccessDenied, AccessDeniedNoPassword, SecureTransportRequired) as exc:
             self.change_user_failures += 1
             self._finish_attempt(exc)
             self._send_error(exc)

@@ -33,6 +33,9 @@ class Backend(Protocol):
     name: str
     accepts: tuple[type, ...]
 
-    async def verify(self, credential: Credential, row: AccountRow, peer: Peer) -> Identity:
-        """Return the Identity, or raise Denied / BackendUnavailable."""
+    async def verify(
+        self, credential: Credential, user: str, row: AccountRow, peer: Peer
+    ) -> Identity:
+        """`user` is the name the client sent. Return the Identity, or raise Denied /
+        BackendUnavailable."""
         ...

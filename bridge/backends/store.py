@@ -52,7 +52,9 @@ class StoreBackend:
         digest = self._fast_cache.get(_key(row))
         return digest is not None and check_sha2_token(token, nonce, digest)
 
-    async def verify(self, credential: Credential, row: AccountRow, peer: Peer) -> Identity:
+    async def verify(
+        self, credential: Credential, user: str, row: AccountRow, peer: Peer
+    ) -> Identity:
         stored = stored_hash(row.plugin, row.authentication_string)
         if isinstance(credential, ClearPassword):
             ok = await self._check_clear(credential, row, stored)

@@ -19,6 +19,7 @@ class AccountRow:
     authentication_string: bytes = field(repr=False)
     source: str = ""  # where it was defined, e.g. 'accounts.yaml:12'
     init_sql: tuple[str, ...] = ()
+    wire_method: str | None = None  # pinned by the accounts file, else the plugin decides
 
     @property
     def host_pattern(self) -> HostPattern:

@@ -83,9 +83,9 @@ def _items(text: str) -> tuple[str, list[str]]:
 
 
 def parse_pam(text: str) -> MappingRule:
-    """No service given means MariaDB's and MySQL's default, 'mysql'."""
+    """No service given (target '') means the PAM backend's configured service."""
     head, rest = _items(text)
-    service = _name(head, "PAM service name") if head else "mysql"
+    service = _name(head, "PAM service name") if head else ""
     return MappingRule(service, tuple(_pam_mapping(i) for i in rest))
 
 

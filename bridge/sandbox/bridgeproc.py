@@ -26,10 +26,14 @@ class Account:
     plugin: str
     host: str = "%"
     upstream_password: str = ""
+    auth_string: str | None = None  # verbatim (PAM, auth_socket ...) instead of a hash
 
     def row(self) -> dict[str, str]:
+        auth = self.auth_string
+        if auth is None:
+            auth = hash_text(self.plugin, self.password)
         return {"user": self.user, "host": self.host, "plugin": self.plugin,
-                "authentication_string": hash_text(self.plugin, self.password)}  # fmt: skip
+                "authentication_string": auth}  # fmt: skip
 
 
 def hash_text(plugin: str, password: str) -> str:
@@ -90,7 +94,8 @@ class BridgeProcess:
 
 
 def write_config(directory: Path, port: int, upstream_port: int, certs: CertSet,
-                 accounts: list[Account], **sections: dict[str, Any]) -> Path:  # fmt: skip
+                 accounts: list[Account], upstream_only: dict[str, str] | None = None,
+                 **sections: Any) -> Path:  # fmt: skip
     """bridge.yaml, accounts.yaml and upstream-credentials.yaml (0600) under `directory`;
     keyword arguments add to the named sections."""
     directory.mkdir(parents=True, exist_ok=True)
@@ -98,7 +103,9 @@ def write_config(directory: Path, port: int, upstream_port: int, certs: CertSet,
         yaml.safe_dump({"accounts": [a.row() for a in accounts]}, sort_keys=False)
     )
     creds = directory / "upstream-credentials.yaml"
-    creds.write_text(yaml.safe_dump({a.user: {"password": a.upstream_password} for a in accounts}))
+    passwords = {a.user: a.upstream_password for a in accounts if a.user}
+    passwords.update(upstream_only or {})  # accounts only proxied to, never logged in as
+    creds.write_text(yaml.safe_dump({u: {"password": p} for u, p in passwords.items()}))
     os.chmod(creds, 0o600)
     config: dict[str, Any] = {
         "listen": {"tcp": [f"127.0.0.1:{port}"], "unix": str(directory / "bridge.sock")},
@@ -110,20 +117,24 @@ def write_config(directory: Path, port: int, upstream_port: int, certs: CertSet,
         "log": {"level": "info"},
     }
     for name, values in sections.items():
-        config[name] = {**config.get(name, {}), **values}
+        current = config.get(name)
+        config[name] = {**current, **values} if isinstance(current, dict) else values
     path = directory / "bridge.yaml"
     path.write_text(yaml.safe_dump(config, sort_keys=False))
     return path
 
 
-def run_bridge(directory: Path, port: int, certs: CertSet) -> BridgeProcess:
+def run_bridge(directory: Path, port: int, certs: CertSet,
+               env: dict[str, str] | None = None) -> BridgeProcess:  # fmt: skip
     """Start `python -m bridge serve` on the config in `directory`; wait until it is ready."""
     log = open(directory / "bridge.log", "wb")  # noqa: SIM115 - the child keeps it
     proc = subprocess.Popen(
         [sys.executable, "-m", "bridge", "serve", "-c", str(directory / "bridge.yaml")],
-        stdout=log, stderr=subprocess.STDOUT,
+        stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})},
     )  # fmt: skip
-    bridge = BridgeProcess(directory, port, directory / "bridge.sock", certs, proc)
+    config = yaml.safe_load((directory / "bridge.yaml").read_text())
+    sock = Path(config["listen"]["unix"])
+    bridge = BridgeProcess(directory, port, sock, certs, proc)
     try:
         wait_until(lambda: proc.poll() is not None or bridge.listening(), 20, "bridge")
     except TimeoutError:

@@ -3,7 +3,7 @@
 Importing this package fills the WIRE_METHODS registry.
 """
 
-from bridge.wire import caching_sha2, cleartext, native, sha256
+from bridge.wire import caching_sha2, cleartext, dialog, native, sha256, socket_peer
 from bridge.wire.base import WIRE_METHODS, Receive, Send, WireContext, WireMethod, WireRun
 
 __all__ = [
@@ -15,6 +15,8 @@ __all__ = [
     "WireRun",
     "caching_sha2",
     "cleartext",
+    "dialog",
     "native",
     "sha256",
+    "socket_peer",
 ]

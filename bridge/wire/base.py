@@ -7,11 +7,12 @@ Credential it proved. It raises Denied or a BridgeError to stop. It never touche
 
 from __future__ import annotations
 
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Coroutine, Generator
 from dataclasses import dataclass, field
-from typing import Protocol, TypeVar, runtime_checkable
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
 from bridge.credentials import Credential
+from bridge.errors import SecureTransportRequired
 from bridge.rsa_keys import RsaKeyPair
 
 
@@ -39,6 +40,9 @@ class WireContext:
     allow_insecure_cleartext: bool = False
     # caching_sha2_password: does this fast-auth token match the cached digest?
     fast_auth: Callable[[bytes], bool] = field(default=lambda _token: False, repr=False)
+    # dialog: send a question packet to the client and return its answer
+    ask: Callable[[bytes], Coroutine[Any, Any, bytes]] | None = field(default=None, repr=False)
+    peer_uid: int | None = None  # SO_PEERCRED on the Unix socket
 
 
 @runtime_checkable
@@ -48,6 +52,8 @@ class WireMethod(Protocol):
     # On COM_CHANGE_USER, answer with the connection's first nonce rather than a fresh one:
     # libmariadb's and libmysql's native plugin ignore the AuthSwitchRequest's nonce there.
     keeps_session_nonce: bool
+    switch_on_first_send: bool  # the AuthSwitchRequest carries the method's first packet
+    no_switch: bool  # never switch: the client's own plugin does not matter
 
     def switch_data(self, ctx: WireContext) -> bytes:
         """The plugin data of an AuthSwitchRequest to this method."""
@@ -62,6 +68,21 @@ class WireMethod(Protocol):
         ...
 
 
+class WireMethodBase:
+    """Defaults for the WireMethod protocol; each method overrides what differs."""
+
+    carries_password = False
+    keeps_session_nonce = False
+    switch_on_first_send = False
+    no_switch = False
+
+    def switch_data(self, ctx: WireContext) -> bytes:
+        return ctx.nonce + b"\0"
+
+    def check_transport(self, ctx: WireContext) -> None:
+        return None
+
+
 WIRE_METHODS: dict[str, WireMethod] = {}
 
 W = TypeVar("W")
@@ -72,6 +93,14 @@ def register(cls: type[W]) -> type[W]:
     assert isinstance(instance, WireMethod)
     WIRE_METHODS[instance.name] = instance
     return cls
+
+
+def require_secure(ctx: WireContext, what: str) -> None:
+    """Clear-text passwords only over TLS or a Unix socket, unless the config says otherwise."""
+    if not ctx.secure and not ctx.allow_insecure_cleartext:
+        raise SecureTransportRequired(
+            SecureTransportRequired.CLEARTEXT, f"{what} over insecure transport"
+        )
 
 
 def is_empty_answer(data: bytes) -> bool:

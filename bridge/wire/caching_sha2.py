@@ -3,7 +3,15 @@
 from __future__ import annotations
 
 from bridge.credentials import ClearPassword, Credential, Sha2Scramble
-from bridge.wire.base import RECEIVE, Send, WireContext, WireRun, is_empty_answer, register
+from bridge.wire.base import (
+    RECEIVE,
+    Send,
+    WireContext,
+    WireMethodBase,
+    WireRun,
+    is_empty_answer,
+    register,
+)
 from bridge.wire.full_auth import password_from
 
 FAST_AUTH_SUCCESS = b"\x03"
@@ -12,16 +20,9 @@ REQUEST_PUBLIC_KEY = b"\x02"
 
 
 @register
-class CachingSha2Password:
+class CachingSha2Password(WireMethodBase):
     name = "caching_sha2_password"
-    keeps_session_nonce = False
     carries_password = True
-
-    def switch_data(self, ctx: WireContext) -> bytes:
-        return ctx.nonce + b"\0"
-
-    def check_transport(self, ctx: WireContext) -> None:
-        return None
 
     def run(self, ctx: WireContext, first: bytes) -> WireRun:
         credential: Credential

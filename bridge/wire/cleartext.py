@@ -4,24 +4,26 @@ the configuration explicitly allows an insecure transport."""
 from __future__ import annotations
 
 from bridge.credentials import ClearPassword, Credential
-from bridge.errors import SecureTransportRequired
-from bridge.wire.base import WireContext, WireRun, register, strip_nul
+from bridge.wire.base import (
+    WireContext,
+    WireMethodBase,
+    WireRun,
+    register,
+    require_secure,
+    strip_nul,
+)
 
 
 @register
-class MysqlClearPassword:
+class MysqlClearPassword(WireMethodBase):
     name = "mysql_clear_password"
-    keeps_session_nonce = False
     carries_password = True
 
     def switch_data(self, ctx: WireContext) -> bytes:
         return b""
 
     def check_transport(self, ctx: WireContext) -> None:
-        if not ctx.secure and not ctx.allow_insecure_cleartext:
-            raise SecureTransportRequired(
-                SecureTransportRequired.CLEARTEXT, "cleartext password over insecure transport"
-            )
+        require_secure(ctx, "cleartext password")
 
     def run(self, ctx: WireContext, first: bytes) -> WireRun:
         yield from ()

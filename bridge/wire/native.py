@@ -3,20 +3,13 @@
 from __future__ import annotations
 
 from bridge.credentials import Credential, NativeScramble
-from bridge.wire.base import WireContext, WireRun, is_empty_answer, register
+from bridge.wire.base import WireContext, WireMethodBase, WireRun, is_empty_answer, register
 
 
 @register
-class MysqlNativePassword:
+class MysqlNativePassword(WireMethodBase):
     name = "mysql_native_password"
     keeps_session_nonce = True
-    carries_password = False
-
-    def switch_data(self, ctx: WireContext) -> bytes:
-        return ctx.nonce + b"\0"
-
-    def check_transport(self, ctx: WireContext) -> None:
-        return None
 
     def run(self, ctx: WireContext, first: bytes) -> WireRun:
         yield from ()

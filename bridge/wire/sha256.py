@@ -3,23 +3,16 @@
 from __future__ import annotations
 
 from bridge.credentials import ClearPassword, Credential
-from bridge.wire.base import WireContext, WireRun, is_empty_answer, register
+from bridge.wire.base import WireContext, WireMethodBase, WireRun, is_empty_answer, register
 from bridge.wire.full_auth import password_from
 
 REQUEST_PUBLIC_KEY = b"\x01"
 
 
 @register
-class Sha256Password:
+class Sha256Password(WireMethodBase):
     name = "sha256_password"
-    keeps_session_nonce = False
     carries_password = True
-
-    def switch_data(self, ctx: WireContext) -> bytes:
-        return ctx.nonce + b"\0"
-
-    def check_transport(self, ctx: WireContext) -> None:
-        return None
 
     def run(self, ctx: WireContext, first: bytes) -> WireRun:
         if is_empty_answer(first):

@@ -39,14 +39,20 @@ Bridge = BridgeProcess
 
 
 def start_bridge(directory: Path, db: MariaDB, certs: CertSet, accounts: list[Account] | None = None,
-                 **sections: dict[str, Any]) -> Bridge:  # fmt: skip
+                 env: dict[str, str] | None = None, upstream_only: dict[str, str] | None = None,
+                 proxy_grants: list[dict[str, Any]] | None = None, **sections: Any) -> Bridge:  # fmt: skip
     port = free_port()
     accounts = ACCOUNTS if accounts is None else accounts
     server = {"connect_timeout": 5, **sections.pop("server", {})}
-    write_config(
-        directory, port, db.port, certs, accounts, server=server, log={"level": "debug"}, **sections
-    )
-    return run_bridge(directory, port, certs)
+    write_config(directory, port, db.port, certs, accounts, upstream_only, server=server,
+                 log={"level": "debug"}, **sections)  # fmt: skip
+    if proxy_grants:
+        import yaml
+
+        doc = yaml.safe_load((directory / "accounts.yaml").read_text())
+        doc["proxy_grants"] = proxy_grants
+        (directory / "accounts.yaml").write_text(yaml.safe_dump(doc))
+    return run_bridge(directory, port, certs, env)
 
 
 # --- clients ------------------------------------------------------------------------------

@@ -16,7 +16,7 @@ from bridge.mapping.auth_string import (
     ("text", "expected"),
     [
         ("mysql", MappingRule("mysql")),
-        ("", MappingRule("mysql")),
+        ("", MappingRule("")),
         ("mysql, dba=developer, users=data_entry",
          MappingRule("mysql", (GroupMapping(("dba",), "developer"), GroupMapping(("users",), "data_entry")))),
         ('"my, svc", "Domain Admins"="db admin"',

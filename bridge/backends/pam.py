@@ -1,0 +1,93 @@
+"""PAM: authenticate with the host's PAM stack (pam_authenticate, then pam_acct_mgmt), in a
+bounded pool of worker threads, with the conversation answered by the password the wire
+delivered or, through MariaDB's dialog plugin, by the client itself."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+
+from bridge.backends.base import Identity, Peer
+from bridge.backends.libpam import DENIALS, LibPam, Outcome, Prompt
+from bridge.backends.osgroups import groups_of
+from bridge.config import PamConfig
+from bridge.credentials import ClearPassword, Conversation, Credential
+from bridge.errors import BackendUnavailable, Denied
+from bridge.mapping.accounts import AccountRow
+from bridge.mapping.auth_string import parse_pam
+
+log = logging.getLogger("bridge.backends.pam")
+
+ECHO_ON_QUESTION, PASSWORD_QUESTION = 2, 4  # the dialog plugin's question types
+
+
+class PamBackend:
+    name = "pam"
+    accepts: tuple[type, ...] = (ClearPassword, Conversation)
+
+    def __init__(self, config: PamConfig) -> None:
+        self.config = config
+        self.library = LibPam.load(config.library)
+        self.pool = ThreadPoolExecutor(config.threads, thread_name_prefix="pam")
+
+    def service_for(self, row: AccountRow) -> str:
+        return parse_pam(row.authentication_string.decode()).target or self.config.service
+
+    async def verify(
+        self, credential: Credential, user: str, row: AccountRow, peer: Peer
+    ) -> Identity:
+        loop = asyncio.get_running_loop()
+        answer = self._answerer(credential, loop)
+        service = self.service_for(row)
+        rhost = str(peer.host.ip) if peer.host.ip is not None else "localhost"
+        try:
+            async with asyncio.timeout(self.config.timeout):
+                outcome = await loop.run_in_executor(
+                    self.pool, self.library.transaction, service, user, rhost, user, answer
+                )
+        except TimeoutError as exc:
+            raise BackendUnavailable(f"PAM service '{service}' did not answer in time") from exc
+        if not outcome.ok:
+            await self._deny(outcome, service, user)
+        name = outcome.pam_user or user
+        groups = await loop.run_in_executor(self.pool, groups_of, name)
+        rewritten = name if name != user else None
+        return Identity(name, groups, self.name, authenticated_as=rewritten)
+
+    async def _deny(self, outcome: Outcome, service: str, user: str) -> None:
+        detail = f"PAM {outcome.stage} for '{user}' (service '{service}'): {outcome.reason}"
+        if outcome.code not in DENIALS:
+            raise BackendUnavailable(detail)
+        if outcome.fail_delay_us:  # PAM's failure delay, served without holding a thread
+            await asyncio.sleep(min(outcome.fail_delay_us, 10_000_000) / 1e6)
+        raise Denied(detail)
+
+    def _answerer(
+        self, credential: Credential, loop: asyncio.AbstractEventLoop
+    ) -> Callable[[Prompt], bytes | None]:
+        """What answers PAM's prompts, called in the PAM thread."""
+        first_password = (
+            credential.password
+            if isinstance(credential, ClearPassword)
+            else credential.first_password
+            if isinstance(credential, Conversation)
+            else None
+        )
+        used = [False]
+        timeout = self.config.timeout
+
+        def answer(prompt: Prompt) -> bytes | None:
+            if prompt.secret and first_password and not used[0]:
+                used[0] = True
+                return first_password
+            if not isinstance(credential, Conversation):
+                return None  # no channel back to the client: this stack needs `dialog`
+            kind = PASSWORD_QUESTION if prompt.secret else ECHO_ON_QUESTION
+            packet = bytes([kind]) + prompt.text.encode("utf-8")
+            future = asyncio.run_coroutine_threadsafe(credential.ask(packet), loop)
+            reply: bytes = future.result(timeout)
+            return reply.rstrip(b"\0")
+
+        return answer
