@@ -164,10 +164,13 @@ def test_two_prompt_stack_with_the_mariadb_cli(pam_bridge: Bridge, code: str) ->
 
 
 def test_two_prompt_stack_with_mysqlclient(pam_bridge: Bridge) -> None:
-    script = ("import MySQLdb; c = MySQLdb.connect(host='127.0.0.1', port=%d, user='otpuser', password='otp-pam', "
-              "ssl={'ca': '%s'}); cur = c.cursor(); cur.execute('SELECT CURRENT_USER()'); print(cur.fetchone()[0])"
-              % (pam_bridge.port, pam_bridge.certs.ca))  # fmt: skip
     import sys
+
+    script = (
+        "import MySQLdb; c = MySQLdb.connect(host='127.0.0.1', port={port}, user='otpuser', "
+        "password='otp-pam', ssl={{'ca': '{ca}'}}); cur = c.cursor(); "
+        "cur.execute('SELECT CURRENT_USER()'); print(cur.fetchone()[0])"
+    ).format(port=pam_bridge.port, ca=pam_bridge.certs.ca)
 
     done = subprocess.run(
         [sys.executable, "-c", script], input=OTP + "\n", capture_output=True, text=True, timeout=30
