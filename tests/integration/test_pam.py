@@ -167,10 +167,10 @@ def test_two_prompt_stack_with_mysqlclient(pam_bridge: Bridge) -> None:
     import sys
 
     script = (
-        "import MySQLdb; c = MySQLdb.connect(host='127.0.0.1', port={port}, user='otpuser', "
-        "password='otp-pam', ssl={{'ca': '{ca}'}}); cur = c.cursor(); "
+        f"import MySQLdb; c = MySQLdb.connect(host='127.0.0.1', port={pam_bridge.port}, user='otpuser', "
+        f"password='otp-pam', ssl={{'ca': '{pam_bridge.certs.ca}'}}); cur = c.cursor(); "
         "cur.execute('SELECT CURRENT_USER()'); print(cur.fetchone()[0])"
-    ).format(port=pam_bridge.port, ca=pam_bridge.certs.ca)
+    )
 
     done = subprocess.run(
         [sys.executable, "-c", script], input=OTP + "\n", capture_output=True, text=True, timeout=30
