@@ -45,17 +45,17 @@ PAM_PROMPT_ECHO_ON = 2
 PAM_ERROR_MSG = 3
 PAM_TEXT_INFO = 4
 
-# Results that mean "this user may not log in" rather than "PAM is broken".
-DENIALS = {
-    PAM_PERM_DENIED,
-    PAM_AUTH_ERR,
-    PAM_USER_UNKNOWN,
-    PAM_NEW_AUTHTOK_REQD,
-    PAM_ACCT_EXPIRED,
-    PAM_CONV_ERR,
-    9,
-    17,
-}  # fmt: skip  (9 CRED_INSUFFICIENT, 17 MAXTRIES)
+PAM_CRED_INSUFFICIENT = 8
+PAM_AUTHINFO_UNAVAIL = 9  # e.g. pam_unix cannot read /etc/shadow: an outage, not a denial
+PAM_MAXTRIES = 11
+
+# Results that mean "this user may not log in" rather than "PAM could not answer".
+DENIALS = frozenset(
+    {
+        PAM_PERM_DENIED, PAM_AUTH_ERR, PAM_CRED_INSUFFICIENT, PAM_USER_UNKNOWN, PAM_MAXTRIES,
+        PAM_NEW_AUTHTOK_REQD, PAM_ACCT_EXPIRED, PAM_CONV_ERR,
+    }
+)  # fmt: skip
 
 
 class _Message(Structure):

@@ -39,7 +39,9 @@ class PamBackend:
         self, credential: Credential, user: str, row: AccountRow, peer: Peer
     ) -> Identity:
         loop = asyncio.get_running_loop()
-        answer = self._answerer(credential, loop)
+        if isinstance(credential, ClearPassword) and not credential.password:
+            raise Denied("empty password: not given to PAM")
+        answer, aborted = self._answerer(credential, loop)
         service = self.service_for(row)
         rhost = str(peer.host.ip) if peer.host.ip is not None else "localhost"
         try:
@@ -50,15 +52,17 @@ class PamBackend:
         except TimeoutError as exc:
             raise BackendUnavailable(f"PAM service '{service}' did not answer in time") from exc
         if not outcome.ok:
-            await self._deny(outcome, service, user)
+            await self._deny(outcome, service, user, aborted[0])
         name = outcome.pam_user or user
         groups = await loop.run_in_executor(self.pool, groups_of, name)
         rewritten = name if name != user else None
         return Identity(name, groups, self.name, authenticated_as=rewritten)
 
-    async def _deny(self, outcome: Outcome, service: str, user: str) -> None:
+    async def _deny(self, outcome: Outcome, service: str, user: str, aborted: str | None) -> None:
         detail = f"PAM {outcome.stage} for '{user}' (service '{service}'): {outcome.reason}"
-        if outcome.code not in DENIALS:
+        if aborted:  # the bridge could not answer a prompt: a denial, whatever PAM calls it
+            detail = f"{detail} ({aborted})"
+        elif outcome.code not in DENIALS:
             raise BackendUnavailable(detail)
         if outcome.fail_delay_us:  # PAM's failure delay, served without holding a thread
             await asyncio.sleep(min(outcome.fail_delay_us, 10_000_000) / 1e6)
@@ -66,8 +70,9 @@ class PamBackend:
 
     def _answerer(
         self, credential: Credential, loop: asyncio.AbstractEventLoop
-    ) -> Callable[[Prompt], bytes | None]:
-        """What answers PAM's prompts, called in the PAM thread."""
+    ) -> tuple[Callable[[Prompt], bytes | None], list[str | None]]:
+        """What answers PAM's prompts (called in the PAM thread), and a cell that says why
+        the conversation was aborted, if it was."""
         first_password = (
             credential.password
             if isinstance(credential, ClearPassword)
@@ -76,6 +81,7 @@ class PamBackend:
             else None
         )
         used = [False]
+        aborted: list[str | None] = [None]
         timeout = self.config.timeout
 
         def answer(prompt: Prompt) -> bytes | None:
@@ -83,11 +89,16 @@ class PamBackend:
                 used[0] = True
                 return first_password
             if not isinstance(credential, Conversation):
-                return None  # no channel back to the client: this stack needs `dialog`
+                # No channel back to the client: a stack with more prompts needs `dialog`.
+                aborted[0] = f"no way to ask the client {prompt.text.strip()!r}"
+                return None
             kind = PASSWORD_QUESTION if prompt.secret else ECHO_ON_QUESTION
             packet = bytes([kind]) + prompt.text.encode("utf-8")
             future = asyncio.run_coroutine_threadsafe(credential.ask(packet), loop)
-            reply: bytes = future.result(timeout)
-            return reply.rstrip(b"\0")
+            reply: bytes = future.result(timeout).rstrip(b"\0")
+            if prompt.secret and not reply:
+                aborted[0] = "the client answered a password prompt with nothing"
+                return None
+            return reply
 
-        return answer
+        return answer, aborted
