@@ -124,6 +124,13 @@ def write_config(directory: Path, port: int, upstream_port: int, certs: CertSet,
     return path
 
 
+def add_grants(accounts_file: Path, grants: list[dict[str, Any]]) -> None:
+    """Append proxy_grants to an accounts file written by write_config."""
+    doc = yaml.safe_load(accounts_file.read_text())
+    doc["proxy_grants"] = grants
+    accounts_file.write_text(yaml.safe_dump(doc, sort_keys=False))
+
+
 def run_bridge(directory: Path, port: int, certs: CertSet,
                env: dict[str, str] | None = None) -> BridgeProcess:  # fmt: skip
     """Start `python -m bridge serve` on the config in `directory`; wait until it is ready."""

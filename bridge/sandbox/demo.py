@@ -16,24 +16,31 @@ import tempfile
 import time
 from pathlib import Path
 
-from bridge.sandbox.bridgeproc import Account, BridgeProcess, run_bridge, write_config
+from bridge.sandbox.bridgeproc import Account, BridgeProcess, add_grants, run_bridge, write_config
 from bridge.sandbox.certs import CertSet, make_certs
 from bridge.sandbox.mariadb import MariaDB
+from bridge.sandbox.pam import PamSandbox
 from bridge.sandbox.ports import free_port, port_open
 
 DEMO_ACCOUNTS = [
     Account("app", "app-password", "caching_sha2_password", upstream_password="upstream-app"),
-    Account(
-        "legacy", "legacy-password", "mysql_native_password", upstream_password="upstream-legacy"
-    ),
+    Account("legacy", "legacy-password", "mysql_native_password", "%", "upstream-legacy"),
+    # alice's password is checked by the store; her session is the proxied 'developer'.
+    Account("alice", "alice-password", "caching_sha2_password"),
+    # maria is checked by PAM (pam_wrapper + pam_matrix under the temp dir).
+    Account("maria", "", "authentication_pam", "%", "upstream-maria", auth_string="mysql"),
 ]
+PAM_USERS = [("maria", "maria-pam-password", "mysql")]
+UPSTREAM_ONLY = {"developer": "upstream-developer"}
+GRANTS = [{"proxy": "'alice'@'%'", "proxied": ["'developer'@'%'"]}]
 
 
 def setup_upstream(db: MariaDB) -> None:
     db.sql("CREATE DATABASE IF NOT EXISTS shop")
-    for a in DEMO_ACCOUNTS:
-        db.sql(f"CREATE USER IF NOT EXISTS '{a.user}'@'%' IDENTIFIED BY '{a.upstream_password}'")
-        db.sql(f"GRANT ALL ON shop.* TO '{a.user}'@'%'")
+    users = {a.user: a.upstream_password for a in DEMO_ACCOUNTS if a.upstream_password}
+    for user, password in {**users, **UPSTREAM_ONLY}.items():
+        db.sql(f"CREATE USER IF NOT EXISTS '{user}'@'%' IDENTIFIED BY '{password}'")
+        db.sql(f"GRANT ALL ON shop.* TO '{user}'@'%'")
 
 
 def client_commands(bridge: BridgeProcess, certs: CertSet) -> list[tuple[str, list[str]]]:
@@ -48,6 +55,10 @@ def client_commands(bridge: BridgeProcess, certs: CertSet) -> list[tuple[str, li
          ["mariadb", "--no-defaults", *tcp, "--skip-ssl", "-uapp", "-papp-password", *query]),
         ("mysql_native_password over the Unix socket",
          ["mariadb", "--no-defaults", sock, "-ulegacy", "-plegacy-password", *query]),
+        ("a proxied account: alice becomes 'developer'",
+         ["mariadb", "--no-defaults", *tcp, *tls, "-ualice", "-palice-password", *query]),
+        ("PAM (the password goes to the PAM stack)",
+         ["mariadb", "--no-defaults", *tcp, *tls, "-umaria", "-pmaria-pam-password", *query]),
         ("a wrong password (ERROR 1045)",
          ["mariadb", "--no-defaults", *tcp, *tls, "-uapp", "-pnot-it", *query]),
     ]  # fmt: skip
@@ -58,7 +69,8 @@ def show(bridge: BridgeProcess, db: MariaDB, certs: CertSet, base: Path) -> None
     print(f"  upstream MariaDB  127.0.0.1:{db.port}   (root: mariadb -uroot --socket={db.socket})")
     print(f"  bridge            127.0.0.1:{bridge.port} and {bridge.socket}")
     print(f"  config            {bridge.config}")
-    print(f"  bridge log        {bridge.directory / 'bridge.log'}\n")
+    print(f"  bridge log        {bridge.directory / 'bridge.log'}")
+    print(f"  audit log         {bridge.directory / 'audit.jsonl'}\n")
     print("Try:")
     for title, cmd in client_commands(bridge, certs):
         print(f"  # {title}\n  {shlex.join(cmd)}")
@@ -91,8 +103,11 @@ def main(argv: list[str] | None = None) -> int:
         db = MariaDB.start(base / "mariadb", certs)
         setup_upstream(db)
         port = args.port if not port_open(args.port) else free_port()
-        write_config(base / "bridge", port, db.port, certs, DEMO_ACCOUNTS)
-        bridge = run_bridge(base / "bridge", port, certs)
+        pam = PamSandbox.create(base / "pam", PAM_USERS)
+        write_config(base / "bridge", port, db.port, certs, DEMO_ACCOUNTS, UPSTREAM_ONLY,
+                     backends={"pam": pam.config()}, audit_log="audit.jsonl")  # fmt: skip
+        add_grants(base / "bridge" / "accounts.yaml", GRANTS)
+        bridge = run_bridge(base / "bridge", port, certs, pam.env())
         show(bridge, db, certs, base)
         ok = self_check(bridge, certs)
         if args.check:

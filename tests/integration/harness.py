@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from bridge.sandbox.bridgeproc import Account, BridgeProcess, run_bridge, write_config
+from bridge.sandbox.bridgeproc import Account, BridgeProcess, add_grants, run_bridge, write_config
 from bridge.sandbox.certs import CertSet
 from bridge.sandbox.mariadb import MariaDB
 from bridge.sandbox.ports import free_port
@@ -47,11 +47,7 @@ def start_bridge(directory: Path, db: MariaDB, certs: CertSet, accounts: list[Ac
     write_config(directory, port, db.port, certs, accounts, upstream_only, server=server,
                  log={"level": "debug"}, **sections)  # fmt: skip
     if proxy_grants:
-        import yaml
-
-        doc = yaml.safe_load((directory / "accounts.yaml").read_text())
-        doc["proxy_grants"] = proxy_grants
-        (directory / "accounts.yaml").write_text(yaml.safe_dump(doc))
+        add_grants(directory / "accounts.yaml", proxy_grants)
     return run_bridge(directory, port, certs, env)
 
 
