@@ -9,10 +9,14 @@ import logging
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bridge import __version__
 from bridge.config import ConfigError
 from bridge.hashing import StoredHash, make_native, make_sha2, to_text
+
+if TYPE_CHECKING:
+    from bridge.runtime import Runtime
 
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {}
 
@@ -65,15 +69,23 @@ def _event_loop_runner() -> Callable[..., object]:
     return uvloop.run
 
 
-@command("check")
-def check(args: argparse.Namespace) -> int:
-    from bridge.checks import check_runtime
+def _inspect(args: argparse.Namespace) -> Runtime | None:
+    """The configuration, loaded without writing anything; None (reported) if it is broken."""
     from bridge.runtime import build_runtime
 
     try:
-        runtime = build_runtime(Path(args.config), inspect_only=True)
+        return build_runtime(Path(args.config), inspect_only=True)
     except ConfigError as exc:
         print(f"{exc}", file=sys.stderr)
+        return None
+
+
+@command("check")
+def check(args: argparse.Namespace) -> int:
+    from bridge.checks import check_runtime
+
+    runtime = _inspect(args)
+    if runtime is None:
         return 1
     findings = check_runtime(runtime)
     for line in findings.errors:
@@ -90,12 +102,9 @@ def check(args: argparse.Namespace) -> int:
 def explain_command(args: argparse.Namespace) -> int:
     from bridge.explain import explain
     from bridge.mapping.hosts import client_host
-    from bridge.runtime import build_runtime
 
-    try:
-        runtime = build_runtime(Path(args.config), inspect_only=True)
-    except ConfigError as exc:
-        print(f"{exc}", file=sys.stderr)
+    runtime = _inspect(args)
+    if runtime is None:
         return 1
     host = None if args.host == "localhost" and args.transport == "socket" else args.host
     if host == "localhost":

@@ -71,6 +71,7 @@ class WireMethod(Protocol):
 class WireMethodBase:
     """Defaults for the WireMethod protocol; each method overrides what differs."""
 
+    name: str
     carries_password = False
     keeps_session_nonce = False
     switch_on_first_send = False
@@ -81,6 +82,19 @@ class WireMethodBase:
 
     def check_transport(self, ctx: WireContext) -> None:
         return None
+
+
+class ClearTextMethod(WireMethodBase):
+    """A method whose answers are the password in clear: no nonce to send, and TLS or a
+    Unix socket only (unless the configuration allows otherwise)."""
+
+    carries_password = True
+
+    def switch_data(self, ctx: WireContext) -> bytes:
+        return b""
+
+    def check_transport(self, ctx: WireContext) -> None:
+        require_secure(ctx, f"{self.name} answers")
 
 
 WIRE_METHODS: dict[str, WireMethod] = {}

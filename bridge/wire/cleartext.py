@@ -5,25 +5,17 @@ from __future__ import annotations
 
 from bridge.credentials import ClearPassword, Credential
 from bridge.wire.base import (
+    ClearTextMethod,
     WireContext,
-    WireMethodBase,
     WireRun,
     register,
-    require_secure,
     strip_nul,
 )
 
 
 @register
-class MysqlClearPassword(WireMethodBase):
+class MysqlClearPassword(ClearTextMethod):
     name = "mysql_clear_password"
-    carries_password = True
-
-    def switch_data(self, ctx: WireContext) -> bytes:
-        return b""
-
-    def check_transport(self, ctx: WireContext) -> None:
-        require_secure(ctx, "cleartext password")
 
     def run(self, ctx: WireContext, first: bytes) -> WireRun:
         yield from ()

@@ -6,26 +6,18 @@ from __future__ import annotations
 
 from bridge.credentials import Conversation, Credential
 from bridge.wire.base import (
+    ClearTextMethod,
     WireContext,
-    WireMethodBase,
     WireRun,
     register,
-    require_secure,
     strip_nul,
 )
 
 
 @register
-class Dialog(WireMethodBase):
+class Dialog(ClearTextMethod):
     name = "dialog"
-    carries_password = True
     switch_on_first_send = True  # the first question travels in the AuthSwitchRequest
-
-    def switch_data(self, ctx: WireContext) -> bytes:
-        return b""
-
-    def check_transport(self, ctx: WireContext) -> None:
-        require_secure(ctx, "dialog answers")
 
     def run(self, ctx: WireContext, first: bytes) -> WireRun:
         yield from ()
