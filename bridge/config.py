@@ -141,10 +141,48 @@ class PamConfig(Model):
     timeout: float = Field(60.0, gt=0)  # seconds for one transaction, prompts included
 
 
+class LdapConfig(Model):
+    servers: tuple[str, ...] = Field(min_length=1)  # tried in order: ldaps:// or ldap://
+    start_tls: bool = True  # for ldap:// servers
+    ca: ConfigPath | None = None  # verify the servers' certificates against this CA
+    allow_plaintext: bool = False  # ldap:// without StartTLS: only when set explicitly
+    bind_dn: str | None = None  # the service account, for searches
+    bind_password_file: ConfigPath | None = None  # mode 0600 or stricter
+    base_dn: str = ""  # where users (and, by default, groups) are searched
+    user_search_attr: str = "uid"  # 'sAMAccountName' for Active Directory
+    group_search_base: str | None = None  # default: base_dn
+    group_search_filter: str = (
+        "(|(&(objectClass=posixGroup)(memberUid={user}))(&(objectClass=group)(member={dn}))"
+        "(&(objectClass=groupOfNames)(member={dn})))"
+    )
+    group_search_attr: str = "cn"
+    groups_from: Literal["search", "memberof"] = "search"
+    nested_groups: Literal["none", "ad", "walk"] = "none"  # ad: LDAP_MATCHING_RULE_IN_CHAIN
+    nested_depth: int = Field(5, ge=1, le=20)  # for 'walk'
+    connect_timeout: float = Field(3.0, gt=0)
+    response_timeout: float = Field(5.0, gt=0)
+    pool_size: int = Field(4, ge=1, le=64)  # bound service-account connections kept
+    threads: int = Field(16, ge=1, le=256)
+    group_cache_ttl: float = Field(0.0, ge=0)  # seconds; 0: no cache
+
+    @model_validator(mode="after")
+    def _secure_unless_told(self) -> LdapConfig:
+        plain = [s for s in self.servers if s.lower().startswith("ldap://")]
+        if plain and not self.start_tls and not self.allow_plaintext:
+            raise ValueError(
+                "ldap:// without start_tls sends passwords in clear: set start_tls: true, "
+                "use ldaps://, or set allow_plaintext: true"
+            )
+        if (self.bind_dn is None) != (self.bind_password_file is None):
+            raise ValueError("bind_dn and bind_password_file go together")
+        return self
+
+
 class BackendsConfig(Model):
     """Backend settings. The built-in hash store and auth_socket need none."""
 
     pam: PamConfig | None = None
+    ldap: LdapConfig | None = None
 
 
 class LogConfig(Model):

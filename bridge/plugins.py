@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from bridge.backends.peer import parse_socket_rule
 from bridge.hashing import HashFormatError, parse_native, parse_sha2
-from bridge.mapping.auth_string import AuthStringError, MappingRule, parse_pam
+from bridge.mapping.auth_string import AuthStringError, MappingRule, parse_ldap, parse_pam
 
 
 @dataclass(frozen=True)
@@ -67,6 +67,14 @@ PLUGINS: dict[str, PluginSpec] = {
             rule=_text(parse_pam),
         ),
         PluginSpec(
+            "authentication_ldap_simple",
+            "ldap",
+            "caching_sha2_password",
+            _text(parse_ldap),
+            follows=("caching_sha2_password", "sha256_password", "mysql_clear_password"),
+            rule=_text(parse_ldap),
+        ),
+        PluginSpec(
             "auth_socket",
             "peer",
             "auth_socket",
@@ -86,7 +94,12 @@ PROOF = {
     "sha256_password": "password", "mysql_clear_password": "password", "dialog": "conversation",
     "auth_socket": "peer",
 }  # fmt: skip
-CHECKS = {"store": {"scramble", "password"}, "pam": {"password", "conversation"}, "peer": {"peer"}}
+CHECKS = {
+    "store": {"scramble", "password"},
+    "pam": {"password", "conversation"},
+    "ldap": {"password"},
+    "peer": {"peer"},
+}
 
 
 def validate_wire_method(plugin: str, method: str) -> None:

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from bridge import rsa_keys
 from bridge.backends.base import Backend
+from bridge.backends.ldap import LdapBackend
 from bridge.backends.pam import PamBackend
 from bridge.backends.peer import PeerBackend
 from bridge.backends.store import StoreBackend
@@ -186,6 +187,11 @@ def build_backends(config: BridgeConfig, previous: Runtime | None) -> dict[str, 
             backends["pam"] = kept if fresh and kept is not None else PamBackend(pam)
         except OSError as exc:
             raise ConfigError(f"backends.pam.library: cannot load {pam.library}: {exc}") from exc
+    ldap = config.backends.ldap
+    if ldap is not None:
+        kept = old.get("ldap")
+        fresh = isinstance(kept, LdapBackend) and kept.config == ldap
+        backends["ldap"] = kept if fresh and kept is not None else LdapBackend(ldap)
     return backends
 
 

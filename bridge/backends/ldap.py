@@ -1,0 +1,319 @@
+"""LDAP (authentication_ldap_simple): find the user's DN, bind as the user with the password
+the wire delivered, then look up the user's groups, with MySQL's authentication_ldap_simple
+behaviour and none of its classic weaknesses:
+
+- an empty password never reaches a bind (RFC 4513 5.1.2: that is an unauthenticated bind,
+  which many servers, OpenLDAP among them, answer with success);
+- DN values are escaped per RFC 4514 and filter values per RFC 4515; names with control
+  characters or over 256 characters are refused; a search that finds more than one entry
+  denies;
+- TLS (ldaps:// or StartTLS) with certificate verification, plaintext only when configured;
+- servers are tried in order; one that fails is skipped for a while; if none answers, the
+  result is BackendUnavailable (an outage, logged as such), never a hang.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import queue
+import ssl
+import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import ldap3
+from ldap3.core import exceptions as ldap_errors
+from ldap3.utils.conv import escape_filter_chars
+from ldap3.utils.dn import escape_rdn, parse_dn
+
+from bridge.backends.base import Identity, Peer
+from bridge.config import LdapConfig, check_private
+from bridge.credentials import ClearPassword, Credential
+from bridge.errors import BackendUnavailable, Denied
+from bridge.mapping.accounts import AccountRow
+from bridge.mapping.auth_string import parse_ldap
+
+log = logging.getLogger("bridge.backends.ldap")
+
+INVALID_CREDENTIALS = 49
+BUSY_OR_UNAVAILABLE = {51, 52}  # busy, unavailable: try the next server
+SERVER_BACKOFF = 5.0  # seconds a failed server is skipped
+NESTED_AD = "1.2.840.113556.1.4.1941"  # LDAP_MATCHING_RULE_IN_CHAIN
+MAX_NAME = 256
+
+_OUTAGE = (ldap_errors.LDAPCommunicationError, ldap_errors.LDAPStartTLSError,
+           ldap_errors.LDAPSocketOpenError, ldap_errors.LDAPSessionTerminatedByServerError,
+           ldap_errors.LDAPResponseTimeoutError, ldap_errors.LDAPSocketReceiveError,
+           ldap_errors.LDAPSocketSendError, ldap_errors.LDAPSSLConfigurationError,
+           ssl.SSLError, OSError, TimeoutError)  # fmt: skip
+
+
+class _ServerDown(Exception):
+    pass
+
+
+def check_user_name(user: str) -> None:
+    if not user or len(user) > MAX_NAME or any(ord(ch) < 0x20 or ch == "\x7f" for ch in user):
+        raise Denied("user name refused for LDAP (empty, control characters or too long)")
+
+
+@dataclass
+class _Server:
+    url: str
+    server: ldap3.Server
+    down_until: float = 0.0
+
+
+@dataclass
+class LookupResult:
+    dn: str
+    groups: tuple[str, ...]
+    server: str
+
+
+@dataclass
+class _GroupCache:
+    ttl: float
+    entries: dict[str, tuple[float, tuple[str, ...]]] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def get(self, key: str) -> tuple[str, ...] | None:
+        with self.lock:
+            hit = self.entries.get(key)
+        return hit[1] if hit and hit[0] > time.monotonic() else None
+
+    def put(self, key: str, groups: tuple[str, ...]) -> None:
+        if self.ttl > 0:
+            with self.lock:
+                self.entries[key] = (time.monotonic() + self.ttl, groups)
+
+
+class LdapBackend:
+    name = "ldap"
+    accepts: tuple[type, ...] = (ClearPassword,)
+
+    def __init__(self, config: LdapConfig) -> None:
+        self.config = config
+        self.pool = ThreadPoolExecutor(config.threads, thread_name_prefix="ldap")
+        self.bind_password = self._read_bind_password()
+        tls = ldap3.Tls(
+            ca_certs_file=str(config.ca) if config.ca else None,
+            validate=ssl.CERT_REQUIRED,
+            version=ssl.PROTOCOL_TLS_CLIENT,
+        )
+        self.servers = [
+            _Server(url, ldap3.Server(url, use_ssl=url.lower().startswith("ldaps://"), tls=tls,
+                                      connect_timeout=config.connect_timeout, get_info=ldap3.NONE))
+            for url in config.servers
+        ]  # fmt: skip
+        self._idle: queue.SimpleQueue[ldap3.Connection] = queue.SimpleQueue()
+        self.cache = _GroupCache(config.group_cache_ttl)
+        self.outages = 0  # failed attempts to reach a server, for the logs and metrics
+
+    def _read_bind_password(self) -> str | None:
+        path = self.config.bind_password_file
+        if path is None:
+            return None
+        check_private(path)
+        return path.read_text(encoding="utf-8").rstrip("\r\n")
+
+    # --- the backend contract -------------------------------------------------------------
+
+    async def verify(
+        self, credential: Credential, user: str, row: AccountRow, peer: Peer
+    ) -> Identity:
+        assert isinstance(credential, ClearPassword)
+        if not credential.password:
+            raise Denied("empty password: no LDAP bind (it would be an unauthenticated bind)")
+        check_user_name(user)
+        dn_part = parse_ldap(row.authentication_string.decode("utf-8")).target
+        password = credential.password.decode("utf-8", "surrogateescape")
+        loop = asyncio.get_running_loop()
+        budget = self.config.connect_timeout + 3 * self.config.response_timeout
+        try:
+            async with asyncio.timeout(budget * len(self.servers)):
+                found = await loop.run_in_executor(
+                    self.pool, self._authenticate, user, password, dn_part
+                )
+        except TimeoutError as exc:
+            raise BackendUnavailable("LDAP did not answer in time") from exc
+        return Identity(user, found.groups, self.name)
+
+    async def lookup(self, user: str, row: AccountRow) -> tuple[str, ...]:
+        """The user's groups without a password (for `explain --check-backend`)."""
+        check_user_name(user)
+        dn_part = parse_ldap(row.authentication_string.decode("utf-8")).target
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self.pool, self._lookup_groups, user, dn_part)
+
+    # --- in a worker thread ---------------------------------------------------------------
+
+    def _authenticate(self, user: str, password: str, dn_part: str) -> LookupResult:
+        dn, attrs = self._user_dn(user, dn_part)
+        server = self._bind_as_user(dn, password)
+        groups = self.cache.get(dn.lower())
+        if groups is None:
+            groups = self._groups(user, dn, attrs)
+            self.cache.put(dn.lower(), groups)
+        return LookupResult(dn, groups, server)
+
+    def _lookup_groups(self, user: str, dn_part: str) -> tuple[str, ...]:
+        dn, attrs = self._user_dn(user, dn_part)
+        return self._groups(user, dn, attrs)
+
+    def _user_dn(self, user: str, dn_part: str) -> tuple[str, dict[str, Any]]:
+        """The DN to bind as: a full DN as given, '+suffix' built from the user search
+        attribute, or a search under the base DN as the service account."""
+        if dn_part.startswith("+"):
+            return f"{self.config.user_search_attr}={escape_rdn(user)},{dn_part[1:]}", {}
+        if dn_part:
+            return dn_part, {}
+        attr = self.config.user_search_attr
+        wanted = ["memberOf"] if self.config.groups_from == "memberof" else []
+        entries = self._search(self.config.base_dn, f"({attr}={escape_filter_chars(user)})", wanted)
+        if len(entries) != 1:
+            raise Denied(f"LDAP search for {attr}={user!r} found {len(entries)} entries")
+        return entries[0]["dn"], entries[0].get("attributes", {})
+
+    def _bind_as_user(self, dn: str, password: str) -> str:
+        """A simple bind as the user on a fresh connection: Denied, or the server's URL."""
+        for candidate in self._candidates():
+            conn = ldap3.Connection(candidate.server, user=dn, password=password,
+                                    client_strategy=ldap3.SAFE_SYNC, raise_exceptions=False,
+                                    receive_timeout=self.config.response_timeout)  # fmt: skip
+            try:
+                ok, result = self._open_and_bind(conn)
+            except _ServerDown:
+                self._mark_down(candidate, "bind")
+                continue
+            finally:
+                if conn.bound:
+                    conn.unbind()
+            if ok:
+                return candidate.url
+            if result.get("result") in BUSY_OR_UNAVAILABLE:
+                self._mark_down(candidate, result.get("description", "busy"))
+                continue
+            raise Denied(f"LDAP bind as {dn!r}: {result.get('description', 'refused')}")
+        raise BackendUnavailable("no LDAP server answered")
+
+    def _open_and_bind(self, conn: ldap3.Connection) -> tuple[bool, dict[str, Any]]:
+        try:
+            conn.open()
+            if not conn.server.ssl and self.config.start_tls and not conn.start_tls():
+                raise _ServerDown("StartTLS refused")
+            status, result, _, _ = conn.bind()
+            return bool(status), result or {}
+        except _OUTAGE as exc:
+            raise _ServerDown(repr(exc)) from exc
+
+    def _candidates(self) -> Iterator[_Server]:
+        now = time.monotonic()
+        up = [s for s in self.servers if s.down_until <= now]
+        yield from up or self.servers  # all down: try them all anyway
+
+    def _mark_down(self, server: _Server, why: str) -> None:
+        server.down_until = time.monotonic() + SERVER_BACKOFF
+        self.outages += 1
+        log.warning("LDAP server %s unavailable (%s): skipped for %.0f s", server.url, why,
+                    SERVER_BACKOFF)  # fmt: skip
+
+    # --- searches as the service account ---------------------------------------------------
+
+    @contextmanager
+    def _service(self) -> Iterator[ldap3.Connection]:
+        try:
+            conn = self._idle.get_nowait()
+        except queue.Empty:
+            conn = self._connect_service()
+        try:
+            yield conn
+        except BaseException:
+            conn.unbind()
+            raise
+        if self._idle.qsize() < self.config.pool_size:
+            self._idle.put(conn)
+        else:
+            conn.unbind()
+
+    def _connect_service(self) -> ldap3.Connection:
+        for candidate in self._candidates():
+            conn = ldap3.Connection(candidate.server, user=self.config.bind_dn,
+                                    password=self.bind_password, client_strategy=ldap3.SAFE_SYNC,
+                                    raise_exceptions=False,
+                                    receive_timeout=self.config.response_timeout)  # fmt: skip
+            try:
+                ok, result = self._open_and_bind(conn)
+            except _ServerDown:
+                self._mark_down(candidate, "service bind")
+                continue
+            if ok:
+                return conn
+            why = result.get("description")
+            raise BackendUnavailable(f"the service account cannot bind: {why}")
+        raise BackendUnavailable("no LDAP server answered")
+
+    def _search(self, base: str, query: str, attributes: list[str]) -> list[dict[str, Any]]:
+        for _ in range(len(self.servers)):
+            try:
+                with self._service() as conn:
+                    status, result, response, _ = conn.search(
+                        base, query, ldap3.SUBTREE, attributes=attributes or [ldap3.NO_ATTRIBUTES]
+                    )
+            except _OUTAGE as exc:
+                log.warning("LDAP search failed (%r): retrying on the next server", exc)
+                self.outages += 1
+                continue
+            if not status and result.get("result") not in (0, 32):  # 32: no such object
+                raise BackendUnavailable(f"LDAP search failed: {result.get('description')}")
+            return [e for e in response or [] if e.get("type") == "searchResEntry"]
+        raise BackendUnavailable("no LDAP server answered the search")
+
+    def _groups(self, user: str, dn: str, attrs: dict[str, Any]) -> tuple[str, ...]:
+        if self.config.groups_from == "memberof":
+            member_of = attrs.get("memberOf") or self._member_of(dn)
+            return tuple(dict.fromkeys(_rdn_value(g) for g in member_of))
+        query = (self.config.group_search_filter.replace("{user}", escape_filter_chars(user))
+                 .replace("{dn}", escape_filter_chars(dn)))  # fmt: skip
+        base = self.config.group_search_base or self.config.base_dn
+        if self.config.nested_groups == "ad":
+            query = f"(|{query}(member:{NESTED_AD}:={escape_filter_chars(dn)}))"
+        found = self._search(base, query, [self.config.group_search_attr])
+        names = [n for e in found for n in _values(e, self.config.group_search_attr)]
+        if self.config.nested_groups == "walk":
+            names += self._walk(base, [e["dn"] for e in found])
+        return tuple(dict.fromkeys(names))
+
+    def _walk(self, base: str, group_dns: list[str]) -> list[str]:
+        """Groups that contain these groups, breadth first, at most nested_depth levels."""
+        seen, frontier, names = set(d.lower() for d in group_dns), group_dns, []
+        for _ in range(self.config.nested_depth):
+            if not frontier:
+                break
+            members = "".join(f"(member={escape_filter_chars(d)})" for d in frontier)
+            found = self._search(base, f"(|{members})", [self.config.group_search_attr])
+            frontier = [e["dn"] for e in found if e["dn"].lower() not in seen]
+            seen.update(d.lower() for d in frontier)
+            names += [n for e in found for n in _values(e, self.config.group_search_attr)]
+        return names
+
+    def _member_of(self, dn: str) -> list[str]:
+        entries = self._search(dn, "(objectClass=*)", ["memberOf"])
+        return list(entries[0].get("attributes", {}).get("memberOf", [])) if entries else []
+
+
+def _values(entry: dict[str, Any], attribute: str) -> list[str]:
+    value = entry.get("attributes", {}).get(attribute, [])
+    return [str(v) for v in (value if isinstance(value, list) else [value])]
+
+
+def _rdn_value(dn: str) -> str:
+    try:
+        return str(parse_dn(dn)[0][1])
+    except ldap_errors.LDAPInvalidDnError:
+        return dn
