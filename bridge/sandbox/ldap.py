@@ -111,10 +111,11 @@ class Slapd:
         cls, base: Path, certs: CertSet, people: list[Person], service_password: str
     ) -> Slapd:
         (base / "data").mkdir(parents=True, exist_ok=True)
-        (base / "slapd.conf").write_text(_config(base, certs))
-        (base / "data.ldif").write_text(_ldif(people, service_password))
-        subprocess.run(["slapadd", "-q", "-f", str(base / "slapd.conf"), "-l", str(base / "data.ldif")],
-                       check=True, capture_output=True)  # fmt: skip
+        config, data = base / "slapd.conf", base / "data.ldif"
+        config.write_text(_config(base, certs))
+        data.write_text(_ldif(people, service_password))
+        slapadd = ["slapadd", "-q", "-f", str(config), "-l", str(data)]
+        subprocess.run(slapadd, check=True, capture_output=True)
         server = cls(base, free_port(), free_port(), None, service_password)  # type: ignore[arg-type]
         server.proc = server._spawn()
         server.add_groups(people)
@@ -132,8 +133,8 @@ class Slapd:
     def _spawn(self) -> subprocess.Popen[bytes]:
         urls = f"ldap://127.0.0.1:{self.port}/ ldaps://127.0.0.1:{self.tls_port}/"
         log = open(self.base / "slapd.log", "wb")  # noqa: SIM115 - the child keeps it
-        proc = subprocess.Popen(["slapd", "-d", "0", "-f", str(self.base / "slapd.conf"), "-h", urls],
-                                stdout=log, stderr=subprocess.STDOUT)  # fmt: skip
+        args = ["slapd", "-d", "0", "-f", str(self.base / "slapd.conf"), "-h", urls]
+        proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
         wait_until(lambda: proc.poll() is not None or port_open(self.tls_port), 10, "slapd")
         if proc.poll() is not None:
             raise RuntimeError((self.base / "slapd.log").read_text())
