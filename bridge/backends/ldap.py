@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import queue
 import ssl
 import threading
@@ -58,8 +59,12 @@ class _ServerDown(Exception):
 
 
 def check_user_name(user: str) -> None:
-    if not user or len(user) > MAX_NAME or any(ord(ch) < 0x20 or ch == "\x7f" for ch in user):
-        raise Denied("user name refused for LDAP (empty, control characters or too long)")
+    """LDAP matching ignores surrounding blanks and some servers stop at a NUL: a name the
+    directory would read differently from the bridge is refused, not reinterpreted."""
+    if (not user or len(user) > MAX_NAME or user != user.strip()
+            or any(ord(ch) < 0x20 or ch == "\x7f" for ch in user)):  # fmt: skip
+        raise Denied("user name refused for LDAP (empty, blanks around it, control characters "
+                     "or too long)")  # fmt: skip
 
 
 @dataclass
@@ -112,6 +117,8 @@ class LdapBackend:
             for url in config.servers
         ]  # fmt: skip
         self._idle: queue.SimpleQueue[ldap3.Connection] = queue.SimpleQueue()
+        # ldap3 packs this into a socket option and takes whole seconds only
+        self._receive_timeout = max(1, math.ceil(config.response_timeout))
         self.cache = _GroupCache(config.group_cache_ttl)
         self.outages = 0  # failed attempts to reach a server, for the logs and metrics
 
@@ -185,7 +192,7 @@ class LdapBackend:
         for candidate in self._candidates():
             conn = ldap3.Connection(candidate.server, user=dn, password=password,
                                     client_strategy=ldap3.SAFE_SYNC, raise_exceptions=False,
-                                    receive_timeout=self.config.response_timeout)  # fmt: skip
+                                    receive_timeout=self._receive_timeout)  # fmt: skip
             try:
                 ok, result = self._open_and_bind(conn)
             except _ServerDown:
@@ -246,7 +253,7 @@ class LdapBackend:
             conn = ldap3.Connection(candidate.server, user=self.config.bind_dn,
                                     password=self.bind_password, client_strategy=ldap3.SAFE_SYNC,
                                     raise_exceptions=False,
-                                    receive_timeout=self.config.response_timeout)  # fmt: skip
+                                    receive_timeout=self._receive_timeout)  # fmt: skip
             try:
                 ok, result = self._open_and_bind(conn)
             except _ServerDown:
