@@ -1,0 +1,137 @@
+"""LDAP logins end to end: real clients through the bridge, a real slapd (StartTLS and
+ldaps with a test CA), group mapping to proxied accounts, and failover when a directory
+server dies mid-run."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from bridge.sandbox.bridgeproc import Account
+from bridge.sandbox.ldap import Slapd
+from tests.integration.harness import (
+    Bridge,
+    bridge_attr,
+    closing,
+    connect,
+    error_of,
+    mariadb_cli,
+    scalar,
+    start_bridge,
+)
+from tests.ldapfix import ldap_settings, start_slapd
+
+pytestmark = pytest.mark.integration
+MAPPING = "#dbadmins=developer,readers=reader"
+GRANTS = [{"proxy": "''@'%'", "proxied": ["'developer'@'%'", "'reader'@'%'"]}]
+UPSTREAM = {"developer": "up-developer", "reader": "up-reader"}
+
+
+def ldap_bridge(directory: Path, mariadb, certs, *servers: str) -> Bridge:  # type: ignore[no-untyped-def]
+    for user, password in UPSTREAM.items():
+        mariadb.sql(f"CREATE USER IF NOT EXISTS '{user}'@'%' IDENTIFIED BY '{password}'")
+        mariadb.sql(f"GRANT SELECT ON *.* TO '{user}'@'%'")
+    directory.mkdir(parents=True, exist_ok=True)
+    accounts = [Account("", "", "authentication_ldap_simple", auth_string=MAPPING)]
+    return start_bridge(directory, mariadb, certs, accounts, upstream_only=UPSTREAM, proxy_grants=GRANTS,
+                        backends={"ldap": ldap_settings(directory, certs, *servers)})  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def slapd(tmp_path_factory: pytest.TempPathFactory, certs) -> Iterator[Slapd]:  # type: ignore[no-untyped-def]
+    server = start_slapd(tmp_path_factory.mktemp("slapd"), certs)
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module", params=["starttls", "ldaps"])
+def bridge_ldap(request, tmp_path_factory, mariadb, certs, slapd: Slapd) -> Iterator[Bridge]:  # type: ignore[no-untyped-def]
+    url = slapd.url if request.param == "starttls" else slapd.tls_url
+    bridge = ldap_bridge(tmp_path_factory.mktemp("ldap-bridge"), mariadb, certs, url)
+    yield bridge
+    bridge.stop()
+
+
+@pytest.mark.parametrize(("client", "transport"), [("pymysql", "tls"), ("pymysql", "tcp"), ("connector", "tls"),
+                                                   ("mysqlclient", "tls"), ("mysqlclient", "socket")])  # fmt: skip
+def test_groups_map_to_proxied_accounts(bridge_ldap: Bridge, client: str, transport: str) -> None:
+    with closing(connect(client, bridge_ldap, "alice", "alice-ldap", transport)) as conn:
+        assert scalar(conn, "SELECT CURRENT_USER()") == "developer@%"  # posixGroup dbadmins
+        assert bridge_attr(conn, "bridge_external_user") == "alice"
+    with closing(connect(client, bridge_ldap, "bob", "bob-ldap", transport)) as conn:
+        assert scalar(conn, "SELECT CURRENT_USER()") == "reader@%"  # groupOfNames readers
+
+
+def test_mariadb_cli_default_plugin_and_cleartext(bridge_ldap: Bridge) -> None:
+    assert mariadb_cli(bridge_ldap, "alice", "alice-ldap").stdout.strip() == "developer@%"
+    done = mariadb_cli(bridge_ldap, "bob", "bob-ldap", "--default-auth=mysql_clear_password")
+    assert done.stdout.strip() == "reader@%", done.stderr
+
+
+@pytest.mark.parametrize(("user", "password"), [("alice", "wrong"), ("nosuch", "x"), ("carol", "carol-ldap"),
+                                                ("alice", ""), ("*", "alice-ldap"), ("*)(uid=*", "alice-ldap")])  # fmt: skip
+def test_denials(bridge_ldap: Bridge, user: str, password: str) -> None:
+    errno, _ = error_of(
+        pytest.raises(Exception, connect, "pymysql", bridge_ldap, user, password).value
+    )
+    assert errno == 1045
+
+
+def test_empty_password_is_refused_before_a_bind(bridge_ldap: Bridge) -> None:
+    pytest.raises(Exception, connect, "mysqlclient", bridge_ldap, "alice", "")
+    assert "empty password: no LDAP bind" in bridge_ldap.log
+
+
+def test_failover_when_the_first_server_dies(tmp_path: Path, mariadb, certs) -> None:  # type: ignore[no-untyped-def]
+    first, second = start_slapd(tmp_path / "first", certs), start_slapd(tmp_path / "second", certs)
+    bridge = ldap_bridge(tmp_path / "bridge", mariadb, certs, first.tls_url, second.tls_url)
+    results: list[tuple[float, str | None]] = []
+    stop = threading.Event()
+
+    def logins() -> None:
+        while not stop.is_set():
+            started = time.monotonic()
+            try:
+                with closing(connect("pymysql", bridge, "bob", "bob-ldap", "tls")) as conn:
+                    results.append(
+                        (time.monotonic() - started, scalar(conn, "SELECT CURRENT_USER()"))
+                    )
+            except Exception as exc:
+                results.append((time.monotonic() - started, repr(exc)))
+
+    worker = threading.Thread(target=logins)
+    worker.start()
+    try:
+        time.sleep(1.0)
+        first.kill()  # mid-run
+        time.sleep(2.5)
+    finally:
+        stop.set()
+        worker.join()
+        bridge.stop()
+        second.stop()
+    assert len(results) > 10
+    assert all(user == "reader@%" for _, user in results), [
+        r for r in results if r[1] != "reader@%"
+    ]
+    assert max(took for took, _ in results) < 3.0  # within the connect + response timeouts
+    assert f"LDAP server {first.tls_url} unavailable" in bridge.log
+
+
+def test_directory_down_is_a_clean_error(tmp_path: Path, mariadb, certs) -> None:  # type: ignore[no-untyped-def]
+    from bridge.sandbox.ports import free_port
+
+    bridge = ldap_bridge(tmp_path / "bridge", mariadb, certs, f"ldaps://127.0.0.1:{free_port()}")
+    try:
+        started = time.monotonic()
+        errno, _ = error_of(
+            pytest.raises(Exception, connect, "pymysql", bridge, "alice", "alice-ldap").value
+        )
+        assert errno == 1045 and time.monotonic() - started < 5
+        assert "backend outage" in bridge.log
+    finally:
+        bridge.stop()
