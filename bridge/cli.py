@@ -16,6 +16,7 @@ from bridge.config import ConfigError
 from bridge.hashing import StoredHash, make_native, make_sha2, to_text
 
 if TYPE_CHECKING:
+    from bridge.mapping.hosts import ClientHost
     from bridge.runtime import Runtime
 
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {}
@@ -115,6 +116,11 @@ def explain_command(args: argparse.Namespace) -> int:
         print(f"--host takes an IP address or 'localhost', not {args.host!r}", file=sys.stderr)
         return 1
     groups = tuple(g for g in (args.groups or "").split(",") if g)
+    if args.check_backend:
+        asked = asyncio.run(backend_groups(runtime, args.user, client))
+        if asked is None:
+            return 1
+        groups = asked
     result = explain(runtime, args.user, client, groups, args.transport)
     print("\n".join(result.lines))
     return 0 if result.granted else 1
@@ -141,6 +147,28 @@ def import_sql_command(args: argparse.Namespace) -> int:
     for line in result.not_translated:
         print(f"NOT TRANSLATED: {line}", file=sys.stderr)
     return 1 if result.not_translated else 0
+
+
+async def backend_groups(runtime: Runtime, user: str, client: ClientHost) -> tuple[str, ...] | None:
+    """Ask the matched row's backend for the user's groups (no password needed)."""
+    from bridge.errors import BackendUnavailable, Denied
+    from bridge.plugins import PLUGINS
+
+    row = runtime.accounts.match(user, client)
+    if row is None:
+        return ()
+    backend = runtime.backends[PLUGINS[row.plugin].backend]
+    lookup = getattr(backend, "lookup", None)
+    if lookup is None:
+        print(f"backend {backend.name}: keeps no groups to look up", file=sys.stderr)
+        return ()
+    try:
+        groups: tuple[str, ...] = await lookup(user, row)
+    except (Denied, BackendUnavailable) as exc:
+        print(f"backend {backend.name}: {exc}", file=sys.stderr)
+        return None
+    print(f"backend {backend.name} reports the groups: {', '.join(groups) or '(none)'}")
+    return groups
 
 
 HASHERS: dict[str, Callable[[bytes], StoredHash]] = {
@@ -172,6 +200,8 @@ def parser() -> argparse.ArgumentParser:
     ep.add_argument("--host", default="localhost", help="the client's IP address or localhost")
     ep.add_argument("--groups", help="comma-separated groups the backend would report")
     ep.add_argument("--transport", choices=("tcp", "tls", "socket"), default="tls")
+    ask = "ask the row's backend (LDAP, PAM/OS groups) for the user's groups"
+    ep.add_argument("--check-backend", action="store_true", help=ask)
     ip = sub.add_parser("import-sql", help="CREATE USER / GRANT PROXY statements -> accounts YAML")
     ip.add_argument("file", help="SQL file ('-' for stdin)")
     ip.add_argument("-o", "--output", help="write the accounts YAML here instead of stdout")

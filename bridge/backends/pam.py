@@ -58,6 +58,10 @@ class PamBackend:
         rewritten = name if name != user else None
         return Identity(name, groups, self.name, authenticated_as=rewritten)
 
+    async def lookup(self, user: str, row: AccountRow) -> tuple[str, ...]:
+        """The groups mapping would see for `user`, without a password (explain)."""
+        return await asyncio.get_running_loop().run_in_executor(self.pool, groups_of, user)
+
     async def _deny(self, outcome: Outcome, service: str, user: str, aborted: str | None) -> None:
         detail = f"PAM {outcome.stage} for '{user}' (service '{service}'): {outcome.reason}"
         if aborted:  # the bridge could not answer a prompt: a denial, whatever PAM calls it

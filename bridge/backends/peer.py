@@ -38,6 +38,10 @@ class PeerBackend:
     name = "peer"
     accepts: tuple[type, ...] = (PeerCredentials,)
 
+    async def lookup(self, user: str, row: AccountRow) -> tuple[str, ...]:
+        """The OS groups of `user` (explain)."""
+        return await asyncio.get_running_loop().run_in_executor(None, groups_of, user)
+
     async def verify(
         self, credential: Credential, user: str, row: AccountRow, peer: Peer
     ) -> Identity:

@@ -135,3 +135,17 @@ def test_directory_down_is_a_clean_error(tmp_path: Path, mariadb, certs) -> None
         assert "backend outage" in bridge.log
     finally:
         bridge.stop()
+
+
+def test_explain_check_backend_asks_the_directory(bridge_ldap: Bridge) -> None:
+    import subprocess
+    import sys
+
+    cmd = [sys.executable, "-m", "bridge", "explain", "-c", str(bridge_ldap.config), "dave", "--host", "10.1.2.3",
+           "--check-backend"]  # fmt: skip
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+    assert "backend ldap reports the groups: " in done.stdout and "dbadmins" in done.stdout
+    assert (
+        "account: 'developer'@'%' (proxied)" in done.stdout
+    )  # dbadmins comes first in the mapping
+    assert done.returncode == 0, done.stderr
