@@ -18,6 +18,7 @@ from pathlib import Path
 
 from bridge.sandbox.bridgeproc import Account, BridgeProcess, add_grants, run_bridge, write_config
 from bridge.sandbox.certs import CertSet, make_certs
+from bridge.sandbox.ldap import BASE, SERVICE_DN, Person, Slapd
 from bridge.sandbox.mariadb import MariaDB
 from bridge.sandbox.pam import PamSandbox
 from bridge.sandbox.ports import free_port, port_open
@@ -29,10 +30,15 @@ DEMO_ACCOUNTS = [
     Account("alice", "alice-password", "caching_sha2_password"),
     # maria is checked by PAM (pam_wrapper + pam_matrix under the temp dir).
     Account("maria", "", "authentication_pam", "%", "upstream-maria", auth_string="mysql"),
+    # Everyone else is looked up in LDAP (slapd under the temp dir) and mapped by group.
+    Account("", "", "authentication_ldap_simple", auth_string="#dbadmins=developer,readers=reader"),
 ]
+LDAP_PEOPLE = [Person("ldapuser", "ldap-password", posix_groups=("dbadmins",)),
+               Person("reporter", "report-password", named_groups=("readers",))]  # fmt: skip
 PAM_USERS = [("maria", "maria-pam-password", "mysql")]
-UPSTREAM_ONLY = {"developer": "upstream-developer"}
-GRANTS = [{"proxy": "'alice'@'%'", "proxied": ["'developer'@'%'"]}]
+UPSTREAM_ONLY = {"developer": "upstream-developer", "reader": "upstream-reader"}
+GRANTS = [{"proxy": "'alice'@'%'", "proxied": ["'developer'@'%'"]},
+          {"proxy": "''@'%'", "proxied": ["'developer'@'%'", "'reader'@'%'"]}]  # fmt: skip
 
 
 def setup_upstream(db: MariaDB) -> None:
@@ -59,6 +65,10 @@ def client_commands(bridge: BridgeProcess, certs: CertSet) -> list[tuple[str, li
          ["mariadb", "--no-defaults", *tcp, *tls, "-ualice", "-palice-password", *query]),
         ("PAM (the password goes to the PAM stack)",
          ["mariadb", "--no-defaults", *tcp, *tls, "-umaria", "-pmaria-pam-password", *query]),
+        ("LDAP: ldapuser is in group dbadmins, so becomes 'developer'",
+         ["mariadb", "--no-defaults", *tcp, *tls, "-uldapuser", "-pldap-password", *query]),
+        ("LDAP: reporter is in group readers, so becomes 'reader'",
+         ["mariadb", "--no-defaults", *tcp, *tls, "-ureporter", "-preport-password", *query]),
         ("a wrong password (ERROR 1045)",
          ["mariadb", "--no-defaults", *tcp, *tls, "-uapp", "-pnot-it", *query]),
     ]  # fmt: skip
@@ -97,15 +107,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep", action="store_true", help="keep the temp dir afterwards")
     args = parser.parse_args(argv)
     base = Path(tempfile.mkdtemp(prefix="mysql-auth-bridge-sandbox-"))
-    db = bridge = None
+    db = bridge = slapd = None
     try:
         certs = make_certs(base / "certs")
         db = MariaDB.start(base / "mariadb", certs)
         setup_upstream(db)
         port = args.port if not port_open(args.port) else free_port()
         pam = PamSandbox.create(base / "pam", PAM_USERS)
+        slapd = Slapd.start(base / "ldap", certs, LDAP_PEOPLE, "service-password")
+        secret = base / "ldap-bind.secret"
+        secret.write_text("service-password\n")
+        secret.chmod(0o600)
+        ldap = {"servers": [slapd.tls_url], "ca": str(certs.ca), "bind_dn": SERVICE_DN,
+                "bind_password_file": str(secret), "base_dn": BASE}  # fmt: skip
+        backends = {"pam": pam.config(), "ldap": ldap}
         write_config(base / "bridge", port, db.port, certs, DEMO_ACCOUNTS, UPSTREAM_ONLY,
-                     backends={"pam": pam.config()}, audit_log="audit.jsonl")  # fmt: skip
+                     backends=backends, audit_log="audit.jsonl")  # fmt: skip
         add_grants(base / "bridge" / "accounts.yaml", GRANTS)
         bridge = run_bridge(base / "bridge", port, certs, pam.env())
         show(bridge, db, certs, base)
@@ -119,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 0
     finally:
-        for part in (bridge, db):
+        for part in (bridge, slapd, db):
             if part is not None:
                 part.stop()
         if not args.keep:
