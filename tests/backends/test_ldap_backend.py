@@ -158,3 +158,54 @@ async def test_all_down_is_an_outage_not_a_denial(tmp_path: Path, certs: CertSet
     )
     with pytest.raises(BackendUnavailable):
         await verify(b, "alice", "alice-ldap")
+
+
+async def test_plain_ldap_when_the_config_says_so(
+    tmp_path: Path, certs: CertSet, slapd: Slapd
+) -> None:
+    b = backend(tmp_path, certs, slapd.url, start_tls=False, allow_plaintext=True)
+    assert (await verify(b, "alice", "alice-ldap")).groups == ("dbadmins",)
+
+
+async def test_nested_groups_by_walk(tmp_path: Path, certs: CertSet, slapd: Slapd) -> None:
+    import ldap3
+
+    from bridge.sandbox.ldap import ADMIN_DN, GROUPS
+
+    admin = ldap3.Connection(slapd.url, ADMIN_DN, "admin-secret", auto_bind=True)
+    admin.add(
+        f"cn=staff,{GROUPS}", ["groupOfNames"], {"cn": "staff", "member": [f"cn=readers,{GROUPS}"]}
+    )
+    admin.add(
+        f"cn=everyone,{GROUPS}",
+        ["groupOfNames"],
+        {"cn": "everyone", "member": [f"cn=staff,{GROUPS}"]},
+    )
+    admin.unbind()
+    flat = backend(tmp_path, certs, slapd.tls_url)
+    assert (await verify(flat, "bob", "bob-ldap")).groups == ("readers",)
+    walk = backend(tmp_path, certs, slapd.tls_url, nested_groups="walk")
+    assert (await verify(walk, "bob", "bob-ldap")).groups == ("readers", "staff", "everyone")
+    shallow = backend(tmp_path, certs, slapd.tls_url, nested_groups="walk", nested_depth=1)
+    assert (await verify(shallow, "bob", "bob-ldap")).groups == ("readers", "staff")
+
+
+async def test_group_cache_and_connection_pool(
+    tmp_path: Path, certs: CertSet, slapd: Slapd
+) -> None:
+    b = backend(tmp_path, certs, slapd.tls_url, group_cache_ttl=60, pool_size=2)
+    searches = 0
+    original = b._search
+
+    def counting(*args, **kwargs):  # type: ignore[no-untyped-def]
+        nonlocal searches
+        searches += 1
+        return original(*args, **kwargs)
+
+    b._search = counting  # type: ignore[method-assign]
+    for _ in range(5):
+        assert (await verify(b, "alice", "alice-ldap")).groups == ("dbadmins",)
+    assert searches == 5 + 1  # a DN search each time, the group search once (cached)
+    assert b._idle.qsize() <= 2  # the bound service connections are kept and reused
+    with pytest.raises(Denied):  # the cache never skips the password check
+        await verify(b, "alice", "wrong")
