@@ -178,11 +178,32 @@ class LdapConfig(Model):
         return self
 
 
+class KerberosConfig(Model):
+    keytab: ConfigPath  # the bridge's service key; mode 0600 or stricter
+    service_principal: str  # e.g. mysql/db.example.com@EXAMPLE.COM
+    realms: tuple[str, ...] = ()  # realms accepted on rows that name none; default: the service's
+    strip_realm: bool = True  # anonymous rows: the identity is 'alice', not 'alice@REALM'
+    groups_from_ldap: bool = False  # authenticate with Kerberos, authorise with LDAP groups
+    threads: int = Field(8, ge=1, le=256)  # password logins talk to the KDC off the loop
+    timeout: float = Field(10.0, gt=0)
+
+    @property
+    def realm(self) -> str:
+        return self.service_principal.rpartition("@")[2]
+
+    @model_validator(mode="after")
+    def _principal_has_realm(self) -> KerberosConfig:
+        if "@" not in self.service_principal:
+            raise ValueError("service_principal needs its realm: 'mysql/host@REALM'")
+        return self
+
+
 class BackendsConfig(Model):
     """Backend settings. The built-in hash store and auth_socket need none."""
 
     pam: PamConfig | None = None
     ldap: LdapConfig | None = None
+    kerberos: KerberosConfig | None = None
 
 
 class LogConfig(Model):

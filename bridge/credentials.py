@@ -67,4 +67,17 @@ class PeerCredentials:
         return False
 
 
-Credential = ClearPassword | NativeScramble | Sha2Scramble | Conversation | PeerCredentials
+@dataclass(frozen=True, slots=True)
+class GssapiName:
+    """The initiator of an established GSSAPI (Kerberos) context: the keytab proved it."""
+
+    principal: str
+
+    @property
+    def used_password(self) -> bool:
+        return False
+
+
+Credential = (
+    ClearPassword | NativeScramble | Sha2Scramble | Conversation | PeerCredentials | GssapiName
+)

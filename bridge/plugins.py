@@ -10,7 +10,13 @@ from dataclasses import dataclass
 
 from bridge.backends.peer import parse_socket_rule
 from bridge.hashing import HashFormatError, parse_native, parse_sha2
-from bridge.mapping.auth_string import AuthStringError, MappingRule, parse_ldap, parse_pam
+from bridge.mapping.auth_string import (
+    AuthStringError,
+    MappingRule,
+    parse_kerberos,
+    parse_ldap,
+    parse_pam,
+)
 
 
 @dataclass(frozen=True)
@@ -51,6 +57,11 @@ def _text(parse: Callable[[str], MappingRule]) -> Callable[[bytes], MappingRule]
 
 # Every method that can deliver a clear password: a client that starts with one keeps it.
 PASSWORD_METHODS = ("caching_sha2_password", "sha256_password", "mysql_clear_password", "dialog")
+# Kerberos rows keep either GSSAPI exchange, and the password methods a client must choose
+# on purpose (not caching_sha2_password, every client's default: that would turn single
+# sign-on into a password prompt).
+KERBEROS_METHODS = ("authentication_kerberos_client", "auth_gssapi_client",
+                    "mysql_clear_password", "sha256_password")  # fmt: skip
 
 PLUGINS: dict[str, PluginSpec] = {
     spec.name: spec
@@ -74,6 +85,20 @@ PLUGINS: dict[str, PluginSpec] = {
             follows=("caching_sha2_password", "sha256_password", "mysql_clear_password"),
             rule=_text(parse_ldap),
         ),
+        *(
+            PluginSpec(
+                name,
+                "kerberos",
+                wire,
+                _text(parse_kerberos),
+                follows=KERBEROS_METHODS,
+                rule=_text(parse_kerberos),
+            )
+            for name, wire in (
+                ("authentication_kerberos", "authentication_kerberos_client"),
+                ("gssapi", "auth_gssapi_client"),
+            )
+        ),
         PluginSpec(
             "auth_socket",
             "peer",
@@ -92,12 +117,13 @@ STORE_PLUGINS = tuple(name for name, spec in PLUGINS.items() if spec.backend == 
 PROOF = {
     "mysql_native_password": "scramble", "caching_sha2_password": "password",
     "sha256_password": "password", "mysql_clear_password": "password", "dialog": "conversation",
-    "auth_socket": "peer",
+    "auth_socket": "peer", "authentication_kerberos_client": "gss", "auth_gssapi_client": "gss",
 }  # fmt: skip
 CHECKS = {
     "store": {"scramble", "password"},
     "pam": {"password", "conversation"},
     "ldap": {"password"},
+    "kerberos": {"gss", "password"},
     "peer": {"peer"},
 }
 

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from bridge import rsa_keys
 from bridge.backends.base import Backend
+from bridge.backends.kerberos import KerberosBackend
 from bridge.backends.ldap import LdapBackend
 from bridge.backends.pam import PamBackend
 from bridge.backends.peer import PeerBackend
@@ -192,6 +193,16 @@ def build_backends(config: BridgeConfig, previous: Runtime | None) -> dict[str, 
         kept = old.get("ldap")
         fresh = isinstance(kept, LdapBackend) and kept.config == ldap
         backends["ldap"] = kept if fresh and kept is not None else LdapBackend(ldap)
+    krb = config.backends.kerberos
+    if krb is not None:
+        kept = old.get("kerberos")
+        if isinstance(kept, KerberosBackend) and kept.config == krb:
+            backends["kerberos"] = kept
+        else:
+            try:
+                backends["kerberos"] = KerberosBackend(krb, backends.get("ldap"))
+            except Exception as exc:  # gssapi reports a bad keytab or principal in many ways
+                raise ConfigError(f"backends.kerberos: {exc}") from exc
     return backends
 
 

@@ -62,7 +62,7 @@ from bridge.upstream import init_sql
 from bridge.upstream.login import LoginRequest, UpstreamError, UpstreamSession, change_user, login
 from bridge.upstream.relay import Relay
 from bridge.wire import WIRE_METHODS, Send, WireContext, WireMethod, WireRun
-from bridge.wire.base import is_empty_answer
+from bridge.wire.base import GssService, is_empty_answer
 
 if TYPE_CHECKING:
     from bridge.server import BridgeServer
@@ -273,6 +273,7 @@ class Session:
             fast_auth=lambda token: store.fast_auth_ok(row, nonce, token),
             ask=self._ask,
             peer_uid=self.peer_uid,
+            gss=cast(GssService | None, self.rt.backends.get("kerberos")),
         )
 
     async def _ask(self, packet: bytes) -> bytes:

@@ -151,10 +151,14 @@ class LdapBackend:
             raise BackendUnavailable("LDAP did not answer in time") from exc
         return Identity(user, found.groups, self.name)
 
-    async def lookup(self, user: str, row: AccountRow) -> tuple[str, ...]:
-        """The user's groups without a password (for `explain --check-backend`)."""
+    async def lookup(
+        self, user: str, row: AccountRow, dn_part: str | None = None
+    ) -> tuple[str, ...]:
+        """The user's groups without a password: for `explain --check-backend`, and for
+        Kerberos logins authorised by directory groups (dn_part '': search the user)."""
         check_user_name(user)
-        dn_part = parse_ldap(row.authentication_string.decode("utf-8")).target
+        if dn_part is None:
+            dn_part = parse_ldap(row.authentication_string.decode("utf-8")).target
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self.pool, self._lookup_groups, user, dn_part)
 

@@ -27,13 +27,17 @@ class Account:
     host: str = "%"
     upstream_password: str = ""
     auth_string: str | None = None  # verbatim (PAM, auth_socket ...) instead of a hash
+    wire_method: str | None = None
 
     def row(self) -> dict[str, str]:
         auth = self.auth_string
         if auth is None:
             auth = hash_text(self.plugin, self.password)
-        return {"user": self.user, "host": self.host, "plugin": self.plugin,
-                "authentication_string": auth}  # fmt: skip
+        row = {"user": self.user, "host": self.host, "plugin": self.plugin,
+               "authentication_string": auth}  # fmt: skip
+        if self.wire_method:
+            row["wire_method"] = self.wire_method
+        return row
 
 
 def hash_text(plugin: str, password: str) -> str:

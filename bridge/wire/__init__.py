@@ -3,7 +3,15 @@
 Importing this package fills the WIRE_METHODS registry.
 """
 
-from bridge.wire import caching_sha2, cleartext, dialog, native, sha256, socket_peer
+from bridge.wire import (
+    caching_sha2,
+    cleartext,
+    dialog,
+    gssapi_methods,
+    native,
+    sha256,
+    socket_peer,
+)
 from bridge.wire.base import WIRE_METHODS, Receive, Send, WireContext, WireMethod, WireRun
 
 __all__ = [
@@ -16,6 +24,7 @@ __all__ = [
     "caching_sha2",
     "cleartext",
     "dialog",
+    "gssapi_methods",
     "native",
     "sha256",
     "socket_peer",

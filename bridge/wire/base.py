@@ -32,6 +32,22 @@ WireStep = Send | Receive
 WireRun = Generator[WireStep, bytes, Credential]
 
 
+class GssAcceptor(Protocol):
+    def step(self, token: bytes) -> bytes | None: ...
+    @property
+    def complete(self) -> bool: ...
+    @property
+    def initiator(self) -> str: ...
+
+
+class GssService(Protocol):
+    @property
+    def service_principal(self) -> str: ...
+    @property
+    def realm(self) -> str: ...
+    def acceptor(self) -> GssAcceptor: ...
+
+
 @dataclass(frozen=True)
 class WireContext:
     nonce: bytes = field(repr=False)  # the 20-byte scramble the client answers
@@ -43,6 +59,7 @@ class WireContext:
     # dialog: send a question packet to the client and return its answer
     ask: Callable[[bytes], Coroutine[Any, Any, bytes]] | None = field(default=None, repr=False)
     peer_uid: int | None = None  # SO_PEERCRED on the Unix socket
+    gss: GssService | None = None  # the Kerberos acceptor, when configured
 
 
 @runtime_checkable

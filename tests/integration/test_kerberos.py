@@ -1,0 +1,198 @@
+"""Kerberos end to end, against a real MIT KDC: single sign-on with a ticket (kinit) through
+MariaDB's auth_gssapi_client (mariadb CLI, mysqlclient) and MySQL's
+authentication_kerberos_client (Connector/Python), password logins verified against the
+keytab, realms, groups from LDAP, and a KDC that is down."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from bridge.sandbox.bridgeproc import Account
+from bridge.sandbox.kdc import Kdc
+from bridge.sandbox.ldap import Person, Slapd
+from tests.integration.harness import (
+    Bridge,
+    bridge_attr,
+    closing,
+    connect,
+    error_of,
+    mariadb_cli,
+    scalar,
+    start_bridge,
+)
+from tests.ldapfix import ldap_settings
+
+pytestmark = pytest.mark.integration
+PRINCIPALS = {
+    "alice": "alice-krb",
+    "bob": "bob-krb",
+    "karl": "karl-krb",
+    "dave": "dave-krb",
+    "erin": "erin-krb",
+}
+SERVICE = "mysql/localhost@EXAMPLE.TEST"
+
+
+@pytest.fixture(scope="module")
+def kdc(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Kdc]:
+    server = Kdc.start(tmp_path_factory.mktemp("kdc"), PRINCIPALS)
+    yield server
+    server.stop()
+
+
+def krb_bridge(
+    directory: Path, mariadb, certs, kdc: Kdc, keytab: Path, service: str = SERVICE, **extra: object
+) -> Bridge:  # type: ignore[no-untyped-def]
+    for user in ("alice", "bob", "erin", "developer"):
+        mariadb.sql(f"CREATE USER IF NOT EXISTS '{user}'@'%' IDENTIFIED BY 'up-{user}'")
+        mariadb.sql(f"GRANT SELECT ON *.* TO '{user}'@'%'")
+    accounts = [
+        Account("alice", "", "gssapi", upstream_password="up-alice"),  # MariaDB style, no AS
+        Account("bob", "", "authentication_kerberos", upstream_password="up-bob", auth_string="EXAMPLE.TEST"),
+        Account("karl", "", "gssapi", upstream_password="up-karl", auth_string="OTHER.TEST"),
+        # Password logins with every client's default method: the row pins it.
+        Account("erin", "", "authentication_kerberos", upstream_password="up-erin", auth_string="EXAMPLE.TEST",
+                wire_method="caching_sha2_password"),
+        Account("", "", "gssapi", auth_string="EXAMPLE.TEST, dbadmins=developer"),
+    ]  # fmt: skip
+    backends: dict[str, object] = {
+        "kerberos": {"keytab": str(keytab), "service_principal": service, **extra}
+    }
+    if "groups_from_ldap" in extra:
+        backends["ldap"] = extra.pop("_ldap")  # type: ignore[arg-type]
+        backends["kerberos"] = {"keytab": str(keytab), "service_principal": service, **extra}
+    return start_bridge(directory, mariadb, certs, accounts, env=kdc.env, upstream_only={"developer": "up-developer"},
+                        proxy_grants=[{"proxy": "''@'%'", "proxied": ["'developer'@'%'"]}],
+                        backends=backends)  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def slapd(tmp_path_factory: pytest.TempPathFactory, certs) -> Iterator[Slapd]:  # type: ignore[no-untyped-def]
+    from tests.ldapfix import SERVICE_PASSWORD
+
+    server = Slapd.start(
+        tmp_path_factory.mktemp("krb-ldap"),
+        certs,
+        [Person("dave", "x", ("dbadmins",))],
+        SERVICE_PASSWORD,
+    )
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def bridge_krb(tmp_path_factory, mariadb, certs, kdc: Kdc, slapd: Slapd) -> Iterator[Bridge]:  # type: ignore[no-untyped-def]
+    base = tmp_path_factory.mktemp("krb-bridge")
+    keytab = kdc.service_keytab("mysql/localhost", base / "service.keytab")
+    ldap = ldap_settings(base, certs, slapd.tls_url)
+    bridge = krb_bridge(
+        base / "bridge", mariadb, certs, kdc, keytab, groups_from_ldap=True, _ldap=ldap
+    )
+    yield bridge
+    bridge.stop()
+
+
+def ticket(kdc: Kdc, tmp_path: Path, principal: str) -> dict[str, str]:
+    return kdc.kinit(principal, PRINCIPALS[principal], tmp_path / f"{principal}.cc")
+
+
+def test_mariadb_cli_single_sign_on(bridge_krb: Bridge, kdc: Kdc, tmp_path: Path) -> None:
+    done = mariadb_cli(bridge_krb, "alice", None, env=ticket(kdc, tmp_path, "alice"))
+    assert done.stdout.strip() == "alice@%", done.stderr
+
+
+def test_mysqlclient_single_sign_on(bridge_krb: Bridge, kdc: Kdc, tmp_path: Path) -> None:
+    script = (f"import MySQLdb; c = MySQLdb.connect(host='127.0.0.1', port={bridge_krb.port}, user='alice', "
+              f"ssl={{'ca': '{bridge_krb.certs.ca}'}}); cur = c.cursor(); cur.execute('SELECT CURRENT_USER()'); "
+              "print(cur.fetchone()[0])")  # fmt: skip
+    env = {**os.environ, **ticket(kdc, tmp_path, "alice")}
+    done = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=30
+    )
+    assert done.stdout.strip() == "alice@%", done.stderr
+
+
+def test_connector_python_authentication_kerberos_client(
+    bridge_krb: Bridge, kdc: Kdc, tmp_path: Path
+) -> None:
+    script = (f"import mysql.connector; c = mysql.connector.connect(host='127.0.0.1', port={bridge_krb.port}, "
+              f"user='bob', use_pure=True, ssl_ca='{bridge_krb.certs.ca}'); cur = c.cursor(); "
+              "cur.execute('SELECT CURRENT_USER()'); print(cur.fetchone()[0])")  # fmt: skip
+    env = {**os.environ, **ticket(kdc, tmp_path, "bob")}
+    done = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=30
+    )
+    assert done.stdout.strip().endswith("bob@%"), done.stderr
+
+
+def test_groups_from_ldap_map_a_principal(bridge_krb: Bridge, kdc: Kdc, tmp_path: Path) -> None:
+    done = mariadb_cli(bridge_krb, "dave", None, env=ticket(kdc, tmp_path, "dave"))
+    assert done.stdout.strip() == "developer@%", done.stderr
+
+
+def test_wrong_principal_for_the_account(bridge_krb: Bridge, kdc: Kdc, tmp_path: Path) -> None:
+    done = mariadb_cli(
+        bridge_krb, "alice", None, env=ticket(kdc, tmp_path, "bob")
+    )  # bob's ticket, as alice
+    assert "ERROR 1045" in done.stderr
+    assert "principal 'bob@EXAMPLE.TEST' may not log in as 'alice'" in bridge_krb.log
+
+
+def test_realm_not_allowed_is_denied(bridge_krb: Bridge, kdc: Kdc, tmp_path: Path) -> None:
+    done = mariadb_cli(bridge_krb, "karl", None, env=ticket(kdc, tmp_path, "karl"))
+    assert "ERROR 1045" in done.stderr
+    assert (
+        "realm 'EXAMPLE.TEST' of 'karl@EXAMPLE.TEST' is not accepted (OTHER.TEST)" in bridge_krb.log
+    )
+
+
+def test_password_login_verified_with_the_keytab(bridge_krb: Bridge) -> None:
+    done = mariadb_cli(bridge_krb, "bob", "bob-krb", "--default-auth=mysql_clear_password")
+    assert done.stdout.strip() == "bob@%", done.stderr
+    wrong = mariadb_cli(bridge_krb, "bob", "nope", "--default-auth=mysql_clear_password")
+    assert "ERROR 1045" in wrong.stderr
+    for client in ("pymysql", "connector", "mysqlclient"):
+        with closing(connect(client, bridge_krb, "erin", "erin-krb", "tls")) as conn:
+            assert scalar(conn, "SELECT CURRENT_USER()") == "erin@%"
+            assert bridge_attr(conn, "bridge_external_user") == "erin@EXAMPLE.TEST"
+    assert (
+        error_of(pytest.raises(Exception, connect, "pymysql", bridge_krb, "erin", "bad").value)[0]
+        == 1045
+    )
+
+
+def test_a_tgt_alone_is_not_accepted(tmp_path: Path, mariadb, certs, kdc: Kdc) -> None:  # type: ignore[no-untyped-def]
+    """Re-key the service principal in the KDC without updating the bridge's keytab: the
+    password still gets a TGT, but the service ticket cannot be accepted: denied."""
+    keytab = kdc.service_keytab("mysql/stale", tmp_path / "stale.keytab")
+    bridge = krb_bridge(
+        tmp_path / "bridge", mariadb, certs, kdc, keytab, service="mysql/stale@EXAMPLE.TEST"
+    )
+    clear = "--default-auth=mysql_clear_password"
+    try:
+        assert mariadb_cli(bridge, "bob", "bob-krb", clear).stdout.strip() == "bob@%"
+        kdc.kadmin("cpw -randkey mysql/stale")  # the KDC's key for the service changes
+        done = mariadb_cli(bridge, "bob", "bob-krb", clear)
+        assert "ERROR 1045" in done.stderr
+        assert "Kerberos password login for 'bob@EXAMPLE.TEST'" in bridge.log
+    finally:
+        bridge.stop()
+
+
+def test_kdc_down_is_a_clean_error(tmp_path: Path, mariadb, certs) -> None:  # type: ignore[no-untyped-def]
+    kdc = Kdc.start(tmp_path / "kdc", {"bob": "bob-krb"})
+    keytab = kdc.service_keytab("mysql/localhost", tmp_path / "service.keytab")
+    bridge = krb_bridge(tmp_path / "bridge", mariadb, certs, kdc, keytab)
+    try:
+        kdc.stop()
+        done = mariadb_cli(bridge, "bob", "bob-krb", "--default-auth=mysql_clear_password")
+        assert "ERROR 1045" in done.stderr
+        assert "backend outage" in bridge.log and "KDC unreachable" in bridge.log
+    finally:
+        bridge.stop()
