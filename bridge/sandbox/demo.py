@@ -18,6 +18,7 @@ from pathlib import Path
 
 from bridge.sandbox.bridgeproc import Account, BridgeProcess, add_grants, run_bridge, write_config
 from bridge.sandbox.certs import CertSet, make_certs
+from bridge.sandbox.kdc import Kdc
 from bridge.sandbox.ldap import BASE, SERVICE_DN, Person, Slapd
 from bridge.sandbox.mariadb import MariaDB
 from bridge.sandbox.pam import PamSandbox
@@ -30,6 +31,8 @@ DEMO_ACCOUNTS = [
     Account("alice", "alice-password", "caching_sha2_password"),
     # maria is checked by PAM (pam_wrapper + pam_matrix under the temp dir).
     Account("maria", "", "authentication_pam", "%", "upstream-maria", auth_string="mysql"),
+    # kuser logs in with a Kerberos ticket (an MIT KDC under the temp dir), no password.
+    Account("kuser", "", "gssapi", "%", "upstream-kuser"),
     # Everyone else is looked up in LDAP (slapd under the temp dir) and mapped by group.
     Account("", "", "authentication_ldap_simple", auth_string="#dbadmins=developer,readers=reader"),
 ]
@@ -49,7 +52,9 @@ def setup_upstream(db: MariaDB) -> None:
         db.sql(f"GRANT ALL ON shop.* TO '{user}'@'%'")
 
 
-def client_commands(bridge: BridgeProcess, certs: CertSet) -> list[tuple[str, list[str]]]:
+def client_commands(
+    bridge: BridgeProcess, certs: CertSet, krb_env: dict[str, str] | None = None
+) -> list[tuple[str, list[str]]]:
     tcp = ["-h127.0.0.1", f"-P{bridge.port}", "--protocol=TCP"]
     tls = [f"--ssl-ca={certs.ca}", "--ssl-verify-server-cert"]
     query = ["-e", "SELECT USER(), CURRENT_USER(), @@version"]
@@ -69,12 +74,17 @@ def client_commands(bridge: BridgeProcess, certs: CertSet) -> list[tuple[str, li
          ["mariadb", "--no-defaults", *tcp, *tls, "-uldapuser", "-pldap-password", *query]),
         ("LDAP: reporter is in group readers, so becomes 'reader'",
          ["mariadb", "--no-defaults", *tcp, *tls, "-ureporter", "-preport-password", *query]),
+        *([("Kerberos single sign-on: kuser's ticket (kinit), no password",
+            ["env", *(f"{k}={v}" for k, v in krb_env.items()),
+             "mariadb", "--no-defaults", *tcp, *tls, "-ukuser", *query])] if krb_env else []),
         ("a wrong password (ERROR 1045)",
          ["mariadb", "--no-defaults", *tcp, *tls, "-uapp", "-pnot-it", *query]),
     ]  # fmt: skip
 
 
-def show(bridge: BridgeProcess, db: MariaDB, certs: CertSet, base: Path) -> None:
+def show(
+    bridge: BridgeProcess, db: MariaDB, certs: CertSet, base: Path, krb_env: dict[str, str]
+) -> None:
     print(f"\nmysql-auth-bridge sandbox in {base}")
     print(f"  upstream MariaDB  127.0.0.1:{db.port}   (root: mariadb -uroot --socket={db.socket})")
     print(f"  bridge            127.0.0.1:{bridge.port} and {bridge.socket}")
@@ -82,15 +92,17 @@ def show(bridge: BridgeProcess, db: MariaDB, certs: CertSet, base: Path) -> None
     print(f"  bridge log        {bridge.directory / 'bridge.log'}")
     print(f"  audit log         {bridge.directory / 'audit.jsonl'}\n")
     print("Try:")
-    for title, cmd in client_commands(bridge, certs):
+    kinit = ["env", *(f"{k}={v}" for k, v in krb_env.items()), "kinit", "kuser"]
+    print(f"  # a Kerberos ticket for kuser (password: kuser-krb-password)\n  {shlex.join(kinit)}")
+    for title, cmd in client_commands(bridge, certs, krb_env):
         print(f"  # {title}\n  {shlex.join(cmd)}")
     print("  # reload after editing accounts.yaml\n  kill -HUP", bridge.proc.pid)
     print("\nPress Ctrl-C to stop and remove everything.\n", flush=True)
 
 
-def self_check(bridge: BridgeProcess, certs: CertSet) -> bool:
+def self_check(bridge: BridgeProcess, certs: CertSet, krb_env: dict[str, str]) -> bool:
     ok = True
-    for title, cmd in client_commands(bridge, certs):
+    for title, cmd in client_commands(bridge, certs, krb_env):
         done = subprocess.run(cmd, capture_output=True, text=True, timeout=30)
         expect_error = "wrong password" in title
         worked = (done.returncode != 0) if expect_error else (done.returncode == 0)
@@ -107,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep", action="store_true", help="keep the temp dir afterwards")
     args = parser.parse_args(argv)
     base = Path(tempfile.mkdtemp(prefix="mysql-auth-bridge-sandbox-"))
-    db = bridge = slapd = None
+    db = bridge = slapd = kdc = None
     try:
         certs = make_certs(base / "certs")
         db = MariaDB.start(base / "mariadb", certs)
@@ -120,13 +132,18 @@ def main(argv: list[str] | None = None) -> int:
         secret.chmod(0o600)
         ldap = {"servers": [slapd.tls_url], "ca": str(certs.ca), "bind_dn": SERVICE_DN,
                 "bind_password_file": str(secret), "base_dn": BASE}  # fmt: skip
-        backends = {"pam": pam.config(), "ldap": ldap}
+        kdc = Kdc.start(base / "krb", {"kuser": "kuser-krb-password"})
+        keytab = kdc.service_keytab("mysql/localhost", base / "krb" / "service.keytab")
+        krb_env = {**kdc.env, "KRB5CCNAME": f"FILE:{base / 'krb' / 'kuser.cc'}"}
+        kerberos = {"keytab": str(keytab), "service_principal": "mysql/localhost@" + kdc.realm}
+        backends = {"pam": pam.config(), "ldap": ldap, "kerberos": kerberos}
         write_config(base / "bridge", port, db.port, certs, DEMO_ACCOUNTS, UPSTREAM_ONLY,
                      backends=backends, audit_log="audit.jsonl")  # fmt: skip
         add_grants(base / "bridge" / "accounts.yaml", GRANTS)
-        bridge = run_bridge(base / "bridge", port, certs, pam.env())
-        show(bridge, db, certs, base)
-        ok = self_check(bridge, certs)
+        bridge = run_bridge(base / "bridge", port, certs, {**pam.env(), **kdc.env})
+        show(bridge, db, certs, base, krb_env)
+        kdc.kinit("kuser", "kuser-krb-password", base / "krb" / "kuser.cc")
+        ok = self_check(bridge, certs, krb_env)
         if args.check:
             return 0 if ok else 1
         signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
@@ -136,7 +153,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 0
     finally:
-        for part in (bridge, slapd, db):
+        for part in (bridge, slapd, kdc, db):
             if part is not None:
                 part.stop()
         if not args.keep:
