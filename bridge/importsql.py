@@ -12,7 +12,7 @@ import yaml
 
 from bridge.hashing import make_native, make_sha2, to_text
 from bridge.mapping.names import format_account, unquote
-from bridge.plugins import PLUGINS, validate_row
+from bridge.plugins import PLUGINS, STORE_PLUGINS, validate_row
 
 # MariaDB's and Percona's plugin names for what MySQL and the bridge call otherwise.
 PLUGIN_NAMES = {
@@ -151,7 +151,10 @@ def _identified(cur: _Cursor) -> tuple[str, bytes] | str:
             return plugin, _native_or_sha2(plugin, password)
         auth = _auth_string(cur.take())
     elif cur.accept("BY"):
-        return plugin, _native_or_sha2(plugin, cur.value().encode())
+        # A password for the built-in plugins; for external ones (LDAP's DN, Kerberos' realm)
+        # MySQL takes BY as the authentication string itself.
+        value = cur.value().encode()
+        return plugin, _native_or_sha2(plugin, value) if plugin in STORE_PLUGINS else value
     else:
         auth = b""
     if cur.accept("OR"):

@@ -113,3 +113,29 @@ def test_yaml_output_is_readable() -> None:
     text = to_yaml(import_sql(MYSQL_8))
     assert "proxy: \"'app'@'%'\"" in text
     assert yaml.safe_load(text)["proxy_grants"][0]["proxied"] == ["'report'@'10.%'"]
+
+
+def test_external_plugins_from_enterprise_percona_and_mariadb(tmp_path: Path) -> None:
+    sql = """
+    CREATE USER ''@'' IDENTIFIED WITH authentication_pam AS 'mysql, root=developer, users=data_entry';
+    CREATE USER 'ldapuser'@'%' IDENTIFIED WITH authentication_ldap_simple BY 'uid=ldapuser,ou=people,dc=example,dc=com';
+    CREATE USER 'karl'@'%' IDENTIFIED WITH authentication_kerberos BY 'EXAMPLE.COM';
+    CREATE USER 'pammy'@'%' IDENTIFIED VIA pam USING 'mariadb';
+    CREATE USER 'krb'@'%' IDENTIFIED VIA gssapi AS 'krb@EXAMPLE.COM';
+    CREATE USER 'backup'@'localhost' IDENTIFIED VIA unix_socket;
+    GRANT PROXY ON 'developer'@'localhost' TO ''@'';
+    """
+    result = import_sql(sql)
+    plugins = {a["user"]: (a["plugin"], a["authentication_string"]) for a in result.accounts}
+    assert plugins[""] == ("authentication_pam", "mysql, root=developer, users=data_entry")
+    assert plugins["pammy"] == ("authentication_pam", "mariadb")
+    assert plugins["krb"] == ("authentication_kerberos", "krb@EXAMPLE.COM")
+    assert plugins["backup"] == ("auth_socket", "")
+    assert plugins["ldapuser"] == (
+        "authentication_ldap_simple",
+        "uid=ldapuser,ou=people,dc=example,dc=com",
+    )
+    assert plugins["karl"] == ("authentication_kerberos", "EXAMPLE.COM")
+    assert result.not_translated == []
+    rows, grants = load(result, tmp_path)
+    assert len(rows) == 6 and grants.grants[0].proxied_user == "developer"
