@@ -3,7 +3,11 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: deps demo test check lint format typecheck bench clean
+PREFIX ?= /usr
+DESTDIR ?=
+UNITDIR ?= /lib/systemd/system
+
+.PHONY: deps demo test check lint format typecheck bench clean install
 
 deps:
 	@scripts/install-deps
@@ -25,6 +29,19 @@ format: deps
 
 bench: deps  ## relay and login-rate benchmarks; prints ratios against a direct connection
 	$(PY) bench/run.py
+
+install:  ## the package, the systemd units, sysusers/tmpfiles snippets, the PAM service, examples
+	python3 -m pip install --prefix=$(DESTDIR)$(PREFIX) .
+	install -D -m 0644 deploy/systemd/mysql-auth-bridge.service $(DESTDIR)$(UNITDIR)/mysql-auth-bridge.service
+	install -D -m 0644 deploy/systemd/mysql-auth-bridge.socket $(DESTDIR)$(UNITDIR)/mysql-auth-bridge.socket
+	install -D -m 0644 deploy/sysusers.d/mysql-auth-bridge.conf $(DESTDIR)$(PREFIX)/lib/sysusers.d/mysql-auth-bridge.conf
+	install -D -m 0644 deploy/tmpfiles.d/mysql-auth-bridge.conf $(DESTDIR)$(PREFIX)/lib/tmpfiles.d/mysql-auth-bridge.conf
+	install -D -m 0644 deploy/pam.d/mysql-auth-bridge $(DESTDIR)/etc/pam.d/mysql-auth-bridge
+	install -d -m 0750 $(DESTDIR)/etc/mysql-auth-bridge
+	for f in deploy/examples/*.yaml; do \
+	  install -D -m 0640 $$f $(DESTDIR)$(PREFIX)/share/doc/mysql-auth-bridge/examples/$$(basename $$f); done
+	install -D -m 0644 README.md $(DESTDIR)$(PREFIX)/share/doc/mysql-auth-bridge/README.md
+	cp -r docs $(DESTDIR)$(PREFIX)/share/doc/mysql-auth-bridge/
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info

@@ -9,9 +9,12 @@ import itertools
 import logging
 import os
 import signal
+import socket
+from collections.abc import Callable
 from pathlib import Path
 from typing import Literal
 
+from bridge import systemd
 from bridge.audit import AuditLog
 from bridge.config import ConfigError, tcp_address
 from bridge.errors import TooManyConnections
@@ -100,6 +103,10 @@ class BridgeServer:
 
     async def start(self) -> None:
         await self.refresh_profile()
+        activated = systemd.listen_sockets()
+        if activated:
+            await self._listen_activated(activated)
+            return
         loop = asyncio.get_running_loop()
         listen = self.runtime.config.listen
         for text in listen.tcp:
@@ -111,6 +118,21 @@ class BridgeServer:
             log.info("listening on %s", text)
         if listen.unix is not None:
             await self._listen_unix(listen.unix)
+
+    async def _listen_activated(self, sockets: list[socket.socket]) -> None:
+        """Socket activation: listen on what systemd passed; 'listen' in the config is unused."""
+        loop = asyncio.get_running_loop()
+        for sock in sockets:
+            kind: Literal["tcp", "socket"] = "socket" if sock.family == socket.AF_UNIX else "tcp"
+            sock.setblocking(False)
+            server = await loop.create_server(self._factory(kind, loop), sock=sock, backlog=1024)
+            self._listeners.append(server)
+            log.info("listening on %s (from systemd)", sock.getsockname() or "unix socket")
+
+    def _factory(
+        self, kind: Literal["tcp", "socket"], loop: asyncio.AbstractEventLoop
+    ) -> Callable[[], ClientConn]:
+        return lambda: ClientConn(self, kind, loop)
 
     async def _listen_unix(self, path: Path) -> None:
         with contextlib.suppress(FileNotFoundError):
@@ -128,15 +150,18 @@ class BridgeServer:
     # --- lifecycle --------------------------------------------------------------------------
 
     def reload(self) -> bool:
+        systemd.reloading()
         try:
             runtime = build_runtime(self.runtime.config_path, self.runtime)
         except ConfigError as exc:
             log.error("reload failed, keeping the running configuration:\n%s", exc)
+            systemd.ready("running; the last reload failed, see the log")
             return False
         self.runtime = runtime
         self.audit.retarget(runtime.config.audit_log)  # also how the audit file is rotated
         log.info("configuration reloaded from %s", runtime.config_path)
         asyncio.get_running_loop().create_task(self.refresh_profile())
+        systemd.ready(self._status())
         return True
 
     def stop(self) -> None:
@@ -149,8 +174,14 @@ class BridgeServer:
         loop.add_signal_handler(signal.SIGINT, self.stop)
         await self.start()
         log.info("ready")
+        systemd.ready(self._status())
         await self._stop.wait()
+        systemd.stopping()
         await self.drain()
+
+    def _status(self) -> str:
+        return (f"serving {len(self.runtime.accounts.rows)} account rows, "
+                f"upstream {self.runtime.upstream.describe()}")  # fmt: skip
 
     async def drain(self) -> None:
         """Stop accepting, let sessions finish for up to shutdown_grace, then close them."""

@@ -40,7 +40,7 @@ def bridge(
 def make_bridge(tmp_path: Path, mariadb: MariaDB, certs: CertSet) -> Iterator:  # type: ignore[type-arg]
     started: list[Bridge] = []
 
-    def make(**kwargs: object) -> Bridge:
+    def make(**kwargs: object) -> Bridge:  # env=..., server=..., and the other sections
         running = start_bridge(tmp_path / f"bridge{len(started)}", mariadb, certs, **kwargs)  # type: ignore[arg-type]
         started.append(running)
         return running
