@@ -206,6 +206,18 @@ class BackendsConfig(Model):
     kerberos: KerberosConfig | None = None
 
 
+class ProtectionConfig(Model):
+    """Failed-login throttling and temporary lockout (docs/security.md). Off by default."""
+
+    failed_login_threshold: int = Field(0, ge=0)  # consecutive failures before delays; 0: off
+    min_delay: float = Field(1.0, gt=0)  # the first delay; each further failure adds as much
+    max_delay: float = Field(30.0, gt=0)
+    count_by: Literal["address", "account", "account_and_address"] = "address"
+    failed_login_attempts: int = Field(0, ge=0)  # consecutive failures that lock; 0: no lock
+    lock_time: float = Field(600.0, gt=0)  # seconds
+    lock_by: Literal["account", "account_and_address"] = "account_and_address"
+
+
 class LogConfig(Model):
     level: Literal["debug", "info", "warning", "error"] = "info"
 
@@ -219,6 +231,7 @@ class BridgeConfig(Model):
     accounts: tuple[ConfigPath, ...] = ()
     backends: BackendsConfig = BackendsConfig()
     log: LogConfig = LogConfig()
+    protection: ProtectionConfig = ProtectionConfig()
     audit_log: AuditTarget | None = None  # a file (JSON lines), or 'log' for the log
 
 

@@ -44,6 +44,21 @@ class AccessDeniedNoPassword(BridgeError):
         super().__init__(f"Access denied for user '{user}'@'{host}'", log_reason)
 
 
+class AccountBlocked(BridgeError):
+    """ER_USER_ACCESS_DENIED_FOR_USER_ACCOUNT_BLOCKED_BY_PASSWORD_LOCK, with the bridge's
+    lock time in seconds where mysqld counts days."""
+
+    errno, sqlstate = 3955, "HY000"
+
+    def __init__(self, user: str, host: str, lock: float, remaining: float, failures: int) -> None:
+        super().__init__(
+            f"Access denied for user '{user}'@'{host}'. Account is blocked for {lock:.0f} "
+            f"second(s) ({remaining:.0f} second(s) remaining) due to {failures} consecutive "
+            "failed logins.",
+            f"locked after {failures} failed logins",
+        )
+
+
 class BadHandshake(BridgeError):
     errno, sqlstate = 1043, "08S01"
 

@@ -23,6 +23,7 @@ from bridge.protocol.constants import BRIDGE_HOP, DEFAULT_CHARSET, PER_HOP, Capa
 from bridge.protocol.packets import HandshakeV10, build_err
 from bridge.runtime import Runtime, build_runtime
 from bridge.session import Session
+from bridge.throttle import Throttle
 from bridge.upstream.login import UpstreamError, probe
 
 log = logging.getLogger("bridge.server")
@@ -62,6 +63,7 @@ class BridgeServer:
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
         self.audit = AuditLog(runtime.config.audit_log)
+        self.throttle = Throttle(runtime.config.protection)
         self.profile = FALLBACK_PROFILE
         self.sessions: set[asyncio.Task[None]] = set()
         self._ids = itertools.count(1)
@@ -159,6 +161,7 @@ class BridgeServer:
             return False
         self.runtime = runtime
         self.audit.retarget(runtime.config.audit_log)  # also how the audit file is rotated
+        self.throttle.config = runtime.config.protection
         log.info("configuration reloaded from %s", runtime.config_path)
         asyncio.get_running_loop().create_task(self.refresh_profile())
         systemd.ready(self._status())

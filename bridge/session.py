@@ -22,6 +22,7 @@ from bridge.credentials import Credential
 from bridge.errors import (
     AccessDenied,
     AccessDeniedNoPassword,
+    AccountBlocked,
     BackendUnavailable,
     BadHandshake,
     BridgeError,
@@ -69,6 +70,13 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("bridge.session")
 
+# A refused COM_CHANGE_USER answers ERR and leaves the session as it was.
+CHANGE_USER_REFUSALS = (
+    AccessDenied,
+    AccessDeniedNoPassword,
+    AccountBlocked,
+    SecureTransportRequired,
+)
 # Upstream errors that concern the client's own request, passed through as they are.
 CLIENT_FACING_UPSTREAM_ERRORS = frozenset({1040, 1044, 1049, 1203, 1226})
 
@@ -221,6 +229,7 @@ class Session:
         one), verify with its backend. On COM_CHANGE_USER, always switch (fresh nonce)."""
         started = time.monotonic()
         self._user = user
+        await self._throttle(user)
         row = self.rt.accounts.match(user, self.host)
         decoy = row is None
         row = row or self.rt.decoy_for(user, self.host)
@@ -249,6 +258,7 @@ class Session:
         except Denied as exc:
             reason = "no account matches" if decoy else exc.reason
             self._log_denied(user, row, method.name, reason, started)
+            self.server.throttle.failure(user, self._client_address)
             raise self._denial(spec, reason) from None
         except BackendUnavailable as exc:
             self.log.warning("backend outage for %r: %s", user, exc)
@@ -256,7 +266,23 @@ class Session:
         finally:
             self._pending_switch = None
         self._note(proxied_account=decision.account)
+        self.server.throttle.success(user, self._client_address)
         return Authenticated(row, identity, method.name, decision)
+
+    async def _throttle(self, user: str) -> None:
+        """A lock refuses at once (ERROR 3955, whatever the password); a delay is served here,
+        on the event loop, with the handshake deadline moved by as much."""
+        throttle, address = self.server.throttle, self._client_address
+        locked = throttle.locked(user, address)
+        if locked is not None:
+            lock = self.rt.config.protection.lock_time
+            raise AccountBlocked(user, self.host.display, lock, *locked)
+        delay = throttle.delay(user, address)
+        if delay:
+            self.log.info("delaying %r from %s by %.1f s after failed logins", user, address, delay)
+            if self._deadline is not None and self._deadline.when() is not None:
+                self._deadline.reschedule(self._deadline.when() + delay)  # type: ignore[operator]
+            await asyncio.sleep(delay)
 
     def _denial(self, spec: PluginSpec, reason: str) -> BridgeError:
         if not spec.mentions_password:
@@ -395,7 +421,7 @@ class Session:
         try:
             async with asyncio.timeout(self.rt.config.server.connect_timeout) as self._deadline:
                 auth = await self._authenticate(request.user, None, b"", change_user=True)
-        except (AccessDenied, AccessDeniedNoPassword, SecureTransportRequired) as exc:
+        except CHANGE_USER_REFUSALS as exc:
             self.change_user_failures += 1
             self._finish_attempt(exc)
             self._send_error(exc)
@@ -437,7 +463,7 @@ class Session:
         if failure is None:
             attempt.result = "ok"
         elif isinstance(failure, BridgeError):
-            denied = isinstance(failure, AccessDenied | AccessDeniedNoPassword)
+            denied = isinstance(failure, AccessDenied | AccessDeniedNoPassword | AccountBlocked)
             attempt.result, attempt.reason = ("denied" if denied else "error"), failure.log_reason
         else:
             attempt.reason = failure

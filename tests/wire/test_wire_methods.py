@@ -43,11 +43,63 @@ def drive(
 
 
 def test_registry_holds_the_mysql_names() -> None:
-    assert set(WIRE_METHODS) >= {"mysql_native_password", "caching_sha2_password",
-                                 "sha256_password", "mysql_clear_password"}  # fmt: skip
-    for method in WIRE_METHODS.values():
-        data = method.switch_data(ctx(True))
-        assert data in (NONCE + b"\0", b"")
+    assert set(WIRE_METHODS) == {"mysql_native_password", "caching_sha2_password", "sha256_password",
+                                 "mysql_clear_password", "dialog", "auth_socket",
+                                 "authentication_kerberos_client", "auth_gssapi_client"}  # fmt: skip
+    for name in ("mysql_native_password", "caching_sha2_password", "sha256_password"):
+        assert WIRE_METHODS[name].switch_data(ctx(True)) == NONCE + b"\0"
+    for name in ("mysql_clear_password", "dialog", "auth_socket"):
+        assert WIRE_METHODS[name].switch_data(ctx(True)) == b""
+
+
+class FakeGss:
+    service_principal = "mysql/db@EXAMPLE.COM"
+    realm = "EXAMPLE.COM"
+
+    def acceptor(self):  # type: ignore[no-untyped-def]
+        return FakeAcceptor()
+
+
+class FakeAcceptor:
+    """Two rounds: a reply to the first token, complete after the second."""
+
+    def __init__(self) -> None:
+        self.rounds = 0
+
+    def step(self, token: bytes) -> bytes | None:
+        self.rounds += 1
+        return b"server-" + token if self.rounds == 1 else None
+
+    @property
+    def complete(self) -> bool:
+        return self.rounds >= 2
+
+    @property
+    def initiator(self) -> str:
+        return "alice@EXAMPLE.COM"
+
+
+def gss_ctx() -> WireContext:
+    return WireContext(NONCE, True, RSA, gss=FakeGss())
+
+
+def test_gssapi_first_packets_byte_exact() -> None:
+    mysql = WIRE_METHODS["authentication_kerberos_client"].switch_data(gss_ctx())
+    assert mysql == b"\x14\x00mysql/db@EXAMPLE.COM\x0b\x00EXAMPLE.COM"  # u16 SPN, u16 realm
+    mariadb = WIRE_METHODS["auth_gssapi_client"].switch_data(gss_ctx())
+    assert mariadb == b"mysql/db@EXAMPLE.COM\x00\x00"  # principal NUL, mechanism '' NUL
+
+
+@pytest.mark.parametrize("name", ["authentication_kerberos_client", "auth_gssapi_client"])
+def test_gssapi_token_loop(name: str) -> None:
+    from bridge.credentials import GssapiName
+
+    sent, cred = drive(name, gss_ctx(), b"t1", [b"t2"])
+    assert sent == [b"server-t1"] and cred == GssapiName("alice@EXAMPLE.COM")
+    with pytest.raises(Denied):
+        drive(name, gss_ctx(), b"", [])
+    with pytest.raises(Denied):
+        drive(name, WireContext(NONCE, True, RSA), b"t1", [])  # Kerberos not configured
 
 
 @pytest.mark.parametrize(
