@@ -218,6 +218,10 @@ class ProtectionConfig(Model):
     lock_by: Literal["account", "account_and_address"] = "account_and_address"
 
 
+class MetricsConfig(Model):
+    listen: TcpAddress = "127.0.0.1:9104"  # GET /metrics (Prometheus) and GET /healthz
+
+
 class LogConfig(Model):
     level: Literal["debug", "info", "warning", "error"] = "info"
 
@@ -232,6 +236,7 @@ class BridgeConfig(Model):
     backends: BackendsConfig = BackendsConfig()
     log: LogConfig = LogConfig()
     protection: ProtectionConfig = ProtectionConfig()
+    metrics: MetricsConfig | None = None
     audit_log: AuditTarget | None = None  # a file (JSON lines), or 'log' for the log
 
 

@@ -10,14 +10,15 @@ import logging
 import os
 import signal
 import socket
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from bridge import systemd
 from bridge.audit import AuditLog
 from bridge.config import ConfigError, tcp_address
 from bridge.errors import TooManyConnections
+from bridge.metrics import Metrics, MetricsServer
 from bridge.netio import Conn
 from bridge.protocol.constants import BRIDGE_HOP, DEFAULT_CHARSET, PER_HOP, Capability
 from bridge.protocol.packets import HandshakeV10, build_err
@@ -63,6 +64,9 @@ class BridgeServer:
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
         self.audit = AuditLog(runtime.config.audit_log)
+        self.metrics = Metrics()
+        self.metrics.directory_failures.set_function(self._directory_failures)
+        self._metrics_server: MetricsServer | None = None
         self.throttle = Throttle(runtime.config.protection)
         self.profile = FALLBACK_PROFILE
         self.sessions: set[asyncio.Task[None]] = set()
@@ -101,10 +105,19 @@ class BridgeServer:
         session = Session(self, conn, conn.kind, next(self._ids))
         task = conn.loop.create_task(session.run())
         self.sessions.add(task)
-        task.add_done_callback(self.sessions.discard)
+        self.metrics.sessions.inc()
+        self.metrics.sessions_active.inc()
+        task.add_done_callback(self._session_ended)
+
+    def _session_ended(self, task: asyncio.Task[None]) -> None:
+        self.sessions.discard(task)
+        self.metrics.sessions_active.dec()
 
     async def start(self) -> None:
         await self.refresh_profile()
+        if self.runtime.config.metrics is not None:
+            self._metrics_server = MetricsServer(self.metrics, self.health)
+            await self._metrics_server.start(*tcp_address(self.runtime.config.metrics.listen))
         activated = systemd.listen_sockets()
         if activated:
             await self._listen_activated(activated)
@@ -157,15 +170,46 @@ class BridgeServer:
             runtime = build_runtime(self.runtime.config_path, self.runtime)
         except ConfigError as exc:
             log.error("reload failed, keeping the running configuration:\n%s", exc)
+            self.metrics.reloads.labels("failed").inc()
             systemd.ready("running; the last reload failed, see the log")
             return False
         self.runtime = runtime
+        self.metrics.reloads.labels("ok").inc()
         self.audit.retarget(runtime.config.audit_log)  # also how the audit file is rotated
         self.throttle.config = runtime.config.protection
         log.info("configuration reloaded from %s", runtime.config_path)
         asyncio.get_running_loop().create_task(self.refresh_profile())
         systemd.ready(self._status())
         return True
+
+    async def health(self) -> dict[str, Any]:
+        """Is the upstream reachable, and does every configured backend answer?"""
+        report: dict[str, Any] = {"upstream": await self._check(self._upstream_ok())}
+        report["backends"] = {
+            name: await self._check(backend.check())
+            for name, backend in self.runtime.backends.items()
+            if hasattr(backend, "check")
+        }
+        states = [report["upstream"], *report["backends"].values()]
+        report["status"] = "ok" if all(s == "ok" for s in states) else "degraded"
+        report["sessions"] = len(self.sessions)
+        return report
+
+    async def _upstream_ok(self) -> None:
+        self.learn_profile(await probe(self.runtime.upstream))
+
+    @staticmethod
+    async def _check(probe_call: Awaitable[None]) -> str:
+        try:
+            async with asyncio.timeout(5):
+                await probe_call
+        except Exception as exc:
+            return f"unavailable: {exc}"
+        return "ok"
+
+    def _directory_failures(self) -> float:
+        ldap = self.runtime.backends.get("ldap")
+        return float(getattr(ldap, "outages", 0))
 
     def stop(self) -> None:
         self._stop.set()
@@ -190,6 +234,8 @@ class BridgeServer:
         """Stop accepting, let sessions finish for up to shutdown_grace, then close them."""
         for server in self._listeners:
             server.close()
+        if self._metrics_server is not None:
+            self._metrics_server.close()
         grace = self.runtime.config.server.shutdown_grace
         if self.sessions:
             log.info("draining %d session(s) for up to %.0f s", len(self.sessions), grace)

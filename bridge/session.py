@@ -168,8 +168,11 @@ class Session:
             self._finish_attempt(f"connection ended: {exc!r}")
         finally:
             self.conn.close()
+            relay = self.server.metrics.relay_bytes
+            relay.labels("to_client").inc(self.conn.bytes_out)
             if self.upstream is not None:
                 self.upstream.conn.close()
+                relay.labels("to_upstream").inc(self.upstream.conn.bytes_out)
 
     async def _serve(self) -> None:
         async with asyncio.timeout(self.rt.config.server.connect_timeout) as self._deadline:
@@ -262,6 +265,7 @@ class Session:
             raise self._denial(spec, reason) from None
         except BackendUnavailable as exc:
             self.log.warning("backend outage for %r: %s", user, exc)
+            self.server.metrics.backend_outages.labels(spec.backend).inc()
             raise self._denial(spec, f"backend unavailable: {exc}") from None
         finally:
             self._pending_switch = None
@@ -468,6 +472,10 @@ class Session:
         else:
             attempt.reason = failure
         self.server.audit.write(attempt)
+        metrics = self.server.metrics
+        wire, backend = attempt.wire_method or "none", attempt.backend or "none"
+        metrics.logins.labels(attempt.result, wire, backend).inc()
+        metrics.login_seconds.labels(backend).observe(time.monotonic() - attempt.started)
 
     # --- small helpers ----------------------------------------------------------------------
 

@@ -162,6 +162,12 @@ class LdapBackend:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self.pool, self._lookup_groups, user, dn_part)
 
+    async def check(self) -> None:
+        """Health: a service-account bind on a server that answers (raises if none does)."""
+        loop = asyncio.get_running_loop()
+        conn = await loop.run_in_executor(self.pool, self._connect_service)
+        conn.unbind()
+
     # --- in a worker thread ---------------------------------------------------------------
 
     def _authenticate(self, user: str, password: str, dn_part: str) -> LookupResult:

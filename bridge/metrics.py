@@ -1,0 +1,102 @@
+"""Prometheus metrics and a health check, served on their own address from the event loop:
+GET /metrics (the text exposition format) and GET /healthz (JSON; 200 when the upstream and
+every configured backend answer, 503 otherwise)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+log = logging.getLogger("bridge.metrics")
+PREFIX = "mysql_auth_bridge"
+
+
+LOGIN_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = r = CollectorRegistry()
+        self.logins = Counter(
+            f"{PREFIX}_logins_total", "Login and COM_CHANGE_USER attempts",
+            ["result", "wire_method", "backend"], registry=r,
+        )  # fmt: skip
+        self.login_seconds = Histogram(
+            f"{PREFIX}_login_duration_seconds", "Time an attempt took, from its first packet",
+            ["backend"], registry=r, buckets=LOGIN_BUCKETS,
+        )  # fmt: skip
+        self.backend_outages = Counter(
+            f"{PREFIX}_backend_outages_total", "Logins a backend could not answer",
+            ["backend"], registry=r,
+        )  # fmt: skip
+        self.sessions_active = Gauge(f"{PREFIX}_sessions_active", "Open connections", registry=r)
+        self.sessions = Counter(f"{PREFIX}_sessions_total", "Connections accepted", registry=r)
+        self.relay_bytes = Counter(
+            f"{PREFIX}_relay_bytes_total", "Bytes written, by direction", ["direction"], registry=r
+        )
+        self.reloads = Counter(
+            f"{PREFIX}_config_reloads_total", "Configuration reloads", ["result"], registry=r
+        )
+        self.directory_failures = Gauge(
+            f"{PREFIX}_ldap_server_failures", "LDAP servers found failing, since start", registry=r
+        )
+
+    def exposition(self) -> bytes:
+        return generate_latest(self.registry)
+
+
+Health = Callable[[], Awaitable[dict[str, Any]]]
+
+
+class MetricsServer:
+    def __init__(self, metrics: Metrics, health: Health) -> None:
+        self.metrics = metrics
+        self.health = health
+        self.server: asyncio.Server | None = None
+
+    async def start(self, host: str, port: int) -> None:
+        self.server = await asyncio.start_server(self._handle, host, port)
+        log.info("metrics and health on http://%s:%d/", host, port)
+
+    def close(self) -> None:
+        if self.server is not None:
+            self.server.close()
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            async with asyncio.timeout(10):
+                request = await reader.readuntil(b"\r\n\r\n")
+                method, path = [*request.split(b" ", 2), b"", b""][:2]
+                status, ctype, body = await self._route(method, path.split(b"?")[0])
+        except (
+            TimeoutError,
+            asyncio.IncompleteReadError,
+            asyncio.LimitOverrunError,
+            ConnectionError,
+        ):
+            writer.close()
+            return
+        head = (f"HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\nContent-Length: {len(body)}\r\n"
+                "Connection: close\r\n\r\n")  # fmt: skip
+        writer.write(head.encode() + body)
+        try:
+            await writer.drain()
+        finally:
+            writer.close()
+
+    async def _route(self, method: bytes, path: bytes) -> tuple[str, str, bytes]:
+        if method != b"GET":
+            return "405 Method Not Allowed", "text/plain", b"GET only\n"
+        if path == b"/metrics":
+            return "200 OK", CONTENT_TYPE_LATEST, self.metrics.exposition()
+        if path == b"/healthz":
+            report = await self.health()
+            status = "200 OK" if report["status"] == "ok" else "503 Service Unavailable"
+            return status, "application/json", json.dumps(report).encode() + b"\n"
+        return "404 Not Found", "text/plain", b"/metrics or /healthz\n"

@@ -1,0 +1,85 @@
+"""Metrics and health, scraped after real logins."""
+
+from __future__ import annotations
+
+import json
+import re
+import signal
+import urllib.error
+import urllib.request
+
+import pytest
+
+from bridge.sandbox.ports import free_port
+from tests.integration.harness import closing, connect, scalar
+
+pytestmark = pytest.mark.integration
+
+
+def scrape(port: int, path: str) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=10) as resp:
+            return resp.status, resp.read().decode()
+    except urllib.error.HTTPError as err:
+        return err.code, err.read().decode()
+
+
+def value(text: str, name: str, **labels: str) -> float:
+    for line in text.splitlines():
+        if not line.startswith(name + ("{" if labels else " ")):
+            continue
+        found = dict(re.findall(r'(\w+)="([^"]*)"', line.split("}")[0])) if labels else {}
+        if all(found.get(k) == v for k, v in labels.items()):
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
+def test_counts_after_real_logins(make_bridge) -> None:  # type: ignore[no-untyped-def]
+    port = free_port()
+    bridge = make_bridge(metrics={"listen": f"127.0.0.1:{port}"})
+    with closing(connect("pymysql", bridge, "nat", "nat-pw", "tls")) as conn:
+        assert scalar(conn, "SELECT REPEAT('x', 100000)") == "x" * 100000
+        _, during = scrape(port, "/metrics")
+        assert value(during, "mysql_auth_bridge_sessions_active") == 1
+    for _ in range(2):
+        pytest.raises(Exception, connect, "pymysql", bridge, "nat", "wrong", "tls")
+    pytest.raises(Exception, connect, "mysqlclient", bridge, "ghost", "x", "tcp")
+    connect("mysqlclient", bridge, "app", "app-pw", "socket").close()
+    bridge.signal(signal.SIGHUP)
+    bridge.wait_log("configuration reloaded")
+    status, text = scrape(port, "/metrics")
+    assert status == 200
+    m = "mysql_auth_bridge_logins_total"
+    assert value(text, m, result="ok", wire_method="mysql_native_password", backend="store") == 1
+    assert (
+        value(text, m, result="denied", wire_method="mysql_native_password", backend="store") == 2
+    )
+    assert value(text, m, result="ok", wire_method="caching_sha2_password", backend="store") == 1
+    denied_unknown = sum(value(text, m, result="denied", wire_method=w, backend="store")
+                         for w in ("caching_sha2_password", "sha256_password"))  # fmt: skip
+    assert denied_unknown >= 1  # the decoy: a plugin drawn from the rows in use
+    assert value(text, "mysql_auth_bridge_login_duration_seconds_count", backend="store") == 5
+    assert value(text, "mysql_auth_bridge_sessions_total") == 5
+    assert value(text, "mysql_auth_bridge_sessions_active") == 0
+    assert value(text, "mysql_auth_bridge_relay_bytes_total", direction="to_client") > 100000
+    assert value(text, "mysql_auth_bridge_config_reloads_total", result="ok") == 1
+
+
+def test_healthz(make_bridge) -> None:  # type: ignore[no-untyped-def]
+    port = free_port()
+    bridge = make_bridge(metrics={"listen": f"127.0.0.1:{port}"})
+    status, text = scrape(port, "/healthz")
+    report = json.loads(text)
+    assert status == 200 and report["status"] == "ok" and report["upstream"] == "ok"
+    assert scrape(port, "/nope")[0] == 404
+    down_port = free_port()
+    down = make_bridge(metrics={"listen": f"127.0.0.1:{down_port}"},
+                       upstream={"address": f"127.0.0.1:{free_port()}", "connect_timeout": 1})  # fmt: skip
+    status, text = scrape(down_port, "/healthz")
+    report = json.loads(text)
+    assert (
+        status == 503
+        and report["status"] == "degraded"
+        and report["upstream"].startswith("unavailable")
+    )
+    assert bridge.proc.poll() is None and down.proc.poll() is None
