@@ -4,7 +4,7 @@ MariaDB. Not a test: it prints figures and ratios (and writes them as JSON with 
 (a) relay throughput: sysbench oltp_point_select, 8 client threads
 (b) login rate: connect, authenticate, SELECT 1, disconnect (bench/connect.lua), 4 threads
 
-Usage: python bench/run.py [--time SECONDS] [--json FILE]
+Usage: python bench/run.py [--time SECONDS] [--workers N] [--json FILE]
 """
 
 from __future__ import annotations
@@ -70,6 +70,7 @@ def main() -> int:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--time", type=int, default=10, help="seconds per measurement")
+    parser.add_argument("--workers", type=int, default=1, help="bridge worker processes")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args()
     base = Path(tempfile.mkdtemp(prefix="mysql-auth-bridge-bench-"))
@@ -89,7 +90,8 @@ def main() -> int:
         write_config(base / "bridge", port, db.port, certs, [account],
                      upstream={"tls": {"mode": "disabled"}}, log={"level": "warning"},
                      server={"default_auth_plugin": "mysql_native_password"})  # fmt: skip
-        bridge = run_bridge(base / "bridge", port, certs)
+        workers = ("--workers", str(args.workers)) if args.workers > 1 else ()
+        bridge = run_bridge(base / "bridge", port, certs, extra_args=workers)
         targets = {
             "direct": (db.port, UPSTREAM_PASSWORD),
             "haproxy": (proxy_port, UPSTREAM_PASSWORD),

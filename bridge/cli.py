@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import gc
 import logging
+import socket
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -50,15 +51,21 @@ def serve(args: argparse.Namespace) -> int:
         return 1
     setup_logging(runtime.config.log.level)
 
-    async def main() -> None:
-        # What start-up allocated lives for the whole run: keep it out of every collection,
-        # and collect less often (sessions make little cyclic garbage; measured on logins).
-        gc.freeze()
-        gc.set_threshold(10_000, 20, 20)
-        await BridgeServer(runtime).serve()
+    def serve_one(worker: int | None = None, unix: socket.socket | None = None) -> None:
+        async def main() -> None:
+            # What start-up allocated lives for the whole run: keep it out of every
+            # collection, and collect less often (sessions make little cyclic garbage).
+            gc.freeze()
+            gc.set_threshold(10_000, 20, 20)
+            await BridgeServer(runtime, worker=worker, shared_unix=unix).serve()
 
-    runner = _event_loop_runner()
-    runner(main())
+        _event_loop_runner()(main())
+
+    if args.workers > 1:
+        from bridge.workers import run_workers
+
+        return run_workers(runtime, args.workers, serve_one)
+    serve_one()
     return 0
 
 
@@ -194,6 +201,9 @@ def parser() -> argparse.ArgumentParser:
     for name, help_text in (("serve", "run the service"), ("check", "validate the configuration")):
         sp = sub.add_parser(name, help=help_text)
         sp.add_argument("-c", "--config", required=True, help="path to bridge.yaml")
+        if name == "serve":
+            many = "worker processes on the same addresses (SO_REUSEPORT)"
+            sp.add_argument("--workers", type=int, default=1, help=many)
     ep = sub.add_parser("explain", help="which row, method, backend and account a login gets")
     ep.add_argument("-c", "--config", required=True, help="path to bridge.yaml")
     ep.add_argument("user", help="the user name the client sends")

@@ -26,6 +26,7 @@ from bridge.runtime import Runtime, build_runtime
 from bridge.session import Session
 from bridge.throttle import Throttle
 from bridge.upstream.login import UpstreamError, probe
+from bridge.workers import worker_ready
 
 log = logging.getLogger("bridge.server")
 C = Capability
@@ -61,7 +62,13 @@ class ClientConn(Conn):
 
 
 class BridgeServer:
-    def __init__(self, runtime: Runtime) -> None:
+    def __init__(
+        self, runtime: Runtime, worker: int | None = None, shared_unix: socket.socket | None = None
+    ) -> None:
+        """`worker`: this process's index under --workers (None: the only process);
+        `shared_unix`: the Unix socket the parent bound for all workers."""
+        self.worker = worker
+        self.shared_unix = shared_unix
         self.runtime = runtime
         self.audit = AuditLog(runtime.config.audit_log)
         self.metrics = Metrics()
@@ -117,7 +124,8 @@ class BridgeServer:
         await self.refresh_profile()
         if self.runtime.config.metrics is not None:
             self._metrics_server = MetricsServer(self.metrics, self.health)
-            await self._metrics_server.start(*tcp_address(self.runtime.config.metrics.listen))
+            host, port = tcp_address(self.runtime.config.metrics.listen)
+            await self._metrics_server.start(host, port + (self.worker or 0))
         activated = systemd.listen_sockets()
         if activated:
             await self._listen_activated(activated)
@@ -127,11 +135,14 @@ class BridgeServer:
         for text in listen.tcp:
             host, port = tcp_address(text)
             server = await loop.create_server(
-                lambda: ClientConn(self, "tcp", loop), host, port, reuse_address=True, backlog=1024
-            )
+                lambda: ClientConn(self, "tcp", loop), host, port, reuse_address=True,
+                reuse_port=self.worker is not None, backlog=1024,
+            )  # fmt: skip
             self._listeners.append(server)
             log.info("listening on %s", text)
-        if listen.unix is not None:
+        if self.shared_unix is not None:
+            await self._listen_activated([self.shared_unix])
+        elif listen.unix is not None:
             await self._listen_unix(listen.unix)
 
     async def _listen_activated(self, sockets: list[socket.socket]) -> None:
@@ -221,7 +232,10 @@ class BridgeServer:
         loop.add_signal_handler(signal.SIGINT, self.stop)
         await self.start()
         log.info("ready")
-        systemd.ready(self._status())
+        if self.worker is None:
+            systemd.ready(self._status())
+        else:
+            worker_ready()
         await self._stop.wait()
         systemd.stopping()
         await self.drain()
@@ -244,7 +258,7 @@ class BridgeServer:
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
         unix = self.runtime.config.listen.unix
-        if unix is not None:
+        if unix is not None and self.worker is None:
             with contextlib.suppress(OSError):
                 unix.unlink()
         log.info("stopped")

@@ -135,13 +135,14 @@ def add_grants(accounts_file: Path, grants: list[dict[str, Any]]) -> None:
     accounts_file.write_text(yaml.safe_dump(doc, sort_keys=False))
 
 
-def run_bridge(directory: Path, port: int, certs: CertSet,
-               env: dict[str, str] | None = None) -> BridgeProcess:  # fmt: skip
+def run_bridge(directory: Path, port: int, certs: CertSet, env: dict[str, str] | None = None,
+               extra_args: tuple[str, ...] = ()) -> BridgeProcess:  # fmt: skip
     """Start `python -m bridge serve` on the config in `directory`; wait until it is ready."""
     log = open(directory / "bridge.log", "wb")  # noqa: SIM115 - the child keeps it
+    command = [sys.executable, "-m", "bridge", "serve", "-c", str(directory / "bridge.yaml")]
     proc = subprocess.Popen(
-        [sys.executable, "-m", "bridge", "serve", "-c", str(directory / "bridge.yaml")],
-        stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})},
+        [*command, *extra_args], stdout=log, stderr=subprocess.STDOUT,
+        env={**os.environ, **(env or {})},
     )  # fmt: skip
     config = yaml.safe_load((directory / "bridge.yaml").read_text())
     sock = Path(config["listen"]["unix"])
