@@ -271,3 +271,15 @@ def test_real_pam_unix_expired_account_is_denied(unix_bridge: Bridge) -> None:
 
 def test_pam_stack_names_the_real_service(unix_bridge: Bridge) -> None:
     assert os.path.exists(f"/etc/pam.d/{SERVICE}")
+
+
+def test_explain_check_backend_reads_os_groups(pam_bridge: Bridge) -> None:
+    import sys
+
+    cmd = [sys.executable, "-m", "bridge", "explain", "-c", str(pam_bridge.config), "mabt_alice",
+           "--host", "10.1.2.3", "--check-backend"]  # fmt: skip
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+    assert "backend pam reports the groups:" in done.stdout and "mabt_dba" in done.stdout, (
+        done.stderr
+    )
+    assert "account: 'developer'@'%' (proxied)" in done.stdout and done.returncode == 0

@@ -154,3 +154,12 @@ def test_audit_log_one_line_per_attempt(proxy_bridge: Bridge) -> None:
     )
     text = (proxy_bridge.directory / "audit.jsonl").read_text()
     assert "alice-pw" not in text and "wrong-secret" not in text
+
+
+def test_audit_records_can_go_to_the_log(make_bridge) -> None:  # type: ignore[no-untyped-def]
+    bridge = make_bridge(audit_log="log")
+    connect("pymysql", bridge, "nat", "nat-pw", "tls").close()
+    bridge.wait_log("bridge.audit")
+    line = next(x for x in bridge.log.splitlines() if "bridge.audit" in x)
+    record = json.loads(line.split("bridge.audit: ", 1)[1])
+    assert (record["user"], record["result"], record["event"]) == ("nat", "ok", "login")
