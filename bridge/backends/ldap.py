@@ -199,25 +199,33 @@ class LdapBackend:
 
     def _bind_as_user(self, dn: str, password: str) -> str:
         """A simple bind as the user on a fresh connection: Denied, or the server's URL."""
+        for candidate, conn, ok, result in self._binds(dn, password, "bind"):
+            if conn.bound:
+                conn.unbind()
+            if ok:
+                return candidate.url
+            raise Denied(f"LDAP bind as {dn!r}: {result.get('description', 'refused')}")
+        raise BackendUnavailable("no LDAP server answered")
+
+    def _binds(
+        self, user: str | None, password: str | None, what: str
+    ) -> Iterator[tuple[_Server, ldap3.Connection, bool, dict[str, Any]]]:
+        """A bind on each server in turn, until the caller stops: (server, connection, ok,
+        result) for a server that answered; one that failed or was busy is skipped a while."""
         for candidate in self._candidates():
-            conn = ldap3.Connection(candidate.server, user=dn, password=password,
+            conn = ldap3.Connection(candidate.server, user=user, password=password,
                                     client_strategy=ldap3.SAFE_SYNC, raise_exceptions=False,
                                     receive_timeout=self._receive_timeout)  # fmt: skip
             try:
                 ok, result = self._open_and_bind(conn)
             except _ServerDown:
-                self._mark_down(candidate, "bind")
+                self._mark_down(candidate, what)
                 continue
-            finally:
-                if conn.bound:
-                    conn.unbind()
-            if ok:
-                return candidate.url
-            if result.get("result") in BUSY_OR_UNAVAILABLE:
+            if not ok and result.get("result") in BUSY_OR_UNAVAILABLE:
+                conn.unbind()
                 self._mark_down(candidate, result.get("description", "busy"))
                 continue
-            raise Denied(f"LDAP bind as {dn!r}: {result.get('description', 'refused')}")
-        raise BackendUnavailable("no LDAP server answered")
+            yield candidate, conn, ok, result
 
     def _open_and_bind(self, conn: ldap3.Connection) -> tuple[bool, dict[str, Any]]:
         try:
@@ -259,16 +267,8 @@ class LdapBackend:
             conn.unbind()
 
     def _connect_service(self) -> ldap3.Connection:
-        for candidate in self._candidates():
-            conn = ldap3.Connection(candidate.server, user=self.config.bind_dn,
-                                    password=self.bind_password, client_strategy=ldap3.SAFE_SYNC,
-                                    raise_exceptions=False,
-                                    receive_timeout=self._receive_timeout)  # fmt: skip
-            try:
-                ok, result = self._open_and_bind(conn)
-            except _ServerDown:
-                self._mark_down(candidate, "service bind")
-                continue
+        config = self.config
+        for _, conn, ok, result in self._binds(config.bind_dn, self.bind_password, "service bind"):
             if ok:
                 return conn
             why = result.get("description")
