@@ -168,10 +168,6 @@ class Conn(asyncio.Protocol):
     def tls_active(self) -> bool:
         return self._tls is not None
 
-    @property
-    def tls_version(self) -> str | None:
-        return self._tls.version() if self._tls is not None else None
-
     async def start_tls(
         self, context: ssl.SSLContext, server_side: bool, server_hostname: str | None = None
     ) -> None:

@@ -33,11 +33,6 @@ def frame(payload: bytes, seq: int) -> bytes:
             return b"".join(parts)
 
 
-def frames_used(payload_length: int) -> int:
-    """How many sequence ids a payload of this length takes."""
-    return payload_length // MAX_PAYLOAD + 1
-
-
 def parse_header(header: bytes) -> tuple[int, int]:
     """(payload length, sequence id) of a 4-byte header."""
     return int.from_bytes(header[:3], "little"), header[3]

@@ -4,7 +4,6 @@ pam_matrix module with a passdb file, and service files in a temp dir."""
 from __future__ import annotations
 
 import glob
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -51,7 +50,3 @@ class PamSandbox:
 
     def config(self) -> dict[str, str]:
         return {"library": self.library, "service": "mysql"}
-
-
-def environ_with(extra: dict[str, str]) -> dict[str, str]:
-    return {**os.environ, **extra}
