@@ -6,6 +6,7 @@ are taken from the directory of the file that names them.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import stat
 from collections.abc import Iterable, Iterator
@@ -85,9 +86,23 @@ def _audit_target(value: str, info: ValidationInfo) -> str:
 AuditTarget = Annotated[str, AfterValidator(_audit_target)]
 
 
+def _network(text: str) -> str:
+    ipaddress.ip_network(text, strict=False)
+    return text
+
+
 class ListenConfig(Model):
     tcp: tuple[TcpAddress, ...] = ("127.0.0.1:3307",)
     unix: ConfigPath | None = None
+    # Load balancers that send the PROXY protocol header (HAProxy send-proxy-v2): from these
+    # addresses it is required, and the client address it names is the one the bridge uses.
+    proxy_protocol_from: tuple[Annotated[str, AfterValidator(_network)], ...] = ()
+
+    def trusts_proxy(self, ip: str) -> bool:
+        address = ipaddress.ip_address(ip)
+        return any(
+            address in ipaddress.ip_network(n, strict=False) for n in self.proxy_protocol_from
+        )
 
 
 class TlsConfig(Model):

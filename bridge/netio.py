@@ -11,9 +11,11 @@ from __future__ import annotations
 import asyncio
 import ssl
 from collections.abc import Callable
-from typing import cast
+from typing import TypeVar, cast
 
 from bridge.protocol.framing import Packet, frame, take_packet
+
+T = TypeVar("T")
 
 
 class ConnectionClosed(ConnectionError):
@@ -106,10 +108,14 @@ class Conn(asyncio.Protocol):
 
     async def read_packet(self, max_payload: int) -> Packet:
         """The next whole packet (16 MiB parts joined). Raises ProtocolError, ConnectionClosed."""
+        return await self.read_with(lambda buffer: take_packet(buffer, max_payload))
+
+    async def read_with(self, take: Callable[[bytearray], T | None]) -> T:
+        """Wait until `take` finds what it wants at the front of the buffer (it removes it)."""
         while True:
-            packet = take_packet(self._buf, max_payload)
-            if packet is not None:
-                return packet
+            found = take(self._buf)
+            if found is not None:
+                return found
             if self._eof:
                 raise ConnectionClosed("peer closed the connection")
             await self._wait()

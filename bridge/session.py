@@ -59,6 +59,7 @@ from bridge.protocol.packets import (
     parse_handshake_response41,
     parse_ssl_request,
 )
+from bridge.protocol.proxy_header import take_header
 from bridge.upstream import init_sql
 from bridge.upstream.login import LoginRequest, UpstreamError, UpstreamSession, change_user, login
 from bridge.upstream.relay import Relay
@@ -176,6 +177,7 @@ class Session:
 
     async def _serve(self) -> None:
         async with asyncio.timeout(self.rt.config.server.connect_timeout) as self._deadline:
+            await self._proxy_header()
             hello = await self._handshake()
             self.attempt = self._new_attempt("login", hello.user)
             client_plugin = hello.auth_plugin or "mysql_native_password"
@@ -189,6 +191,16 @@ class Session:
         await relay.run()
 
     # --- steps ------------------------------------------------------------------------------
+
+    async def _proxy_header(self) -> None:
+        """From a trusted load balancer, a PROXY header names the real client first."""
+        if self.host.ip is None or not self.rt.config.listen.trusts_proxy(str(self.host.ip)):
+            return
+        found = await self.conn.read_with(take_header)
+        if found.source is not None:
+            resolve = not self.rt.config.server.skip_name_resolve
+            self.host = client_host(found.source, resolve)
+            self.log.debug("client %s, by the PROXY header", found.source)
 
     async def _handshake(self) -> HandshakeResponse41:
         self.nonce = new_nonce()

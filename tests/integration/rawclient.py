@@ -29,13 +29,17 @@ class Raw:
     buf: bytearray
 
     @classmethod
-    def connect(cls, port: int | None = None, path: str | None = None, timeout: float = 10) -> Raw:
+    def connect(
+        cls, port: int | None = None, path: str | None = None, timeout: float = 10,
+        source: str | None = None,
+    ) -> Raw:  # fmt: skip
         if path is not None:
             sock = socket.socket(socket.AF_UNIX)
             sock.settimeout(timeout)
             sock.connect(path)
         else:
-            sock = socket.create_connection(("127.0.0.1", port or 0), timeout=timeout)
+            where = (source, 0) if source else None
+            sock = socket.create_connection(("127.0.0.1", port or 0), timeout, where)
         return cls(sock, bytearray())
 
     def read(self) -> tuple[int, bytes]:

@@ -10,7 +10,7 @@ import pytest
 
 from bridge.sandbox.bridgeproc import BridgeProcess
 from bridge.sandbox.ports import free_port, port_open, wait_until
-from tests.integration.harness import closing, connect, mariadb_cli, scalar
+from tests.integration.harness import bridge_attr, closing, connect, mariadb_cli, scalar
 
 pytestmark = pytest.mark.integration
 EXAMPLE = Path(__file__).parent.parent.parent / "deploy" / "haproxy" / "haproxy.cfg"
@@ -20,7 +20,7 @@ def haproxy_config(port: int, bridges: list[tuple[int, int]]) -> str:
     """deploy/haproxy/haproxy.cfg, with this run's addresses."""
     text = EXAMPLE.read_text().replace("bind :3306", f"bind 127.0.0.1:{port}")
     lines = [line for line in text.splitlines() if not line.strip().startswith("server ")]
-    servers = [f"    server bridge{i} 127.0.0.1:{tcp} check port {metrics} inter 1s fall 1 rise 1"
+    servers = [f"    server bridge{i} 127.0.0.1:{tcp} send-proxy-v2 check port {metrics} inter 1s fall 1 rise 1"
                for i, (tcp, metrics) in enumerate(bridges, 1)]  # fmt: skip
     return "\n".join(lines + servers) + "\n"
 
@@ -28,7 +28,10 @@ def haproxy_config(port: int, bridges: list[tuple[int, int]]) -> str:
 def test_two_bridges_behind_haproxy(tmp_path: Path, make_bridge) -> None:  # type: ignore[no-untyped-def]
     metrics = [free_port(), free_port()]
     bridges: list[BridgeProcess] = [
-        make_bridge(metrics={"listen": f"127.0.0.1:{m}"}) for m in metrics
+        make_bridge(
+            metrics={"listen": f"127.0.0.1:{m}"}, listen={"proxy_protocol_from": ["127.0.0.1/32"]}
+        )
+        for m in metrics
     ]
     port = free_port()
     (tmp_path / "haproxy.cfg").write_text(
@@ -46,8 +49,10 @@ def test_two_bridges_behind_haproxy(tmp_path: Path, make_bridge) -> None:  # typ
 
         front = Front()
         for _ in range(6):
-            with closing(connect("pymysql", front, "nat", "nat-pw", "tls")) as conn:  # type: ignore[arg-type]
+            client = connect("pymysql", front, "nat", "nat-pw", "tls", bind_address="127.0.0.2")  # type: ignore[arg-type]
+            with closing(client) as conn:
                 assert scalar(conn, "SELECT CURRENT_USER()") == "nat@%"
+                assert bridge_attr(conn, "bridge_client_host") == "127.0.0.2"  # the PROXY header's
         assert all("session open" in b.log for b in bridges)  # both took logins (leastconn)
         bridges[0].stop()  # one instance goes away: HAProxy's check takes it out
         time.sleep(2.5)
@@ -57,3 +62,25 @@ def test_two_bridges_behind_haproxy(tmp_path: Path, make_bridge) -> None:  # typ
     finally:
         proxy.terminate()
         proxy.wait()
+
+
+def test_proxy_header_required_from_trusted_and_not_honoured_from_others(make_bridge) -> None:  # type: ignore[no-untyped-def]
+    from bridge.protocol.proxy_header import build_v2
+    from tests.integration.rawclient import Raw
+
+    bridge = make_bridge(listen={"proxy_protocol_from": ["127.0.0.2/32"]})
+    # From a trusted address, the header comes first and names the client.
+    raw = Raw.connect(bridge.port, source="127.0.0.2")
+    raw.send_raw(build_v2("192.0.2.44", 5555, "127.0.0.1", bridge.port))
+    assert raw.greeting().server_version
+    raw.close()
+    # From a trusted address without the header: refused.
+    raw = Raw.connect(bridge.port, source="127.0.0.2")
+    raw.send_raw(b"\x20\x00\x00\x01" + bytes(32))
+    assert raw.closed()
+    # From any other address a PROXY header is not honoured: those bytes are a bad handshake.
+    raw = Raw.connect(bridge.port)
+    raw.greeting()
+    raw.send_raw(build_v2("10.0.0.1", 1, "127.0.0.1", 2))
+    assert raw.closed()
+    assert mariadb_cli(bridge, "nat", "nat-pw").stdout.strip() == "nat@%"
