@@ -6,6 +6,7 @@ are taken from the directory of the file that names them.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import os
 import stat
@@ -86,6 +87,11 @@ def _audit_target(value: str, info: ValidationInfo) -> str:
 AuditTarget = Annotated[str, AfterValidator(_audit_target)]
 
 
+@functools.lru_cache(maxsize=64)
+def _networks(texts: tuple[str, ...]) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    return tuple(ipaddress.ip_network(t, strict=False) for t in texts)
+
+
 def _network(text: str) -> str:
     ipaddress.ip_network(text, strict=False)
     return text
@@ -99,10 +105,10 @@ class ListenConfig(Model):
     proxy_protocol_from: tuple[Annotated[str, AfterValidator(_network)], ...] = ()
 
     def trusts_proxy(self, ip: str) -> bool:
+        if not self.proxy_protocol_from:  # the common case, on every connection: no parsing
+            return False
         address = ipaddress.ip_address(ip)
-        return any(
-            address in ipaddress.ip_network(n, strict=False) for n in self.proxy_protocol_from
-        )
+        return any(address in network for network in _networks(self.proxy_protocol_from))
 
 
 class TlsConfig(Model):

@@ -47,6 +47,25 @@ class Metrics:
             f"{PREFIX}_ldap_server_failures", "LDAP servers found failing, since start", registry=r
         )
 
+        # Resolved label children, kept: labels() costs a lock and a lookup on every login.
+        self._login_children: dict[tuple[str, str, str], tuple[Any, Any]] = {}
+        self._to_client = self.relay_bytes.labels("to_client")
+        self._to_upstream = self.relay_bytes.labels("to_upstream")
+
+    def login(self, result: str, wire_method: str, backend: str, seconds: float) -> None:
+        key = (result, wire_method, backend)
+        children = self._login_children.get(key)
+        if children is None:
+            children = (self.logins.labels(*key), self.login_seconds.labels(backend))
+            self._login_children[key] = children
+        children[0].inc()
+        children[1].observe(seconds)
+
+    def relayed(self, to_client: int, to_upstream: int) -> None:
+        self._to_client.inc(to_client)
+        if to_upstream:
+            self._to_upstream.inc(to_upstream)
+
     def exposition(self) -> bytes:
         return generate_latest(self.registry)
 

@@ -33,7 +33,7 @@ from bridge.errors import (
     UpstreamUnavailable,
 )
 from bridge.mapping.accounts import AccountRow
-from bridge.mapping.hosts import client_host
+from bridge.mapping.hosts import ClientHost, client_host
 from bridge.mapping.proxy import Decision, resolve_proxied
 from bridge.mapping.templates import render
 from bridge.netio import Conn, ConnectionClosed
@@ -54,6 +54,7 @@ from bridge.protocol.packets import (
     build_auth_switch_request,
     build_err,
     build_handshake_v10,
+    encode_attrs_block,
     is_ssl_request,
     parse_change_user,
     parse_handshake_response41,
@@ -116,6 +117,10 @@ class Authenticated:
         return self.decision.user
 
 
+def _without_bridge_keys(attrs: tuple[tuple[str, str], ...]) -> tuple[tuple[str, str], ...]:
+    return tuple((k, v) for k, v in attrs if not k.startswith("bridge_"))
+
+
 class SessionLog(logging.LoggerAdapter[logging.Logger]):
     def process(self, msg: Any, kwargs: Any) -> tuple[Any, Any]:
         return f"conn={self.extra['conn'] if self.extra else '?'} {msg}", kwargs
@@ -140,7 +145,7 @@ class Session:
         self.log = SessionLog(log, {"conn": conn_id})
         peer = conn.transport.get_extra_info("peername") if conn.transport else None
         ip = peer[0] if kind == "tcp" and isinstance(peer, tuple) else None
-        self.host = client_host(ip, not self.rt.config.server.skip_name_resolve)
+        self._set_host(client_host(ip, not self.rt.config.server.skip_name_resolve))
         self._peer: Peer | None = None
         self.peer_uid = peer_uid(conn) if kind == "socket" else None
         self._user = ""  # the user name of the attempt under way
@@ -169,11 +174,11 @@ class Session:
             self._finish_attempt(f"connection ended: {exc!r}")
         finally:
             self.conn.close()
-            relay = self.server.metrics.relay_bytes
-            relay.labels("to_client").inc(self.conn.bytes_out)
+            to_upstream = 0
             if self.upstream is not None:
                 self.upstream.conn.close()
-                relay.labels("to_upstream").inc(self.upstream.conn.bytes_out)
+                to_upstream = self.upstream.conn.bytes_out
+            self.server.metrics.relayed(self.conn.bytes_out, to_upstream)
 
     async def _serve(self) -> None:
         async with asyncio.timeout(self.rt.config.server.connect_timeout) as self._deadline:
@@ -199,7 +204,7 @@ class Session:
         found = await self.conn.read_with(take_header)
         if found.source is not None:
             resolve = not self.rt.config.server.skip_name_resolve
-            self.host = client_host(found.source, resolve)
+            self._set_host(client_host(found.source, resolve))
             self.log.debug("client %s, by the PROXY header", found.source)
 
     async def _handshake(self) -> HandshakeResponse41:
@@ -381,7 +386,8 @@ class Session:
             charset=hello.charset,
             client_capabilities=self.client_caps,
             max_packet=hello.max_packet,
-            attrs=self._attrs(auth, hello.attrs),
+            attrs=self._bridge_attrs(auth),
+            attrs_block=self._client_attrs(hello),
         )
         try:
             session = await login(self.rt.upstream, request)
@@ -392,6 +398,8 @@ class Session:
         return session
 
     def _init_statements(self, auth: Authenticated) -> list[str]:
+        if not auth.row.init_sql:
+            return []
         values = {
             "user": auth.row.user if auth.row.user else auth.identity.name,
             "external_user": auth.identity.name,
@@ -415,15 +423,26 @@ class Session:
         self.log.warning("upstream login failed: %s", exc)
         return UpstreamUnavailable(str(exc))
 
-    def _attrs(self, auth: Authenticated, client_attrs: tuple[tuple[str, str], ...]) -> Any:
-        ours = (
+    def _bridge_attrs(self, auth: Authenticated) -> tuple[tuple[str, str], ...]:
+        """Who is behind the session, first in the upstream's connection attributes."""
+        return (
             ("bridge_external_user", auth.identity.name),
             ("bridge_proxy_account", auth.row.account),
             ("bridge_client_host", self._client_address),
             ("bridge_transport", self.peer.transport),
             ("bridge_connection_id", str(self.id)),
         )
-        return ours + tuple((k, v) for k, v in client_attrs if not k.startswith("bridge_"))
+
+    def _attrs(self, auth: Authenticated, client_attrs: tuple[tuple[str, str], ...]) -> Any:
+        return self._bridge_attrs(auth) + _without_bridge_keys(client_attrs)
+
+    @staticmethod
+    def _client_attrs(hello: HandshakeResponse41) -> bytes:
+        """The client's attributes as they came, unless they need filtering (a client may not
+        pose as the bridge) or did not parse cleanly: then re-encoded from what parsed."""
+        if hello.attrs_block and b"bridge_" not in hello.attrs_block:
+            return hello.attrs_block
+        return encode_attrs_block(_without_bridge_keys(hello.attrs))
 
     # --- COM_CHANGE_USER ---------------------------------------------------------------------
 
@@ -484,16 +503,16 @@ class Session:
         else:
             attempt.reason = failure
         self.server.audit.write(attempt)
-        metrics = self.server.metrics
-        wire, backend = attempt.wire_method or "none", attempt.backend or "none"
-        metrics.logins.labels(attempt.result, wire, backend).inc()
-        metrics.login_seconds.labels(backend).observe(time.monotonic() - attempt.started)
+        self.server.metrics.login(
+            attempt.result, attempt.wire_method or "none", attempt.backend or "none",
+            time.monotonic() - attempt.started,
+        )  # fmt: skip
 
     # --- small helpers ----------------------------------------------------------------------
 
-    @property
-    def _client_address(self) -> str:
-        return str(self.host.ip) if self.host.ip is not None else "localhost"
+    def _set_host(self, host: ClientHost) -> None:
+        self.host = host
+        self._client_address = str(host.ip) if host.ip is not None else "localhost"
 
     @property
     def secure(self) -> bool:

@@ -66,6 +66,8 @@ class Throttle:
         return (remaining, record.failures) if remaining > 0 else None
 
     def failure(self, user: str, address: str) -> None:
+        if not self.enabled:
+            return
         now = time.monotonic()
         hows = {self.config.count_by, self.config.lock_by}
         for how in hows:
@@ -75,6 +77,12 @@ class Throttle:
             if how == self.config.lock_by and attempts and record.failures % attempts == 0:
                 record.locked_until = now + self.config.lock_time
 
+    @property
+    def enabled(self) -> bool:
+        return bool(self.config.failed_login_threshold or self.config.failed_login_attempts)
+
     def success(self, user: str, address: str) -> None:
+        if not self._records:  # nothing has failed (or protection is off): nothing to forget
+            return
         for how in {self.config.count_by, self.config.lock_by}:
             self._records.pop(self._key(how, user, address), None)

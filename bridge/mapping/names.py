@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 
 _PART = r"""'(?:[^'\\]|\\.|'')*'|"(?:[^"\\]|\\.|"")*"|`(?:[^`]|``)*`|[^@'"`\s]*"""
@@ -35,6 +36,7 @@ def parse_account(text: str) -> tuple[str, str]:
     return unquote(match["user"]), "%" if host is None else unquote(host)
 
 
+@functools.lru_cache(maxsize=4096)
 def format_account(user: str, host: str) -> str:
     def quote(value: str) -> str:
         return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"

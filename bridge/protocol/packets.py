@@ -122,6 +122,10 @@ class HandshakeResponse41:
     database: str | None = None
     auth_plugin: str | None = None
     attrs: Attrs = ()
+    # The attributes block as it came (parse), or extra encoded attributes to append after
+    # `attrs` (build): lets a relay forward a client's attributes without re-encoding them.
+    # Empty when the block did not parse cleanly.
+    attrs_block: bytes = field(default=b"", repr=False, compare=False)
 
 
 def _parse_fixed_head(r: Reader) -> tuple[int, int, int]:
@@ -167,9 +171,15 @@ def _parse_auth_response(r: Reader, caps: int) -> bytes:
 
 
 def _parse_attrs(r: Reader) -> Attrs:
+    return _parse_attrs_block(r)[0]
+
+
+def _parse_attrs_block(r: Reader) -> tuple[Attrs, bytes]:
+    """The key-value pairs, and the raw block (b"" unless it parsed cleanly)."""
     if r.at_end():  # CLIENT_CONNECT_ATTRS set but no block sent (Connector/Python)
-        return ()
-    block = Reader(r.take(r.lenenc_int()))  # int<lenenc> length of all key-values
+        return (), b""
+    raw = r.take(r.lenenc_int())  # int<lenenc> length of all key-values
+    block = Reader(raw)
     pairs = []
     try:
         while not block.at_end():
@@ -179,16 +189,21 @@ def _parse_attrs(r: Reader) -> Attrs:
     except ProtocolError:
         # Connector/NET 8.0.12 counted characters, not bytes (bug #92789). mysqld logs such
         # clients in; so do we, keeping the attributes that parsed.
-        pass
-    return tuple(pairs)
+        return tuple(pairs), b""
+    return tuple(pairs), raw
 
 
-def build_attrs(attrs: Attrs) -> bytes:
+def encode_attrs_block(attrs: Attrs) -> bytes:
+    """Key-value pairs as a connection-attributes block, without its length prefix."""
     parts = []
     for key, value in attrs:
         parts.append(lenenc_bytes(key.encode()))
         parts.append(lenenc_bytes(value.encode()))
-    return lenenc_bytes(b"".join(parts))
+    return b"".join(parts)
+
+
+def build_attrs(attrs: Attrs) -> bytes:
+    return lenenc_bytes(encode_attrs_block(attrs))
 
 
 def parse_handshake_response41(payload: bytes) -> HandshakeResponse41:
@@ -202,9 +217,9 @@ def parse_handshake_response41(payload: bytes) -> HandshakeResponse41:
     plugin = None
     if caps & C.CLIENT_PLUGIN_AUTH and not r.at_end():
         plugin = decode_text(r.nul_bytes_or_rest(), "plugin name")  # string<NUL> plugin
-    attrs = _parse_attrs(r) if caps & C.CLIENT_CONNECT_ATTRS else ()
+    attrs, raw = _parse_attrs_block(r) if caps & C.CLIENT_CONNECT_ATTRS else ((), b"")
     return HandshakeResponse41(
-        caps, max_packet, charset, user, auth_response, database, plugin, attrs
+        caps, max_packet, charset, user, auth_response, database, plugin, attrs, raw
     )
 
 
@@ -213,7 +228,7 @@ def build_handshake_response41(h: HandshakeResponse41) -> bytes:
     caps |= C.CLIENT_PLUGIN_AUTH_LENENC_CLIENT_DATA
     caps = caps | C.CLIENT_CONNECT_WITH_DB if h.database else caps & ~C.CLIENT_CONNECT_WITH_DB
     caps = caps | C.CLIENT_PLUGIN_AUTH if h.auth_plugin is not None else caps
-    caps = caps | C.CLIENT_CONNECT_ATTRS if h.attrs else caps
+    caps = caps | C.CLIENT_CONNECT_ATTRS if h.attrs or h.attrs_block else caps
     parts = [
         _build_fixed_head(caps, h.max_packet, h.charset),
         nul_bytes(h.user.encode()),
@@ -223,8 +238,8 @@ def build_handshake_response41(h: HandshakeResponse41) -> bytes:
         parts.append(nul_bytes(h.database.encode()))
     if h.auth_plugin is not None:
         parts.append(nul_bytes(h.auth_plugin.encode()))
-    if h.attrs:
-        parts.append(build_attrs(h.attrs))
+    if h.attrs or h.attrs_block:
+        parts.append(lenenc_bytes(encode_attrs_block(h.attrs) + h.attrs_block))
     return b"".join(parts)
 
 

@@ -111,6 +111,7 @@ class LoginRequest:
     client_capabilities: int  # what the client negotiated with the bridge
     max_packet: int
     attrs: Attrs
+    attrs_block: bytes = b""  # the client's own attributes, encoded as they came
 
 
 async def open_connection(target: UpstreamTarget) -> tuple[Conn, HandshakeV10]:
@@ -188,7 +189,7 @@ async def _login(
     plugin = _plugin(plugin_name, req.password, greeting.scramble, secure)
     response = HandshakeResponse41(
         caps, req.max_packet, req.charset, req.user, plugin.first(),
-        req.database, plugin_name, req.attrs,
+        req.database, plugin_name, req.attrs, req.attrs_block,
     )  # fmt: skip
     seq = conn.send_packet(build_handshake_response41(response), seq)
     session = UpstreamSession(conn, greeting, caps, b"", req.charset, plugin_name, secure)

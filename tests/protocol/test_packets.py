@@ -202,3 +202,19 @@ def test_change_user_round_trip_with_plugin_and_attrs() -> None:
     )
     change = ChangeUser("bob", b"\x02" * 20, "db", 45, "mysql_native_password", (("a", "b"),))
     assert parse_change_user(build_change_user(change, caps), caps) == change
+
+
+def test_attributes_block_is_kept_raw_and_can_be_forwarded() -> None:
+    entry = PACKETS["docs_hsr41_root_with_attrs"]
+    hello = parse_handshake_response41(payload_of(entry))
+    assert hello.attrs_block and dict(hello.attrs) == entry["expected_attrs"]
+    ours = (("bridge_external_user", "alice"),)
+    forwarded = HandshakeResponse41(hello.capabilities, 1 << 24, 45, "dev", b"", None, "mysql_native_password",
+                                    ours, hello.attrs_block)  # fmt: skip
+    again = parse_handshake_response41(build_handshake_response41(forwarded))
+    assert again.attrs == ours + hello.attrs
+
+
+def test_a_miscounted_attributes_block_is_not_forwarded_raw() -> None:
+    hello = parse_handshake_response41(payload_of(PACKETS["connector_net_8_0_12_bad_attr_lengths"]))
+    assert hello.attrs_block == b""
