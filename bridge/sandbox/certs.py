@@ -41,7 +41,8 @@ def _name(cn: str) -> x509.Name:
     return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
 
 
-def make_certs(directory: Path, name: str = "server") -> CertSet:
+def make_certs(directory: Path, name: str = "server", ips: tuple[str, ...] = ()) -> CertSet:
+    """`ips`: more IP addresses for the subjectAltName (a server on another loopback address)."""
     directory.mkdir(parents=True, exist_ok=True)
     now = datetime.datetime.now(datetime.UTC)
     ca_key, key = _key(), _key()
@@ -61,6 +62,7 @@ def make_certs(directory: Path, name: str = "server") -> CertSet:
             x509.DNSName("localhost"),
             x509.DNSName(socket.gethostname()),
             x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
+            *(x509.IPAddress(ipaddress.ip_address(ip)) for ip in ips),
         ]
     )
     cert = (
