@@ -59,6 +59,21 @@ class AccountBlocked(BridgeError):
         )
 
 
+class MustChangePassword(BridgeError):
+    """ER_MUST_CHANGE_PASSWORD_LOGIN, as mysqld refuses an expired password. The bridge
+    cannot change a directory's password, so there is no sandbox mode: every client gets
+    this, whether or not it sets CLIENT_CAN_HANDLE_EXPIRED_PASSWORDS."""
+
+    errno, sqlstate = 1862, "HY000"
+
+    def __init__(self, log_reason: str) -> None:
+        super().__init__(
+            "Your password has expired. To log in you must change it using a client that "
+            "supports expired passwords",
+            log_reason,
+        )
+
+
 class BadHandshake(BridgeError):
     errno, sqlstate = 1043, "08S01"
 
@@ -126,6 +141,12 @@ class Denied(Exception):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
+
+
+class PasswordChangeRequired(Denied):
+    """Raised by a backend: the password was right, but the directory wants it changed
+    before it may be used (Active Directory's 773 and 532). The session answers
+    ER_MUST_CHANGE_PASSWORD_LOGIN instead of ER_ACCESS_DENIED_ERROR."""
 
 
 class BackendUnavailable(Exception):

@@ -27,6 +27,8 @@ from bridge.errors import (
     BadHandshake,
     BridgeError,
     Denied,
+    MustChangePassword,
+    PasswordChangeRequired,
     SecureTransportRequired,
     UnknownCommand,
     UpstreamRefusal,
@@ -77,8 +79,11 @@ CHANGE_USER_REFUSALS = (
     AccessDenied,
     AccessDeniedNoPassword,
     AccountBlocked,
+    MustChangePassword,
     SecureTransportRequired,
 )
+# Refusals of the person, audited as "denied" (the others are "error").
+DENIALS = (AccessDenied, AccessDeniedNoPassword, AccountBlocked, MustChangePassword)
 # Upstream errors that concern the client's own request, passed through as they are.
 CLIENT_FACING_UPSTREAM_ERRORS = frozenset({1040, 1044, 1049, 1203, 1226})
 
@@ -279,6 +284,8 @@ class Session:
             reason = "no account matches" if decoy else exc.reason
             self._log_denied(user, row, method.name, reason, started)
             self.server.throttle.failure(user, self._client_address)
+            if isinstance(exc, PasswordChangeRequired) and not decoy:
+                raise MustChangePassword(reason) from None
             raise self._denial(spec, reason) from None
         except BackendUnavailable as exc:
             self.log.warning("backend outage for %r: %s", user, exc)
@@ -498,7 +505,7 @@ class Session:
         if failure is None:
             attempt.result = "ok"
         elif isinstance(failure, BridgeError):
-            denied = isinstance(failure, AccessDenied | AccessDeniedNoPassword | AccountBlocked)
+            denied = isinstance(failure, DENIALS)
             attempt.result, attempt.reason = ("denied" if denied else "error"), failure.log_reason
         else:
             attempt.reason = failure

@@ -32,6 +32,7 @@ from ldap3.core import exceptions as ldap_errors
 from ldap3.utils.conv import escape_filter_chars
 from ldap3.utils.dn import escape_rdn, parse_dn
 
+from bridge.backends.adcodes import bind_refusal
 from bridge.backends.base import Identity, Peer
 from bridge.config import LdapConfig, check_private
 from bridge.credentials import ClearPassword, Credential
@@ -42,6 +43,7 @@ from bridge.mapping.auth_string import parse_ldap
 log = logging.getLogger("bridge.backends.ldap")
 
 INVALID_CREDENTIALS = 49
+NOT_HERE = {32, 10}  # noSuchObject; referral (not chased: the answer is "not here")
 BUSY_OR_UNAVAILABLE = {51, 52}  # busy, unavailable: try the next server
 SERVER_BACKOFF = 5.0  # seconds a failed server is skipped
 NESTED_AD = "1.2.840.113556.1.4.1941"  # LDAP_MATCHING_RULE_IN_CHAIN
@@ -204,7 +206,7 @@ class LdapBackend:
                 conn.unbind()
             if ok:
                 return candidate.url
-            raise Denied(f"LDAP bind as {dn!r}: {result.get('description', 'refused')}")
+            raise bind_refusal(dn, result)
         raise BackendUnavailable("no LDAP server answered")
 
     def _binds(
@@ -212,10 +214,11 @@ class LdapBackend:
     ) -> Iterator[tuple[_Server, ldap3.Connection, bool, dict[str, Any]]]:
         """A bind on each server in turn, until the caller stops: (server, connection, ok,
         result) for a server that answered; one that failed or was busy is skipped a while."""
-        for candidate in self._candidates():
+        for candidate in self._candidates():  # auto_referrals off: a referral is never chased
             conn = ldap3.Connection(candidate.server, user=user, password=password,
                                     client_strategy=ldap3.SAFE_SYNC, raise_exceptions=False,
-                                    receive_timeout=self._receive_timeout)  # fmt: skip
+                                    receive_timeout=self._receive_timeout,
+                                    auto_referrals=False)  # fmt: skip
             try:
                 ok, result = self._open_and_bind(conn)
             except _ServerDown:
@@ -286,8 +289,11 @@ class LdapBackend:
                 log.warning("LDAP search failed (%r): retrying on the next server", exc)
                 self.outages += 1
                 continue
-            if not status and result.get("result") not in (0, 32):  # 32: no such object
+            if not status and result.get("result") not in NOT_HERE:
                 raise BackendUnavailable(f"LDAP search failed: {result.get('description')}")
+            if result.get("result") == 10:
+                log.info("LDAP search under %r: referral to %s not chased", base,
+                         result.get("referrals"))  # fmt: skip
             return [e for e in response or [] if e.get("type") == "searchResEntry"]
         raise BackendUnavailable("no LDAP server answered the search")
 
