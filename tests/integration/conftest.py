@@ -10,6 +10,8 @@ import pytest
 
 from bridge.sandbox.certs import CertSet, make_certs
 from bridge.sandbox.mariadb import MariaDB
+from bridge.sandbox.samba import SambaDC
+from tests.adfix import AD_GROUPS, AD_USERS
 from tests.integration.harness import ACCOUNTS, Bridge, create_upstream_accounts, start_bridge
 
 
@@ -24,6 +26,14 @@ def mariadb(tmp_path_factory: pytest.TempPathFactory, certs: CertSet) -> Iterato
     create_upstream_accounts(server, ACCOUNTS)
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def samba_dc(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SambaDC]:
+    """A Samba AD domain controller, provisioned once per session (about 5 s)."""
+    dc = SambaDC.start(tmp_path_factory.mktemp("samba-dc"), AD_USERS, AD_GROUPS)
+    yield dc
+    dc.stop()
 
 
 @pytest.fixture(scope="session")

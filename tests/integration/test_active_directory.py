@@ -1,0 +1,346 @@
+"""Active Directory for real: LDAP and Kerberos logins through the bridge against a Samba AD
+domain controller (bridge/sandbox/samba.py), with real clients. sAMAccountName and UPN
+searches, memberOf and the in-chain rule for nested groups, the service account's search
+and the user's bind over LDAPS and StartTLS with certificate verification, AD's bind
+sub-codes mapped to what mysqld would answer, referrals not chased, and single sign-on with
+tickets from the DC's KDC."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bridge.sandbox.bridgeproc import Account
+from bridge.sandbox.certs import CertSet
+from bridge.sandbox.mariadb import MariaDB
+from bridge.sandbox.samba import BASE, REALM, SambaDC
+from tests.adfix import PASSWORDS, ad_settings
+from tests.integration.harness import (
+    Bridge,
+    bridge_attr,
+    closing,
+    connect,
+    error_of,
+    mariadb_cli,
+    scalar,
+    start_bridge,
+)
+
+pytestmark = pytest.mark.integration
+MAPPING = "#dbadmins=developer,dbas=operator,readers=reader"
+UPSTREAM = {"developer": "up-developer", "operator": "up-operator", "reader": "up-reader"}
+GRANTS = [{"proxy": "''@'%'", "proxied": [f"'{u}'@'%'" for u in UPSTREAM]}]
+
+
+def create_upstream(mariadb: MariaDB) -> None:
+    for user, password in UPSTREAM.items():
+        mariadb.sql(f"CREATE USER IF NOT EXISTS '{user}'@'%' IDENTIFIED BY '{password}'")
+        mariadb.sql(f"GRANT SELECT ON *.* TO '{user}'@'%'")
+
+
+def ad_bridge(directory: Path, mariadb: MariaDB, certs: CertSet, dc: SambaDC, url: str,
+              **ldap: object) -> Bridge:  # fmt: skip
+    create_upstream(mariadb)
+    directory.mkdir(parents=True, exist_ok=True)
+    accounts = [Account("", "", "authentication_ldap_simple", auth_string=MAPPING)]
+    return start_bridge(directory, mariadb, certs, accounts, upstream_only=UPSTREAM, proxy_grants=GRANTS,
+                        audit_log="audit.jsonl",
+                        backends={"ldap": ad_settings(directory, dc, url, **ldap)})  # fmt: skip
+
+
+def audit(bridge: Bridge, user: str) -> dict[str, Any]:
+    """The last audit record for this user."""
+    lines = (bridge.directory / "audit.jsonl").read_text().splitlines()
+    records = [json.loads(line) for line in lines]
+    return [r for r in records if r["user"] == user][-1]
+
+
+def refused(bridge: Bridge, user: str, password: str, client: str = "pymysql") -> tuple[int, str]:
+    return error_of(pytest.raises(Exception, connect, client, bridge, user, password).value)
+
+
+@pytest.fixture(scope="module", params=["ldaps", "starttls"])
+def bridge_ad(request, tmp_path_factory, mariadb, certs, samba_dc: SambaDC) -> Iterator[Bridge]:  # type: ignore[no-untyped-def]
+    """sAMAccountName search, groups by a search with the in-chain rule (nested_groups: ad)."""
+    url = samba_dc.ldaps_url if request.param == "ldaps" else samba_dc.ldap_url
+    bridge = ad_bridge(tmp_path_factory.mktemp("ad-bridge"), mariadb, certs, samba_dc, url)
+    yield bridge
+    bridge.stop()
+
+
+# --- logins and groups ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("client", ["pymysql", "connector", "mysqlclient"])
+def test_in_chain_rule_maps_a_user_in_a_to_the_account_of_b(bridge_ad: Bridge, client: str) -> None:
+    """alice is in dbas, dbas is in dbadmins: the in-chain rule finds both, and dbadmins
+    comes first in the mapping."""
+    with closing(connect(client, bridge_ad, "alice", PASSWORDS["alice"], "tls")) as conn:
+        assert scalar(conn, "SELECT CURRENT_USER()") == "developer@%"
+        assert bridge_attr(conn, "bridge_external_user") == "alice"
+    with closing(connect(client, bridge_ad, "bob", PASSWORDS["bob"], "tls")) as conn:
+        assert scalar(conn, "SELECT CURRENT_USER()") == "reader@%"
+    assert audit(bridge_ad, "alice")["groups"] == ["dbas", "dbadmins"]
+
+
+def test_mariadb_cli_default_plugin_and_cleartext(bridge_ad: Bridge) -> None:
+    done = mariadb_cli(bridge_ad, "alice", PASSWORDS["alice"])
+    assert done.stdout.strip() == "developer@%", done.stderr
+    done = mariadb_cli(bridge_ad, "bob", PASSWORDS["bob"], "--default-auth=mysql_clear_password")
+    assert done.stdout.strip() == "reader@%", done.stderr
+
+
+def test_memberof_lists_direct_groups_only(
+    tmp_path: Path, mariadb: MariaDB, certs: CertSet, samba_dc: SambaDC
+) -> None:
+    bridge = ad_bridge(tmp_path, mariadb, certs, samba_dc, samba_dc.ldaps_url, groups_from="memberof",
+                       nested_groups="none")  # fmt: skip
+    try:
+        with closing(connect("mysqlclient", bridge, "alice", PASSWORDS["alice"])) as conn:
+            assert scalar(conn, "SELECT CURRENT_USER()") == "operator@%"  # dbas, not dbadmins
+        assert audit(bridge, "alice")["groups"] == ["dbas"]
+    finally:
+        bridge.stop()
+
+
+def test_login_by_user_principal_name(
+    tmp_path: Path, mariadb: MariaDB, certs: CertSet, samba_dc: SambaDC
+) -> None:
+    bridge = ad_bridge(tmp_path, mariadb, certs, samba_dc, samba_dc.ldap_url,
+                       user_search_attr="userPrincipalName")  # fmt: skip
+    try:
+        with closing(connect("connector", bridge, "alice@ad.test", PASSWORDS["alice"])) as conn:
+            assert scalar(conn, "SELECT CURRENT_USER()") == "developer@%"
+            assert bridge_attr(conn, "bridge_external_user") == "alice@ad.test"
+        done = mariadb_cli(bridge, "bob@ad.test", PASSWORDS["bob"])
+        assert done.stdout.strip() == "reader@%", done.stderr
+        assert refused(bridge, "alice", PASSWORDS["alice"])[0] == 1045  # no such UPN
+    finally:
+        bridge.stop()
+
+
+def test_certificate_of_another_ca_is_refused(
+    tmp_path: Path, mariadb: MariaDB, certs: CertSet, samba_dc: SambaDC
+) -> None:
+    """The DC's certificate is checked against `ca`: the bridge's own test CA is not the
+    DC's, so neither LDAPS nor StartTLS gets as far as a bind."""
+    for n, url in enumerate((samba_dc.ldaps_url, samba_dc.ldap_url)):
+        bridge = ad_bridge(tmp_path / str(n), mariadb, certs, samba_dc, url, ca=str(certs.ca))
+        try:
+            assert refused(bridge, "bob", PASSWORDS["bob"])[0] == 1045
+            assert "backend outage" in bridge.log
+        finally:
+            bridge.stop()
+
+
+# --- AD's reasons for a refused bind --------------------------------------------------------
+
+
+def test_wrong_password_and_unknown_user_look_the_same(bridge_ad: Bridge) -> None:
+    wrong = refused(bridge_ad, "bob", "Not-the-pw-1")
+    unknown = refused(bridge_ad, "nosuch", "Not-the-pw-1")
+    assert wrong[0] == unknown[0] == 1045
+    assert wrong[1].replace("bob", "X") == unknown[1].replace("nosuch", "X")
+    assert "wrong password (AD data 52e)" in bridge_ad.log
+    assert audit(bridge_ad, "bob")["result"] == "denied"
+
+
+def test_disabled_account_is_1045_with_the_reason_logged(bridge_ad: Bridge) -> None:
+    errno, message = refused(bridge_ad, "dana", PASSWORDS["dana"])
+    assert (errno, message) == (
+        1045,
+        "Access denied for user 'dana'@'localhost' (using password: YES)",
+    )
+    record = audit(bridge_ad, "dana")
+    assert record["result"] == "denied" and "account disabled (AD data 533)" in record["reason"]
+    assert "account disabled (AD data 533)" in bridge_ad.log
+
+
+def test_must_change_password_is_1862(bridge_ad: Bridge) -> None:
+    """AD says 773 only to the right password: the client gets mysqld's answer for an
+    expired password; a wrong password stays 1045 (52e)."""
+    expected = ("Your password has expired. To log in you must change it using a client that "
+                "supports expired passwords")  # fmt: skip
+    for client in ("pymysql", "connector", "mysqlclient"):
+        assert refused(bridge_ad, "chris", PASSWORDS["chris"], client) == (1862, expected)
+    done = mariadb_cli(bridge_ad, "chris", PASSWORDS["chris"])
+    assert "ERROR 1862" in done.stderr and done.returncode != 0
+    record = audit(bridge_ad, "chris")
+    assert (
+        record["result"] == "denied"
+        and "password must be changed (AD data 773)" in record["reason"]
+    )
+    assert refused(bridge_ad, "chris", "Not-the-pw-1")[0] == 1045
+
+
+def test_locked_out_account_is_1045_with_the_reason_logged(
+    tmp_path: Path, mariadb: MariaDB, certs: CertSet, samba_dc: SambaDC
+) -> None:
+    """Three wrong passwords lock lou out (the domain's lockoutThreshold); then even the
+    right one is refused with 775."""
+    bridge = ad_bridge(tmp_path, mariadb, certs, samba_dc, samba_dc.ldaps_url)
+    try:
+        for _ in range(3):
+            assert refused(bridge, "lou", "Not-the-pw-1")[0] == 1045
+        errno, message = refused(bridge, "lou", PASSWORDS["lou"])
+        assert (errno, message) == (
+            1045,
+            "Access denied for user 'lou'@'localhost' (using password: YES)",
+        )
+        assert "account locked out (AD data 775)" in audit(bridge, "lou")["reason"]
+        assert "account locked out (AD data 775)" in bridge.log
+    finally:
+        samba_dc.set_attribute(f"CN=lou,CN=Users,{BASE}", lockoutTime=0)
+        bridge.stop()
+
+
+# --- referrals --------------------------------------------------------------------------------
+
+
+class SocketWatch:
+    """An audit hook (it cannot be removed, so it can be switched off): the hosts this
+    process resolves or connects to while it is on."""
+
+    def __init__(self) -> None:
+        self.on = False
+        self.hosts: list[str] = []
+        sys.addaudithook(self)
+
+    def __call__(self, event: str, args: tuple[Any, ...]) -> None:
+        if self.on and event == "socket.getaddrinfo":
+            self.hosts.append(str(args[0]))
+        elif self.on and event == "socket.connect" and isinstance(args[1], tuple):
+            self.hosts.append(str(args[1][0]))
+
+
+async def test_referrals_are_not_chased(tmp_path: Path, samba_dc: SambaDC) -> None:
+    """A subtree search from the domain root comes back with continuation references to
+    ldaps://ad.test/...: the backend neither resolves nor contacts ad.test."""
+    from bridge.backends.base import Peer
+    from bridge.backends.ldap import LdapBackend
+    from bridge.config import LdapConfig
+    from bridge.credentials import ClearPassword
+    from bridge.mapping.accounts import AccountRow
+    from bridge.mapping.hosts import client_host
+
+    admin = samba_dc.admin()
+    admin.search(BASE, "(sAMAccountName=alice)")
+    assert any(e["type"] == "searchResRef" and "ad.test" in str(e["uri"]) for e in admin.response)
+    admin.unbind()
+    config = LdapConfig.model_validate(ad_settings(tmp_path, samba_dc, samba_dc.ldaps_url))
+    row = AccountRow("", "%", "authentication_ldap_simple", MAPPING.encode(), "test")
+    watch = SocketWatch()
+    watch.on = True
+    try:
+        identity = await LdapBackend(config).verify(
+            ClearPassword(PASSWORDS["alice"].encode()), "alice", row,
+            Peer(client_host("10.0.0.9", False), "tls"),
+        )  # fmt: skip
+    finally:
+        watch.on = False
+    assert identity.groups == ("dbas", "dbadmins")
+    assert watch.hosts and set(watch.hosts) == {samba_dc.address}, watch.hosts
+
+
+# --- Kerberos against the DC's KDC ------------------------------------------------------------
+
+KRB_SERVICE = f"mysql/localhost@{REALM}"
+KRB_USERS = ("bob", "carl", "erin")
+
+
+@pytest.fixture(scope="module")
+def bridge_krb(tmp_path_factory, mariadb, certs, samba_dc: SambaDC) -> Iterator[Bridge]:  # type: ignore[no-untyped-def]
+    """The SPN's keytab as samba-tool exports it; groups for anonymous rows from the DC by
+    LDAP (in-chain rule)."""
+    base = tmp_path_factory.mktemp("ad-krb")
+    keytab = samba_dc.export_keytab("mysql/localhost", base / "mysql.keytab")
+    create_upstream(mariadb)
+    for user in KRB_USERS:
+        mariadb.sql(f"CREATE USER IF NOT EXISTS '{user}'@'%' IDENTIFIED BY 'up-{user}'")
+        mariadb.sql(f"GRANT SELECT ON *.* TO '{user}'@'%'")
+    accounts = [
+        Account("bob", "", "gssapi", upstream_password="up-bob"),  # MariaDB style, no AS
+        Account("carl", "", "authentication_kerberos", upstream_password="up-carl", auth_string=REALM),
+        Account("erin", "", "authentication_kerberos", upstream_password="up-erin", auth_string=REALM,
+                wire_method="caching_sha2_password"),
+        Account("", "", "gssapi", auth_string=f"{REALM}, dbadmins=developer, readers=reader"),
+    ]  # fmt: skip
+    backends = {
+        "kerberos": {"keytab": str(keytab), "service_principal": KRB_SERVICE, "groups_from_ldap": True},
+        "ldap": ad_settings(base, samba_dc, samba_dc.ldaps_url),
+    }  # fmt: skip
+    bridge = start_bridge(base / "bridge", mariadb, certs, accounts, env=samba_dc.env, upstream_only=UPSTREAM,
+                          proxy_grants=GRANTS, audit_log="audit.jsonl", backends=backends)  # fmt: skip
+    yield bridge
+    bridge.stop()
+
+
+def ticket(dc: SambaDC, tmp_path: Path, user: str) -> dict[str, str]:
+    return dc.kinit(f"{user}@{REALM}", PASSWORDS[user], tmp_path / f"{user}.cc")
+
+
+def in_subprocess(script: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-c", script], env={**os.environ, **env},
+                          capture_output=True, text=True, timeout=30)  # fmt: skip
+
+
+def test_mariadb_cli_single_sign_on_with_an_aes_ticket(
+    bridge_krb: Bridge, samba_dc: SambaDC, tmp_path: Path
+) -> None:
+    env = ticket(samba_dc, tmp_path, "bob")
+    done = mariadb_cli(bridge_krb, "bob", None, env=env)
+    assert done.stdout.strip() == "bob@%", done.stderr
+    tickets = subprocess.run(
+        ["klist", "-e"], env={**os.environ, **env}, capture_output=True, text=True
+    ).stdout
+    service = tickets[tickets.index(KRB_SERVICE) :]
+    assert "aes256-cts-hmac-sha1-96" in service.splitlines()[1], tickets  # not RC4
+
+
+def test_mysqlclient_single_sign_on(bridge_krb: Bridge, samba_dc: SambaDC, tmp_path: Path) -> None:
+    script = (f"import MySQLdb; c = MySQLdb.connect(host='127.0.0.1', port={bridge_krb.port}, user='bob', "
+              f"ssl={{'ca': '{bridge_krb.certs.ca}'}}); cur = c.cursor(); cur.execute('SELECT CURRENT_USER()'); "
+              "print(cur.fetchone()[0])")  # fmt: skip
+    done = in_subprocess(script, ticket(samba_dc, tmp_path, "bob"))
+    assert done.stdout.strip() == "bob@%", done.stderr
+
+
+def test_connector_python_authentication_kerberos_client(
+    bridge_krb: Bridge, samba_dc: SambaDC, tmp_path: Path
+) -> None:
+    script = (f"import mysql.connector; c = mysql.connector.connect(host='127.0.0.1', port={bridge_krb.port}, "
+              f"user='carl', use_pure=True, ssl_ca='{bridge_krb.certs.ca}'); cur = c.cursor(); "
+              "cur.execute('SELECT CURRENT_USER()'); print(cur.fetchone()[0])")  # fmt: skip
+    done = in_subprocess(script, ticket(samba_dc, tmp_path, "carl"))
+    assert done.stdout.strip().endswith("carl@%"), done.stderr
+
+
+def test_kerberos_login_with_ad_groups(
+    bridge_krb: Bridge, samba_dc: SambaDC, tmp_path: Path
+) -> None:
+    """alice has no row of her own: her ticket proves alice@AD.TEST, the directory says she
+    is in dbas, which is in dbadmins (in-chain rule), and dbadmins maps to developer."""
+    done = mariadb_cli(bridge_krb, "alice", None, env=ticket(samba_dc, tmp_path, "alice"))
+    assert done.stdout.strip() == "developer@%", done.stderr
+    record = audit(bridge_krb, "alice")
+    assert (record["identity"], record["groups"]) == ("alice", ["dbas", "dbadmins"])
+
+
+def test_password_logins_verified_with_the_exported_keytab(bridge_krb: Bridge) -> None:
+    clear = "--default-auth=mysql_clear_password"
+    done = mariadb_cli(bridge_krb, "carl", PASSWORDS["carl"], clear)
+    assert done.stdout.strip() == "carl@%", done.stderr
+    assert "ERROR 1045" in mariadb_cli(bridge_krb, "carl", "Not-the-pw-1", clear).stderr
+    for client in ("pymysql", "connector", "mysqlclient"):
+        with closing(connect(client, bridge_krb, "erin", PASSWORDS["erin"], "tls")) as conn:
+            assert scalar(conn, "SELECT CURRENT_USER()") == "erin@%"
+            assert bridge_attr(conn, "bridge_external_user") == f"erin@{REALM}"
+    assert refused(bridge_krb, "erin", "Not-the-pw-1")[0] == 1045
+    assert "Kerberos password login for 'erin@AD.TEST': Preauthentication failed" in bridge_krb.log
