@@ -177,7 +177,7 @@ class LdapConfig(Model):
         "(&(objectClass=groupOfNames)(member={dn})))"
     )
     group_search_attr: str = "cn"
-    groups_from: Literal["search", "memberof"] = "search"
+    groups_from: Literal["search", "memberof", "tokengroups"] = "search"  # tokengroups: AD
     nested_groups: Literal["none", "ad", "walk"] = "none"  # ad: LDAP_MATCHING_RULE_IN_CHAIN
     nested_depth: int = Field(5, ge=1, le=20)  # for 'walk'
     connect_timeout: float = Field(3.0, gt=0)

@@ -29,7 +29,7 @@ from typing import Any
 
 import ldap3
 from ldap3.core import exceptions as ldap_errors
-from ldap3.utils.conv import escape_filter_chars
+from ldap3.utils.conv import escape_bytes, escape_filter_chars
 from ldap3.utils.dn import escape_rdn, parse_dn
 
 from bridge.backends.adcodes import bind_refusal
@@ -278,12 +278,14 @@ class LdapBackend:
             raise BackendUnavailable(f"the service account cannot bind: {why}")
         raise BackendUnavailable("no LDAP server answered")
 
-    def _search(self, base: str, query: str, attributes: list[str]) -> list[dict[str, Any]]:
+    def _search(
+        self, base: str, query: str, attributes: list[str], scope: str = ldap3.SUBTREE
+    ) -> list[dict[str, Any]]:
         for _ in range(len(self.servers)):
             try:
                 with self._service() as conn:
                     status, result, response, _ = conn.search(
-                        base, query, ldap3.SUBTREE, attributes=attributes or [ldap3.NO_ATTRIBUTES]
+                        base, query, scope, attributes=attributes or [ldap3.NO_ATTRIBUTES]
                     )
             except _OUTAGE as exc:
                 log.warning("LDAP search failed (%r): retrying on the next server", exc)
@@ -298,6 +300,8 @@ class LdapBackend:
         raise BackendUnavailable("no LDAP server answered the search")
 
     def _groups(self, user: str, dn: str, attrs: dict[str, Any]) -> tuple[str, ...]:
+        if self.config.groups_from == "tokengroups":
+            return self._token_groups(dn)
         if self.config.groups_from == "memberof":
             member_of = attrs.get("memberOf") or self._member_of(dn)
             return tuple(dict.fromkeys(_rdn_value(g) for g in member_of))
@@ -324,6 +328,21 @@ class LdapBackend:
             seen.update(d.lower() for d in frontier)
             names += [n for e in found for n in _values(e, self.config.group_search_attr)]
         return names
+
+    def _token_groups(self, dn: str) -> tuple[str, ...]:
+        """Active Directory's tokenGroups: the SIDs of all the user's groups, nested ones and
+        the primary group included, computed by the DC on a base search of the user; then
+        their names in one search."""
+        entries = self._search(dn, "(objectClass=*)", ["tokenGroups"], ldap3.BASE)
+        sids = entries[0].get("raw_attributes", {}).get("tokenGroups", []) if entries else []
+        if not sids:
+            return ()
+        wanted = "".join(f"(objectSid={escape_bytes(bytes(sid))})" for sid in sids)
+        base = self.config.group_search_base or self.config.base_dn
+        found = self._search(base, f"(|{wanted})", [self.config.group_search_attr])
+        return tuple(
+            dict.fromkeys(n for e in found for n in _values(e, self.config.group_search_attr))
+        )
 
     def _member_of(self, dn: str) -> list[str]:
         entries = self._search(dn, "(objectClass=*)", ["memberOf"])

@@ -87,7 +87,7 @@ def test_in_chain_rule_maps_a_user_in_a_to_the_account_of_b(bridge_ad: Bridge, c
         assert bridge_attr(conn, "bridge_external_user") == "alice"
     with closing(connect(client, bridge_ad, "bob", PASSWORDS["bob"], "tls")) as conn:
         assert scalar(conn, "SELECT CURRENT_USER()") == "reader@%"
-    assert audit(bridge_ad, "alice")["groups"] == ["dbas", "dbadmins"]
+    assert sorted(audit(bridge_ad, "alice")["groups"]) == ["dbadmins", "dbas"]
 
 
 def test_mariadb_cli_default_plugin_and_cleartext(bridge_ad: Bridge) -> None:
@@ -106,6 +106,25 @@ def test_memberof_lists_direct_groups_only(
         with closing(connect("mysqlclient", bridge, "alice", PASSWORDS["alice"])) as conn:
             assert scalar(conn, "SELECT CURRENT_USER()") == "operator@%"  # dbas, not dbadmins
         assert audit(bridge, "alice")["groups"] == ["dbas"]
+    finally:
+        bridge.stop()
+
+
+def test_token_groups_include_nested_and_primary_groups(
+    tmp_path: Path, mariadb: MariaDB, certs: CertSet, samba_dc: SambaDC
+) -> None:
+    """tokenGroups, computed by the DC: dbas, dbadmins (nested), and the primary group
+    Domain Users that neither memberOf nor a member search shows."""
+    bridge = ad_bridge(tmp_path, mariadb, certs, samba_dc, samba_dc.ldap_url, groups_from="tokengroups",
+                       nested_groups="none")  # fmt: skip
+    try:
+        with closing(connect("pymysql", bridge, "alice", PASSWORDS["alice"])) as conn:
+            assert scalar(conn, "SELECT CURRENT_USER()") == "developer@%"
+        assert {"dbas", "dbadmins", "Domain Users"} <= set(audit(bridge, "alice")["groups"])
+        with closing(connect("pymysql", bridge, "bob", PASSWORDS["bob"])) as conn:
+            assert scalar(conn, "SELECT CURRENT_USER()") == "reader@%"
+        assert refused(bridge, "erin", PASSWORDS["erin"])[0] == 1045  # in no mapped group
+        assert "no group in the mapping matched" in audit(bridge, "erin")["reason"]
     finally:
         bridge.stop()
 
@@ -245,7 +264,7 @@ async def test_referrals_are_not_chased(tmp_path: Path, samba_dc: SambaDC) -> No
         )  # fmt: skip
     finally:
         watch.on = False
-    assert identity.groups == ("dbas", "dbadmins")
+    assert sorted(identity.groups) == ["dbadmins", "dbas"]
     assert watch.hosts and set(watch.hosts) == {samba_dc.address}, watch.hosts
 
 
@@ -330,7 +349,7 @@ def test_kerberos_login_with_ad_groups(
     done = mariadb_cli(bridge_krb, "alice", None, env=ticket(samba_dc, tmp_path, "alice"))
     assert done.stdout.strip() == "developer@%", done.stderr
     record = audit(bridge_krb, "alice")
-    assert (record["identity"], record["groups"]) == ("alice", ["dbas", "dbadmins"])
+    assert (record["identity"], sorted(record["groups"])) == ("alice", ["dbadmins", "dbas"])
 
 
 def test_password_logins_verified_with_the_exported_keytab(bridge_krb: Bridge) -> None:
