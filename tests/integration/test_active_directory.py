@@ -223,22 +223,6 @@ def test_locked_out_account_is_1045_with_the_reason_logged(
 # --- referrals --------------------------------------------------------------------------------
 
 
-class SocketWatch:
-    """An audit hook (it cannot be removed, so it can be switched off): the hosts this
-    process resolves or connects to while it is on."""
-
-    def __init__(self) -> None:
-        self.on = False
-        self.hosts: list[str] = []
-        sys.addaudithook(self)
-
-    def __call__(self, event: str, args: tuple[Any, ...]) -> None:
-        if self.on and event == "socket.getaddrinfo":
-            self.hosts.append(str(args[0]))
-        elif self.on and event == "socket.connect" and isinstance(args[1], tuple):
-            self.hosts.append(str(args[1][0]))
-
-
 async def test_referrals_are_not_chased(tmp_path: Path, samba_dc: SambaDC) -> None:
     """A subtree search from the domain root comes back with continuation references to
     ldaps://ad.test/...: the backend neither resolves nor contacts ad.test."""
@@ -255,6 +239,8 @@ async def test_referrals_are_not_chased(tmp_path: Path, samba_dc: SambaDC) -> No
     admin.unbind()
     config = LdapConfig.model_validate(ad_settings(tmp_path, samba_dc, samba_dc.ldaps_url))
     row = AccountRow("", "%", "authentication_ldap_simple", MAPPING.encode(), "test")
+    from tests.sockwatch import SocketWatch
+
     watch = SocketWatch()
     watch.on = True
     try:
