@@ -2,6 +2,7 @@
 accounts to log in as and the client commands to try. `python -m bridge.sandbox.demo`.
 
 --check logs in once with each demo account through the bridge and exits (0 when all worked).
+--ad puts a Samba AD domain controller in place of slapd and the MIT KDC (about 5 s more).
 """
 
 from __future__ import annotations
@@ -14,8 +15,10 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
+from bridge.sandbox import samba
 from bridge.sandbox.bridgeproc import Account, BridgeProcess, add_grants, run_bridge, write_config
 from bridge.sandbox.certs import CertSet, make_certs
 from bridge.sandbox.kdc import Kdc
@@ -23,6 +26,7 @@ from bridge.sandbox.ldap import BASE, SERVICE_DN, Person, Slapd
 from bridge.sandbox.mariadb import MariaDB
 from bridge.sandbox.pam import PamSandbox
 from bridge.sandbox.ports import free_port, port_open
+from bridge.sandbox.samba import AdGroup, AdUser, SambaDC
 
 DEMO_ACCOUNTS = [
     Account("app", "app-password", "caching_sha2_password", upstream_password="upstream-app"),
@@ -38,6 +42,13 @@ DEMO_ACCOUNTS = [
 ]
 LDAP_PEOPLE = [Person("ldapuser", "ldap-password", posix_groups=("dbadmins",)),
                Person("reporter", "report-password", named_groups=("readers",))]  # fmt: skip
+# --ad: the same people in an Active Directory domain; ldapuser is in dbas, which is in dbadmins.
+AD_SERVICE = AdUser("svc-bridge", "service-password", spns=("mysql/localhost",))
+AD_USERS = [AdUser("ldapuser", "ldap-password", groups=("dbas",)),
+            AdUser("reporter", "report-password", groups=("readers",)),
+            AdUser("newhire", "newhire-password", groups=("readers",), must_change=True),
+            AdUser("kuser", "kuser-krb-password"), AD_SERVICE]  # fmt: skip
+AD_GROUPS = [AdGroup("dbas", member_of=("dbadmins",)), AdGroup("dbadmins"), AdGroup("readers")]
 PAM_USERS = [("maria", "maria-pam-password", "mysql")]
 UPSTREAM_ONLY = {"developer": "upstream-developer", "reader": "upstream-reader"}
 GRANTS = [{"proxy": "'alice'@'%'", "proxied": ["'developer'@'%'"]},
@@ -53,7 +64,7 @@ def setup_upstream(db: MariaDB) -> None:
 
 
 def client_commands(
-    bridge: BridgeProcess, certs: CertSet, krb_env: dict[str, str] | None = None
+    bridge: BridgeProcess, certs: CertSet, krb_env: dict[str, str] | None = None, ad: bool = False
 ) -> list[tuple[str, list[str]]]:
     tcp = ["-h127.0.0.1", f"-P{bridge.port}", "--protocol=TCP"]
     tls = [f"--ssl-ca={certs.ca}", "--ssl-verify-server-cert"]
@@ -77,14 +88,18 @@ def client_commands(
         *([("Kerberos single sign-on: kuser's ticket (kinit), no password",
             ["env", *(f"{k}={v}" for k, v in krb_env.items()),
              "mariadb", "--no-defaults", *tcp, *tls, "-ukuser", *query])] if krb_env else []),
+        *([("AD: newhire must change the password first (ERROR 1862)",
+            ["mariadb", "--no-defaults", *tcp, *tls, "-unewhire", "-pnewhire-password", *query])]
+          if ad else []),
         ("a wrong password (ERROR 1045)",
          ["mariadb", "--no-defaults", *tcp, *tls, "-uapp", "-pnot-it", *query]),
     ]  # fmt: skip
 
 
 def show(
-    bridge: BridgeProcess, db: MariaDB, certs: CertSet, base: Path, krb_env: dict[str, str]
-) -> None:
+    bridge: BridgeProcess, db: MariaDB, certs: CertSet, base: Path, krb_env: dict[str, str],
+    ad: bool,
+) -> None:  # fmt: skip
     print(f"\nmysql-auth-bridge sandbox in {base}")
     print(f"  upstream MariaDB  127.0.0.1:{db.port}   (root: mariadb -uroot --socket={db.socket})")
     print(f"  bridge            127.0.0.1:{bridge.port} and {bridge.socket}")
@@ -94,22 +109,78 @@ def show(
     print("Try:")
     kinit = ["env", *(f"{k}={v}" for k, v in krb_env.items()), "kinit", "kuser"]
     print(f"  # a Kerberos ticket for kuser (password: kuser-krb-password)\n  {shlex.join(kinit)}")
-    for title, cmd in client_commands(bridge, certs, krb_env):
+    for title, cmd in client_commands(bridge, certs, krb_env, ad):
         print(f"  # {title}\n  {shlex.join(cmd)}")
     print("  # reload after editing accounts.yaml\n  kill -HUP", bridge.proc.pid)
     print("\nPress Ctrl-C to stop and remove everything.\n", flush=True)
 
 
-def self_check(bridge: BridgeProcess, certs: CertSet, krb_env: dict[str, str]) -> bool:
+def self_check(bridge: BridgeProcess, certs: CertSet, krb_env: dict[str, str], ad: bool) -> bool:
     ok = True
-    for title, cmd in client_commands(bridge, certs, krb_env):
+    for title, cmd in client_commands(bridge, certs, krb_env, ad):
         done = subprocess.run(cmd, capture_output=True, text=True, timeout=30)
-        expect_error = "wrong password" in title
-        worked = (done.returncode != 0) if expect_error else (done.returncode == 0)
+        error = title.partition("(ERROR ")[2].rstrip(")")  # the error the title promises
+        worked = f"ERROR {error}" in done.stderr if error else done.returncode == 0
         ok &= worked
         result = (done.stdout or done.stderr).strip().splitlines()[-1:]
         print(f"{'ok  ' if worked else 'FAIL'} {title}: {result[0] if result else ''}")
     return ok
+
+
+@dataclass
+class Directories:
+    """slapd and an MIT KDC, or one AD domain controller: what the demo logs in against."""
+
+    parts: list[Slapd | Kdc | SambaDC]
+    env: dict[str, str]  # Kerberos configuration for the bridge and the clients
+    kdc: Kdc | SambaDC
+
+    def kinit(self, principal: str, password: str, cache: Path) -> None:
+        self.kdc.kinit(principal, password, cache)
+
+    def stop(self) -> None:
+        for part in self.parts:
+            part.stop()
+
+
+Settings = dict[str, object]
+
+
+def start_slapd_and_kdc(base: Path, certs: CertSet) -> tuple[Directories, Settings, Settings]:
+    slapd = Slapd.start(base / "ldap", certs, LDAP_PEOPLE, "service-password")
+    kdc = Kdc.start(base / "krb", {"kuser": "kuser-krb-password"})
+    secret = _secret(base, "service-password")
+    ldap: Settings = {"servers": [slapd.tls_url], "ca": str(certs.ca), "bind_dn": SERVICE_DN,
+                      "bind_password_file": str(secret), "base_dn": BASE}  # fmt: skip
+    keytab = kdc.service_keytab("mysql/localhost", base / "krb" / "service.keytab")
+    kerberos: Settings = {
+        "keytab": str(keytab),
+        "service_principal": "mysql/localhost@" + kdc.realm,
+    }
+    return Directories([slapd, kdc], kdc.env, kdc), ldap, kerberos
+
+
+def start_ad(base: Path) -> tuple[Directories, Settings, Settings]:
+    """The AD settings docs/ldap.md and docs/kerberos.md give, against a Samba DC."""
+    dc = SambaDC.start(base, AD_USERS, AD_GROUPS)
+    secret = _secret(base, AD_SERVICE.password)
+    ldap: Settings = {"servers": [dc.ldaps_url], "ca": str(dc.certs.ca), "bind_dn": AD_SERVICE.dn,
+                      "bind_password_file": str(secret), "base_dn": samba.BASE,
+                      "user_search_attr": "sAMAccountName", "nested_groups": "ad",
+                      "group_search_filter": "(&(objectClass=group)(member={dn}))"}  # fmt: skip
+    keytab = dc.export_keytab("mysql/localhost", base / "mysql.keytab")
+    kerberos: Settings = {
+        "keytab": str(keytab),
+        "service_principal": f"mysql/localhost@{samba.REALM}",
+    }
+    return Directories([dc], dc.env, dc), ldap, kerberos
+
+
+def _secret(base: Path, password: str) -> Path:
+    secret = base / "ldap-bind.secret"
+    secret.write_text(password + "\n")
+    secret.chmod(0o600)
+    return secret
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -117,33 +188,31 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--check", action="store_true", help="log in once each way, then exit")
     parser.add_argument("--port", type=int, default=3307, help="bridge port (default 3307)")
     parser.add_argument("--keep", action="store_true", help="keep the temp dir afterwards")
+    parser.add_argument("--ad", action="store_true",
+                        help="LDAP and Kerberos from a Samba AD domain controller")  # fmt: skip
     args = parser.parse_args(argv)
     base = Path(tempfile.mkdtemp(prefix="mysql-auth-bridge-sandbox-"))
-    db = bridge = slapd = kdc = None
+    db = bridge = None
+    directory: Directories | None = None
     try:
         certs = make_certs(base / "certs")
         db = MariaDB.start(base / "mariadb", certs)
         setup_upstream(db)
         port = args.port if not port_open(args.port) else free_port()
         pam = PamSandbox.create(base / "pam", PAM_USERS)
-        slapd = Slapd.start(base / "ldap", certs, LDAP_PEOPLE, "service-password")
-        secret = base / "ldap-bind.secret"
-        secret.write_text("service-password\n")
-        secret.chmod(0o600)
-        ldap = {"servers": [slapd.tls_url], "ca": str(certs.ca), "bind_dn": SERVICE_DN,
-                "bind_password_file": str(secret), "base_dn": BASE}  # fmt: skip
-        kdc = Kdc.start(base / "krb", {"kuser": "kuser-krb-password"})
-        keytab = kdc.service_keytab("mysql/localhost", base / "krb" / "service.keytab")
-        krb_env = {**kdc.env, "KRB5CCNAME": f"FILE:{base / 'krb' / 'kuser.cc'}"}
-        kerberos = {"keytab": str(keytab), "service_principal": "mysql/localhost@" + kdc.realm}
+        if args.ad:
+            directory, ldap, kerberos = start_ad(base / "ad")
+        else:
+            directory, ldap, kerberos = start_slapd_and_kdc(base, certs)
+        krb_env = {**directory.env, "KRB5CCNAME": f"FILE:{base / 'kuser.cc'}"}
         backends = {"pam": pam.config(), "ldap": ldap, "kerberos": kerberos}
         write_config(base / "bridge", port, db.port, certs, DEMO_ACCOUNTS, UPSTREAM_ONLY,
                      backends=backends, audit_log="audit.jsonl")  # fmt: skip
         add_grants(base / "bridge" / "accounts.yaml", GRANTS)
-        bridge = run_bridge(base / "bridge", port, certs, {**pam.env(), **kdc.env})
-        show(bridge, db, certs, base, krb_env)
-        kdc.kinit("kuser", "kuser-krb-password", base / "krb" / "kuser.cc")
-        ok = self_check(bridge, certs, krb_env)
+        bridge = run_bridge(base / "bridge", port, certs, {**pam.env(), **directory.env})
+        show(bridge, db, certs, base, krb_env, args.ad)
+        directory.kinit("kuser", "kuser-krb-password", base / "kuser.cc")
+        ok = self_check(bridge, certs, krb_env, args.ad)
         if args.check:
             return 0 if ok else 1
         signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
@@ -153,7 +222,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 0
     finally:
-        for part in (bridge, slapd, kdc, db):
+        for part in (bridge, directory, db):
             if part is not None:
                 part.stop()
         if not args.keep:

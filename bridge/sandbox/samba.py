@@ -158,10 +158,11 @@ class SambaDC:
     # --- the directory's contents -----------------------------------------------------------
 
     def _populate(self, users: list[AdUser], groups: list[AdGroup]) -> None:
-        """Lockout after 3 failures (for 1 minute), then the users, then the groups with
-        their members (users and other groups), all over LDAPS as the administrator."""
+        """No complexity rule, lockout after 3 failures (for 1 minute), then the users, then
+        the groups with their members (users and other groups), over LDAPS as the
+        administrator."""
         conn = self.admin()
-        self._modify(conn, BASE, lockoutThreshold=3, lockoutDuration=MINUTE,
+        self._modify(conn, BASE, pwdProperties=0, lockoutThreshold=3, lockoutDuration=MINUTE,
                      lockOutObservationWindow=MINUTE)  # fmt: skip
         for user in users:
             self._add_user(conn, user)

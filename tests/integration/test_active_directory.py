@@ -365,3 +365,23 @@ def test_kerberos_password_refusals_are_1045_with_the_kdc_reason(
         f"Access denied for user '{user}'@'localhost' (using password: YES)",
     )
     assert reason in audit(bridge_krb, user)["reason"]
+
+
+def test_demo_with_an_ad_domain_controller() -> None:
+    """`scripts/demo --check --ad`: every demo login, with LDAP and Kerberos from a Samba DC
+    of its own, and the must-change user's ERROR 1862."""
+    from bridge.sandbox.ports import free_port
+
+    demo = [
+        sys.executable,
+        "-m",
+        "bridge.sandbox.demo",
+        "--check",
+        "--ad",
+        "--port",
+        str(free_port()),
+    ]
+    done = subprocess.run(demo, capture_output=True, text=True, timeout=180)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "ok   AD: newhire must change the password first (ERROR 1862)" in done.stdout
+    assert "ok   Kerberos single sign-on" in done.stdout and "FAIL" not in done.stdout
