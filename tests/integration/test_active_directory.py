@@ -171,6 +171,28 @@ def test_wrong_password_and_unknown_user_look_the_same(bridge_ad: Bridge) -> Non
     assert audit(bridge_ad, "bob")["result"] == "denied"
 
 
+def test_empty_password_samba_refuses_and_the_bridge_never_sends(
+    bridge_ad: Bridge, samba_dc: SambaDC
+) -> None:
+    """Unlike Windows AD's default, Samba refuses a name with an empty password (52e): the
+    guard itself is proven against slapd (test_ldap.py); here, that no bind is sent."""
+    env = {**os.environ, "LDAPTLS_CACERT": str(samba_dc.certs.ca)}
+    whoami = [
+        "ldapwhoami",
+        "-x",
+        "-H",
+        samba_dc.ldaps_url,
+        "-D",
+        f"CN=bob,CN=Users,{BASE}",
+        "-w",
+        "",
+    ]
+    done = subprocess.run(whoami, capture_output=True, text=True, env=env, timeout=30)
+    assert done.returncode == 49 and "data 52e" in done.stderr, done.stderr
+    assert refused(bridge_ad, "bob", "", "mysqlclient")[0] == 1045
+    assert "empty password: no LDAP bind" in audit(bridge_ad, "bob")["reason"]
+
+
 def test_disabled_account_is_1045_with_the_reason_logged(bridge_ad: Bridge) -> None:
     errno, message = refused(bridge_ad, "dana", PASSWORDS["dana"])
     assert (errno, message) == (
