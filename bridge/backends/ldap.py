@@ -43,7 +43,9 @@ from bridge.mapping.auth_string import parse_ldap
 log = logging.getLogger("bridge.backends.ldap")
 
 INVALID_CREDENTIALS = 49
-NOT_HERE = {32, 10}  # noSuchObject; referral (not chased: the answer is "not here")
+# A search that found nothing is not an outage: success with no entries, noSuchObject, or a
+# referral (never chased: the answer is "not here").
+SEARCH_ANSWERS = {0, 32, 10}
 BUSY_OR_UNAVAILABLE = {51, 52}  # busy, unavailable: try the next server
 SERVER_BACKOFF = 5.0  # seconds a failed server is skipped
 NESTED_AD = "1.2.840.113556.1.4.1941"  # LDAP_MATCHING_RULE_IN_CHAIN
@@ -291,7 +293,7 @@ class LdapBackend:
                 log.warning("LDAP search failed (%r): retrying on the next server", exc)
                 self.outages += 1
                 continue
-            if not status and result.get("result") not in NOT_HERE:
+            if not status and result.get("result") not in SEARCH_ANSWERS:
                 raise BackendUnavailable(f"LDAP search failed: {result.get('description')}")
             if result.get("result") == 10:
                 log.info("LDAP search under %r: referral to %s not chased", base,
