@@ -25,6 +25,8 @@ AD_GROUPS = [AdGroup("dbas", member_of=("dbadmins",)), AdGroup("dbadmins"), AdGr
 PASSWORDS = {u.name: u.password for u in AD_USERS}
 # AD settings as docs/ldap.md gives them (the group filter for AD's 'group' class).
 GROUP_FILTER = "(&(objectClass=group)(member={dn}))"
+# Generous: one samba process serves LDAP and the KDC, on 2 cores shared with other work.
+TIMEOUTS = {"connect_timeout": 5.0, "response_timeout": 10.0}
 
 
 def ad_settings(directory: Path, dc: SambaDC, *servers: str, **extra: object) -> dict[str, object]:
@@ -34,5 +36,4 @@ def ad_settings(directory: Path, dc: SambaDC, *servers: str, **extra: object) ->
     return {"servers": list(servers), "ca": str(dc.certs.ca), "bind_dn": SERVICE.dn,
             "bind_password_file": str(secret), "base_dn": BASE,
             "user_search_attr": "sAMAccountName", "group_search_filter": GROUP_FILTER,
-            "nested_groups": "ad", "connect_timeout": 2.0, "response_timeout": 2.0,
-            **extra}  # fmt: skip
+            "nested_groups": "ad", **TIMEOUTS, **extra}  # fmt: skip
