@@ -37,6 +37,7 @@ pytestmark = pytest.mark.integration
 MAPPING = "#dbadmins=developer,dbas=operator,readers=reader"
 UPSTREAM = {"developer": "up-developer", "operator": "up-operator", "reader": "up-reader"}
 GRANTS = [{"proxy": "''@'%'", "proxied": [f"'{u}'@'%'" for u in UPSTREAM]}]
+SERVER = {"connect_timeout": 20}  # the handshake waits for the DC on a loaded machine
 
 
 def create_upstream(mariadb: MariaDB) -> None:
@@ -51,7 +52,7 @@ def ad_bridge(directory: Path, mariadb: MariaDB, certs: CertSet, dc: SambaDC, ur
     directory.mkdir(parents=True, exist_ok=True)
     accounts = [Account("", "", "authentication_ldap_simple", auth_string=MAPPING)]
     return start_bridge(directory, mariadb, certs, accounts, upstream_only=UPSTREAM, proxy_grants=GRANTS,
-                        audit_log="audit.jsonl",
+                        audit_log="audit.jsonl", server=SERVER,
                         backends={"ldap": ad_settings(directory, dc, url, **ldap)})  # fmt: skip
 
 
@@ -306,7 +307,7 @@ def bridge_krb(tmp_path_factory, mariadb, certs, samba_dc: SambaDC) -> Iterator[
         "ldap": ad_settings(base, samba_dc, samba_dc.ldaps_url),
     }  # fmt: skip
     bridge = start_bridge(base / "bridge", mariadb, certs, accounts, env=samba_dc.env, upstream_only=UPSTREAM,
-                          proxy_grants=GRANTS, audit_log="audit.jsonl", backends=backends)  # fmt: skip
+                          proxy_grants=GRANTS, audit_log="audit.jsonl", server=SERVER, backends=backends)  # fmt: skip
     yield bridge
     bridge.stop()
 
