@@ -45,7 +45,8 @@ log = logging.getLogger("bridge.backends.ldap")
 INVALID_CREDENTIALS = 49
 # A search that found nothing is not an outage: success with no entries, noSuchObject, or a
 # referral (never chased: the answer is "not here").
-SEARCH_ANSWERS = {0, 32, 10}
+REFERRAL = 10
+SEARCH_ANSWERS = {0, 32, REFERRAL}
 BUSY_OR_UNAVAILABLE = {51, 52}  # busy, unavailable: try the next server
 SERVER_BACKOFF = 5.0  # seconds a failed server is skipped
 NESTED_AD = "1.2.840.113556.1.4.1941"  # LDAP_MATCHING_RULE_IN_CHAIN
@@ -295,7 +296,7 @@ class LdapBackend:
                 continue
             if not status and result.get("result") not in SEARCH_ANSWERS:
                 raise BackendUnavailable(f"LDAP search failed: {result.get('description')}")
-            if result.get("result") == 10:
+            if result.get("result") == REFERRAL:
                 log.info("LDAP search under %r: referral to %s not chased", base,
                          result.get("referrals"))  # fmt: skip
             return [e for e in response or [] if e.get("type") == "searchResEntry"]
