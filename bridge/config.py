@@ -6,10 +6,11 @@ are taken from the directory of the file that names them.
 
 from __future__ import annotations
 
+import difflib
 import functools
 import ipaddress
 import os
-import stat
+import typing
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
@@ -28,6 +29,7 @@ from pydantic import (
 )
 
 from bridge.mapping.templates import check_template
+from bridge.secretfiles import secret_file_problem
 
 M = TypeVar("M", bound="BaseModel")
 
@@ -245,6 +247,21 @@ class MetricsConfig(Model):
 
 class LogConfig(Model):
     level: Literal["debug", "info", "warning", "error"] = "info"
+    format: Literal["text", "json"] = "text"  # json: one object a line (journald, Loki)
+
+
+class AdminConfig(Model):
+    """The runtime admin interface (docs/operations.md): a Unix socket (mode 0600), or
+    TCP with a token read from `token_file` (a secrets file)."""
+
+    listen: Address = "unix:/run/mysql-auth-bridge/admin.sock"
+    token_file: ConfigPath | None = None
+
+    @model_validator(mode="after")
+    def _token_for_tcp(self) -> AdminConfig:
+        if not self.listen.startswith("unix:") and self.token_file is None:
+            raise ValueError("a TCP admin listener needs token_file")
+        return self
 
 
 class BridgeConfig(Model):
@@ -259,6 +276,7 @@ class BridgeConfig(Model):
     protection: ProtectionConfig = ProtectionConfig()
     metrics: MetricsConfig | None = None
     audit_log: AuditTarget | None = None  # a file (JSON lines), or 'log' for the log
+    admin: AdminConfig | None = None
 
 
 # --- accounts files --------------------------------------------------------------------------
@@ -333,6 +351,7 @@ class UpstreamCredential(Model):
         if self.password is not None:
             return self.password.get_secret_value().encode()
         if self.password_file is not None:
+            check_private(self.password_file)
             return self.password_file.read_bytes().rstrip(b"\r\n")
         value = os.environ.get(self.password_env or "")
         if value is None:
@@ -354,7 +373,36 @@ def _node_at(node: yaml.Node | None, loc: Iterable[int | str]) -> yaml.Node | No
     return node
 
 
-def _describe(errors: ValidationError, path: Path, root: yaml.Node | None) -> Iterator[str]:
+def _model_in(annotation: Any) -> type[BaseModel] | None:
+    """The model inside an annotation such as `X | None` or `tuple[X, ...]`."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in typing.get_args(annotation):
+        found = _model_in(arg)
+        if found is not None:
+            return found
+    return None
+
+
+def _suggestion(model: type[BaseModel] | None, loc: list[int | str]) -> str:
+    """ "; did you mean `address`?" for a mistyped key, when a known key is close."""
+    for part in loc[:-1]:
+        if model is None or isinstance(part, int):
+            continue
+        field = model.model_fields.get(part)
+        model = _model_in(field.annotation) if field is not None else None
+    if model is None or not isinstance(loc[-1], str):
+        return ""
+    close = difflib.get_close_matches(loc[-1], list(model.model_fields), n=1, cutoff=0.6)
+    return f"; did you mean `{close[0]}`?" if close else ""
+
+
+def _describe(
+    errors: ValidationError,
+    path: Path,
+    root: yaml.Node | None,
+    model: type[BaseModel] | None = None,
+) -> Iterator[str]:
     for err in errors.errors():
         loc = [p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-"))]
         node = _node_at(root, loc)
@@ -362,7 +410,7 @@ def _describe(errors: ValidationError, path: Path, root: yaml.Node | None) -> It
         key = ".".join(str(p) for p in loc) or "(top level)"
         message = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
-            message = "unknown key"
+            message = "unknown key" + _suggestion(model, loc) if loc else "unknown key"
         yield f"{path}{line}: {key}: {message}"
 
 
@@ -384,7 +432,7 @@ def validate_file(model: type[M], path: Path) -> M:
     try:
         return model.model_validate(data, context={"base": path.parent})
     except ValidationError as exc:
-        raise ConfigError("\n".join(_describe(exc, path, root))) from None
+        raise ConfigError("\n".join(_describe(exc, path, root, model))) from None
 
 
 def line_of(path: Path, loc: Iterable[int | str]) -> str:
@@ -403,16 +451,10 @@ def load_accounts_file(path: Path) -> AccountsFile:
 
 
 def check_private(path: Path) -> None:
-    """A secrets file must be mode 0600 or stricter."""
-    try:
-        mode = path.stat().st_mode
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from exc
-    if stat.S_IMODE(mode) & 0o077:
-        raise ConfigError(
-            f"{path}: holds secrets and is mode {stat.S_IMODE(mode):04o}; "
-            "it must be 0600 or stricter (chmod 600)"
-        )
+    """A secrets file: 0600, or 0640 for the service's group (bridge/secretfiles.py)."""
+    problem = secret_file_problem(path)
+    if problem is not None:
+        raise ConfigError(problem)
 
 
 def load_credentials(path: Path) -> dict[str, bytes]:
@@ -438,6 +480,6 @@ def _describe_prefixed(
     exc: ValidationError, path: Path, root: yaml.Node | None, name: Any
 ) -> Iterator[str]:
     sub = _node_at(root, [name])
-    for line in _describe(exc, path, sub):
+    for line in _describe(exc, path, sub, UpstreamCredential):
         file_part, _, rest = line.partition(": ")
         yield f"{file_part}: {name}.{rest}" if rest else f"{file_part}: {name}"

@@ -59,10 +59,45 @@ def test_broken_yaml(conf: Path) -> None:
         load_config(conf)
 
 
-def test_credentials_must_be_private(conf: Path) -> None:
-    os.chmod(conf.parent / "creds.yaml", 0o644)
-    with pytest.raises(ConfigError, match="must be 0600 or stricter"):
+@pytest.mark.parametrize("mode", [0o644, 0o604, 0o660, 0o666])
+def test_credentials_readable_by_others_or_writable_by_the_group_are_refused(
+    conf: Path, mode: int
+) -> None:
+    os.chmod(conf.parent / "creds.yaml", mode)
+    with pytest.raises(ConfigError, match=f"is mode {mode:04o}; it must be 0600, or 0640"):
         build_runtime(conf)
+
+
+@pytest.mark.parametrize("mode", [0o600, 0o640, 0o400, 0o440])
+def test_credentials_owner_only_or_group_readable_are_accepted(conf: Path, mode: int) -> None:
+    os.chmod(conf.parent / "creds.yaml", mode)
+    assert build_runtime(conf).credentials == {"app": b"pw"}
+
+
+def test_a_password_file_follows_the_same_rule(tmp_path: Path) -> None:
+    secret = write(tmp_path / "secret", "from-file\n", 0o644)
+    creds = write(tmp_path / "c.yaml", "a: {password_file: secret}\n", 0o600)
+    with pytest.raises(
+        ConfigError, match=r"c.yaml:1: a: .*secret: holds a secret and is mode 0644"
+    ):
+        load_credentials(creds)
+    os.chmod(secret, 0o640)
+    assert load_credentials(creds) == {"a": b"from-file"}
+
+
+def test_unknown_key_suggests_the_key_meant(conf: Path) -> None:
+    write(conf, "upstream: {adress: 'db:3306', credentials: creds.yaml, tls: {mod: required}}\n"
+                "lgo: {level: info}\nlisten: {tcp: ['127.0.0.1:1'], unixx: /tmp/x}\n")  # fmt: skip
+    with pytest.raises(ConfigError) as caught:
+        load_config(conf)
+    lines = set(str(caught.value).splitlines())
+    assert f"{conf}:1: upstream.adress: unknown key; did you mean `address`?" in lines
+    assert f"{conf}:1: upstream.tls.mod: unknown key; did you mean `mode`?" in lines
+    assert f"{conf}:2: lgo: unknown key; did you mean `log`?" in lines
+    assert f"{conf}:3: listen.unixx: unknown key; did you mean `unix`?" in lines
+    write(conf, "upstream: {credentials: creds.yaml}\nfrobnicate: 1\n")
+    with pytest.raises(ConfigError, match=r"frobnicate: unknown key$"):
+        load_config(conf)
 
 
 def test_credentials_sources(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
