@@ -2,18 +2,64 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
+from bridge.config import BridgeConfig, ConfigError, load_config, load_credentials
 from bridge.mapping.accounts import AccountRow
 from bridge.mapping.names import format_account
 from bridge.plugins import PLUGINS
-from bridge.runtime import Runtime
+from bridge.preflight import preflight
+from bridge.runtime import Runtime, build_backends, build_runtime, load_accounts, server_tls_context
 
 
 @dataclass
 class Findings:
     errors: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+
+
+# Each part of the configuration that can fail on its own, tried separately so that one run
+# reports all of them. A stage is skipped when preflight already reported its files.
+STAGES: dict[str, Callable[[BridgeConfig], object]] = {
+    "accounts": lambda c: load_accounts(c.accounts),
+    "upstream.credentials": lambda c: load_credentials(c.upstream.credentials),
+    "tls": lambda c: server_tls_context(c.tls) if c.tls is not None else None,
+    "backends": lambda c: build_backends(c, None),
+}
+
+
+def inspect_all(
+    config_path: Path, skip: frozenset[str] = frozenset()
+) -> tuple[Runtime | None, Findings]:
+    """Every problem `serve` would meet, in one run; the runtime when there is none.
+    `skip` names preflight checks to leave out (e.g. 'ports')."""
+    found = Findings()
+    try:
+        config = load_config(config_path)
+    except ConfigError as exc:
+        found.errors += str(exc).splitlines()
+        return None, found
+    found.errors += preflight(config_path, config, skip)
+    for name, stage in STAGES.items():
+        if any(f": {name}." in line for line in found.errors):
+            continue
+        try:
+            stage(config)
+        except ConfigError as exc:
+            found.errors += str(exc).splitlines()
+    if found.errors:
+        return None, found
+    try:
+        runtime = build_runtime(config_path, inspect_only=True)
+    except ConfigError as exc:
+        found.errors += str(exc).splitlines()
+        return None, found
+    cross = check_runtime(runtime)
+    found.errors += cross.errors
+    found.warnings += cross.warnings
+    return runtime, found
 
 
 def _always_proxies(rt: Runtime, row: AccountRow) -> bool:

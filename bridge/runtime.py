@@ -29,6 +29,7 @@ from bridge.config import (
     ConfigError,
     ProxyGrantEntry,
     TlsConfig,
+    check_private,
     line_of,
     load_accounts_file,
     load_config,
@@ -82,6 +83,7 @@ class Runtime:
 def server_tls_context(cfg: TlsConfig) -> ssl.SSLContext:
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    check_private(cfg.key)
     try:
         ctx.load_cert_chain(str(cfg.cert), str(cfg.key))
     except (OSError, ssl.SSLError) as exc:
@@ -163,6 +165,8 @@ def _rsa_pair(config: BridgeConfig, previous: Runtime | None, inspect_only: bool
     if previous is not None and previous.config.rsa == config.rsa:
         return previous.rsa
     if config.rsa is not None and (not inspect_only or config.rsa.private_key.exists()):
+        if config.rsa.private_key.exists():
+            check_private(config.rsa.private_key)
         try:
             return rsa_keys.load_or_generate(config.rsa.private_key, config.rsa.public_key)
         except (OSError, ValueError) as exc:

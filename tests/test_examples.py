@@ -35,13 +35,18 @@ def test_deploy_example_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
     data["rsa"] = {"private_key": "k.pem", "public_key": "k.pub"}
     data["accounts"] = ["accounts.yaml"]
     (tmp_path / "bridge.yaml").write_text(yaml.safe_dump(data))
-    shutil.copy(ROOT / "mappings" / "store-accounts.yaml", tmp_path / "accounts.yaml")
+    shutil.copy(ROOT / "deploy" / "examples" / "accounts.yaml", tmp_path / "accounts.yaml")
     creds = tmp_path / "upstream-credentials.yaml"
     creds.write_text((ROOT / "deploy" / "examples" / "upstream-credentials.yaml").read_text()
                      .replace("/etc/mysql-auth-bridge/secrets/", str(tmp_path) + "/"))  # fmt: skip
     os.chmod(creds, 0o600)
     for name in ("app", "batch"):
         (tmp_path / name).write_text("secret\n")
+        (tmp_path / name).chmod(0o640)  # group-readable secrets are accepted
     monkeypatch.setenv("REPORT_UPSTREAM_PASSWORD", "x")
     rt = build_runtime(tmp_path / "bridge.yaml")
     assert set(rt.credentials) == {"app", "report", "batch"}
+    rows = {r.user: r for r in rt.accounts.rows}
+    assert set(rows) == {"app", "", "batch"}
+    app = stored_hash(rows["app"].plugin, rows["app"].authentication_string)
+    assert not any(app.matches(p) for p in (b"", b"password", b"app", b"change-me"))

@@ -98,7 +98,7 @@ def client_commands(
 
 def show(
     bridge: BridgeProcess, db: MariaDB, certs: CertSet, base: Path, krb_env: dict[str, str],
-    ad: bool,
+    ad: bool, interactive: bool,
 ) -> None:  # fmt: skip
     print(f"\nmysql-auth-bridge sandbox in {base}")
     print(f"  upstream MariaDB  127.0.0.1:{db.port}   (root: mariadb -uroot --socket={db.socket})")
@@ -111,8 +111,13 @@ def show(
     print(f"  # a Kerberos ticket for kuser (password: kuser-krb-password)\n  {shlex.join(kinit)}")
     for title, cmd in client_commands(bridge, certs, krb_env, ad):
         print(f"  # {title}\n  {shlex.join(cmd)}")
+    admin = [sys.executable, "-m", "bridge", "sessions", "-c", str(bridge.config)]
+    print(f"  # who is connected (the admin interface)\n  {shlex.join(admin)}")
     print("  # reload after editing accounts.yaml\n  kill -HUP", bridge.proc.pid)
-    print("\nPress Ctrl-C to stop and remove everything.\n", flush=True)
+    if interactive:
+        print("\nPress Ctrl-C to stop and remove everything.\n", flush=True)
+    else:
+        print("\nLogging in once each way, then stopping and removing everything:\n", flush=True)
 
 
 def self_check(bridge: BridgeProcess, certs: CertSet, krb_env: dict[str, str], ad: bool) -> bool:
@@ -186,11 +191,15 @@ def _secret(base: Path, password: str) -> Path:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--check", action="store_true", help="log in once each way, then exit")
-    parser.add_argument("--port", type=int, default=3307, help="bridge port (default 3307)")
+    busy = "bridge port (default 3307, or a free one if 3307 is busy); a busy --port is refused"
+    parser.add_argument("--port", type=int, help=busy)
     parser.add_argument("--keep", action="store_true", help="keep the temp dir afterwards")
     parser.add_argument("--ad", action="store_true",
                         help="LDAP and Kerberos from a Samba AD domain controller")  # fmt: skip
     args = parser.parse_args(argv)
+    if args.port is not None and port_open(args.port):
+        print(f"demo: port {args.port} is in use; choose another --port", file=sys.stderr)
+        return 2
     base = Path(tempfile.mkdtemp(prefix="mysql-auth-bridge-sandbox-"))
     db = bridge = None
     directory: Directories | None = None
@@ -198,7 +207,7 @@ def main(argv: list[str] | None = None) -> int:
         certs = make_certs(base / "certs")
         db = MariaDB.start(base / "mariadb", certs)
         setup_upstream(db)
-        port = args.port if not port_open(args.port) else free_port()
+        port = args.port or (3307 if not port_open(3307) else free_port())
         pam = PamSandbox.create(base / "pam", PAM_USERS)
         if args.ad:
             directory, ldap, kerberos = start_ad(base / "ad")
@@ -207,10 +216,11 @@ def main(argv: list[str] | None = None) -> int:
         krb_env = {**directory.env, "KRB5CCNAME": f"FILE:{base / 'kuser.cc'}"}
         backends = {"pam": pam.config(), "ldap": ldap, "kerberos": kerberos}
         write_config(base / "bridge", port, db.port, certs, DEMO_ACCOUNTS, UPSTREAM_ONLY,
-                     backends=backends, audit_log="audit.jsonl")  # fmt: skip
+                     backends=backends, audit_log="audit.jsonl",
+                     admin={"listen": f"unix:{base / 'bridge' / 'admin.sock'}"})  # fmt: skip
         add_grants(base / "bridge" / "accounts.yaml", GRANTS)
         bridge = run_bridge(base / "bridge", port, certs, {**pam.env(), **directory.env})
-        show(bridge, db, certs, base, krb_env, args.ad)
+        show(bridge, db, certs, base, krb_env, args.ad, interactive=not args.check)
         directory.kinit("kuser", "kuser-krb-password", base / "kuser.cc")
         ok = self_check(bridge, certs, krb_env, args.ad)
         if args.check:

@@ -1,0 +1,50 @@
+"""Logging set-up: the text format for a terminal, or one JSON object a line for journald,
+Loki and the like; and the process title."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from datetime import UTC, datetime
+
+TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+class JsonFormatter(logging.Formatter):
+    """{"ts", "level", "logger", "message"} (+ "exc" with the traceback, if any)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {
+            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        if record.exc_info:
+            entry["exc"] = self.formatException(record.exc_info)
+        return json.dumps(entry, ensure_ascii=False)
+
+
+FORMATTERS: dict[str, logging.Formatter] = {
+    "text": logging.Formatter(TEXT_FORMAT),
+    "json": JsonFormatter(),
+}
+
+
+def setup_logging(level: str, fmt: str = "text") -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(FORMATTERS[fmt])
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(getattr(logging, level.upper()))
+
+
+def set_process_title(title: str) -> bool:
+    """'mysql-auth-bridge: serve /etc/...' in ps and top, when setproctitle is installed."""
+    try:
+        from setproctitle import setproctitle
+    except ImportError:
+        return False
+    setproctitle(f"mysql-auth-bridge: {title}")
+    return True

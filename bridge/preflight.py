@@ -1,0 +1,177 @@
+"""What `serve` would fail on that the YAML cannot show: directories that do not exist,
+files that are missing or readable by others, ports already in use. `check` and `serve`
+both run these, so a problem is reported once, with the config file, line and key, and a
+hint how to fix it; never as a traceback."""
+
+from __future__ import annotations
+
+import errno
+import os
+import socket
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from bridge.config import BridgeConfig, ConfigError, line_of, parse_address, tcp_address
+from bridge.secretfiles import secret_file_problem
+
+Loc = tuple[str | int, ...]
+
+
+@dataclass(frozen=True)
+class Problem:
+    loc: Loc  # the config key it is about
+    message: str
+
+
+Check = Callable[[BridgeConfig], Iterator[Problem]]
+TLS_HINT = (
+    "; make a self-signed pair with: openssl req -x509 -newkey rsa:2048 -nodes -days 825 "
+    "-subj /CN=$(hostname -f) -keyout {key} -out {cert} (then chmod 640 {key})"
+)
+
+
+def _directory(loc: Loc, path: Path, what: str) -> Iterator[Problem]:
+    parent = path.parent
+    if not parent.is_dir():
+        yield Problem(loc, f"the directory {parent} for {what} does not exist (mkdir -p {parent})")
+    elif not os.access(parent, os.W_OK | os.X_OK):
+        yield Problem(loc, f"the directory {parent} for {what} is not writable by this user")
+
+
+def _readable(loc: Loc, path: Path, what: str, hint: str = "") -> Iterator[Problem]:
+    if not path.exists():
+        yield Problem(loc, f"{what} {path} does not exist{hint}")
+    elif not os.access(path, os.R_OK):
+        yield Problem(loc, f"{what} {path} is not readable by this user")
+
+
+def _secret(loc: Loc, path: Path) -> Iterator[Problem]:
+    problem = secret_file_problem(path)
+    if problem is not None:
+        yield Problem(loc, problem.removeprefix(f"{path}: "))
+
+
+def unix_socket_dir(config: BridgeConfig) -> Iterator[Problem]:
+    if config.listen.unix is not None:
+        yield from _directory(("listen", "unix"), config.listen.unix, "the Unix socket")
+
+
+def rsa_keys(config: BridgeConfig) -> Iterator[Problem]:
+    rsa = config.rsa
+    if rsa is None:
+        return
+    if rsa.private_key.exists():
+        yield from _secret(("rsa", "private_key"), rsa.private_key)
+        return  # an existing pair is loaded as it is
+    for key in ("private_key", "public_key"):
+        yield from _directory(("rsa", key), getattr(rsa, key), "the RSA key generated at start")
+
+
+def tls_files(config: BridgeConfig) -> Iterator[Problem]:
+    tls = config.tls
+    if tls is None:
+        return
+    hint = TLS_HINT.format(key=tls.key, cert=tls.cert)
+    yield from _readable(("tls", "cert"), tls.cert, "the certificate", hint)
+    yield from _readable(("tls", "key"), tls.key, "the private key", hint)
+    if tls.key.exists():
+        yield from _secret(("tls", "key"), tls.key)
+
+
+def upstream_tls_files(config: BridgeConfig) -> Iterator[Problem]:
+    tls = config.upstream.tls
+    for key in ("ca", "cert", "key"):
+        path = getattr(tls, key)
+        if path is not None:
+            yield from _readable(("upstream", "tls", key), path, f"the upstream TLS {key}")
+    if tls.key is not None and tls.key.exists():
+        yield from _secret(("upstream", "tls", "key"), tls.key)
+
+
+def backend_files(config: BridgeConfig) -> Iterator[Problem]:
+    ldap, krb = config.backends.ldap, config.backends.kerberos
+    if ldap is not None and ldap.ca is not None:
+        yield from _readable(("backends", "ldap", "ca"), ldap.ca, "the LDAP CA")
+    if ldap is not None and ldap.bind_password_file is not None:
+        yield from _secret(("backends", "ldap", "bind_password_file"), ldap.bind_password_file)
+    if krb is not None:
+        yield from _secret(("backends", "kerberos", "keytab"), krb.keytab)
+
+
+def audit_log_dir(config: BridgeConfig) -> Iterator[Problem]:
+    if config.audit_log not in (None, "log"):
+        yield from _directory(("audit_log",), Path(config.audit_log), "the audit log")
+
+
+def admin_listener(config: BridgeConfig) -> Iterator[Problem]:
+    admin = config.admin
+    if admin is None:
+        return
+    address = parse_address(admin.listen)
+    if isinstance(address, str):
+        yield from _directory(("admin", "listen"), Path(address), "the admin socket")
+    if admin.token_file is not None:
+        yield from _secret(("admin", "token_file"), admin.token_file)
+
+
+def _port_problem(text: str) -> str | None:
+    host, port = tcp_address(text)
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                return f"{text}: the port is in use (see: ss -ltnp 'sport = :{port}')"
+            return f"{text}: cannot listen: {exc.strerror}"
+    return None
+
+
+def ports(config: BridgeConfig) -> Iterator[Problem]:
+    """Every TCP address the bridge would listen on is free to bind."""
+    wanted: list[tuple[Loc, str]] = [
+        (("listen", "tcp", i), t) for i, t in enumerate(config.listen.tcp)
+    ]
+    if config.metrics is not None:
+        wanted.append((("metrics", "listen"), config.metrics.listen))
+    if config.admin is not None and not config.admin.listen.startswith("unix:"):
+        wanted.append((("admin", "listen"), config.admin.listen))
+    for loc, text in wanted:
+        problem = _port_problem(text)
+        if problem is not None:
+            yield Problem(loc, problem)
+
+
+CHECKS: dict[str, Check] = {
+    "unix_socket_dir": unix_socket_dir,
+    "rsa_keys": rsa_keys,
+    "tls_files": tls_files,
+    "upstream_tls_files": upstream_tls_files,
+    "backend_files": backend_files,
+    "audit_log_dir": audit_log_dir,
+    "admin_listener": admin_listener,
+    "ports": ports,
+}
+
+
+def preflight(
+    config_path: Path, config: BridgeConfig, skip: frozenset[str] = frozenset()
+) -> list[str]:
+    """Every problem found, as 'file:line: key: message'."""
+    found = []
+    for name, check in CHECKS.items():
+        if name in skip:
+            continue
+        for problem in check(config):
+            key = ".".join(str(p) for p in problem.loc)
+            found.append(f"{_where(config_path, problem.loc)}: {key}: {problem.message}")
+    return found
+
+
+def _where(config_path: Path, loc: Loc) -> str:
+    try:
+        return line_of(config_path, loc)
+    except ConfigError:
+        return str(config_path)

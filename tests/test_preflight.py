@@ -1,0 +1,221 @@
+"""`check` finds what `serve` would fail on, all in one run; `serve` fails on it with clear
+lines and exit code 1, never a traceback. Run as the operator would: the CLI in a subprocess."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from bridge.sandbox.bridgeproc import hash_text
+from bridge.sandbox.ports import free_port, wait_until
+
+
+def cli(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "bridge", *args], capture_output=True,
+                          text=True, timeout=timeout, stdin=subprocess.DEVNULL)  # fmt: skip
+
+
+@pytest.fixture
+def busy_port() -> Iterator[int]:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(1)
+        yield sock.getsockname()[1]
+
+
+def write_conf(directory: Path, port: int, extra: str = "") -> Path:
+    (directory / "accounts.yaml").write_text(
+        f"accounts:\n  - {{user: app, plugin: caching_sha2_password, "
+        f'authentication_string: "{hash_text("caching_sha2_password", "pw")}"}}\n'
+    )
+    creds = directory / "creds.yaml"
+    creds.write_text("app: {password: x}\n")
+    creds.chmod(0o600)
+    conf = directory / "bridge.yaml"
+    conf.write_text(f"listen:\n  tcp: ['127.0.0.1:{port}']\n  unix: {directory}/sock/bridge.sock\n"
+                    "upstream: {address: '127.0.0.1:1', credentials: creds.yaml}\n"
+                    "accounts: [accounts.yaml]\n" + extra)  # fmt: skip
+    return conf
+
+
+BROKEN = """tls:
+  cert: tls/server.crt
+  key: tls/server.key
+rsa: {private_key: keys/private.pem, public_key: keys/public.pem}
+"""
+
+
+def test_check_reports_every_environment_problem_in_one_run(tmp_path: Path, busy_port: int) -> None:
+    conf = write_conf(tmp_path, busy_port, BROKEN)
+    (tmp_path / "creds.yaml").chmod(0o644)
+    done = cli("check", "-c", str(conf))
+    assert done.returncode == 1
+    err = done.stderr
+    assert (
+        f"error: {conf}:3: listen.unix: the directory {tmp_path}/sock for the Unix socket does not exist (mkdir -p {tmp_path}/sock)"
+        in err
+    )
+    assert f"error: {conf}:2: listen.tcp.0: 127.0.0.1:{busy_port}: the port is in use" in err
+    assert (
+        f"error: {conf}:7: tls.cert: the certificate {tmp_path}/tls/server.crt does not exist; make a self-signed pair with: openssl req -x509"
+        in err
+    )
+    assert (
+        f"error: {conf}:8: tls.key: the private key {tmp_path}/tls/server.key does not exist" in err
+    )
+    assert (
+        f"error: {conf}:9: rsa.private_key: the directory {tmp_path}/keys for the RSA key generated at start does not exist"
+        in err
+    )
+    assert f"error: {tmp_path}/creds.yaml: holds a secret and is mode 0644" in err
+    assert f"{conf}: 7 error(s)" in err
+    assert "Traceback" not in err
+
+
+def test_check_passes_once_fixed_and_skip_ports_leaves_the_ports(
+    tmp_path: Path, busy_port: int
+) -> None:
+    conf = write_conf(tmp_path, busy_port)
+    (tmp_path / "sock").mkdir()
+    done = cli("check", "-c", str(conf), "--skip-ports")
+    assert done.returncode == 0, done.stderr
+    assert "OK (1 account rows)" in done.stdout
+    assert cli("check", "-c", str(conf)).returncode == 1
+
+
+def test_a_tls_key_readable_by_others_is_refused_by_check_and_serve(tmp_path: Path) -> None:
+    from bridge.sandbox.certs import make_certs
+
+    certs = make_certs(tmp_path / "tls")
+    certs.key.chmod(0o644)
+    conf = write_conf(tmp_path, free_port(), f"tls: {{cert: {certs.cert}, key: {certs.key}}}\n")
+    (tmp_path / "sock").mkdir()
+    for command in ("check", "serve"):
+        done = cli(command, "-c", str(conf))
+        assert done.returncode == 1
+        assert "tls.key: holds a secret and is mode 0644" in done.stderr
+        assert "Traceback" not in done.stderr
+
+
+def test_serve_refuses_with_every_problem_and_no_traceback(tmp_path: Path) -> None:
+    conf = write_conf(tmp_path, free_port(), BROKEN)
+    done = cli("serve", "-c", str(conf))
+    assert done.returncode == 1
+    assert "Traceback" not in done.stderr
+    assert f"{conf}:3: listen.unix: the directory {tmp_path}/sock" in done.stderr
+    assert f"{conf}:7: tls.cert: the certificate" in done.stderr
+    assert f"{conf}:9: rsa.private_key: the directory {tmp_path}/keys" in done.stderr
+
+
+def test_serve_on_a_busy_port_is_one_clear_line(tmp_path: Path, busy_port: int) -> None:
+    conf = write_conf(tmp_path, busy_port)
+    (tmp_path / "sock").mkdir()
+    done = cli("serve", "-c", str(conf))
+    assert done.returncode == 1
+    assert "Traceback" not in done.stderr
+    assert (
+        f"mysql-auth-bridge: listen.tcp 127.0.0.1:{busy_port}: cannot listen: Address already in use"
+        in done.stderr
+    )
+
+
+def test_a_missing_config_names_the_default_path(tmp_path: Path) -> None:
+    done = subprocess.run([sys.executable, "-m", "bridge", "check"], capture_output=True,
+                          text=True, timeout=60, cwd=tmp_path)  # fmt: skip
+    assert done.returncode == 1
+    assert (
+        "/etc/mysql-auth-bridge/bridge.yaml: cannot read: No such file or directory" in done.stderr
+    )
+    assert "Traceback" not in done.stderr
+
+
+def test_serve_logs_json_with_a_process_title(tmp_path: Path) -> None:
+    import json
+
+    conf = write_conf(tmp_path, free_port())
+    (tmp_path / "sock").mkdir()
+    log = tmp_path / "log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "bridge", "serve", "-c", str(conf),
+                                 "--log-format", "json", "--log-level", "debug"],
+                                stdout=out, stderr=subprocess.STDOUT)  # fmt: skip
+    try:
+        wait_until(lambda: b'"ready"' in log.read_bytes(), 20, "bridge")
+        title = Path(f"/proc/{proc.pid}/cmdline").read_bytes().replace(b"\0", b" ").strip()
+        assert title.startswith(b"mysql-auth-bridge: serve -c " + str(conf).encode())
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=20)
+    entries = [json.loads(line) for line in log.read_text().splitlines()]
+    assert {"ts", "level", "logger", "message"} <= set(entries[0])
+    assert any(e["message"] == "ready" and e["level"] == "info" for e in entries)
+    assert any(e["level"] == "debug" for e in entries) or len(entries) > 2
+
+
+def test_help_lists_every_command_with_an_example() -> None:
+    from bridge.cli import COMMANDS
+
+    done = cli("--help")
+    assert done.returncode == 0
+    for name in COMMANDS:
+        assert f"\n  {name:<14} " in done.stdout, name
+        assert f"mysql-auth-bridge {name}" in done.stdout, name
+    assert "serve, check, hash-password" not in done.stdout
+
+
+def test_demo_refuses_an_explicit_busy_port(busy_port: int) -> None:
+    started = time.monotonic()
+    done = subprocess.run([sys.executable, "-m", "bridge.sandbox.demo", "--port", str(busy_port)],
+                          capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert done.returncode == 2
+    assert f"port {busy_port} is in use; choose another --port" in done.stderr
+    assert time.monotonic() - started < 10  # nothing was started
+
+
+def test_hash_password_from_a_terminal_asks_twice_without_echo() -> None:
+    import pty
+
+    from bridge.config import AccountEntry
+    from bridge.hashing import parse_sha2
+
+    def run(first: bytes, second: bytes) -> tuple[int, bytes]:
+        pid, fd = pty.fork()
+        if pid == 0:  # the child: the terminal is its stdin, stdout and controlling tty
+            os.execv(sys.executable, [sys.executable, "-m", "bridge", "hash-password"])  # noqa: S606
+        output = b""
+        for answer in (first, second):
+            while b"Password" not in output.rpartition(b"\n")[2]:
+                output += os.read(fd, 1024)
+            output += b"\n"  # mark the prompt as answered
+            os.write(fd, answer + b"\n")
+        try:
+            while chunk := os.read(fd, 1024):
+                output += chunk
+        except OSError:  # EIO: the child closed the terminal
+            pass
+        return os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]), output
+
+    code, output = run(b"s3cret-pw", b"s3cret-pw")
+    assert code == 0
+    assert b"s3cret-pw" not in output  # never echoed
+    stored = output.strip().splitlines()[-1].decode()
+    assert stored.startswith(("$A$005$", "0x"))
+    entry = AccountEntry(user="u", plugin="caching_sha2_password", authentication_string=stored)
+    assert parse_sha2(entry.auth_bytes()).matches(b"s3cret-pw")
+    code, output = run(b"one", b"two")
+    assert code == 1 and b"the two passwords differ" in output
+
+
+def test_hash_password_reads_stdin_when_it_is_not_a_terminal() -> None:
+    done = subprocess.run([sys.executable, "-m", "bridge", "hash-password", "--plugin",
+                           "mysql_native_password"], input="pw\n", capture_output=True, text=True,
+                          timeout=60)  # fmt: skip
+    assert done.stdout.strip() == hash_text("mysql_native_password", "pw")
