@@ -10,11 +10,13 @@ import logging
 import os
 import signal
 import socket
+import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, Literal
 
 from bridge import systemd
+from bridge.admin import AdminServer
 from bridge.audit import AuditLog
 from bridge.config import ConfigError, tcp_address
 from bridge.errors import TooManyConnections
@@ -76,7 +78,11 @@ class BridgeServer:
         self._metrics_server: MetricsServer | None = None
         self.throttle = Throttle(runtime.config.protection)
         self.profile = FALLBACK_PROFILE
-        self.sessions: set[asyncio.Task[None]] = set()
+        self.sessions: dict[asyncio.Task[None], Session] = {}
+        self.session_count = 0
+        self.started = time.monotonic()
+        self.last_reload_error: str | None = None
+        self._admin: AdminServer | None = None
         self._ids = itertools.count(1)
         self._listeners: list[asyncio.Server] = []
         self._stop = asyncio.Event()
@@ -111,13 +117,14 @@ class BridgeServer:
             return
         session = Session(self, conn, conn.kind, next(self._ids))
         task = conn.loop.create_task(session.run())
-        self.sessions.add(task)
+        self.sessions[task] = session
+        self.session_count += 1
         self.metrics.sessions.inc()
         self.metrics.sessions_active.inc()
         task.add_done_callback(self._session_ended)
 
     def _session_ended(self, task: asyncio.Task[None]) -> None:
-        self.sessions.discard(task)
+        self.sessions.pop(task, None)
         self.metrics.sessions_active.dec()
 
     async def start(self) -> None:
@@ -125,7 +132,12 @@ class BridgeServer:
         if self.runtime.config.metrics is not None:
             self._metrics_server = MetricsServer(self.metrics, self.health)
             host, port = tcp_address(self.runtime.config.metrics.listen)
-            await self._metrics_server.start(host, port + (self.worker or 0))
+            await self._listen_or_explain(
+                "metrics.listen", self._metrics_server.start(host, port + (self.worker or 0))
+            )
+        if self.runtime.config.admin is not None:
+            self._admin = AdminServer(self, self.runtime.config.admin)
+            await self._admin.start()
         activated = systemd.listen_sockets()
         if activated:
             await self._listen_activated(activated)
@@ -134,16 +146,25 @@ class BridgeServer:
         listen = self.runtime.config.listen
         for text in listen.tcp:
             host, port = tcp_address(text)
-            server = await loop.create_server(
+            server = await self._listen_or_explain(f"listen.tcp {text}", loop.create_server(
                 lambda: ClientConn(self, "tcp", loop), host, port, reuse_address=True,
                 reuse_port=self.worker is not None, backlog=1024,
-            )  # fmt: skip
+            ))  # fmt: skip
             self._listeners.append(server)
             log.info("listening on %s", text)
         if self.shared_unix is not None:
             await self._listen_activated([self.shared_unix])
         elif listen.unix is not None:
             await self._listen_unix(listen.unix)
+
+    @staticmethod
+    async def _listen_or_explain(what: str, start: Awaitable[Any]) -> Any:
+        """A port in use or a missing directory is a one-line error, not a traceback."""
+        try:
+            return await start
+        except OSError as exc:
+            reason = os.strerror(exc.errno) if exc.errno else str(exc)
+            raise ConfigError(f"{what}: cannot listen: {reason}") from None
 
     async def _listen_activated(self, sockets: list[socket.socket]) -> None:
         """Socket activation: listen on what systemd passed; 'listen' in the config is unused."""
@@ -165,8 +186,11 @@ class BridgeServer:
             if path.is_socket():
                 path.unlink()
         loop = asyncio.get_running_loop()
-        server = await loop.create_unix_server(
-            lambda: ClientConn(self, "socket", loop), str(path), backlog=1024
+        server = await self._listen_or_explain(
+            f"listen.unix {path}",
+            loop.create_unix_server(
+                lambda: ClientConn(self, "socket", loop), str(path), backlog=1024
+            ),
         )
         # Like mysqld.sock: authentication decides who gets in, not the file mode.
         os.chmod(path, 0o777)  # noqa: S103
@@ -180,11 +204,13 @@ class BridgeServer:
         try:
             runtime = build_runtime(self.runtime.config_path, self.runtime)
         except ConfigError as exc:
+            self.last_reload_error = str(exc)
             log.error("reload failed, keeping the running configuration:\n%s", exc)
             self.metrics.reloads.labels("failed").inc()
             systemd.ready("running; the last reload failed, see the log")
             return False
         self.runtime = runtime
+        self.last_reload_error = None
         self.metrics.reloads.labels("ok").inc()
         self.audit.retarget(runtime.config.audit_log)  # also how the audit file is rotated
         self.throttle.config = runtime.config.protection
@@ -250,6 +276,8 @@ class BridgeServer:
             server.close()
         if self._metrics_server is not None:
             self._metrics_server.close()
+        if self._admin is not None:
+            self._admin.close()
         grace = self.runtime.config.server.shutdown_grace
         if self.sessions:
             log.info("draining %d session(s) for up to %.0f s", len(self.sessions), grace)

@@ -140,6 +140,7 @@ class Session:
         self.conn = conn
         self.kind = kind
         self.id = conn_id
+        self.started = time.time()  # for the admin interface's `sessions`
         self.seq = 0
         self.client_caps = 0
         self.upstream: UpstreamSession | None = None
@@ -156,6 +157,11 @@ class Session:
         self._user = ""  # the user name of the attempt under way
         self._pending_switch: str | None = None  # a method whose switch rides its first packet
         self._deadline: asyncio.Timeout | None = None
+
+    @property
+    def attempt_user(self) -> str:
+        """The user name of the login under way (before it is authenticated)."""
+        return self._user
 
     # --- the flow ---------------------------------------------------------------------------
 

@@ -81,6 +81,14 @@ class Throttle:
     def enabled(self) -> bool:
         return bool(self.config.failed_login_threshold or self.config.failed_login_attempts)
 
+    def unlock(self, user: str, address: str | None = None) -> int:
+        """Forget the user's failures (from `address` only, if given); how many records."""
+        keys = [k for k in self._records if k[0] in ("u", "ua") and k[1] == user]
+        keys = [k for k in keys if address is None or k[0] == "u" or k[2] == address]
+        for key in keys:
+            del self._records[key]
+        return len(keys)
+
     def success(self, user: str, address: str) -> None:
         if not self._records:  # nothing has failed (or protection is off): nothing to forget
             return

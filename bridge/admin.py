@@ -1,0 +1,228 @@
+"""The runtime admin interface: one JSON object a line in, one a line out.
+
+Request:  {"command": "sessions"}  (plus "token" on a TCP listener, and the command's
+arguments: "id" for kill, "user" and "host" for unlock).
+Response: {"ok": true, "result": ...} or {"ok": false, "error": "..."}.
+
+It listens on its own socket, never on the MySQL port: a Unix socket of mode 0600 (only the
+service's user, and root, may talk to it), or TCP with a token from a secrets file.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import hmac
+import json
+import logging
+import os
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from bridge.config import AdminConfig, ConfigError, check_private, parse_address
+from bridge.plugins import PLUGINS
+
+if TYPE_CHECKING:
+    from bridge.server import BridgeServer
+    from bridge.session import Session
+
+log = logging.getLogger("bridge.admin")
+MAX_REQUEST = 64 * 1024
+Handler = Callable[["BridgeServer", dict[str, Any]], Awaitable[Any]]
+HANDLERS: dict[str, Handler] = {}
+
+
+class AdminError(Exception):
+    """A request the admin interface refuses; the text goes back to the caller."""
+
+
+def handler(name: str) -> Callable[[Handler], Handler]:
+    def register(fn: Handler) -> Handler:
+        HANDLERS[name] = fn
+        return fn
+
+    return register
+
+
+def address_for(config: AdminConfig, worker: int | None) -> tuple[str, int] | str:
+    """Under --workers each worker has its own: 'admin.sock.N', or port + N."""
+    address = parse_address(config.listen)
+    if worker is None:
+        return address
+    if isinstance(address, str):
+        return f"{address}.{worker}"
+    return address[0], address[1] + worker
+
+
+def read_token(config: AdminConfig) -> bytes | None:
+    if config.token_file is None:
+        return None
+    check_private(config.token_file)
+    return config.token_file.read_bytes().strip()
+
+
+# --- what each command does ------------------------------------------------------------------
+
+
+def describe_session(session: Session) -> dict[str, Any]:
+    auth = session.current
+    peer = session.conn.transport.get_extra_info("peername") if session.conn.transport else None
+    client = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else "unix socket"
+    return {
+        "id": session.id,
+        "state": "relaying" if session.upstream is not None else "authenticating",
+        "user": auth.identity.name if auth else session.attempt_user,
+        "account": auth.decision.account if auth else None,
+        "proxied": auth.decision.proxied if auth else None,
+        "client": client,
+        "method": auth.wire_method if auth else None,
+        "backend": PLUGINS[auth.row.plugin].backend if auth else None,
+        "since": session.started,
+        "bytes_from_client": session.conn.bytes_in,
+        "bytes_to_client": session.conn.bytes_out,
+    }
+
+
+@handler("sessions")
+async def sessions(server: BridgeServer, _: dict[str, Any]) -> Any:
+    return [describe_session(s) for s in sorted(server.sessions.values(), key=lambda s: s.id)]
+
+
+@handler("kill")
+async def kill(server: BridgeServer, request: dict[str, Any]) -> Any:
+    wanted = request.get("id")
+    for task, session in server.sessions.items():
+        if session.id == wanted:
+            session.log.info("killed through the admin interface")
+            task.cancel()
+            return {"killed": wanted}
+    raise AdminError(f"no session {wanted!r}")
+
+
+@handler("reload")
+async def reload(server: BridgeServer, _: dict[str, Any]) -> Any:
+    if not server.reload():
+        raise AdminError(
+            f"reload failed, keeping the running configuration:\n{server.last_reload_error}"
+        )
+    return {"reloaded": str(server.runtime.config_path)}
+
+
+def _digest(path: Path) -> str:
+    try:
+        return "sha256:" + hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError as exc:
+        return f"unreadable: {exc.strerror}"
+
+
+@handler("status")
+async def status(server: BridgeServer, _: dict[str, Any]) -> Any:
+    """Digests of the files that define who gets in (not of the secrets files), health,
+    counts."""
+    rt = server.runtime
+    files = [rt.config_path, *rt.config.accounts]
+    health = await server.health()
+    return {
+        "pid": os.getpid(),
+        "worker": server.worker,
+        "uptime": round(time.monotonic() - server.started, 1),
+        "config": {str(path): _digest(path) for path in files},
+        "upstream": {"address": rt.upstream.describe(), "state": health["upstream"]},
+        "backends": health["backends"],
+        "status": health["status"],
+        "sessions": len(server.sessions),
+        "sessions_total": server.session_count,
+        "account_rows": len(rt.accounts.rows),
+        "last_reload_error": server.last_reload_error,
+    }
+
+
+@handler("unlock")
+async def unlock(server: BridgeServer, request: dict[str, Any]) -> Any:
+    user, host = request.get("user"), request.get("host")
+    if not isinstance(user, str) or not (host is None or isinstance(host, str)):
+        raise AdminError("unlock takes a user name, and optionally a host")
+    forgotten = server.throttle.unlock(user, host)
+    log.info("admin: unlocked %r (host %r): %d failure record(s) forgotten", user, host, forgotten)
+    return {"user": user, "host": host, "records": forgotten}
+
+
+# --- the listener ----------------------------------------------------------------------------
+
+
+class AdminServer:
+    def __init__(self, server: BridgeServer, config: AdminConfig) -> None:
+        self.server = server
+        self.config = config
+        self.token = read_token(config)
+        self.address = address_for(config, server.worker)
+        self._listener: asyncio.Server | None = None
+
+    async def start(self) -> None:
+        address = self.address
+        try:
+            if isinstance(address, str):
+                self._listener = await self._start_unix(Path(address))
+            else:
+                self._listener = await asyncio.start_server(self._client, *address)
+        except OSError as exc:
+            reason = os.strerror(exc.errno) if exc.errno else str(exc)
+            raise ConfigError(
+                f"admin.listen {self.config.listen}: cannot listen: {reason}"
+            ) from None
+        log.info("admin interface on %s", self.config.listen)
+
+    async def _start_unix(self, path: Path) -> asyncio.Server:
+        with contextlib.suppress(FileNotFoundError):
+            if path.is_socket():
+                path.unlink()
+        old = os.umask(0o177)  # created 0600: no moment when others could connect
+        try:
+            return await asyncio.start_unix_server(self._client, str(path))
+        finally:
+            os.umask(old)
+
+    def close(self) -> None:
+        if self._listener is not None:
+            self._listener.close()
+        if isinstance(self.address, str):
+            with contextlib.suppress(OSError):
+                Path(self.address).unlink()
+
+    async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            line = await asyncio.wait_for(reader.readline(), 10)
+            writer.write(json.dumps(await self.answer(line)).encode() + b"\n")
+            await writer.drain()
+        except (OSError, TimeoutError):
+            pass
+        finally:
+            writer.close()
+
+    async def answer(self, line: bytes) -> dict[str, Any]:
+        try:
+            request = self._parse(line)
+            result = await HANDLERS[request["command"]](self.server, request)
+        except AdminError as exc:
+            return {"ok": False, "error": str(exc)}
+        return {"ok": True, "result": result}
+
+    def _parse(self, line: bytes) -> dict[str, Any]:
+        if len(line) > MAX_REQUEST or not line.endswith(b"\n"):
+            raise AdminError("send one JSON object on one line")
+        try:
+            request = json.loads(line)
+        except ValueError:
+            raise AdminError("not JSON") from None
+        if not isinstance(request, dict):
+            raise AdminError("send one JSON object on one line")
+        if self.token is not None:
+            given = str(request.get("token", "")).encode()
+            if not hmac.compare_digest(given, self.token):
+                raise AdminError("bad or missing token")
+        if request.get("command") not in HANDLERS:
+            raise AdminError(f"unknown command; the commands are: {', '.join(sorted(HANDLERS))}")
+        return request
