@@ -1,26 +1,52 @@
-"""Command line: serve, check, hash-password."""
+"""mysql-auth-bridge: an external authentication gateway for MySQL and MariaDB.
+
+Every command that reads the configuration takes -c PATH (default: %(default_config)s)."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import gc
-import logging
+import getpass
+import hmac
+import json
 import socket
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from bridge import __version__
 from bridge.config import ConfigError
 from bridge.hashing import StoredHash, make_native, make_sha2, to_text
+from bridge.logfmt import set_process_title, setup_logging
 
 if TYPE_CHECKING:
     from bridge.mapping.hosts import ClientHost
     from bridge.runtime import Runtime
 
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {}
+DEFAULT_CONFIG = "/etc/mysql-auth-bridge/bridge.yaml"
+# What `--help` lists: each command, what it does, and an example.
+EXAMPLES: dict[str, tuple[str, str]] = {
+    "serve": ("run the service", "serve -c /etc/mysql-auth-bridge/bridge.yaml --log-format json"),
+    "check": ("validate every file and what serve needs", "check --online"),
+    "explain": ("which row, method and account a login gets", "explain alice --host 10.1.2.3"),
+    "hash-password": (
+        "hash a password for accounts.yaml",
+        "hash-password --plugin caching_sha2_password",
+    ),
+    "import-sql": (
+        "CREATE USER / GRANT PROXY -> accounts YAML",
+        "import-sql users.sql -o accounts.yaml",
+    ),
+    "sessions": ("list the sessions of a running bridge", "sessions"),
+    "kill": ("end a session of a running bridge", "kill 42"),
+    "reload": ("make a running bridge re-read its files", "reload"),
+    "status": ("a running bridge's health, files and counts", "status --json"),
+    "unlock": ("forget a locked account's failed logins", "unlock alice@10.1.2.3"),
+}
 
 
 def command(name: str) -> Callable[[Callable[[argparse.Namespace], int]], Callable[..., int]]:
@@ -31,25 +57,28 @@ def command(name: str) -> Callable[[Callable[[argparse.Namespace], int]], Callab
     return register
 
 
-def setup_logging(level: str) -> None:
-    logging.basicConfig(
-        level=getattr(logging, level.upper()),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+def _startable(args: argparse.Namespace) -> Runtime:
+    """The runtime, once the files and the environment are fit to serve (ConfigError with
+    every problem found otherwise), with logging set up. Ports are tried by binding them."""
+    from bridge.config import load_config
+    from bridge.preflight import preflight
+    from bridge.runtime import build_runtime
+
+    config_path = Path(args.config)
+    config = load_config(config_path)
+    setup_logging(args.log_level or config.log.level, args.log_format or config.log.format)
+    problems = preflight(config_path, config, frozenset({"ports"}))
+    if problems:
+        raise ConfigError("\n".join(problems))
+    return build_runtime(config_path)
 
 
 @command("serve")
 def serve(args: argparse.Namespace) -> int:
-    from bridge.runtime import build_runtime
     from bridge.server import BridgeServer
 
-    try:
-        runtime = build_runtime(Path(args.config))
-    except ConfigError as exc:
-        print(f"mysql-auth-bridge: configuration error:\n{exc}", file=sys.stderr)
-        return 1
-    setup_logging(runtime.config.log.level)
+    runtime = _startable(args)
+    set_process_title(f"serve -c {args.config}")
 
     def serve_one(worker: int | None = None, unix: socket.socket | None = None) -> None:
         async def main() -> None:
@@ -59,7 +88,13 @@ def serve(args: argparse.Namespace) -> int:
             gc.set_threshold(10_000, 20, 20)
             await BridgeServer(runtime, worker=worker, shared_unix=unix).serve()
 
-        _event_loop_runner()(main())
+        if worker is not None:
+            set_process_title(f"serve -c {args.config} (worker {worker})")
+        try:
+            _event_loop_runner()(main())
+        except ConfigError as exc:
+            print(f"mysql-auth-bridge: {exc}", file=sys.stderr)
+            raise SystemExit(1) from None
 
     if args.workers > 1:
         from bridge.workers import run_workers
@@ -90,17 +125,25 @@ def _inspect(args: argparse.Namespace) -> Runtime | None:
 
 @command("check")
 def check(args: argparse.Namespace) -> int:
-    from bridge.checks import check_runtime
+    from bridge.checks import inspect_all
 
-    runtime = _inspect(args)
-    if runtime is None:
-        return 1
-    findings = check_runtime(runtime)
+    skip = frozenset({"ports"}) if args.skip_ports else frozenset()
+    runtime, findings = inspect_all(Path(args.config), skip)
+    if runtime is not None and args.online:
+        from bridge.online import check_online
+
+        setup_logging(args.log_level or "warning", args.log_format or "text")
+        online = asyncio.run(check_online(runtime))
+        findings.errors += online.errors
+        findings.warnings += online.warnings
+        for line in online.notes:
+            print(f"ok: {line}")
     for line in findings.errors:
         print(f"error: {line}", file=sys.stderr)
     for line in findings.warnings:
         print(f"warning: {line}", file=sys.stderr)
-    if findings.errors:
+    if findings.errors or runtime is None:
+        print(f"{args.config}: {len(findings.errors)} error(s)", file=sys.stderr)
         return 1
     print(f"{args.config}: OK ({len(runtime.accounts.rows)} account rows)")
     return 0
@@ -185,41 +228,212 @@ HASHERS: dict[str, Callable[[bytes], StoredHash]] = {
 }
 
 
-@command("hash-password")
-def hash_password(args: argparse.Namespace) -> int:
+def _read_password() -> bytes | None:
+    """From the terminal without echo, asked twice; else all of stdin (one line ending
+    stripped). None if the two entries differ."""
+    if sys.stdin.isatty():
+        first = getpass.getpass("Password: ")
+        again = getpass.getpass("Password again: ")
+        if not hmac.compare_digest(first.encode(), again.encode()):
+            print("the two passwords differ; nothing hashed", file=sys.stderr)
+            return None
+        return first.encode()
     raw = sys.stdin.buffer.read()
     password = raw[:-1] if raw.endswith(b"\n") else raw
-    password = password[:-1] if password.endswith(b"\r") else password
+    return password[:-1] if password.endswith(b"\r") else password
+
+
+@command("hash-password")
+def hash_password(args: argparse.Namespace) -> int:
+    password = _read_password()
+    if password is None:
+        return 1
     print(to_text(HASHERS[args.plugin](password)))
     return 0
 
 
+# --- the admin interface's commands ----------------------------------------------------------
+
+
+def _admin(args: argparse.Namespace, body: dict[str, Any]) -> Any:
+    """Send one request; print the error and return None when the bridge refuses it."""
+    from bridge.adminclient import admin_config, request
+
+    config = admin_config(Path(args.config), args.admin, args.token_file)
+    reply = request(config, args.worker, body)
+    if not reply.get("ok"):
+        print(f"mysql-auth-bridge: {reply.get('error')}", file=sys.stderr)
+        return None
+    return reply["result"]
+
+
+def _print_json(value: Any) -> None:
+    print(json.dumps(value, indent=2, sort_keys=True))
+
+
+SESSION_COLUMNS = ("id", "user", "account", "client", "method", "backend", "since",
+                   "bytes_from_client", "bytes_to_client")  # fmt: skip
+
+
+def _cell(row: dict[str, Any], key: str) -> str:
+    value = row.get(key)
+    if key == "since" and isinstance(value, int | float):
+        return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(value))
+    return "-" if value is None else str(value)
+
+
+@command("sessions")
+def sessions_command(args: argparse.Namespace) -> int:
+    rows = _admin(args, {"command": "sessions"})
+    if rows is None:
+        return 1
+    if args.json:
+        _print_json(rows)
+        return 0
+    table = [SESSION_COLUMNS, *([_cell(r, k) for k in SESSION_COLUMNS] for r in rows)]
+    widths = [max(len(line[i]) for line in table) for i in range(len(SESSION_COLUMNS))]
+    for line in table:
+        print("  ".join(cell.ljust(w) for cell, w in zip(line, widths, strict=True)).rstrip())
+    return 0
+
+
+@command("kill")
+def kill_command(args: argparse.Namespace) -> int:
+    done = _admin(args, {"command": "kill", "id": args.id})
+    if done is None:
+        return 1
+    print(f"session {args.id} ended")
+    return 0
+
+
+@command("reload")
+def reload_command(args: argparse.Namespace) -> int:
+    done = _admin(args, {"command": "reload"})
+    if done is None:
+        return 1
+    print(f"reloaded {done['reloaded']}")
+    return 0
+
+
+@command("status")
+def status_command(args: argparse.Namespace) -> int:
+    report = _admin(args, {"command": "status"})
+    if report is None:
+        return 1
+    if args.json:
+        _print_json(report)
+    else:
+        print(f"status: {report['status']} (pid {report['pid']}, up {report['uptime']} s)")
+        upstream = report["upstream"]
+        print(f"upstream {upstream['address']}: {upstream['state']}")
+        for name, state in sorted(report["backends"].items()):
+            print(f"backend {name}: {state}")
+        print(f"sessions: {report['sessions']} open, {report['sessions_total']} since start")
+        print(f"account rows: {report['account_rows']}")
+        for path, digest in report["config"].items():
+            print(f"file {path}: {digest}")
+        if report["last_reload_error"]:
+            print(f"last reload failed:\n{report['last_reload_error']}")
+    return 0 if report["status"] == "ok" else 2
+
+
+@command("unlock")
+def unlock_command(args: argparse.Namespace) -> int:
+    user, _, host = args.account.rpartition("@") if "@" in args.account else (args.account, "", "")
+    done = _admin(args, {"command": "unlock", "user": user, "host": host or None})
+    if done is None:
+        return 1
+    print(f"unlocked {args.account}: {done['records']} failure record(s) forgotten")
+    return 0
+
+
+# --- the parser ------------------------------------------------------------------------------
+
+
+def _common(config: bool = True, logs: bool = False) -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    if config:
+        where = f"path to bridge.yaml (default {DEFAULT_CONFIG})"
+        common.add_argument("-c", "--config", default=DEFAULT_CONFIG, help=where)
+    if logs:
+        levels = ("debug", "info", "warning", "error")
+        common.add_argument("--log-level", choices=levels, help="overrides log.level")
+        common.add_argument("--log-format", choices=("text", "json"), help="overrides log.format")
+    return common
+
+
+def _admin_options() -> argparse.ArgumentParser:
+    options = argparse.ArgumentParser(add_help=False, parents=[_common()])
+    options.add_argument("--admin", help="the admin address (default: admin.listen from -c)")
+    options.add_argument("--token-file", help="the token for a TCP admin address")
+    options.add_argument("--worker", type=int, help="under --workers: which worker to ask")
+    return options
+
+
+def _epilog() -> str:
+    lines = ["commands, with an example each:"]
+    for name, (what, example) in EXAMPLES.items():
+        lines.append(f"  {name:<14} {what}\n  {'':<14} mysql-auth-bridge {example}")
+    return "\n".join(lines)
+
+
+def _sub(sub: Any, name: str, *parents: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    what, example = EXAMPLES[name]
+    described = f"{what}. Example: mysql-auth-bridge {example}"
+    made: argparse.ArgumentParser = sub.add_parser(
+        name, help=what, description=described, parents=list(parents)
+    )
+    return made
+
+
+def _admin_parsers(sub: Any) -> None:
+    options = _admin_options()
+    for name in ("sessions", "status"):
+        _sub(sub, name, options).add_argument("--json", action="store_true", help="print JSON")
+    _sub(sub, "kill", options).add_argument("id", type=int, help="the session id (see sessions)")
+    _sub(sub, "reload", options)
+    where = "USER or USER@HOST (HOST: the client's IP address, or localhost)"
+    _sub(sub, "unlock", options).add_argument("account", help=where)
+
+
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="mysql-auth-bridge", description=__doc__)
+    description = (__doc__ or "") % {"default_config": DEFAULT_CONFIG}
+    p = argparse.ArgumentParser(prog="mysql-auth-bridge", description=description, epilog=_epilog(),
+                                formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
     p.add_argument("--version", action="version", version=f"mysql-auth-bridge {__version__}")
-    sub = p.add_subparsers(dest="command", required=True)
-    for name, help_text in (("serve", "run the service"), ("check", "validate the configuration")):
-        sp = sub.add_parser(name, help=help_text)
-        sp.add_argument("-c", "--config", required=True, help="path to bridge.yaml")
-        if name == "serve":
-            many = "worker processes on the same addresses (SO_REUSEPORT)"
-            sp.add_argument("--workers", type=int, default=1, help=many)
-    ep = sub.add_parser("explain", help="which row, method, backend and account a login gets")
-    ep.add_argument("-c", "--config", required=True, help="path to bridge.yaml")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    sp = _sub(sub, "serve", _common(logs=True))
+    many = "worker processes on the same addresses (SO_REUSEPORT)"
+    sp.add_argument("--workers", type=int, default=1, help=many)
+    cp = _sub(sub, "check", _common(logs=True))
+    online = "also log in upstream as each account, bind to LDAP, get a Kerberos ticket"
+    cp.add_argument("--online", action="store_true", help=online)
+    skip = "do not try to bind the TCP ports (when systemd's socket unit holds them)"
+    cp.add_argument("--skip-ports", action="store_true", help=skip)
+    ep = _sub(sub, "explain", _common())
     ep.add_argument("user", help="the user name the client sends")
     ep.add_argument("--host", default="localhost", help="the client's IP address or localhost")
     ep.add_argument("--groups", help="comma-separated groups the backend would report")
     ep.add_argument("--transport", choices=("tcp", "tls", "socket"), default="tls")
     ask = "ask the row's backend (LDAP, PAM/OS groups) for the user's groups"
     ep.add_argument("--check-backend", action="store_true", help=ask)
-    ip = sub.add_parser("import-sql", help="CREATE USER / GRANT PROXY statements -> accounts YAML")
+    ip = _sub(sub, "import-sql")
     ip.add_argument("file", help="SQL file ('-' for stdin)")
     ip.add_argument("-o", "--output", help="write the accounts YAML here instead of stdout")
-    hp = sub.add_parser("hash-password", help="hash a password read from stdin")
+    hp = _sub(sub, "hash-password")
     hp.add_argument("--plugin", choices=sorted(HASHERS), default="caching_sha2_password")
+    _admin_parsers(sub)
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Configuration and environment problems end in a clear message and exit code 1, never
+    in a traceback."""
+    from bridge.adminclient import AdminUnavailable
+
     args = parser().parse_args(argv)
-    return COMMANDS[args.command](args)
+    try:
+        return COMMANDS[args.command](args)
+    except (ConfigError, AdminUnavailable) as exc:
+        print(f"mysql-auth-bridge: {exc}", file=sys.stderr)
+        return 1
