@@ -16,7 +16,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bridge.config import KerberosConfig, line_of
+import yaml
+
+from bridge.config import KerberosConfig, read_yaml
 from bridge.mapping.auth_string import parse_pam
 from bridge.protocol.constants import DEFAULT_CHARSET, REQUIRED_FROM_CLIENT, Capability
 from bridge.runtime import Runtime
@@ -36,8 +38,19 @@ class OnlineFindings:
 OnlineCheck = Callable[[Runtime, OnlineFindings], Awaitable[None]]
 
 
+def _key_line(path: Path, name: str) -> str:
+    """'path:line' of a top-level key (the key itself, whatever style its value has)."""
+    _, root = read_yaml(path)
+    if isinstance(root, yaml.MappingNode):
+        for key, _value in root.value:
+            if key.value == name:
+                return f"{path}:{key.start_mark.line + 1}"
+    return str(path)
+
+
 async def upstream_logins(rt: Runtime, found: OnlineFindings) -> None:
-    """Each account of the credentials file logs in upstream, one after the other."""
+    """Each account of the credentials file logs in upstream, one after the other. An
+    upstream that cannot be reached is reported once."""
     creds_file = rt.config.upstream.credentials
     for user in sorted(rt.credentials):
         request = LoginRequest(
@@ -48,11 +61,10 @@ async def upstream_logins(rt: Runtime, found: OnlineFindings) -> None:
         try:
             session = await login(rt.upstream, request)
         except UpstreamError as exc:
-            err = f" (ERROR {exc.err.errno}: {exc.err.message})" if exc.err is not None else ""
-            found.errors.append(
-                f"{line_of(creds_file, [user])}: {user}: cannot log in upstream to "
-                f"{rt.upstream.describe()}: {exc}{err}"
-            )
+            if exc.err is None and str(exc).startswith(("cannot connect", "no greeting")):
+                found.errors.append(f"upstream.address: {exc}")
+                return
+            found.errors.append(f"{_key_line(creds_file, user)}: {user}: upstream login: {exc}")
             continue
         how = "TLS" if session.conn.tls_active else "no TLS"
         session.conn.close()

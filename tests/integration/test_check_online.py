@@ -1,0 +1,175 @@
+"""`check --online` against the sandboxes: a real MariaDB (with and without TLS), slapd, an
+MIT KDC and a pam_wrapper stack. Each problem is found before a user would meet it."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from bridge.sandbox.bridgeproc import Account, add_grants, write_config
+from bridge.sandbox.certs import CertSet, make_certs
+from bridge.sandbox.kdc import Kdc
+from bridge.sandbox.ldap import Slapd
+from bridge.sandbox.mariadb import MariaDB
+from bridge.sandbox.pam import PamSandbox
+from bridge.sandbox.ports import free_port
+from tests.integration.harness import create_upstream_accounts
+from tests.ldapfix import ldap_settings, start_slapd
+
+pytestmark = pytest.mark.integration
+
+
+def check_online(
+    config: Path, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "bridge", "check", "--online", "-c", str(config)],
+                          capture_output=True, text=True, timeout=120,
+                          env={**os.environ, **(env or {})})  # fmt: skip
+
+
+def configure(
+    directory: Path, db: MariaDB, certs: CertSet, accounts: list[Account], **sections: object
+) -> Path:
+    return write_config(directory, free_port(), db.port, certs, accounts, **sections)
+
+
+def test_upstream_logins_find_a_wrong_password_and_a_missing_account(
+    tmp_path: Path, mariadb: MariaDB, certs: CertSet
+) -> None:
+    accounts = [
+        Account("app", "app-pw", "caching_sha2_password", upstream_password="up-app"),
+        Account("nat", "nat-pw", "mysql_native_password", upstream_password="not-the-one"),
+        Account("ghost", "g-pw", "caching_sha2_password", upstream_password="whatever"),
+    ]
+    config = configure(tmp_path, mariadb, certs, accounts)
+    done = check_online(config)
+    assert done.returncode == 1
+    assert f"ok: upstream login as 'app' to 127.0.0.1:{mariadb.port} (TLS)" in done.stdout
+    creds = tmp_path / "upstream-credentials.yaml"
+    lines = {
+        line.split(": ", 2)[1]: line
+        for line in done.stderr.splitlines()
+        if line.startswith("error: ")
+    }
+    assert lines.keys() == {f"{creds}:3", f"{creds}:5"}  # ghost, nat: the lines of their keys
+    assert "ghost: upstream login: upstream refused the login: 1045" in lines[f"{creds}:3"]
+    assert "nat: upstream login: upstream refused the login: 1045" in lines[f"{creds}:5"]
+    assert "not-the-one" not in done.stderr + done.stdout  # no secret in the report
+    assert f"{config}: 2 error(s)" in done.stderr
+
+
+def test_a_tls_mode_the_upstream_cannot_satisfy(
+    tmp_path: Path, mariadb: MariaDB, certs: CertSet
+) -> None:
+    accounts = [Account("app", "app-pw", "caching_sha2_password", upstream_password="up-app")]
+    other_ca = make_certs(tmp_path / "other-ca")
+    config = configure(tmp_path / "a", mariadb, certs, accounts,
+                       upstream={"tls": {"mode": "verify_ca", "ca": str(other_ca.ca)}})  # fmt: skip
+    done = check_online(config)
+    assert done.returncode == 1 and "app: upstream login: TLS to 127.0.0.1" in done.stderr
+    assert "TLS to 127.0.0.1" in done.stderr and "CERTIFICATE_VERIFY_FAILED" in done.stderr
+    config = configure(tmp_path / "b", mariadb, certs, accounts,
+                       upstream={"tls": {"mode": "verify_identity", "ca": str(certs.ca)}})  # fmt: skip
+    assert check_online(config).returncode == 0  # the sandbox's certificate names 127.0.0.1
+
+
+@pytest.fixture(scope="module")
+def plain_mariadb(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MariaDB]:
+    server = MariaDB.start(tmp_path_factory.mktemp("plain-mariadb"))  # no TLS at all
+    create_upstream_accounts(
+        server, [Account("app", "", "caching_sha2_password", upstream_password="up-app")]
+    )
+    yield server
+    server.stop()
+
+
+def test_verify_identity_against_an_upstream_without_tls(
+    tmp_path: Path, plain_mariadb: MariaDB, certs: CertSet
+) -> None:
+    accounts = [Account("app", "app-pw", "caching_sha2_password", upstream_password="up-app")]
+    config = configure(tmp_path, plain_mariadb, certs, accounts,
+                       upstream={"tls": {"mode": "verify_identity", "ca": str(certs.ca)}})  # fmt: skip
+    done = check_online(config)
+    assert done.returncode == 1
+    assert "does not offer TLS, which the config requires" in done.stderr
+    config = configure(tmp_path / "preferred", plain_mariadb, certs, accounts)
+    done = check_online(config)
+    assert done.returncode == 0 and "(no TLS)" in done.stdout
+
+
+@pytest.fixture(scope="module")
+def directories(
+    tmp_path_factory: pytest.TempPathFactory, certs: CertSet
+) -> Iterator[tuple[Slapd, Kdc]]:
+    slapd = start_slapd(tmp_path_factory.mktemp("online-ldap"), certs)
+    kdc = Kdc.start(tmp_path_factory.mktemp("online-kdc"), {"alice": "alice-krb"})
+    yield slapd, kdc
+    slapd.stop()
+    kdc.stop()
+
+
+def backends_config(tmp_path: Path, mariadb: MariaDB, certs: CertSet, slapd: Slapd, kdc: Kdc,
+                    keytab: Path, pam: PamSandbox) -> Path:  # fmt: skip
+    accounts = [
+        Account("", "", "authentication_pam", auth_string="mysql, staff=app"),
+        Account("", "", "authentication_pam", host="10.%", auth_string="nosuch, staff=app"),
+        Account("app", "app-pw", "caching_sha2_password", upstream_password="up-app"),
+    ]
+    backends = {
+        "ldap": ldap_settings(tmp_path, certs, slapd.tls_url),
+        "kerberos": {"keytab": str(keytab), "service_principal": f"mysql/localhost@{kdc.realm}"},
+        "pam": pam.config(),
+    }
+    config = configure(tmp_path, mariadb, certs, accounts, backends=backends)
+    add_grants(tmp_path / "accounts.yaml", [{"proxy": "''@'%'", "proxied": ["'app'@'%'"]},
+                                            {"proxy": "''@'10.%'", "proxied": ["'app'@'%'"]}])  # fmt: skip
+    return config
+
+
+def test_ldap_bind_kerberos_ticket_and_pam_service_files(tmp_path: Path, mariadb: MariaDB, certs: CertSet,
+                                                         directories: tuple[Slapd, Kdc]) -> None:  # fmt: skip
+    slapd, kdc = directories
+    keytab = kdc.service_keytab("mysql/localhost", tmp_path / "service.keytab")
+    pam = PamSandbox.create(tmp_path / "pam", [])
+    config = backends_config(tmp_path, mariadb, certs, slapd, kdc, keytab, pam)
+    env = {**pam.env(), **kdc.env}
+    done = check_online(config, env)
+    assert "ok: LDAP bind as cn=bridge" in done.stdout or "ok: LDAP bind as " in done.stdout
+    assert (
+        f"ok: Kerberos service ticket for mysql/localhost@{kdc.realm} from the KDC" in done.stdout
+    )
+    assert f"ok: PAM service 'mysql': {tmp_path}/pam/services/mysql" in done.stdout
+    errors = [line for line in done.stderr.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1 and "PAM service 'nosuch' has no file in" in errors[0]
+    assert f"{tmp_path}/accounts.yaml:" in errors[0]  # the row that names it
+
+    # Now break both directories: a wrong service-account password, a stale keytab.
+    (tmp_path / "ldap-bind.secret").write_text("not-the-password\n")
+    kdc.kadmin("cpw -randkey mysql/localhost")  # the KDC's key moves on; the keytab's does not
+    (tmp_path / "pam" / "services" / "nosuch").write_text(
+        (tmp_path / "pam" / "services" / "mysql").read_text()
+    )
+    done = check_online(config, env)
+    errors = [line for line in done.stderr.splitlines() if line.startswith("error: ")]
+    assert done.returncode == 1 and len(errors) == 2, done.stderr
+    assert errors[0].startswith("error: backends.ldap: the service account's bind failed")
+    assert errors[1].startswith(
+        f"error: backends.kerberos: no service ticket for mysql/localhost@{kdc.realm}"
+    )
+    assert "not-the-password" not in done.stderr
+
+
+def test_an_unreachable_upstream_is_one_error(tmp_path: Path, certs: CertSet) -> None:
+    accounts = [
+        Account(u, "pw", "caching_sha2_password", upstream_password="x") for u in ("a", "b")
+    ]
+    config = write_config(tmp_path, free_port(), free_port(), certs, accounts)
+    done = check_online(config)
+    errors = [line for line in done.stderr.splitlines() if line.startswith("error: ")]
+    assert done.returncode == 1 and len(errors) == 1
+    assert errors[0].startswith("error: upstream.address: cannot connect to 127.0.0.1:")
