@@ -1,6 +1,7 @@
 """mysql-auth-bridge: an external authentication gateway for MySQL and MariaDB.
 
-Every command that reads the configuration takes -c PATH (default: %(default_config)s)."""
+Every command that reads the configuration takes -c PATH (default: $MYSQL_AUTH_BRIDGE_CONFIG,
+else %(default_config)s)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import gc
 import getpass
 import hmac
 import json
+import os
 import socket
 import sys
 import time
@@ -353,8 +355,9 @@ def unlock_command(args: argparse.Namespace) -> int:
 def _common(config: bool = True, logs: bool = False) -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     if config:
-        where = f"path to bridge.yaml (default {DEFAULT_CONFIG})"
-        common.add_argument("-c", "--config", default=DEFAULT_CONFIG, help=where)
+        default = os.environ.get("MYSQL_AUTH_BRIDGE_CONFIG") or DEFAULT_CONFIG
+        where = f"path to bridge.yaml (default {default})"
+        common.add_argument("-c", "--config", default=default, help=where)
     if logs:
         levels = ("debug", "info", "warning", "error")
         common.add_argument("--log-level", choices=levels, help="overrides log.level")

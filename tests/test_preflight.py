@@ -128,12 +128,17 @@ def test_serve_on_a_busy_port_is_one_clear_line(tmp_path: Path, busy_port: int) 
 
 
 def test_a_missing_config_names_the_default_path(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "MYSQL_AUTH_BRIDGE_CONFIG"}
     done = subprocess.run([sys.executable, "-m", "bridge", "check"], capture_output=True,
-                          text=True, timeout=60, cwd=tmp_path)  # fmt: skip
+                          text=True, timeout=60, cwd=tmp_path, env=env)  # fmt: skip
     assert done.returncode == 1
     assert (
         "/etc/mysql-auth-bridge/bridge.yaml: cannot read: No such file or directory" in done.stderr
     )
+    env["MYSQL_AUTH_BRIDGE_CONFIG"] = str(tmp_path / "elsewhere.yaml")
+    done = subprocess.run([sys.executable, "-m", "bridge", "check"], capture_output=True,
+                          text=True, timeout=60, env=env)  # fmt: skip
+    assert f"{tmp_path}/elsewhere.yaml: cannot read" in done.stderr
     assert "Traceback" not in done.stderr
 
 
