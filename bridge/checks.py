@@ -10,7 +10,7 @@ from bridge.config import BridgeConfig, ConfigError, load_config, load_credentia
 from bridge.mapping.accounts import AccountRow
 from bridge.mapping.names import format_account
 from bridge.plugins import PLUGINS
-from bridge.preflight import preflight
+from bridge.preflight import preflight, running_bridge
 from bridge.runtime import Runtime, build_backends, build_runtime, load_accounts, server_tls_context
 
 
@@ -41,6 +41,13 @@ def inspect_all(
     except ConfigError as exc:
         found.errors += str(exc).splitlines()
         return None, found
+    running = running_bridge(config)
+    if running is not None and "ports" not in skip:
+        skip |= {"ports"}
+        found.warnings.append(
+            f"a bridge is running on this configuration (unix:{running} answers): "
+            "its TCP ports were not tried"
+        )
     found.errors += preflight(config_path, config, skip)
     for name, stage in STAGES.items():
         if any(f": {name}." in line for line in found.errors):

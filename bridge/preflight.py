@@ -26,8 +26,9 @@ class Problem:
 
 Check = Callable[[BridgeConfig], Iterator[Problem]]
 TLS_HINT = (
-    "; make a self-signed pair with: openssl req -x509 -newkey rsa:2048 -nodes -days 825 "
-    "-subj /CN=$(hostname -f) -keyout {key} -out {cert} (then chmod 640 {key})"
+    "; make a self-signed pair with: {mkdir}openssl req -x509 -newkey rsa:2048 -nodes "
+    "-days 825 -subj /CN=$(hostname) -addext subjectAltName=DNS:$(hostname),IP:127.0.0.1 "
+    "-keyout {key} -out {cert} && chmod 640 {key}"
 )
 
 
@@ -72,9 +73,15 @@ def tls_files(config: BridgeConfig) -> Iterator[Problem]:
     tls = config.tls
     if tls is None:
         return
-    hint = TLS_HINT.format(key=tls.key, cert=tls.cert)
+    dirs = sorted({str(tls.cert.parent), str(tls.key.parent)})
+    missing = [d for d in dirs if not Path(d).is_dir()]
+    mkdir = f"mkdir -p {' '.join(missing)} && " if missing else ""
+    hint = TLS_HINT.format(key=tls.key, cert=tls.cert, mkdir=mkdir)
     yield from _readable(("tls", "cert"), tls.cert, "the certificate", hint)
-    yield from _readable(("tls", "key"), tls.key, "the private key", hint)
+    # The same hint makes both files: give it once.
+    yield from _readable(
+        ("tls", "key"), tls.key, "the private key", "" if not tls.cert.exists() else hint
+    )
     if tls.key.exists():
         yield from _secret(("tls", "key"), tls.key)
 
@@ -124,7 +131,8 @@ def _port_problem(text: str) -> str | None:
             sock.bind((host, port))
         except OSError as exc:
             if exc.errno == errno.EADDRINUSE:
-                return f"{text}: the port is in use (see: ss -ltnp 'sport = :{port}')"
+                return (f"{text}: the port is in use (see: ss -ltnp 'sport = :{port}'; if it is "
+                        "this bridge, running, check with --skip-ports)")  # fmt: skip
             return f"{text}: cannot listen: {exc.strerror}"
     return None
 
@@ -142,6 +150,24 @@ def ports(config: BridgeConfig) -> Iterator[Problem]:
         problem = _port_problem(text)
         if problem is not None:
             yield Problem(loc, problem)
+
+
+def running_bridge(config: BridgeConfig) -> str | None:
+    """The Unix socket of a bridge already serving this configuration (its admin socket or
+    listen.unix answers), or None. Its ports are then in use by itself, not by a stranger."""
+    admin = config.admin.listen if config.admin is not None else ""
+    candidates = [admin.removeprefix("unix:")] if admin.startswith("unix:") else []
+    if config.listen.unix is not None:
+        candidates.append(str(config.listen.unix))
+    for path in candidates:
+        with socket.socket(socket.AF_UNIX) as sock:
+            sock.settimeout(1)
+            try:
+                sock.connect(path)
+            except OSError:
+                continue
+            return path
+    return None
 
 
 CHECKS: dict[str, Check] = {

@@ -65,7 +65,7 @@ def test_check_reports_every_environment_problem_in_one_run(tmp_path: Path, busy
     )
     assert f"error: {conf}:2: listen.tcp.0: 127.0.0.1:{busy_port}: the port is in use" in err
     assert (
-        f"error: {conf}:7: tls.cert: the certificate {tmp_path}/tls/server.crt does not exist; make a self-signed pair with: openssl req -x509"
+        f"error: {conf}:7: tls.cert: the certificate {tmp_path}/tls/server.crt does not exist; make a self-signed pair with: mkdir -p {tmp_path}/tls && openssl req -x509"
         in err
     )
     assert (
@@ -103,6 +103,18 @@ def test_a_tls_key_readable_by_others_is_refused_by_check_and_serve(tmp_path: Pa
         assert done.returncode == 1
         assert "tls.key: holds a secret and is mode 0644" in done.stderr
         assert "Traceback" not in done.stderr
+
+
+def test_the_tls_hint_makes_a_pair_that_serve_takes(tmp_path: Path) -> None:
+    conf = write_conf(tmp_path, free_port(), "tls: {cert: tls/server.crt, key: tls/server.key}\n")
+    (tmp_path / "sock").mkdir()
+    first = cli("check", "-c", str(conf))
+    hint = first.stderr.split("make a self-signed pair with: ", 1)[1].splitlines()[0]
+    made = subprocess.run(["bash", "-c", hint], capture_output=True, text=True, timeout=60)
+    assert made.returncode == 0, made.stderr
+    assert (tmp_path / "tls" / "server.key").stat().st_mode & 0o777 == 0o640
+    done = cli("check", "-c", str(conf))
+    assert done.returncode == 0, done.stderr
 
 
 def test_serve_refuses_with_every_problem_and_no_traceback(tmp_path: Path) -> None:

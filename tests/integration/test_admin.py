@@ -141,3 +141,14 @@ def test_admin_commands_without_an_admin_section_say_so(bridge: Bridge) -> None:
     assert done.returncode == 1
     assert "has no 'admin' section: the admin interface is off" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_check_on_a_running_bridges_config_does_not_call_its_own_ports_busy(
+    with_admin: Bridge, tmp_path: Path
+) -> None:
+    done = admin(with_admin, "check")
+    assert done.returncode == 0, done.stderr
+    assert (
+        f"a bridge is running on this configuration (unix:{tmp_path}/admin.sock answers)"
+        in done.stderr
+    )
