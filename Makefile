@@ -7,7 +7,7 @@ PREFIX ?= /usr
 DESTDIR ?=
 UNITDIR ?= /lib/systemd/system
 
-.PHONY: deps demo test check lint format typecheck bench clean install
+.PHONY: deps demo test check lint format typecheck bench clean install deb
 
 deps:
 	@scripts/install-deps
@@ -42,6 +42,9 @@ install:  ## the package, the systemd units, sysusers/tmpfiles snippets, the PAM
 	  install -D -m 0640 $$f $(DESTDIR)$(PREFIX)/share/doc/mysql-auth-bridge/examples/$$(basename $$f); done
 	install -D -m 0644 README.md $(DESTDIR)$(PREFIX)/share/doc/mysql-auth-bridge/README.md
 	cp -r docs $(DESTDIR)$(PREFIX)/share/doc/mysql-auth-bridge/
+
+deb:  ## dist/mysql-auth-bridge_<version>_<arch>.deb: a virtualenv under /opt, units, PAM, docs
+	scripts/build-deb dist
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info
