@@ -1,0 +1,22 @@
+"""`scripts/demo --check`: every printed client command logs in, and a process about to exit
+does not tell the user to press Ctrl-C."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+pytestmark = pytest.mark.integration
+
+
+def test_demo_check_logs_in_every_way_and_exits() -> None:
+    done = subprocess.run([sys.executable, "-m", "bridge.sandbox.demo", "--check"],
+                          capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "Press Ctrl-C" not in done.stdout
+    assert "Logging in once each way, then stopping and removing everything" in done.stdout
+    results = [line for line in done.stdout.splitlines() if line.startswith(("ok  ", "FAIL"))]
+    assert len(results) >= 8 and all(line.startswith("ok  ") for line in results), done.stdout
+    assert "-m bridge sessions -c " in done.stdout  # the admin interface is on in the demo
