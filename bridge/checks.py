@@ -6,12 +6,26 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bridge.config import BridgeConfig, ConfigError, load_config, load_credentials
+from bridge.config import (
+    BridgeConfig,
+    ConfigError,
+    line_of,
+    load_accounts_file,
+    load_config,
+    load_credentials,
+)
 from bridge.mapping.accounts import AccountRow
 from bridge.mapping.names import format_account
 from bridge.plugins import PLUGINS
 from bridge.preflight import preflight, running_bridge
-from bridge.runtime import Runtime, build_backends, build_runtime, load_accounts, server_tls_context
+from bridge.runtime import (
+    Runtime,
+    build_backends,
+    build_runtime,
+    load_accounts,
+    server_tls_context,
+)
+from bridge.runtime import _row as account_row  # the loader's own row validation
 
 
 @dataclass
@@ -22,8 +36,28 @@ class Findings:
 
 # Each part of the configuration that can fail on its own, tried separately so that one run
 # reports all of them. A stage is skipped when preflight already reported its files.
+def _accounts(config: BridgeConfig) -> None:
+    """Every bad row of every accounts file, not only the first; then the cross-row rules
+    (duplicates, grants to missing rows)."""
+    errors: list[str] = []
+    for path in config.accounts:
+        try:
+            parsed = load_accounts_file(path)
+        except ConfigError as exc:
+            errors.append(str(exc))
+            continue
+        for i, entry in enumerate(parsed.accounts):
+            try:
+                account_row(entry, line_of(path, ["accounts", i]), i)
+            except ConfigError as exc:
+                errors.append(str(exc))
+    if errors:
+        raise ConfigError("\n".join(errors))
+    load_accounts(config.accounts)
+
+
 STAGES: dict[str, Callable[[BridgeConfig], object]] = {
-    "accounts": lambda c: load_accounts(c.accounts),
+    "accounts": _accounts,
     "upstream.credentials": lambda c: load_credentials(c.upstream.credentials),
     "tls": lambda c: server_tls_context(c.tls) if c.tls is not None else None,
     "backends": lambda c: build_backends(c, None),

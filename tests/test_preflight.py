@@ -236,3 +236,23 @@ def test_hash_password_reads_stdin_when_it_is_not_a_terminal() -> None:
                            "mysql_native_password"], input="pw\n", capture_output=True, text=True,
                           timeout=60)  # fmt: skip
     assert done.stdout.strip() == hash_text("mysql_native_password", "pw")
+
+
+def test_check_reports_every_bad_row_and_every_bad_file(tmp_path: Path) -> None:
+    conf = write_conf(tmp_path, free_port())
+    (tmp_path / "sock").mkdir()
+    (tmp_path / "accounts.yaml").write_text(
+        "accounts:\n"
+        "  - {user: a, plugin: mysql_native_password, authentication_string: nope}\n"
+        "  - {user: b, plugin: ed25519}\n"
+        "  - {user: c, host: '10.0.0.0/99', plugin: mysql_native_password}\n"
+    )
+    (tmp_path / "creds.yaml").chmod(0o604)
+    done = cli("check", "-c", str(conf))
+    assert done.returncode == 1
+    accounts = tmp_path / "accounts.yaml"
+    assert f"error: {accounts}:2: accounts[0]: a mysql_native_password hash is" in done.stderr
+    assert f"error: {accounts}:3: accounts[1]: plugin 'ed25519' is not loaded" in done.stderr
+    assert f"error: {accounts}:4: accounts[2]:" in done.stderr
+    assert f"error: {tmp_path}/creds.yaml: holds a secret and is mode 0604" in done.stderr
+    assert f"{conf}: 4 error(s)" in done.stderr
