@@ -208,6 +208,9 @@ class AdminServer:
             result = await HANDLERS[request["command"]](self.server, request)
         except AdminError as exc:
             return {"ok": False, "error": str(exc)}
+        except Exception as exc:  # a bug must not take the listener down; say what failed
+            log.exception("admin request failed")
+            return {"ok": False, "error": f"internal error: {exc.__class__.__name__}"}
         return {"ok": True, "result": result}
 
     def _parse(self, line: bytes) -> dict[str, Any]:

@@ -94,7 +94,7 @@ def serve(args: argparse.Namespace) -> int:
             set_process_title(f"serve -c {args.config} (worker {worker})")
         try:
             _event_loop_runner()(main())
-        except ConfigError as exc:
+        except (ConfigError, OSError) as exc:  # the environment changed since the checks
             print(f"mysql-auth-bridge: {exc}", file=sys.stderr)
             raise SystemExit(1) from None
 

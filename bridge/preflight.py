@@ -108,7 +108,11 @@ def backend_files(config: BridgeConfig) -> Iterator[Problem]:
 
 def audit_log_dir(config: BridgeConfig) -> Iterator[Problem]:
     if config.audit_log not in (None, "log"):
-        yield from _directory(("audit_log",), Path(config.audit_log), "the audit log")
+        path = Path(config.audit_log)
+        if path.exists() and not os.access(path, os.W_OK):
+            yield Problem(("audit_log",), f"the audit log {path} is not writable by this user")
+        else:
+            yield from _directory(("audit_log",), path, "the audit log")
 
 
 def admin_listener(config: BridgeConfig) -> Iterator[Problem]:

@@ -50,6 +50,7 @@ BROKEN = """tls:
   cert: tls/server.crt
   key: tls/server.key
 rsa: {private_key: keys/private.pem, public_key: keys/public.pem}
+audit_log: logs/audit.jsonl
 """
 
 
@@ -76,7 +77,11 @@ def test_check_reports_every_environment_problem_in_one_run(tmp_path: Path, busy
         in err
     )
     assert f"error: {tmp_path}/creds.yaml: holds a secret and is mode 0644" in err
-    assert f"{conf}: 7 error(s)" in err
+    assert (
+        f"error: {conf}:10: audit_log: the directory {tmp_path}/logs for the audit log does not exist"
+        in err
+    )
+    assert f"{conf}: 8 error(s)" in err
     assert "Traceback" not in err
 
 
