@@ -82,13 +82,19 @@ def serve(args: argparse.Namespace) -> int:
     runtime = _startable(args)
     set_process_title(f"serve -c {args.config}")
 
+    shared = None
+    if args.workers > 1:  # KILL finds a session in any worker through shared memory
+        from bridge.registry import SharedMemory
+
+        shared = SharedMemory(args.workers, runtime.config.server.max_connections)
+
     def serve_one(worker: int | None = None, unix: socket.socket | None = None) -> None:
         async def main() -> None:
             # What start-up allocated lives for the whole run: keep it out of every
             # collection, and collect less often (sessions make little cyclic garbage).
             gc.freeze()
             gc.set_threshold(10_000, 20, 20)
-            await BridgeServer(runtime, worker=worker, shared_unix=unix).serve()
+            await BridgeServer(runtime, worker, unix, shared).serve()
 
         if worker is not None:
             set_process_title(f"serve -c {args.config} (worker {worker})")

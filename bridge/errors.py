@@ -14,6 +14,7 @@ from bridge.protocol.packets import ErrPacket
 class BridgeError(Exception):
     errno: ClassVar[int]
     sqlstate: ClassVar[str]
+    logged = False  # already logged where it happened: the session does not log it again
 
     def __init__(self, message: str, log_reason: str = "") -> None:
         super().__init__(message)
@@ -122,6 +123,33 @@ class UpstreamUnavailable(BridgeError):
         )
 
 
+class UpstreamCredentialsRefused(UpstreamUnavailable):
+    """The upstream refused the bridge's own credentials for the proxied account: still
+    3169 (nothing the client can fix), but the message names the account."""
+
+    def __init__(self, account: str, log_reason: str) -> None:
+        BridgeError.__init__(
+            self,
+            f"Upstream server is unavailable: it refused the bridge's credentials for "
+            f"account '{account}'",
+            log_reason,
+        )
+
+
+class NotSupportedAuthMode(BridgeError):
+    """ER_NOT_SUPPORTED_AUTH_MODE: the account's method needs an AuthSwitchRequest and the
+    client did not announce CLIENT_PLUGIN_AUTH (as mysqld answers such clients)."""
+
+    errno, sqlstate = 1251, "08004"
+
+    def __init__(self, log_reason: str) -> None:
+        super().__init__(
+            "Client does not support authentication protocol requested by server; "
+            "consider upgrading MariaDB client",
+            log_reason,
+        )
+
+
 class UpstreamRefusal(BridgeError):
     """An upstream ERR about the client's own request (unknown database, too many
     connections for the account, ...), relayed as the upstream sent it."""
@@ -152,3 +180,24 @@ class PasswordChangeRequired(Denied):
 class BackendUnavailable(Exception):
     """A backend could not be asked (directory down, KDC unreachable): an outage, not a
     wrong password. The client still gets a clean ERR."""
+
+
+class UnknownThread(BridgeError):
+    """ER_NO_SUCH_THREAD: KILL of a connection id the bridge does not know."""
+
+    errno, sqlstate = 1094, "HY000"
+
+    def __init__(self, target: int) -> None:
+        super().__init__(f"Unknown thread id: {target}")
+
+
+class KillNotSupported(BridgeError):
+    """ER_NOT_SUPPORTED_YET: a KILL whose connection id the bridge cannot translate."""
+
+    errno, sqlstate = 1235, "42000"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "This version of MariaDB doesn't yet support 'KILL through mysql-auth-bridge with "
+            "a connection id that is not a plain number alone in its query'"
+        )

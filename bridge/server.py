@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
 import logging
 import os
 import signal
@@ -24,6 +23,7 @@ from bridge.metrics import Metrics, MetricsServer
 from bridge.netio import Conn
 from bridge.protocol.constants import BRIDGE_HOP, DEFAULT_CHARSET, PER_HOP, Capability
 from bridge.protocol.packets import HandshakeV10, build_err
+from bridge.registry import ConnectionIds, LocalRegistry, SessionRegistry, SharedMemory
 from bridge.runtime import Runtime, build_runtime
 from bridge.session import Session
 from bridge.throttle import Throttle
@@ -65,10 +65,12 @@ class ClientConn(Conn):
 
 class BridgeServer:
     def __init__(
-        self, runtime: Runtime, worker: int | None = None, shared_unix: socket.socket | None = None
-    ) -> None:
+        self, runtime: Runtime, worker: int | None = None, shared_unix: socket.socket | None = None,
+        shared: SharedMemory | None = None,
+    ) -> None:  # fmt: skip
         """`worker`: this process's index under --workers (None: the only process);
-        `shared_unix`: the Unix socket the parent bound for all workers."""
+        `shared_unix`: the Unix socket the parent bound for all workers; `shared`: the
+        workers' session registry, made before the fork."""
         self.worker = worker
         self.shared_unix = shared_unix
         self.runtime = runtime
@@ -83,7 +85,12 @@ class BridgeServer:
         self.started = time.monotonic()
         self.last_reload_error: str | None = None
         self._admin: AdminServer | None = None
-        self._ids = itertools.count(1)
+        self.registry: SessionRegistry
+        if shared is not None and worker is not None:
+            self.registry = shared.for_worker(worker)
+            self._ids = ConnectionIds(worker, shared.workers)
+        else:
+            self.registry, self._ids = LocalRegistry(), ConnectionIds()
         self._listeners: list[asyncio.Server] = []
         self._stop = asyncio.Event()
 
@@ -115,7 +122,7 @@ class BridgeServer:
             conn.send_packet(build_err(TooManyConnections().to_err()), 0)
             conn.close()
             return
-        session = Session(self, conn, conn.kind, next(self._ids))
+        session = Session(self, conn, conn.kind, self._ids.take(self.registry))
         task = conn.loop.create_task(session.run())
         self.sessions[task] = session
         self.session_count += 1

@@ -28,9 +28,11 @@ from bridge.errors import (
     BridgeError,
     Denied,
     MustChangePassword,
+    NotSupportedAuthMode,
     PasswordChangeRequired,
     SecureTransportRequired,
     UnknownCommand,
+    UpstreamCredentialsRefused,
     UpstreamRefusal,
     UpstreamUnavailable,
 )
@@ -43,6 +45,8 @@ from bridge.plugins import PLUGINS, PluginSpec
 from bridge.protocol.constants import (
     REQUIRED_FROM_CLIENT,
     SCRAMBLE_LENGTH,
+    Capability,
+    Command,
     ServerStatus,
 )
 from bridge.protocol.errors import ProtocolError
@@ -64,6 +68,7 @@ from bridge.protocol.packets import (
 )
 from bridge.protocol.proxy_header import take_header
 from bridge.upstream import init_sql
+from bridge.upstream.kill import KillTranslator
 from bridge.upstream.login import LoginRequest, UpstreamError, UpstreamSession, change_user, login
 from bridge.upstream.relay import Relay
 from bridge.wire import WIRE_METHODS, Send, WireContext, WireMethod, WireRun
@@ -84,8 +89,14 @@ CHANGE_USER_REFUSALS = (
 )
 # Refusals of the person, audited as "denied" (the others are "error").
 DENIALS = (AccessDenied, AccessDeniedNoPassword, AccountBlocked, MustChangePassword)
-# Upstream errors that concern the client's own request, passed through as they are.
-CLIENT_FACING_UPSTREAM_ERRORS = frozenset({1040, 1044, 1049, 1203, 1226})
+# Upstream errors that concern the client's own request, passed through as they are:
+# too many connections, no access to / unknown / invalid database, connection limits, and
+# a character set that cannot be a client's (ucs2, utf16, utf32: 1231).
+CLIENT_FACING_UPSTREAM_ERRORS = frozenset({1040, 1044, 1049, 1102, 1203, 1226, 1231})
+# Upstream errors that refuse the bridge's own credentials for the proxied account.
+CREDENTIAL_REFUSALS = frozenset({1045, 1251, 1698, 1820, 1862, 3118, 4151})
+# mysqld refuses a connection-attributes block over 64 KiB as a bad handshake.
+MAX_ATTRS_BLOCK = 65535
 
 
 # Random byte -> scramble byte, as mysqld makes it: 7 bits, and never NUL or '$'.
@@ -169,7 +180,7 @@ class Session:
         try:
             await self._serve()
         except BridgeError as exc:
-            if not isinstance(exc, AccessDenied):  # denials are logged where they happen
+            if not isinstance(exc, AccessDenied) and not exc.logged:
                 self.log.info("refused: %s", exc.log_reason)
             self._finish_attempt(exc)
             self._send_error(exc)
@@ -184,6 +195,7 @@ class Session:
             self.log.debug("connection ended: %r", exc)
             self._finish_attempt(f"connection ended: {exc!r}")
         finally:
+            self.server.registry.remove(self.id)
             self.conn.close()
             to_upstream = 0
             if self.upstream is not None:
@@ -203,7 +215,10 @@ class Session:
         self._send(self.upstream.ok_payload)
         if self.log.isEnabledFor(logging.INFO):
             self.log.info("session open: %s", self._describe(self.current))
-        relay = Relay(self.conn, self.upstream.conn, self._change_user, self._max_packet)
+        self._kill = KillTranslator(self.server.registry, self.conn, self.upstream.conn, self.log)
+        if not self.server.registry.add(self.id, self.upstream.greeting.connection_id):
+            self.log.warning("session registry full: KILL %d will not find this session", self.id)
+        relay = Relay(self.conn, self.upstream.conn, self._held_command, self._max_packet)
         await relay.run()
 
     # --- steps ------------------------------------------------------------------------------
@@ -230,6 +245,8 @@ class Session:
         if hello.capabilities & REQUIRED_FROM_CLIENT != REQUIRED_FROM_CLIENT:
             raise ProtocolError("client does not speak the 4.1 protocol with secure connection")
         self.client_caps = hello.capabilities & greeting.capabilities
+        if len(hello.attrs_block or encode_attrs_block(hello.attrs)) > MAX_ATTRS_BLOCK:
+            raise ProtocolError("connection attributes over 64 KiB")
         self._check_secure_transport()
         return hello
 
@@ -274,6 +291,7 @@ class Session:
         try:
             method.check_transport(ctx)
             if client_plugin != method.name and not method.no_switch:
+                self._check_can_switch(method.name)
                 if method.switch_on_first_send:
                     self._pending_switch, first = method.name, b""
                 else:
@@ -302,6 +320,12 @@ class Session:
         self._note(proxied_account=decision.account)
         self.server.throttle.success(user, self._client_address)
         return Authenticated(row, identity, method.name, decision)
+
+    def _check_can_switch(self, method: str) -> None:
+        """A client without CLIENT_PLUGIN_AUTH cannot follow an AuthSwitchRequest: mysqld
+        answers ER_NOT_SUPPORTED_AUTH_MODE instead of sending one."""
+        if not self.client_caps & Capability.CLIENT_PLUGIN_AUTH:
+            raise NotSupportedAuthMode(f"client cannot switch to {method} (no CLIENT_PLUGIN_AUTH)")
 
     async def _throttle(self, user: str) -> None:
         """A lock refuses at once (ERROR 3955, whatever the password); a delay is served here,
@@ -406,7 +430,7 @@ class Session:
             session = await login(self.rt.upstream, request)
             await init_sql.run(session.conn, self._init_statements(auth))
         except UpstreamError as exc:
-            raise self._upstream_failure(exc) from None
+            raise self._upstream_failure(exc, auth.upstream_user) from None
         self.server.learn_profile(session.greeting)
         return session
 
@@ -430,11 +454,25 @@ class Session:
             raise UpstreamUnavailable(f"no upstream credentials for account '{user}'")
         return password
 
-    def _upstream_failure(self, exc: UpstreamError) -> BridgeError:
-        if exc.err is not None and exc.err.errno in CLIENT_FACING_UPSTREAM_ERRORS:
-            return UpstreamRefusal(exc.err)
-        self.log.warning("upstream login failed: %s", exc)
-        return UpstreamUnavailable(str(exc))
+    def _upstream_failure(self, exc: UpstreamError, account: str) -> BridgeError:
+        """An ERR about the client's own request goes back as the upstream sent it; a
+        refusal of the bridge's credentials or an outage is 3169, logged once here."""
+        errno = exc.err.errno if exc.err is not None else None
+        if errno in CLIENT_FACING_UPSTREAM_ERRORS:
+            assert exc.err is not None
+            self.log.info("upstream refused the client's request as %r: %s", account, exc)
+            failure: BridgeError = UpstreamRefusal(exc.err)
+        elif errno in CREDENTIAL_REFUSALS:
+            self.log.warning(
+                "upstream refused the bridge's credentials for account %r "
+                "(check the upstream credentials file): %s", account, exc,
+            )  # fmt: skip
+            failure = UpstreamCredentialsRefused(account, f"bridge credentials refused: {exc}")
+        else:
+            self.log.warning("upstream login as %r failed: %s", account, exc)
+            failure = UpstreamUnavailable(str(exc))
+        failure.logged = True
+        return failure
 
     def _bridge_attrs(self, auth: Authenticated) -> tuple[tuple[str, str], ...]:
         """Who is behind the session, first in the upstream's connection attributes."""
@@ -457,6 +495,17 @@ class Session:
             return hello.attrs_block
         return encode_attrs_block(_without_bridge_keys(hello.attrs))
 
+    # --- commands the relay hands over ------------------------------------------------------
+
+    async def _held_command(self, packet: Packet) -> None:
+        command = packet.payload[0]
+        if command == Command.COM_CHANGE_USER:
+            await self._change_user(packet)
+        elif command == Command.COM_PROCESS_KILL:
+            self._kill.process_kill(packet)
+        else:
+            self._kill.query(packet)
+
     # --- COM_CHANGE_USER ---------------------------------------------------------------------
 
     async def _change_user(self, packet: Packet) -> None:
@@ -468,30 +517,54 @@ class Session:
         self.attempt = self._new_attempt("change_user", request.user)
         try:
             async with asyncio.timeout(self.rt.config.server.connect_timeout) as self._deadline:
-                auth = await self._authenticate(request.user, None, b"", change_user=True)
+                auth = await self._authenticate(*self._change_user_opening(request))
         except CHANGE_USER_REFUSALS as exc:
-            self.change_user_failures += 1
-            self._finish_attempt(exc)
-            self._send_error(exc)
+            self._refuse_change_user(exc)
             return
         ok = await self._change_upstream(auth, request)
+        if isinstance(ok, BridgeError):  # the upstream said no and kept the session as it was
+            self._refuse_change_user(ok)
+            return
         self.current, self.change_user_failures = auth, 0
         self._finish_attempt(None)
         self._send(ok)
         if self.log.isEnabledFor(logging.INFO):
             self.log.info("changed user: %s", self._describe(auth))
 
-    async def _change_upstream(self, auth: Authenticated, request: ChangeUser) -> bytes:
+    def _change_user_opening(self, request: ChangeUser) -> tuple[str, str | None, bytes, bool]:
+        """What _authenticate starts from. A client with CLIENT_PLUGIN_AUTH gets a switch
+        with a fresh nonce; one without it can only send a native scramble of the session's
+        nonce in the request itself (and cannot follow a switch)."""
+        if self.client_caps & Capability.CLIENT_PLUGIN_AUTH:
+            return request.user, None, b"", True
+        return request.user, "mysql_native_password", request.auth_response, False
+
+    def _refuse_change_user(self, exc: BridgeError) -> None:
+        self.change_user_failures += 1
+        self._finish_attempt(exc)
+        self._send_error(exc)
+
+    async def _change_upstream(
+        self, auth: Authenticated, request: ChangeUser
+    ) -> bytes | BridgeError:
+        """The upstream's OK payload, or the refusal to send when the upstream answered ERR
+        (it then keeps the session as it was); raises when the upstream leg is lost."""
         assert self.upstream is not None
         password = self._upstream_password(auth.upstream_user)
         attrs = self._attrs(auth, request.attrs)
         request = ChangeUser(request.user, b"", request.database, request.charset, None, attrs)
         try:
             ok = await change_user(self.upstream, auth.upstream_user, password, request)
-            await init_sql.run(self.upstream.conn, self._init_statements(auth))
-            return ok
         except UpstreamError as exc:
-            raise self._upstream_failure(exc) from None
+            failure = self._upstream_failure(exc, auth.upstream_user)
+            if exc.err is None:
+                raise failure from None
+            return failure
+        try:
+            await init_sql.run(self.upstream.conn, self._init_statements(auth))
+        except UpstreamError as exc:  # the upstream is the new account now: end the session
+            raise self._upstream_failure(exc, auth.upstream_user) from None
+        return ok
 
     # --- the audit record ---------------------------------------------------------------------
 

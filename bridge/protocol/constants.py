@@ -103,6 +103,7 @@ class Command(IntEnum):
     COM_QUIT = 0x01
     COM_INIT_DB = 0x02
     COM_QUERY = 0x03
+    COM_PROCESS_KILL = 0x0C
     COM_PING = 0x0E
     COM_CHANGE_USER = 0x11
     COM_STMT_PREPARE = 0x16

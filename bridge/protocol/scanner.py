@@ -1,5 +1,6 @@
 """Walks packet headers in the client->server byte stream during the relay, so the bridge
-can stop at a COM_CHANGE_USER that starts a command, without parsing anything else.
+can stop at a command it handles itself (COM_CHANGE_USER, COM_PROCESS_KILL, and a COM_QUERY
+whose first byte may start a KILL statement), without parsing anything else.
 
 A packet starts a command when its sequence id is 0, it does not continue a 16 MiB packet,
 and it does not continue a run of client packets whose ids wrapped past 255 (LOAD DATA
@@ -9,6 +10,10 @@ LOCAL INFILE streams). Any server output in between marks a fresh command bounda
 from __future__ import annotations
 
 from bridge.protocol.constants import HEADER_SIZE, MAX_PAYLOAD, Command
+from bridge.protocol.kill import might_be_kill
+
+# Commands the session handles itself; a COM_QUERY is held when it may be a KILL.
+_HELD = frozenset({Command.COM_CHANGE_USER, Command.COM_PROCESS_KILL})
 
 
 class CommandScanner:
@@ -25,7 +30,7 @@ class CommandScanner:
 
     def feed(self, data: bytes) -> tuple[bytes, bytes | None]:
         """Return (bytes to forward, held). `held` is None, or the bytes from the start of a
-        COM_CHANGE_USER packet on: the caller takes those over and must not feed more."""
+        held command's packet on: the caller takes those over and must not feed more."""
         buf = self._pending + data if self._pending else data
         self._pending = b""
         pos, end = 0, len(buf)
@@ -41,10 +46,17 @@ class CommandScanner:
             length = int.from_bytes(buf[pos : pos + 3], "little")
             seq = buf[pos + 3]
             if length and self._starts_command(seq):
-                if end - pos == HEADER_SIZE:  # the command byte has not arrived yet
+                command = buf[pos + HEADER_SIZE] if end - pos > HEADER_SIZE else None
+                if command is None or (
+                    command == Command.COM_QUERY and length > 1 and end - pos < HEADER_SIZE + 2
+                ):  # the command byte, or a query's first byte, has not arrived yet
                     self._pending = buf[pos:]
                     return buf[:pos], None
-                if buf[pos + HEADER_SIZE] == Command.COM_CHANGE_USER:
+                if command in _HELD or (
+                    command == Command.COM_QUERY
+                    and length > 1
+                    and might_be_kill(buf[pos + HEADER_SIZE + 1])
+                ):
                     return buf[:pos], buf[pos:]
             self._continues = length == MAX_PAYLOAD
             self._last_seq = seq

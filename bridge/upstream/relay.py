@@ -1,7 +1,8 @@
 """Copying bytes both ways once both legs are authenticated.
 
 Server->client bytes pass untouched. Client->server bytes pass through a CommandScanner
-that only looks at packet headers, to hand a COM_CHANGE_USER to the session. Flow control:
+that only looks at packet headers, to hand the commands the session handles itself
+(COM_CHANGE_USER, KILL) to the session. Flow control:
 when one side's writes back up, the other side's reading pauses.
 """
 
@@ -14,16 +15,16 @@ from bridge.netio import Conn
 from bridge.protocol.framing import Packet
 from bridge.protocol.scanner import CommandScanner
 
-ChangeUserHandler = Callable[[Packet], Awaitable[None]]
+CommandHandler = Callable[[Packet], Awaitable[None]]
 
 
 class Relay:
     def __init__(
-        self, client: Conn, upstream: Conn, on_change_user: ChangeUserHandler, max_packet: int
+        self, client: Conn, upstream: Conn, on_command: CommandHandler, max_packet: int
     ) -> None:
         self.client = client
         self.upstream = upstream
-        self.on_change_user = on_change_user
+        self.on_command = on_command
         self.max_packet = max_packet
         self.scanner = CommandScanner()
         self._intercept: asyncio.Task[None] | None = None
@@ -68,12 +69,12 @@ class Relay:
             self.client.sink = None
             self.upstream.sink = None
             self.client.unread(held)
-            self._intercept = asyncio.create_task(self._change_user())
+            self._intercept = asyncio.create_task(self._held_command())
 
-    async def _change_user(self) -> None:
+    async def _held_command(self) -> None:
         try:
             packet = await self.client.read_packet(self.max_packet)
-            await self.on_change_user(packet)
+            await self.on_command(packet)
         except asyncio.CancelledError:
             raise
         except BaseException as exc:  # the session decides; the relay ends

@@ -71,3 +71,22 @@ def test_server_output_makes_a_fresh_boundary() -> None:
 def test_empty_packet_is_not_held_back() -> None:
     # LOAD DATA's terminator: a header with no payload, after which the client waits.
     assert CommandScanner().feed(b"\x00\x00\x00\x05") == (b"\x00\x00\x00\x05", None)
+
+
+@settings(max_examples=200, deadline=None)
+@given(cuts=st.lists(st.integers(0, 10_000), max_size=12))
+def test_a_query_that_may_be_a_kill_is_held_in_any_chunking(cuts: list[int]) -> None:
+    before = frame(b"\x03SELECT 1", 0) + frame(b"\x0e", 0)
+    for kill in (
+        frame(b"\x03kill 5", 0),
+        frame(b"\x03 /* c */ KILL 5", 0),
+        frame(b"\x0c\5\0\0\0", 0),
+    ):
+        forward, held = run(CommandScanner(), chunked(before + kill, cuts))
+        assert forward == before and held == kill
+
+
+def test_queries_that_cannot_start_a_kill_pass() -> None:
+    for sql in (b"SELECT 1", b"INSERT INTO t VALUES (1)", b"SET @a=1", b"(SELECT 1)", b""):
+        stream = frame(b"\x03" + sql, 0)
+        assert CommandScanner().feed(stream) == (stream, None)

@@ -1,0 +1,69 @@
+"""KILL through the bridge, as ProxySQL and MaxScale do it: a client names connections by
+the ids in the bridge's greetings; the statement runs on the issuing client's own upstream
+connection with the target session's upstream thread id, so the upstream applies the
+issuing account's privileges. An id the bridge does not know gets ERROR 1094 and reaches
+no upstream; a KILL it cannot translate gets ERROR 1235."""
+
+from __future__ import annotations
+
+import logging
+
+from bridge.errors import BridgeError, KillNotSupported, UnknownThread
+from bridge.netio import Conn
+from bridge.protocol.constants import Command
+from bridge.protocol.errors import ProtocolError
+from bridge.protocol.framing import Packet
+from bridge.protocol.kill import build_process_kill, parse_kill, parse_process_kill
+from bridge.protocol.packets import build_err
+from bridge.registry import SessionRegistry
+
+
+class KillTranslator:
+    def __init__(
+        self,
+        registry: SessionRegistry,
+        client: Conn,
+        upstream: Conn,
+        log: logging.LoggerAdapter[logging.Logger],
+    ) -> None:
+        self.registry = registry
+        self.client = client
+        self.upstream = upstream
+        self.log = log
+
+    def query(self, packet: Packet) -> None:
+        """A COM_QUERY whose first byte may start a KILL: translated, refused, or passed on
+        unchanged (most such queries are no KILL at all)."""
+        kill = parse_kill(packet.payload[1:])
+        if kill is None or kill.action == "forward":
+            self.upstream.send_packet(packet.payload, 0)
+        elif kill.action == "refuse":
+            self.log.info("KILL refused: %s", kill.reason)
+            self._reply(packet, KillNotSupported())
+        else:
+            thread = self._thread(packet, kill.target)
+            if thread is not None:
+                sql = kill.statement(thread)
+                self.log.info("KILL %d: running %r upstream", kill.target, sql.decode())
+                self.upstream.send_packet(bytes([Command.COM_QUERY]) + sql, 0)
+
+    def process_kill(self, packet: Packet) -> None:
+        """COM_PROCESS_KILL <id>: the same, as a command."""
+        try:
+            target = parse_process_kill(packet.payload)
+        except ProtocolError:
+            target = 0
+        thread = self._thread(packet, target)
+        if thread is not None:
+            self.log.info("COM_PROCESS_KILL %d: upstream thread %d", target, thread)
+            self.upstream.send_packet(build_process_kill(thread), 0)
+
+    def _thread(self, packet: Packet, target: int) -> int | None:
+        thread = self.registry.upstream_id(target)
+        if thread is None:
+            self.log.info("KILL of connection id %d, which the bridge does not know", target)
+            self._reply(packet, UnknownThread(target))
+        return thread
+
+    def _reply(self, packet: Packet, error: BridgeError) -> None:
+        self.client.send_packet(build_err(error.to_err()), (packet.last_seq + 1) & 0xFF)

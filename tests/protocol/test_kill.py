@@ -1,0 +1,68 @@
+import pytest
+
+from bridge.protocol.errors import ProtocolError
+from bridge.protocol.kill import (
+    Kill,
+    build_process_kill,
+    might_be_kill,
+    parse_kill,
+    parse_process_kill,
+)
+
+
+@pytest.mark.parametrize(
+    ("sql", "target", "query_only", "modifier"),
+    [
+        (b"KILL 5", 5, False, ""),
+        (b"kill query 7;", 7, True, ""),
+        (b"  /* why */ KiLl\n CONNECTION\t 9 ; ", 9, False, ""),
+        (b"/*!50000 KILL QUERY 3 */", 3, True, ""),
+        (b"/*M!100000 KILL 3 */", 3, False, ""),
+        (b"KILL HARD QUERY 4", 4, True, "HARD"),
+        (b"kill soft 4", 4, False, "SOFT"),
+        (b"# a comment\nKILL 1", 1, False, ""),
+        (b"-- a comment\nKILL 2 -- and another", 2, False, ""),
+    ],
+)
+def test_kill_forms_that_name_a_connection_are_translated(
+    sql: bytes, target: int, query_only: bool, modifier: str
+) -> None:
+    assert parse_kill(sql) == Kill("translate", target, query_only, modifier)
+
+
+def test_translated_statement() -> None:
+    assert parse_kill(b"kill query 7").statement(1234) == b"KILL QUERY 1234"  # type: ignore[union-attr]
+    assert parse_kill(b"KILL 7").statement(9) == b"KILL CONNECTION 9"  # type: ignore[union-attr]
+    assert parse_kill(b"KILL HARD 7").statement(9) == b"KILL HARD CONNECTION 9"  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("sql", [b"KILL QUERY ID 5", b"kill user bob", b"KILL HARD USER 'bob'@'%'"])
+def test_kill_forms_without_a_connection_id_pass(sql: bytes) -> None:
+    assert parse_kill(sql) == Kill("forward")
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [b"KILL 5; SELECT 1", b"KILL @x", b"KILL 5.0", b"KILL 0x5", b"KILL (5)", b"KILL 2+3",
+     b"KILL CONNECTION_ID()", b"KILL", b"KILL '5'", b"KILL --5"],
+)  # fmt: skip
+def test_kill_forms_the_bridge_cannot_translate_are_refused(sql: bytes) -> None:
+    found = parse_kill(sql)
+    assert found is not None and found.action == "refuse"
+
+
+@pytest.mark.parametrize("sql", [b"SELECT 1", b"killer", b"/* KILL 5 */ SELECT 1", b"/* KILL 5"])
+def test_other_queries_are_not_kills(sql: bytes) -> None:
+    assert parse_kill(sql) is None
+
+
+def test_might_be_kill_is_a_first_byte_test() -> None:
+    assert all(might_be_kill(b) for b in b"kK /#-\t\n")
+    assert not any(might_be_kill(b) for b in b"SsIiUuDdCc(")
+
+
+def test_com_process_kill() -> None:
+    assert parse_process_kill(build_process_kill(0xDEADBEEF)) == 0xDEADBEEF
+    assert build_process_kill(5) == b"\x0c\x05\x00\x00\x00"
+    with pytest.raises(ProtocolError):
+        parse_process_kill(b"\x0c\x01")
