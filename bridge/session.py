@@ -285,8 +285,11 @@ class Session:
         method = WIRE_METHODS[row.wire_method or spec.wire_for(client_plugin)]
         self._note(row=row.source if decoy else row.account, wire_method=method.name,
                    backend=spec.backend)  # fmt: skip
-        fresh = change_user and not method.keeps_session_nonce
-        ctx = self._wire_context(row, new_nonce() if fresh else self.nonce)
+        if change_user and not method.keeps_session_nonce:
+            # libmariadb keeps the nonce of the last switch as the session's and answers a
+            # later native switch from it (even after a refusal): so does the bridge.
+            self.nonce = new_nonce()
+        ctx = self._wire_context(row, self.nonce)
         self.used_password = not is_empty_answer(first)
         try:
             method.check_transport(ctx)
