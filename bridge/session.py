@@ -370,12 +370,20 @@ class Session:
         if self._deadline is not None and self.rt.config.backends.pam is not None:
             extended = asyncio.get_running_loop().time() + self.rt.config.backends.pam.timeout
             self._deadline.reschedule(max(extended, self._deadline.when() or 0))
-        if self._pending_switch is not None:
-            name, self._pending_switch = self._pending_switch, None
-            self._send(build_auth_switch_request(AuthSwitchRequest(name, packet)))
+        switched, self._pending_switch = self._pending_switch, None
+        if switched is not None:
+            self._send(build_auth_switch_request(AuthSwitchRequest(switched, packet)))
         else:
             self._send(build_auth_more_data(packet))
-        answer = (await self._read()).payload
+        try:
+            answer = (await self._read()).payload
+        except ConnectionClosed:
+            if switched is not None:
+                self.log.info(
+                    "client hung up on the switch to %s: it cannot speak that method "
+                    "(a client limit, not an outage)", switched,
+                )  # fmt: skip
+            raise
         self.used_password = True
         return answer
 

@@ -17,10 +17,12 @@ from bridge.credentials import ClearPassword, Conversation, Credential
 from bridge.errors import BackendUnavailable, Denied
 from bridge.mapping.accounts import AccountRow
 from bridge.mapping.auth_string import parse_pam
+from bridge.netio import ConnectionClosed
 
 log = logging.getLogger("bridge.backends.pam")
 
 ECHO_ON_QUESTION, PASSWORD_QUESTION = 2, 4  # the dialog plugin's question types
+CLIENT_HUNG_UP = "the client hung up"
 
 
 class PamBackend:
@@ -64,6 +66,8 @@ class PamBackend:
 
     async def _deny(self, outcome: Outcome, service: str, user: str, aborted: str | None) -> None:
         detail = f"PAM {outcome.stage} for '{user}' (service '{service}'): {outcome.reason}"
+        if aborted == CLIENT_HUNG_UP:  # the client's doing: neither a denial nor an outage
+            raise ConnectionClosed(f"{CLIENT_HUNG_UP} during the PAM conversation")
         if aborted:  # the bridge could not answer a prompt: a denial, whatever PAM calls it
             detail = f"{detail} ({aborted})"
         elif outcome.code not in DENIALS:
@@ -99,7 +103,11 @@ class PamBackend:
             kind = PASSWORD_QUESTION if prompt.secret else ECHO_ON_QUESTION
             packet = bytes([kind]) + prompt.text.encode("utf-8")
             future = asyncio.run_coroutine_threadsafe(credential.ask(packet), loop)
-            reply: bytes = future.result(timeout).rstrip(b"\0")
+            try:
+                reply: bytes = future.result(timeout).rstrip(b"\0")
+            except ConnectionError:  # e.g. a client that cannot speak dialog hung up
+                aborted[0] = CLIENT_HUNG_UP
+                return None
             if prompt.secret and not reply:
                 aborted[0] = "the client answered a password prompt with nothing"
                 return None

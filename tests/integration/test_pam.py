@@ -4,6 +4,7 @@ failure delay served without blocking, and the real pam_unix with a real system 
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import threading
@@ -283,3 +284,27 @@ def test_explain_check_backend_reads_os_groups(pam_bridge: Bridge) -> None:
         done.stderr
     )
     assert "account: 'developer'@'%' (proxied)" in done.stdout and done.returncode == 0
+
+
+def test_a_client_that_cannot_do_dialog_is_a_client_limit_not_an_outage(pam_bridge: Bridge) -> None:
+    """Connector/Python has no dialog plugin: it hangs up on the switch. That is logged as
+    a client limit; no backend outage is logged or counted."""
+    import mysql.connector
+
+    before = pam_bridge.log
+    with pytest.raises(mysql.connector.Error) as caught:
+        connect("connector", pam_bridge, "otpuser", "otp-pam", "tls")
+    assert "dialog" in str(caught.value)
+    time.sleep(0.5)  # the PAM thread finishes after the client is gone
+    new = pam_bridge.log[len(before) :]
+    assert "client hung up on the switch to dialog" in new and "client limit" in new
+    assert "backend outage" not in new and "WARNING" not in new
+    assert (
+        "AUTHINFO_UNAVAIL" not in new
+        and "Authentication information cannot be recovered" not in new
+    )
+    records = [
+        json.loads(line) for line in (pam_bridge.directory / "audit.jsonl").read_text().splitlines()
+    ]
+    last = [r for r in records if r.get("user") == "otpuser"][-1]
+    assert last["result"] == "error" and "hung up" in last["reason"], last
