@@ -293,7 +293,8 @@ class Session:
         self.used_password = not is_empty_answer(first)
         try:
             method.check_transport(ctx)
-            if client_plugin != method.name and not method.no_switch:
+            switch = client_plugin != method.name or method.needs_switch(first)
+            if switch and not method.no_switch:
                 self._check_can_switch(method.name)
                 if method.switch_on_first_send:
                     self._pending_switch, first = method.name, b""

@@ -76,6 +76,11 @@ class WireMethod(Protocol):
         """The plugin data of an AuthSwitchRequest to this method."""
         ...
 
+    def needs_switch(self, first: bytes) -> bool:
+        """Does a client that opened with this very method still need the switch (its first
+        answer was sent before it had the switch's data)?"""
+        ...
+
     def check_transport(self, ctx: WireContext) -> None:
         """Raise before the client is asked for anything this transport must not carry."""
         ...
@@ -96,6 +101,9 @@ class WireMethodBase:
 
     def switch_data(self, ctx: WireContext) -> bytes:
         return ctx.nonce + b"\0"
+
+    def needs_switch(self, first: bytes) -> bool:
+        return False
 
     def check_transport(self, ctx: WireContext) -> None:
         return None

@@ -196,3 +196,28 @@ def test_kdc_down_is_a_clean_error(tmp_path: Path, mariadb, certs) -> None:  # t
         assert "backend outage" in bridge.log and "KDC unreachable" in bridge.log
     finally:
         bridge.stop()
+
+
+@pytest.mark.parametrize("credential", ["ticket", "password"])
+def test_connector_python_opening_with_the_kerberos_plugin(
+    bridge_krb: Bridge, kdc: Kdc, tmp_path: Path, credential: str
+) -> None:
+    """Connector/Python's documented form, auth_plugin='authentication_kerberos_client',
+    sends a NUL (or the password and a NUL) in the HandshakeResponse, before it knows the
+    service principal: the bridge answers with the principal and realm and goes on. With
+    a password and no ticket, the client gets its ticket from the KDC with that password."""
+    password = PRINCIPALS["bob"] if credential == "password" else ""
+    script = (f"import mysql.connector; c = mysql.connector.connect(host='127.0.0.1', port={bridge_krb.port}, "
+              f"user='bob', password={password!r}, auth_plugin='authentication_kerberos_client', "
+              f"use_pure=True, ssl_ca='{bridge_krb.certs.ca}'); cur = c.cursor(); "
+              "cur.execute('SELECT CURRENT_USER()'); print(cur.fetchone()[0])")  # fmt: skip
+    if credential == "ticket":
+        env = {**os.environ, **ticket(kdc, tmp_path, "bob")}
+    else:  # no ticket at all (the client stores the one it gets at this plain path)
+        env = {**os.environ, **kdc.env, "KRB5CCNAME": str(tmp_path / "none.cc")}
+    done = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=30
+    )
+    assert done.stdout.strip().endswith("bob@%"), done.stderr
+    if credential == "password":
+        assert (tmp_path / "none.cc").exists()  # the client's own kinit with the password
