@@ -23,6 +23,7 @@ class Attempt:
     client: str  # the client's IP address, or 'localhost' for the Unix socket
     transport: str  # tcp, tls or socket
     user: str  # the user name the client asked for
+    client_name: str | None = None  # the client's host name, when it has one ('localhost')
     row: str | None = None  # the account row that matched ('decoy' for an unknown user)
     wire_method: str | None = None
     backend: str | None = None

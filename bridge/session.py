@@ -581,7 +581,8 @@ class Session:
     # --- the audit record ---------------------------------------------------------------------
 
     def _new_attempt(self, event: str, user: str) -> Attempt:
-        return Attempt(event, self.id, self._client_address, self.peer.transport, user)
+        name = self.host.name if self.host.name != self._client_address else None
+        return Attempt(event, self.id, self._client_address, self.peer.transport, user, name)
 
     def _note(self, **fields: Any) -> None:
         if self.attempt is not None:
@@ -611,6 +612,14 @@ class Session:
     def _set_host(self, host: ClientHost) -> None:
         self.host = host
         self._client_address = str(host.ip) if host.ip is not None else "localhost"
+
+    @property
+    def _client_text(self) -> str:
+        """The address, and the resolved name if any: as in the audit record."""
+        name = self.host.name
+        if name is None or name == self._client_address:
+            return self._client_address
+        return f"{self._client_address} ({name})"
 
     @property
     def secure(self) -> bool:
@@ -645,7 +654,7 @@ class Session:
         return (
             f"user={auth.identity.name!r} row={auth.row.account} method={auth.wire_method} "
             f"backend={auth.identity.source} upstream_account={auth.upstream_user!r} "
-            f"transport={self.peer.transport} client={self.host.display}"
+            f"transport={self.peer.transport} client={self._client_text}"
         )
 
     def _log_denied(

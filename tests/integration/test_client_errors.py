@@ -162,3 +162,23 @@ def test_refused_bridge_credentials_name_the_account(make_bridge: Any, mariadb: 
     refused = [line for line in lines if "refused" in line]
     assert len(refused) == 1 and "WARNING" in refused[0], refused
     assert "refused the bridge's credentials for account 'stale'" in refused[0]
+
+
+# --- the log and the audit record name the client alike ------------------------------------
+
+
+def test_log_and_audit_name_the_client_alike(make_bridge: Any) -> None:
+    bridge = make_bridge(audit_log="audit.jsonl")
+    with closing(connect("pymysql", bridge, "nat", "nat-pw", "tcp")) as conn:
+        assert scalar(conn, "SELECT 1") == 1
+    with closing(connect("pymysql", bridge, "nat", "nat-pw", "socket")) as conn:
+        assert scalar(conn, "SELECT 1") == 1
+    records = [
+        json.loads(line) for line in (bridge.directory / "audit.jsonl").read_text().splitlines()
+    ]
+    tcp, socket = records[-2:]
+    assert (tcp["client"], tcp["client_name"]) == ("127.0.0.1", "localhost")
+    assert (socket["client"], socket["client_name"]) == ("localhost", None)
+    opened = [line for line in bridge.log.splitlines() if "session open" in line]
+    assert opened[-2].endswith("client=127.0.0.1 (localhost)")
+    assert opened[-1].endswith("client=localhost")
