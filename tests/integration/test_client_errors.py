@@ -20,7 +20,15 @@ from bridge.protocol.packets import HandshakeResponse41, build_handshake_respons
 from bridge.sandbox.bridgeproc import Account
 from bridge.sandbox.mariadb import MariaDB
 from bridge.scramble import native_token
-from tests.integration.harness import ACCOUNTS, Bridge, closing, connect, error_of, scalar
+from tests.integration.harness import (
+    ACCOUNTS,
+    Bridge,
+    bridge_attr,
+    closing,
+    connect,
+    error_of,
+    scalar,
+)
 from tests.integration.rawclient import CLIENT_CAPS, Raw
 
 pytestmark = pytest.mark.integration
@@ -182,3 +190,18 @@ def test_log_and_audit_name_the_client_alike(make_bridge: Any) -> None:
     opened = [line for line in bridge.log.splitlines() if "session open" in line]
     assert opened[-2].endswith("client=127.0.0.1 (localhost)")
     assert opened[-1].endswith("client=localhost")
+
+
+def test_what_the_session_shows_as_documented(bridge: Bridge) -> None:
+    """docs/protocol.md, 'What the session shows': USER() is the mapped account,
+    @@proxy_user is NULL, Ssl_version is the upstream leg's, the external user is in the
+    connection attributes."""
+    with closing(connect("pymysql", bridge, "nat", "nat-pw", "tcp")) as conn:
+        cur = conn.cursor()
+        cur.execute("SELECT CURRENT_USER(), @@proxy_user")
+        assert cur.fetchone() == ("nat@%", None)
+        cur.execute("SHOW STATUS LIKE 'Ssl_version'")
+        assert cur.fetchone()[1].startswith("TLSv1")  # the client leg has no TLS at all
+        assert bridge_attr(conn, "bridge_external_user") == "nat"
+        assert bridge_attr(conn, "bridge_transport") == "tcp"
+        assert bridge_attr(conn, "bridge_connection_id") == str(conn.thread_id())
