@@ -86,6 +86,7 @@ CHANGE_USER_REFUSALS = (
     AccountBlocked,
     MustChangePassword,
     SecureTransportRequired,
+    NotSupportedAuthMode,
 )
 # Refusals of the person, audited as "denied" (the others are "error").
 DENIALS = (AccessDenied, AccessDeniedNoPassword, AccountBlocked, MustChangePassword)

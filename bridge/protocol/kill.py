@@ -20,7 +20,7 @@ from typing import Literal
 from bridge.protocol.errors import ProtocolError
 
 # What a KILL statement can start with: the keyword, whitespace, or a comment.
-_KILL_START = frozenset(b"kK \t\r\n\f/#-")
+KILL_START = frozenset(b"kK \t\r\n\f/#-")
 
 _TOKEN = re.compile(
     rb"""
@@ -54,7 +54,7 @@ class Kill:
 
 
 def might_be_kill(first_sql_byte: int) -> bool:
-    return first_sql_byte in _KILL_START
+    return first_sql_byte in KILL_START
 
 
 def _tokens(sql: bytes) -> list[bytes]:

@@ -10,10 +10,13 @@ LOCAL INFILE streams). Any server output in between marks a fresh command bounda
 from __future__ import annotations
 
 from bridge.protocol.constants import HEADER_SIZE, MAX_PAYLOAD, Command
-from bridge.protocol.kill import might_be_kill
+from bridge.protocol.kill import KILL_START
 
-# Commands the session handles itself; a COM_QUERY is held when it may be a KILL.
-_HELD = frozenset({Command.COM_CHANGE_USER, Command.COM_PROCESS_KILL})
+# Commands the session handles itself; a COM_QUERY is held when it may be a KILL. Plain
+# ints: this runs for every command on the relay.
+_HELD = frozenset({int(Command.COM_CHANGE_USER), int(Command.COM_PROCESS_KILL)})
+_QUERY = int(Command.COM_QUERY)
+_QUERY_HEAD = HEADER_SIZE + 2  # header, command byte, the query's first byte
 
 
 class CommandScanner:
@@ -46,17 +49,16 @@ class CommandScanner:
             length = int.from_bytes(buf[pos : pos + 3], "little")
             seq = buf[pos + 3]
             if length and self._starts_command(seq):
-                command = buf[pos + HEADER_SIZE] if end - pos > HEADER_SIZE else None
-                if command is None or (
-                    command == Command.COM_QUERY and length > 1 and end - pos < HEADER_SIZE + 2
+                if end - pos < _QUERY_HEAD and (
+                    end - pos == HEADER_SIZE or (length > 1 and buf[pos + HEADER_SIZE] == _QUERY)
                 ):  # the command byte, or a query's first byte, has not arrived yet
                     self._pending = buf[pos:]
                     return buf[:pos], None
-                if command in _HELD or (
-                    command == Command.COM_QUERY
-                    and length > 1
-                    and might_be_kill(buf[pos + HEADER_SIZE + 1])
-                ):
+                command = buf[pos + HEADER_SIZE]
+                if command == _QUERY:
+                    if length > 1 and buf[pos + HEADER_SIZE + 1] in KILL_START:
+                        return buf[:pos], buf[pos:]
+                elif command in _HELD:
                     return buf[:pos], buf[pos:]
             self._continues = length == MAX_PAYLOAD
             self._last_seq = seq
