@@ -482,7 +482,7 @@ class Session:
             )  # fmt: skip
             failure = UpstreamCredentialsRefused(account, f"bridge credentials refused: {exc}")
         else:
-            self.log.warning("upstream login as %r failed: %s", account, exc)
+            self.log.warning("upstream login failed for account %r: %s", account, exc)
             failure = UpstreamUnavailable(str(exc))
         failure.logged = True
         return failure
