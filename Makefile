@@ -1,4 +1,4 @@
-# mysql-auth-bridge: make demo | make test | make check | make bench
+# mysql-auth-bridge: make demo | make test | make conformance | make check | make bench
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 PYTEST_ARGS ?=
@@ -7,7 +7,7 @@ PREFIX ?= /usr
 DESTDIR ?=
 UNITDIR ?= /lib/systemd/system
 
-.PHONY: deps demo test check lint format typecheck bench clean install deb
+.PHONY: deps demo test conformance check lint format typecheck bench clean install deb
 
 deps:
 	@scripts/install-deps
@@ -17,6 +17,9 @@ demo:  ## a throwaway MariaDB with the bridge in front, and client commands to t
 
 test:  ## unit and integration tests against real servers and clients
 	scripts/test $(PYTEST_ARGS)
+
+conformance:  ## client libraries' own test suites, directly and through the bridge (docs/clients.md)
+	scripts/conformance
 
 check: deps  ## lint, format and types
 	$(VENV)/bin/ruff check bridge tests bench
