@@ -39,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     text = report.render(results, runs, stale(known, results))
     print(text)
     (work / "summary.md").write_text(text + "\n")
-    print(f"conformance: logs and junit reports in {work}/suites")
+    print(f"conformance: logs and reports in {work}/suites")
     # the closing line CI reads: tests passed through the bridge, and the gate's failures
     failed = sum(len(r.unexpected) + (r.bridge_passed == 0) for r in results)
     print(f"conformance: {sum(r.bridge_passed for r in results)} passed, {failed} failed")

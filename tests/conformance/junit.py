@@ -1,7 +1,9 @@
-"""Reading pytest's junit XML: one outcome per test id."""
+"""Reading a suite's report: pytest's junit XML, or the verbose output of a unittest runner
+(MySQL Connector/Python's own unittests.py). One outcome per test id."""
 
 from __future__ import annotations
 
+import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -33,3 +35,28 @@ def _outcome(case: ET.Element) -> str:
     if case.find("skipped") is not None:
         return SKIPPED
     return PASSED
+
+
+# "module.Class.test_x ... ok" (verbosity 2), then "FAIL: module.Class.test_x (using X)" blocks
+_STARTED = re.compile(r"^([A-Za-z_][\w.]*)(?: \([^)\n]*\))? \.\.\. (.*)$", re.MULTILINE)
+_PROBLEM = re.compile(r"^(FAIL|ERROR): ([A-Za-z_][\w.]*)", re.MULTILINE)
+_UNITTEST = {"FAIL": FAILED, "ERROR": ERROR}
+
+
+def unittest_outcomes(text: str) -> dict[str, str]:
+    """Outcomes from a unittest runner's verbose output: the summary's FAIL/ERROR blocks are
+    authoritative (a test's own output can split its progress line)."""
+    found: dict[str, str] = {}
+    for name, rest in _STARTED.findall(text):
+        found[name] = _progress(rest)
+    for kind, name in _PROBLEM.findall(text):
+        found[name] = _UNITTEST[kind]
+    return found
+
+
+def _progress(rest: str) -> str:
+    if rest.startswith("skipped"):
+        return SKIPPED
+    if rest.startswith("unexpected success"):
+        return FAILED
+    return PASSED  # ok, expected failure, or output that a FAIL/ERROR block will override

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tests.conformance.fetch import unpack
-from tests.conformance.junit import outcomes
+from tests.conformance.junit import outcomes, unittest_outcomes
 from tests.conformance.suites import Suite, Target
 
 PLUGINS = Path(__file__).with_name("plugins")
@@ -32,14 +32,16 @@ def run_leg(suite: Suite, archive: Path, target: Target, python: Path, work: Pat
     scratch.mkdir(parents=True)
     root = unpack(archive, scratch / "src")
     invocation = suite.prepare(root, target, scratch)
-    report, log = scratch / "junit.xml", scratch / "pytest.log"
+    report, log = scratch / "junit.xml", scratch / "output.log"
     env = {**_clean_env(), **invocation.env, "PYTHONPATH": str(PLUGINS)}
     started = time.monotonic()
+    args = [*invocation.args, f"--junitxml={report}"] if invocation.junit else invocation.args
     with log.open("wb") as out:
-        subprocess.run([str(python), *invocation.args, f"--junitxml={report}"],
-                       cwd=invocation.cwd, env=env, stdout=out, stderr=subprocess.STDOUT,
-                       timeout=TIMEOUT, check=False)  # fmt: skip
+        subprocess.run([str(python), *args], cwd=invocation.cwd, env=env, stdout=out,
+                       stderr=subprocess.STDOUT, timeout=TIMEOUT, check=False)  # fmt: skip
     seconds = time.monotonic() - started
+    if not invocation.junit:
+        return LegRun(suite.name, target.leg, unittest_outcomes(log.read_text()), seconds, log)
     if not report.exists():
         raise RuntimeError(f"{suite.name} on {target.leg} wrote no report; see {log}")
     return LegRun(suite.name, target.leg, outcomes(report), seconds, log)

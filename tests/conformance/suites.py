@@ -30,6 +30,7 @@ class Invocation:
     args: tuple[str, ...]
     env: dict[str, str]
     cwd: Path
+    junit: bool = True  # pytest writes a junit report; else the verbose unittest output is read
 
 
 Prepare = Callable[[Path, Target, Path], Invocation]  # (unpacked sdist, target, scratch dir)
@@ -130,6 +131,24 @@ def _aiomysql(root: Path, target: Target, scratch: Path) -> Invocation:
     return Invocation(args, env, root)
 
 
+# --- MySQL Connector/Python: its own runner (unittests.py) against an external server -------
+# The classic-protocol groups; the others need MySQL's X Protocol, MySQL-only features, or
+# libraries for AI and OpenTelemetry. Tests that would reach Oracle's LDAP/Kerberos hosts skip
+# on a GPL server before they try (and the namespace has only loopback anyway).
+
+MYCONNPY = Account("myconnpy", "myconnpy-pw-1", "caching_sha2_password",
+                   upstream_password="myconnpy-pw-1")  # fmt: skip
+CONNECTOR_GROUPS = ("connection", "cursor", "pep249", "mysql_datatypes", "pooling", "protocol",
+                    "conversion", "qa_caching_sha2_password", "qa_connection_api")  # fmt: skip
+
+
+def _connector(root: Path, target: Target, scratch: Path) -> Invocation:
+    args = ("unittests.py", "--use-external-server", "--skip-install", "--verbosity", "2",
+            "--host", target.host, "--port", str(target.port), "--user", MYCONNPY.user,
+            "--password", MYCONNPY.password, "-r", f"^({'|'.join(CONNECTOR_GROUPS)})$")  # fmt: skip
+    return Invocation(args, {}, root, junit=False)
+
+
 # The greeting only decides the login exchange: mysqlclient (a login per test) and PyMySQL's
 # authentication tests run under both; the longer suites under the caching_sha2 greeting only.
 ONE_GREETING = ("direct", "bridge")
@@ -161,6 +180,11 @@ SUITES: dict[str, Suite] = {
             # the versions its own requirements-dev.txt pins (PyMySQL 1.2 broke its escape())
             helpers=("pytest==8.4.2", "PyMySQL==1.1.2", "SQLAlchemy==1.3.24", "uvloop==0.22.1",
                      "cryptography==50.0.2"),
+        ),
+        Suite(
+            "mysql-connector-python", "mysql-connector-python==26.10.0", (MYCONNPY,),
+            ("myconnpy",), _connector, legs=ONE_GREETING,
+            grants=("ALL PRIVILEGES ON *.* WITH GRANT OPTION",), helpers=(),
         ),
     )
 }  # fmt: skip

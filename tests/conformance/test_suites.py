@@ -60,3 +60,12 @@ def test_a_cached_sdist_is_found_whatever_the_spelling_of_its_name(tmp_path: Pat
     assert found == tmp_path / "mysql_connector_python-26.10.0.tar.gz"
     assert _cached(tmp_path, "mysqlclient==2.3.2") == tmp_path / "mysqlclient-2.3.2.tar.gz"
     assert _cached(tmp_path, "aiomysql==0.3.2") is None
+
+
+def test_connector_python_runs_its_own_runner_against_the_target_and_is_read_from_its_output(
+    tmp_path: Path,
+) -> None:
+    run = SUITES["mysql-connector-python"].prepare(tmp_path / "src", _target(tmp_path), tmp_path)
+    assert run.args[:2] == ("unittests.py", "--use-external-server")
+    assert run.args[run.args.index("--port") + 1] == "4406"
+    assert not run.junit
