@@ -47,7 +47,6 @@ class Suite:
     # MariaDB cannot run some suites (MySQL 8 methods): then every test must pass through the
     # bridge, and the direct leg is not run.
     bridge_must_pass: bool = False
-    note: str = ""
     grants: tuple[str, ...] = ()  # given upstream to each of the suite's accounts
     helpers: tuple[str, ...] = ("pytest==9.2.0",)  # what its tests import besides the library
 
@@ -162,12 +161,12 @@ SUITES: dict[str, Suite] = {
             _mysqlclient, grants=("ALL PRIVILEGES ON *.*",),
             helpers=("pytest==9.2.0", "SQLAlchemy==2.1.9"),
         ),
+        # tests/test_auth.py only: the sdist ships no other test. MariaDB has neither
+        # sha256_password nor caching_sha2_password, so there is no direct leg.
         Suite(
             "PyMySQL", "PyMySQL==1.2.4", PYMYSQL_ACCOUNTS, (), _pymysql,
             legs=("bridge", "bridge-native"), bridge_must_pass=True, grants=("RELOAD ON *.*",),
             helpers=("pytest==9.2.0", "cryptography==50.0.2"),
-            note="tests/test_auth.py only: the sdist ships no other test; MariaDB has neither "
-                 "sha256_password nor caching_sha2_password, so there is no direct leg",
         ),
         Suite(
             "mariadb", "mariadb==1.1.14", (MARIADBPY,),
