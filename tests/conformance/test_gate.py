@@ -74,3 +74,9 @@ def test_a_racy_entry_is_not_reported_stale_when_the_test_happens_to_pass() -> N
     racy = KnownDifference("mariadb", "t::slow", "timing", None, racy=True)
     passed = compare("mariadb", "bridge", {"t::slow": PASSED}, {"t::slow": PASSED}, [racy])
     assert stale([racy], [passed]) == []
+
+
+def test_a_parametrized_test_id_is_matched_as_written_despite_its_brackets() -> None:
+    entry = KnownDifference("aiomysql", "t::test_x[asyncio-server]", "why", None)
+    assert entry.covers("aiomysql", "bridge", "t::test_x[asyncio-server]")
+    assert not entry.covers("aiomysql", "bridge", "t::test_x[uvloop-server]")
