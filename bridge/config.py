@@ -128,13 +128,23 @@ class ServerConfig(Model):
     default_auth_plugin: Literal[
         "caching_sha2_password", "mysql_native_password", "sha256_password"
     ] = "caching_sha2_password"
-    max_connections: int = Field(10000, ge=1)
+    max_connections: int = Field(10000, ge=1)  # logged-in sessions
+    # Connections still in the handshake have slots of their own, so idle sockets cannot
+    # take the places of logged-in sessions; one source address gets at most a few.
+    max_unauthenticated: int = Field(1000, ge=1)
+    max_unauthenticated_per_source: int = Field(32, ge=1)
     connect_timeout: float = Field(10.0, gt=0)
     allow_insecure_cleartext: bool = False
     skip_name_resolve: bool = False  # False: loopback clients are 'localhost', as in mysqld
     shutdown_grace: float = Field(30.0, ge=0)
-    max_handshake_packet: int = Field(1 << 20, ge=4096)
+    # Every packet before login (and during a COM_CHANGE_USER): the handshake response,
+    # auth answers and connection attributes, which MySQL also limits to 64 KiB.
+    max_handshake_packet: int = Field(1 << 16, ge=4096, le=1 << 24)
     max_change_user_failures: int = Field(3, ge=1)
+    max_user_name_length: int = Field(80, ge=1, le=1024)  # MariaDB's limit; MySQL's is 32
+    change_user_timeout: float = Field(10.0, gt=0)  # a COM_CHANGE_USER, read to verdict
+    # A leg stops reading while this many bytes wait unprocessed in its buffer.
+    read_buffer_limit: int = Field(1 << 20, ge=1 << 16)
 
 
 class UpstreamTlsConfig(Model):
@@ -419,10 +429,14 @@ def read_yaml(path: Path) -> tuple[Any, yaml.Node | None]:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read: {exc.strerror}") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start}: {exc.reason})") from None
     try:
         return yaml.safe_load(text), yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+    except RecursionError:
+        raise ConfigError(f"{path}: not valid YAML: nested too deeply") from None
 
 
 def validate_file(model: type[M], path: Path) -> M:

@@ -10,6 +10,13 @@ from typing import ClassVar
 
 from bridge.protocol.packets import ErrPacket
 
+SHOWN_NAME = 80  # characters of a client's user name an ERR packet echoes at most
+
+
+def bounded_name(name: str, limit: int = SHOWN_NAME) -> str:
+    """A client's user name as the bridge echoes it: a bounded prefix of a long one."""
+    return name if len(name) <= limit else name[:limit] + "..."
+
 
 class BridgeError(Exception):
     errno: ClassVar[int]
@@ -32,7 +39,7 @@ class AccessDenied(BridgeError):
 
     def __init__(self, user: str, host: str, used_password: bool, log_reason: str) -> None:
         yes_no = "YES" if used_password else "NO"
-        text = f"Access denied for user '{user}'@'{host}' (using password: {yes_no})"
+        text = f"Access denied for user '{bounded_name(user)}'@'{host}' (using password: {yes_no})"
         super().__init__(text, log_reason)
 
 
@@ -42,7 +49,7 @@ class AccessDeniedNoPassword(BridgeError):
     errno, sqlstate = 1698, "28000"
 
     def __init__(self, user: str, host: str, log_reason: str) -> None:
-        super().__init__(f"Access denied for user '{user}'@'{host}'", log_reason)
+        super().__init__(f"Access denied for user '{bounded_name(user)}'@'{host}'", log_reason)
 
 
 class AccountBlocked(BridgeError):
@@ -53,9 +60,9 @@ class AccountBlocked(BridgeError):
 
     def __init__(self, user: str, host: str, lock: float, remaining: float, failures: int) -> None:
         super().__init__(
-            f"Access denied for user '{user}'@'{host}'. Account is blocked for {lock:.0f} "
-            f"second(s) ({remaining:.0f} second(s) remaining) due to {failures} consecutive "
-            "failed logins.",
+            f"Access denied for user '{bounded_name(user)}'@'{host}'. Account is blocked for "
+            f"{lock:.0f} second(s) ({remaining:.0f} second(s) remaining) due to {failures} "
+            "consecutive failed logins.",
             f"locked after {failures} failed logins",
         )
 
@@ -80,6 +87,15 @@ class BadHandshake(BridgeError):
 
     def __init__(self, log_reason: str) -> None:
         super().__init__("Bad handshake", log_reason)
+
+
+class PacketTooLargeError(BridgeError):
+    """ER_NET_PACKET_TOO_LARGE: a packet over the pre-authentication size limit."""
+
+    errno, sqlstate = 1153, "08S01"
+
+    def __init__(self, log_reason: str) -> None:
+        super().__init__("Got a packet bigger than 'max_allowed_packet' bytes", log_reason)
 
 
 class TooManyConnections(BridgeError):
@@ -166,9 +182,10 @@ class Denied(Exception):
     """Raised by wire methods and backends: the credential did not prove the identity.
     The session answers ER_ACCESS_DENIED_ERROR; the reason goes to the log only."""
 
-    def __init__(self, reason: str) -> None:
+    def __init__(self, reason: str, resolved: tuple[str, ...] = ()) -> None:
         super().__init__(reason)
         self.reason = reason
+        self.resolved = resolved  # names the backend resolved the user to (throttling)
 
 
 class PasswordChangeRequired(Denied):

@@ -37,6 +37,11 @@ class Metrics:
         )  # fmt: skip
         self.sessions_active = Gauge(f"{PREFIX}_sessions_active", "Open connections", registry=r)
         self.sessions = Counter(f"{PREFIX}_sessions_total", "Connections accepted", registry=r)
+        self.refused_connections = Counter(
+            f"{PREFIX}_refused_connections_total",
+            "Connections refused with 1040: session, handshake or per-source limit",
+            registry=r,
+        )
         self.relay_bytes = Counter(
             f"{PREFIX}_relay_bytes_total", "Bytes written, by direction", ["direction"], registry=r
         )

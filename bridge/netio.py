@@ -4,6 +4,11 @@ TLS runs over ssl.MemoryBIO, so that whatever arrived behind an SSLRequest is ha
 TLS engine (which authenticates it) and never read as plaintext. Two modes:
 - packet mode: bytes collect in a buffer; `read_packet()` takes whole packets off it.
 - relay mode: `sink` is set and every decrypted chunk goes straight to it.
+
+Back-pressure: in packet mode a leg stops reading from its socket while more than
+`read_limit` bytes wait in its buffer and nobody is reading them (a throttle delay, a
+backend call); it reads on as soon as someone waits for a packet again. The packet size
+limits of `read_packet` bound what a reader can make the buffer hold.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from typing import TypeVar, cast
 from bridge.protocol.framing import Packet, frame, take_packet
 
 T = TypeVar("T")
+DEFAULT_READ_LIMIT = 1 << 20
 
 
 class ConnectionClosed(ConnectionError):
@@ -40,6 +46,8 @@ class Conn(asyncio.Protocol):
         self.authenticated = False  # set by whoever completes the login on this leg
         self.bytes_in = 0
         self.bytes_out = 0
+        self.read_limit = DEFAULT_READ_LIMIT
+        self._reading_paused = False  # by the buffer bound, not by the relay's flow control
 
     @property
     def loop(self) -> asyncio.AbstractEventLoop:
@@ -69,6 +77,8 @@ class Conn(asyncio.Protocol):
         else:
             self._buf += data
             self._wake()
+            if self._waiter is None and len(self._buf) > self.read_limit:
+                self._hold_reading()
 
     def eof_received(self) -> bool:
         self._eof = True
@@ -97,9 +107,21 @@ class Conn(asyncio.Protocol):
         if self._waiter is not None and not self._waiter.done():
             self._waiter.set_result(None)
 
+    def _hold_reading(self) -> None:
+        if not self._reading_paused and self.transport is not None:
+            self._reading_paused = True
+            self.transport.pause_reading()
+
+    def _release_reading(self) -> None:
+        if self._reading_paused:
+            self._reading_paused = False
+            if self.transport is not None and not self.transport.is_closing():
+                self.transport.resume_reading()
+
     async def _wait(self) -> None:
         if self._eof:
             raise ConnectionClosed("peer closed the connection")
+        self._release_reading()  # someone wants more bytes
         self._waiter = self._loop.create_future()
         try:
             await self._waiter
@@ -126,6 +148,7 @@ class Conn(asyncio.Protocol):
     def take_buffered(self) -> bytes:
         data = bytes(self._buf)
         self._buf.clear()
+        self._release_reading()
         return data
 
     def unread(self, data: bytes) -> None:
@@ -165,7 +188,7 @@ class Conn(asyncio.Protocol):
             return
         if paused:
             self.transport.pause_reading()
-        else:
+        elif not self._reading_paused:
             self.transport.resume_reading()
 
     # --- TLS --------------------------------------------------------------------------------

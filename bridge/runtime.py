@@ -70,10 +70,12 @@ class Runtime:
 
     def decoy_for(self, user: str, client: ClientHost) -> AccountRow:
         """A stand-in row for an unknown user: a plugin drawn from the rows in use, in the
-        same proportions, and the same one every time for this user and host (as mysqld's
+        same proportions, and the same one every time for this user from any host (as mysqld's
         decoy users), with a hash that no password matches, so the exchange and its cost
         look like a wrong password for a real account of that plugin."""
-        digest = hmac.new(self.decoy_key, f"{user}\0{client.display}".encode(), hashlib.sha256)
+        # The name only: were the client's address in it, an unknown name would switch to
+        # different plugins from different addresses while a real account's never changes.
+        digest = hmac.new(self.decoy_key, user.encode("utf-8", "surrogatepass"), hashlib.sha256)
         draw = int.from_bytes(digest.digest()[:8], "big")
         plugin = self.decoy_plugins[draw % len(self.decoy_plugins)]
         row = self.decoys[plugin]
@@ -214,7 +216,18 @@ def build_runtime(
     config_path: Path, previous: Runtime | None = None, inspect_only: bool = False
 ) -> Runtime:
     """Read and validate every file; raise ConfigError naming the file, line and key.
-    `inspect_only` (check, explain) writes nothing: no RSA key pair is created."""
+    `inspect_only` (check, explain) writes nothing: no RSA key pair is created. Whatever
+    goes wrong while reading (a file that is not UTF-8, YAML nested too deeply, ...) is a
+    ConfigError too, so a reload keeps the running configuration."""
+    try:
+        return _build_runtime(config_path, previous, inspect_only)
+    except ConfigError:
+        raise
+    except Exception as exc:
+        raise ConfigError(f"{config_path}: cannot load: {type(exc).__name__}: {exc}") from None
+
+
+def _build_runtime(config_path: Path, previous: Runtime | None, inspect_only: bool) -> Runtime:
     config = load_config(config_path)
     rows, grants = load_accounts(config.accounts)
     credentials = load_credentials(config.upstream.credentials)

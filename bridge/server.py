@@ -26,6 +26,7 @@ from bridge.protocol.packets import HandshakeV10, build_err
 from bridge.registry import ConnectionIds, LocalRegistry, SessionRegistry, SharedMemory
 from bridge.runtime import Runtime, build_runtime
 from bridge.session import Session
+from bridge.slots import Slots
 from bridge.throttle import Throttle
 from bridge.upstream.login import UpstreamError, probe
 from bridge.workers import worker_ready
@@ -81,6 +82,7 @@ class BridgeServer:
         self.throttle = Throttle(runtime.config.protection)
         self.profile = FALLBACK_PROFILE
         self.sessions: dict[asyncio.Task[None], Session] = {}
+        self.slots = Slots()
         self.session_count = 0
         self.started = time.monotonic()
         self.last_reload_error: str | None = None
@@ -118,17 +120,39 @@ class BridgeServer:
     # --- connections ------------------------------------------------------------------------
 
     def on_connection(self, conn: ClientConn) -> None:
-        if len(self.sessions) >= self.runtime.config.server.max_connections or self._stop.is_set():
+        source = self._source(conn)
+        if self._stop.is_set() or not self.slots.admit(source, self.runtime.config.server):
+            self.metrics.refused_connections.inc()
             conn.send_packet(build_err(TooManyConnections().to_err()), 0)
             conn.close()
             return
         session = Session(self, conn, conn.kind, self._ids.take(self.registry))
+        session.slot = source
         task = conn.loop.create_task(session.run())
         self.sessions[task] = session
         self.session_count += 1
         self.metrics.sessions.inc()
         self.metrics.sessions_active.inc()
         task.add_done_callback(self._session_ended)
+
+    def _source(self, conn: ClientConn) -> str | None:
+        """Whose handshake slots a connection takes: its address (None for the Unix socket
+        and for trusted load balancers, which speak for many clients)."""
+        peer = conn.transport.get_extra_info("peername") if conn.transport else None
+        if conn.kind != "tcp" or not isinstance(peer, tuple):
+            return None
+        return None if self.runtime.config.listen.trusts_proxy(peer[0]) else str(peer[0])
+
+    def promote_slot(self, session: Session) -> None:
+        """A login succeeded: its handshake slot becomes a session slot, or ERROR 1040."""
+        if not self.slots.promote(session.slot, self.runtime.config.server.max_connections):
+            self.metrics.refused_connections.inc()
+            raise TooManyConnections()
+        session.slot_authenticated = True
+
+    def release_slot(self, session: Session) -> None:
+        self.slots.release(session.slot, session.slot_authenticated)
+        session.slot_authenticated = False
 
     def _session_ended(self, task: asyncio.Task[None]) -> None:
         self.sessions.pop(task, None)
@@ -210,17 +234,21 @@ class BridgeServer:
         systemd.reloading()
         try:
             runtime = build_runtime(self.runtime.config_path, self.runtime)
-        except ConfigError as exc:
-            self.last_reload_error = str(exc)
-            log.error("reload failed, keeping the running configuration:\n%s", exc)
+        except Exception as exc:  # whatever it is, the running configuration stays
+            detail = str(exc) if isinstance(exc, ConfigError) else f"{type(exc).__name__}: {exc}"
+            self.last_reload_error = detail
+            log.error("reload failed, keeping the running configuration:\n%s", detail)
             self.metrics.reloads.labels("failed").inc()
             systemd.ready("running; the last reload failed, see the log")
             return False
         self.runtime = runtime
         self.last_reload_error = None
         self.metrics.reloads.labels("ok").inc()
-        self.audit.retarget(runtime.config.audit_log)  # also how the audit file is rotated
         self.throttle.config = runtime.config.protection
+        try:
+            self.audit.retarget(runtime.config.audit_log)  # also how the audit file is rotated
+        except OSError as exc:
+            log.error("reload: cannot open the audit log %s: %s", runtime.config.audit_log, exc)
         log.info("configuration reloaded from %s", runtime.config_path)
         asyncio.get_running_loop().create_task(self.refresh_profile())
         systemd.ready(self._status())

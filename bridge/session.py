@@ -29,12 +29,14 @@ from bridge.errors import (
     Denied,
     MustChangePassword,
     NotSupportedAuthMode,
+    PacketTooLargeError,
     PasswordChangeRequired,
     SecureTransportRequired,
     UnknownCommand,
     UpstreamCredentialsRefused,
     UpstreamRefusal,
     UpstreamUnavailable,
+    bounded_name,
 )
 from bridge.mapping.accounts import AccountRow
 from bridge.mapping.hosts import ClientHost, client_host
@@ -49,7 +51,7 @@ from bridge.protocol.constants import (
     Command,
     ServerStatus,
 )
-from bridge.protocol.errors import ProtocolError
+from bridge.protocol.errors import PacketTooLarge, ProtocolError
 from bridge.protocol.framing import Packet
 from bridge.protocol.packets import (
     AuthSwitchRequest,
@@ -150,6 +152,9 @@ class Session:
         self.server = server
         self.rt = server.runtime  # one config for the whole handshake
         self.conn = conn
+        conn.read_limit = self.rt.config.server.read_buffer_limit
+        self.slot: str | None = None  # the source address whose handshake slot this holds
+        self.slot_authenticated = False
         self.kind = kind
         self.id = conn_id
         self.started = time.time()  # for the admin interface's `sessions`
@@ -186,23 +191,38 @@ class Session:
             self._finish_attempt(exc)
             self._send_error(exc)
         except ProtocolError as exc:
-            self.log.info("bad handshake: %s", exc)
-            self._finish_attempt(BadHandshake(str(exc)))
-            self._send_error(BadHandshake(str(exc)))
+            self._refuse_malformed(exc)
         except TimeoutError:
-            self.log.info("handshake not finished within connect_timeout")
-            self._finish_attempt("connect_timeout")
+            what = "handshake" if self.upstream is None else "COM_CHANGE_USER"
+            self.log.info("%s not finished in time: connection closed", what)
+            self._finish_attempt("connect_timeout" if self.upstream is None else "timeout")
         except (ConnectionClosed, ConnectionError, ssl.SSLError) as exc:
             self.log.debug("connection ended: %r", exc)
             self._finish_attempt(f"connection ended: {exc!r}")
+        except Exception as exc:  # the boundary: one line, a clean close, never a traceback
+            self.log.warning("internal error, connection closed: %s", type(exc).__name__)
+            self.log.debug("internal error", exc_info=True)
+            self._finish_attempt(f"internal error: {type(exc).__name__}")
         finally:
             self.server.registry.remove(self.id)
+            self.server.release_slot(self)
             self.conn.close()
             to_upstream = 0
             if self.upstream is not None:
                 self.upstream.conn.close()
                 to_upstream = self.upstream.conn.bytes_out
             self.server.metrics.relayed(self.conn.bytes_out, to_upstream)
+
+    def _refuse_malformed(self, exc: ProtocolError) -> None:
+        """Bad handshake (1043) before login, as mysqld; a packet over the limit after it
+        (a COM_CHANGE_USER) is 1153, as mysqld answers one over max_allowed_packet."""
+        self.log.info("bad handshake: %s" if self.upstream is None else "refused: %s", exc)
+        too_large = isinstance(exc, PacketTooLarge) and self.upstream is not None
+        error = PacketTooLargeError(str(exc)) if too_large else BadHandshake(str(exc))
+        if too_large:
+            self.seq = 1  # the answer to a command that began at sequence id 0
+        self._finish_attempt(error)
+        self._send_error(error)
 
     async def _serve(self) -> None:
         async with asyncio.timeout(self.rt.config.server.connect_timeout) as self._deadline:
@@ -211,6 +231,7 @@ class Session:
             self.attempt = self._new_attempt("login", hello.user)
             client_plugin = hello.auth_plugin or "mysql_native_password"
             self.current = await self._authenticate(hello.user, client_plugin, hello.auth_response)
+        self.server.promote_slot(self)  # a session slot now, or 1040
         self.upstream = await self._open_upstream(self.current, hello)
         self._finish_attempt(None)  # the record exists before the client can go on
         self._send(self.upstream.ok_payload)
@@ -219,7 +240,9 @@ class Session:
         self._kill = KillTranslator(self.server.registry, self.conn, self.upstream.conn, self.log)
         if not self.server.registry.add(self.id, self.upstream.greeting.connection_id):
             self.log.warning("session registry full: KILL %d will not find this session", self.id)
-        relay = Relay(self.conn, self.upstream.conn, self._held_command, self._max_packet)
+        server = self.rt.config.server
+        relay = Relay(self.conn, self.upstream.conn, self._held_command, self._max_packet,
+                      server.max_handshake_packet, server.change_user_timeout)  # fmt: skip
         await relay.run()
 
     # --- steps ------------------------------------------------------------------------------
@@ -278,6 +301,7 @@ class Session:
         one), verify with its backend. On COM_CHANGE_USER, always switch (fresh nonce)."""
         started = time.monotonic()
         self._user = user
+        self._refuse_long_name(user, first)
         await self._throttle(user)
         row = self.rt.accounts.match(user, self.host)
         decoy = row is None
@@ -312,7 +336,7 @@ class Session:
         except Denied as exc:
             reason = "no account matches" if decoy else exc.reason
             self._log_denied(user, row, method.name, reason, started)
-            self.server.throttle.failure(user, self._client_address)
+            self.server.throttle.failure(user, self._client_address, exc.resolved)
             if isinstance(exc, PasswordChangeRequired) and not decoy:
                 raise MustChangePassword(reason) from None
             raise self._denial(spec, reason) from None
@@ -323,7 +347,8 @@ class Session:
         finally:
             self._pending_switch = None
         self._note(proxied_account=decision.account)
-        self.server.throttle.success(user, self._client_address)
+        self._check_resolved_lock(identity)
+        self.server.throttle.success(user, self._client_address, identity.resolved_names)
         return Authenticated(row, identity, method.name, decision)
 
     def _check_can_switch(self, method: str) -> None:
@@ -331,6 +356,26 @@ class Session:
         answers ER_NOT_SUPPORTED_AUTH_MODE instead of sending one."""
         if not self.client_caps & Capability.CLIENT_PLUGIN_AUTH:
             raise NotSupportedAuthMode(f"client cannot switch to {method} (no CLIENT_PLUGIN_AUTH)")
+
+    def _refuse_long_name(self, user: str, first: bytes) -> None:
+        """Longer than any account name can be: refused up front, as a wrong password."""
+        limit = self.rt.config.server.max_user_name_length
+        if len(user) <= limit:
+            return
+        self.used_password = not is_empty_answer(first)
+        self.log.info("access denied: user=%r... reason=user name longer than %d characters",
+                      user[:limit], limit)  # fmt: skip
+        self.server.throttle.failure(user, self._client_address)
+        raise AccessDenied(user, self.host.display, self.used_password,
+                           f"user name longer than {limit} characters")  # fmt: skip
+
+    def _check_resolved_lock(self, identity: Identity) -> None:
+        """The name the backend resolved may be locked under another spelling."""
+        locked = self.server.throttle.locked(self._user, self._client_address,
+                                             identity.resolved_names)  # fmt: skip
+        if locked is not None:
+            lock = self.rt.config.protection.lock_time
+            raise AccountBlocked(self._user, self.host.display, lock, *locked)
 
     async def _throttle(self, user: str) -> None:
         """A lock refuses at once (ERROR 3955, whatever the password); a delay is served here,
@@ -411,7 +456,13 @@ class Session:
         backend = self.rt.backends[PLUGINS[row.plugin].backend]
         if not isinstance(credential, backend.accepts):
             raise Denied(f"{backend.name} cannot check a {type(credential).__name__}")
-        return await backend.verify(credential, self._user, row, self.peer)
+        try:
+            return await backend.verify(credential, self._user, row, self.peer)
+        except (Denied, BackendUnavailable):
+            raise
+        except Exception as exc:  # a backend bug or a library's surprise: an outage
+            self.log.debug("backend %s raised", backend.name, exc_info=True)
+            raise BackendUnavailable(f"{backend.name} failed: {type(exc).__name__}") from None
 
     def _resolve(self, row: AccountRow, identity: Identity) -> Decision:
         """MySQL's proxy-user rules: which account this identity becomes, or Denied."""
@@ -529,7 +580,7 @@ class Session:
         request = parse_change_user(packet.payload, self.client_caps)
         self.attempt = self._new_attempt("change_user", request.user)
         try:
-            async with asyncio.timeout(self.rt.config.server.connect_timeout) as self._deadline:
+            async with asyncio.timeout(self.rt.config.server.change_user_timeout) as self._deadline:
                 auth = await self._authenticate(*self._change_user_opening(request))
         except CHANGE_USER_REFUSALS as exc:
             self._refuse_change_user(exc)
@@ -583,7 +634,8 @@ class Session:
 
     def _new_attempt(self, event: str, user: str) -> Attempt:
         name = self.host.name if self.host.name != self._client_address else None
-        return Attempt(event, self.id, self._client_address, self.peer.transport, user, name)
+        shown = bounded_name(user, self.rt.config.server.max_user_name_length)
+        return Attempt(event, self.id, self._client_address, self.peer.transport, shown, name)
 
     def _note(self, **fields: Any) -> None:
         if self.attempt is not None:
@@ -636,7 +688,7 @@ class Session:
 
     @property
     def _max_packet(self) -> int:
-        return 1 << 30
+        return 1 << 30  # a held query (a possible KILL): as large as the upstream allows
 
     async def _read(self) -> Packet:
         packet = await self.conn.read_packet(self.rt.config.server.max_handshake_packet)

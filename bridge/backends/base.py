@@ -27,6 +27,12 @@ class Identity:
     # A name the backend itself maps the user to (PAM_USER rewritten by pam_user_map and
     # the like): it becomes the proxied account, as MySQL's authenticated_as.
     authenticated_as: str | None = None
+    # What the backend resolved the name to (an LDAP entry's DN): throttling counts it too.
+    resolved: str | None = None
+
+    @property
+    def resolved_names(self) -> tuple[str, ...]:
+        return tuple(n for n in (self.name, self.authenticated_as, self.resolved) if n)
 
 
 class Backend(Protocol):

@@ -15,9 +15,11 @@ behaviour and none of its classic weaknesses:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import math
 import queue
+import secrets
 import ssl
 import threading
 import time
@@ -29,6 +31,7 @@ from typing import Any
 
 import ldap3
 from ldap3.core import exceptions as ldap_errors
+from ldap3.protocol.sasl.sasl import validate_simple_password
 from ldap3.utils.conv import escape_bytes, escape_filter_chars
 from ldap3.utils.dn import escape_rdn, parse_dn
 
@@ -144,7 +147,7 @@ class LdapBackend:
             raise Denied("empty password: no LDAP bind (it would be an unauthenticated bind)")
         check_user_name(user)
         dn_part = parse_ldap(row.authentication_string.decode("utf-8")).target
-        password = credential.password.decode("utf-8", "surrogateescape")
+        password = _carried(credential.password.decode("utf-8", "surrogateescape"))
         loop = asyncio.get_running_loop()
         budget = self.config.connect_timeout + 3 * self.config.response_timeout
         try:
@@ -154,7 +157,7 @@ class LdapBackend:
                 )
         except TimeoutError as exc:
             raise BackendUnavailable("LDAP did not answer in time") from exc
-        return Identity(user, found.groups, self.name)
+        return Identity(user, found.groups, self.name, resolved=found.dn)
 
     async def lookup(
         self, user: str, row: AccountRow, dn_part: str | None = None
@@ -205,11 +208,12 @@ class LdapBackend:
     def _bind_as_user(self, dn: str, password: str) -> str:
         """A simple bind as the user on a fresh connection: Denied, or the server's URL."""
         for candidate, conn, ok, result in self._binds(dn, password, "bind"):
-            if conn.bound:
-                conn.unbind()
+            _close(conn)
             if ok:
                 return candidate.url
-            raise bind_refusal(dn, result)
+            refusal = bind_refusal(dn, result)
+            refusal.resolved = (dn,)  # throttling counts the entry, however it was spelled
+            raise refusal
         raise BackendUnavailable("no LDAP server answered")
 
     def _binds(
@@ -225,10 +229,14 @@ class LdapBackend:
             try:
                 ok, result = self._open_and_bind(conn)
             except _ServerDown:
+                _close(conn)  # its socket, now: not when the garbage collector gets to it
                 self._mark_down(candidate, what)
                 continue
+            except BaseException:
+                _close(conn)
+                raise
             if not ok and result.get("result") in BUSY_OR_UNAVAILABLE:
-                conn.unbind()
+                _close(conn)
                 self._mark_down(candidate, result.get("description", "busy"))
                 continue
             yield candidate, conn, ok, result
@@ -350,6 +358,26 @@ class LdapBackend:
     def _member_of(self, dn: str) -> list[str]:
         entries = self._search(dn, "(objectClass=*)", ["memberOf"])
         return list(entries[0].get("attributes", {}).get("memberOf", [])) if entries else []
+
+
+def _carried(password: str) -> str:
+    """The password to bind with. One that a simple bind cannot carry (SASLprep refuses
+    control characters and the like) is a wrong password: the bind is made with a random
+    one instead, so the client, the timing and the directory's own failure count see what
+    a wrong password gives."""
+    try:
+        validate_simple_password(password)
+    except (ldap_errors.LDAPSASLPrepError, ldap_errors.LDAPPasswordIsMandatoryError):
+        return secrets.token_hex(24)
+    return password
+
+
+def _close(conn: ldap3.Connection) -> None:
+    """Unbind and close the socket, whatever state the connection is in."""
+    with contextlib.suppress(Exception):
+        conn.unbind()
+    with contextlib.suppress(Exception):
+        conn.strategy.close()  # unbind may have failed to send: the socket goes anyway
 
 
 def _values(entry: dict[str, Any], attribute: str) -> list[str]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from bridge.protocol.constants import HEADER_SIZE, MAX_PAYLOAD
-from bridge.protocol.errors import ProtocolError
+from bridge.protocol.errors import PacketTooLarge, ProtocolError
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,29 +40,38 @@ def parse_header(header: bytes) -> tuple[int, int]:
 
 def take_packet(buffer: bytearray, max_payload: int) -> Packet | None:
     """Remove one whole (joined) packet from the front of `buffer`, or return None if more
-    bytes are needed. Raises ProtocolError for out-of-order continuation packets or a
-    payload larger than `max_payload`."""
-    offset = 0
+    bytes are needed. Raises ProtocolError for out-of-order continuation packets, and
+    PacketTooLarge as soon as the headers announce more than `max_payload`. Only headers
+    are read until the packet is complete: a large one is copied once, not on every call."""
+    end = _packet_end(buffer, max_payload)
+    if end is None:
+        return None
     chunks: list[bytes] = []
-    first_seq = last_seq = -1
-    total = 0
-    while True:
-        if len(buffer) - offset < HEADER_SIZE:
-            return None
+    offset = 0
+    first_seq = buffer[3]
+    while offset < end:
+        length, last_seq = parse_header(bytes(buffer[offset : offset + HEADER_SIZE]))
+        chunks.append(bytes(buffer[offset + HEADER_SIZE : offset + HEADER_SIZE + length]))
+        offset += HEADER_SIZE + length
+    del buffer[:end]
+    return Packet(first_seq, chunks[0] if len(chunks) == 1 else b"".join(chunks), last_seq)
+
+
+def _packet_end(buffer: bytearray, max_payload: int) -> int | None:
+    """Where the whole packet at the front of `buffer` ends, or None if it has not all
+    arrived; checks the sequence of continuation parts and the size limit on the way."""
+    offset = total = 0
+    last_seq = -1
+    while len(buffer) - offset >= HEADER_SIZE:
         length, seq = parse_header(bytes(buffer[offset : offset + HEADER_SIZE]))
-        if first_seq < 0:
-            first_seq = seq
-        elif seq != (last_seq + 1) & 0xFF:
+        if last_seq >= 0 and seq != (last_seq + 1) & 0xFF:
             raise ProtocolError(f"continuation packet out of order: {seq} after {last_seq}")
-        last_seq = seq
-        total += length
+        last_seq, total = seq, total + length
         if total > max_payload:
-            raise ProtocolError(f"packet of {total} bytes exceeds the limit of {max_payload}")
-        end = offset + HEADER_SIZE + length
-        if len(buffer) < end:
+            raise PacketTooLarge(f"packet of {total}+ bytes exceeds the limit of {max_payload}")
+        offset += HEADER_SIZE + length
+        if len(buffer) < offset:
             return None
-        chunks.append(bytes(buffer[offset + HEADER_SIZE : end]))
-        offset = end
         if length < MAX_PAYLOAD:
-            del buffer[:offset]
-            return Packet(first_seq, b"".join(chunks), last_seq)
+            return offset
+    return None

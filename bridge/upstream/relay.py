@@ -12,20 +12,30 @@ import asyncio
 from collections.abc import Awaitable, Callable
 
 from bridge.netio import Conn
+from bridge.protocol.constants import HEADER_SIZE, Command
 from bridge.protocol.framing import Packet
 from bridge.protocol.scanner import CommandScanner
 
 CommandHandler = Callable[[Packet], Awaitable[None]]
+# Held commands that are small by nature: their own size limit and deadline.
+_BOUNDED = frozenset({int(Command.COM_CHANGE_USER), int(Command.COM_PROCESS_KILL)})
 
 
 class Relay:
     def __init__(
-        self, client: Conn, upstream: Conn, on_command: CommandHandler, max_packet: int
-    ) -> None:
+        self, client: Conn, upstream: Conn, on_command: CommandHandler, max_packet: int,
+        command_packet: int | None = None, command_timeout: float | None = None,
+    ) -> None:  # fmt: skip
+        """`max_packet` bounds a held query. A held COM_CHANGE_USER or COM_PROCESS_KILL is
+        bounded by `command_packet` and must arrive whole within `command_timeout` of its
+        first bytes (None: as a query, no deadline)."""
         self.client = client
         self.upstream = upstream
         self.on_command = on_command
         self.max_packet = max_packet
+        self.command_packet = command_packet or max_packet
+        self.command_timeout = command_timeout
+        self._held_kind = 0
         self.scanner = CommandScanner()
         self._intercept: asyncio.Task[None] | None = None
         self._failure: BaseException | None = None
@@ -69,12 +79,17 @@ class Relay:
             self.client.sink = None
             self.upstream.sink = None
             self.client.unread(held)
+            self._held_kind = held[HEADER_SIZE]
             self._intercept = asyncio.create_task(self._held_command())
 
     async def _held_command(self) -> None:
         try:
-            packet = await self.client.read_packet(self.max_packet)
-            await self.on_command(packet)
+            if self._held_kind in _BOUNDED:
+                async with asyncio.timeout(self.command_timeout):
+                    packet = await self.client.read_packet(self.command_packet)
+            else:
+                packet = await self.client.read_packet(self.max_packet)
+            await self.on_command(packet)  # a COM_CHANGE_USER has a deadline of its own
         except asyncio.CancelledError:
             raise
         except BaseException as exc:  # the session decides; the relay ends
