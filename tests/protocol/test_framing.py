@@ -52,3 +52,30 @@ def test_out_of_order_continuation_is_refused() -> None:
     data[MAX_PAYLOAD + 4 + 3] = 9  # the continuation's sequence id
     with pytest.raises(ProtocolError):
         take_packet(data, 1 << 30)
+
+
+def test_a_header_over_the_limit_is_refused_before_its_body_arrives() -> None:
+    from bridge.protocol.errors import PacketTooLarge
+
+    with pytest.raises(PacketTooLarge):
+        take_packet(bytearray(b"\xff\xff\xff\x00\x11"), 1 << 16)
+    with pytest.raises(PacketTooLarge):  # the parts add up over the limit
+        take_packet(bytearray(b"\xff\xff\xff\x00" + bytes(MAX_PAYLOAD) + b"\x10\x00\x00\x01"),
+                    MAX_PAYLOAD + 8)  # fmt: skip
+
+
+def test_completed_parts_are_not_copied_while_the_rest_arrives() -> None:
+    """take_packet is called on every read; until the whole packet is there it looks at
+    headers only, so a 64 MiB packet read in 1 MiB pieces costs no 64 MiB copy per piece."""
+    import tracemalloc
+
+    data = frame(bytes(4 * MAX_PAYLOAD), 0)
+    buf = bytearray(data[: 3 * MAX_PAYLOAD + 100])  # three whole parts, then a piece
+    tracemalloc.start()
+    try:
+        for _ in range(20):
+            assert take_packet(buf, 1 << 30) is None
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 1 << 16
