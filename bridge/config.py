@@ -139,7 +139,7 @@ class ServerConfig(Model):
     shutdown_grace: float = Field(30.0, ge=0)
     # Every packet before login (and during a COM_CHANGE_USER): the handshake response,
     # auth answers and connection attributes, which MySQL also limits to 64 KiB.
-    max_handshake_packet: int = Field(1 << 16, ge=4096, le=1 << 24)
+    max_handshake_packet: int = Field(1 << 16, ge=4096)
     max_change_user_failures: int = Field(3, ge=1)
     max_user_name_length: int = Field(80, ge=1, le=1024)  # MariaDB's limit; MySQL's is 32
     change_user_timeout: float = Field(10.0, gt=0)  # a COM_CHANGE_USER, read to verdict

@@ -40,3 +40,26 @@ def test_decoy_hashes_match_no_password_and_survive_reload(tmp_path: Path) -> No
     again = build_runtime(tmp_path / "bridge.yaml", rt)
     assert again.decoy_for("ghost", client_host(None, True)) == row
     assert again.store is rt.store  # the fast-auth cache carries over
+
+
+def test_decoy_plugin_is_the_same_from_every_address(tmp_path: Path) -> None:
+    rt = runtime_with(
+        tmp_path, ["caching_sha2_password", "mysql_native_password", "sha256_password"]
+    )
+    hosts = [client_host(f"10.0.0.{i}", False) for i in range(1, 20)] + [client_host(None, True)]
+    for n in range(50):
+        assert len({rt.decoy_for(f"ghost{n}", host).plugin for host in hosts}) == 1
+
+
+def test_unreadable_files_are_config_errors(tmp_path: Path) -> None:
+    import pytest
+
+    from bridge.config import ConfigError
+
+    runtime_with(tmp_path, ["caching_sha2_password"])
+    config = tmp_path / "bridge.yaml"
+    original = config.read_bytes()
+    for broken in (original + b"# caf\xe9\n", b"x: " + b"[" * 10_000 + b"]" * 10_000 + b"\n"):
+        config.write_bytes(broken)
+        with pytest.raises(ConfigError, match=str(config)):
+            build_runtime(config)
