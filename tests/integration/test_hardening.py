@@ -131,12 +131,12 @@ def test_huge_change_user_is_refused_from_its_header_and_others_are_not_stalled(
     thread.start()
     started = time.monotonic()
     assert scalar(other, "SELECT 1") == 1
-    assert time.monotonic() - started < 1.0  # nobody else stalls
+    assert time.monotonic() - started < 2.0  # nobody else stalls (it was 4.6 s)
     thread.join(timeout=10)
     stop.set()
     assert sent[0] < 64 * MiB  # the bridge closed the socket instead of reading it all
     assert rss(bridge) - before < 8 * MiB
-    assert "refused: packet of 16777215+ bytes exceeds the limit of 65536" in bridge.log
+    bridge.wait_log("refused: packet of 16777215+ bytes exceeds the limit of 65536")
     assert scalar(other, "SELECT CURRENT_USER()") == "app@%"
     other.close()
 
@@ -179,7 +179,7 @@ def test_change_user_has_a_deadline(make_bridge) -> None:  # type: ignore[no-unt
     closed_after = time.monotonic() - started
     assert data == b""  # closed without an answer
     assert closed_after < 4.0
-    assert "COM_CHANGE_USER not finished in time" in bridge.log
+    bridge.wait_log("COM_CHANGE_USER not finished in time")
     with closing(connect("pymysql", bridge, "nat", "nat-pw", "tcp")) as fresh:
         assert scalar(fresh, "SELECT 1") == 1
 
@@ -288,9 +288,9 @@ def test_a_login_to_another_account_does_not_reset_the_address_count(make_bridge
         assert attempt(bridge, "nat", "bad") == 1045
     assert time.monotonic() - started >= 0.6 * (1 + 2 + 3) * 0.9  # still delayed, and growing
     assert attempt(bridge, "nat", "nat-pw") is None  # nat's own success clears nat's count
-    started = time.monotonic()
+    assert bridge.log.count("delaying 'nopw' from 127.0.0.1") == 3
     assert attempt(bridge, "app", "bad") == 1045
-    assert time.monotonic() - started < 0.5
+    assert "delaying 'app'" not in bridge.log  # nothing was left to delay it
 
 
 # --- 7. reload and check catch every error ---------------------------------------------------
