@@ -143,6 +143,7 @@ class Stats:
     connections: int = 0
     logins: int = 0
     hangs: int = 0
+    hang_samples: list[str] = field(default_factory=list)  # kind and first bytes last sent
     refused_connect: int = 0
     answers: Counter[str] = field(default_factory=Counter)
 
@@ -151,6 +152,12 @@ class Stats:
                      "logins", "hangs", "refused_connect"):  # fmt: skip
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.answers.update(other.answers)
+        self.hang_samples += other.hang_samples[: 10 - len(self.hang_samples)]
+
+    def hang(self, kind: str, client: Client) -> None:
+        self.hangs += 1
+        if len(self.hang_samples) < 10:
+            self.hang_samples.append(f"{kind}: {client.last_sent.hex()}")
 
 
 class Closed(Exception):
@@ -168,6 +175,7 @@ class Client:
         self.sock.settimeout(DEADLINE + 3)
         self.buf = bytearray()
         self.relayed = False
+        self.last_sent = b""
         stats.connections += 1
 
     def read(self) -> tuple[int, bytes]:
@@ -195,8 +203,10 @@ class Client:
         if self.rng.random() < 0.01:
             data = mutate(self.rng, data)  # broken framing too
         # After login, what is not a COM_CHANGE_USER at sequence id 0 goes to the upstream
-        # as it is: if MariaDB then waits for the rest, that is not the bridge hanging.
-        self.relayed = kind == "change_user_packets" and (
+        # as it is: if MariaDB then waits for the rest, that is not the bridge hanging. Once
+        # such a packet went by, the stream's framing is the client's own mess for good.
+        self.last_sent = data[:48]
+        self.relayed |= kind == "change_user_packets" and (
             data[3:5] != b"\x00\x11" or len(data) - 4 != payload_len(data)
         )
         try:
@@ -247,7 +257,7 @@ def preauth_round(port: int, rng: random.Random, stats: Stats) -> None:
     except Closed:
         stats.answers["closed"] += 1
     except Hang:
-        stats.hangs += 1
+        stats.hang("preauth", client)
     finally:
         client.close()
 
@@ -288,7 +298,7 @@ def change_user_round(port: int, rng: random.Random, stats: Stats, budget: int) 
         if client.relayed:
             stats.answers["upstream_waits"] += 1
         else:
-            stats.hangs += 1
+            stats.hang("change_user", client)
     finally:
         client.close()
 
@@ -368,7 +378,8 @@ def report(stats: Stats, took: float, rss: dict[str, int], findings: dict[str, i
         "change_user_packets": stats.change_user_packets, "connections": stats.connections,
         "logins": stats.logins, "seconds": round(took, 1),
         "packets_per_second": round(stats.packets / took) if took else 0,
-        "hangs": stats.hangs, "bridge_alive": alive, "login_after_fuzz": healthy,
+        "hangs": stats.hangs, "hang_samples": stats.hang_samples,
+        "bridge_alive": alive, "login_after_fuzz": healthy,
         "rss_mib": {k: round(v / 2**20, 1) for k, v in rss.items()},
         **findings, "answers": dict(stats.answers.most_common()),
     }  # fmt: skip
