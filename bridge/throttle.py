@@ -6,9 +6,10 @@ and nobody else. Counted per client address, per account, or per both, as config
 
 Names are keys the way directories compare them: Unicode-normalised (NFKC) and
 case-folded, so `BOB` and `Bob` share bob's count. A name the backend resolved (an LDAP
-entry's DN; a PAM stack's rewritten user, known on success only) is counted and checked too. Keys are bounded (long names are
-hashed) and so is the number of records, whatever a client sends. A success forgets the
-failures of that user only: per address, the count remembers whose failures it holds.
+entry's DN; a PAM stack's rewritten user, known on success only) is counted and checked
+too. Keys are bounded (long names are hashed) and so is the number of records, whatever a
+client sends. A success forgets the failures of that user only: per address, the count
+remembers whose failures it holds.
 """
 
 from __future__ import annotations
