@@ -60,3 +60,12 @@ def test_records_stay_bounded_whatever_the_names() -> None:
         assert all(len(key[1]) <= MAX_KEY for key in t._records)
     finally:
         module.MAX_TRACKED = limit
+
+
+def test_unlock_forgets_every_spelling_and_the_resolved_names_typed_for_it() -> None:
+    t = throttle(failed_login_attempts=2, lock_by="account")
+    for name in ("BOB", "Bob"):
+        t.failure(name, "10.0.0.1", also=("uid=bob,ou=people",))
+    assert t.locked("bob", "10.0.0.1") is not None
+    assert t.unlock("bob") == 2  # bob's record and the DN's
+    assert t.locked("bob", "10.0.0.1", also=("uid=bob,ou=people",)) is None
