@@ -458,8 +458,10 @@ class Session:
             raise Denied(f"{backend.name} cannot check a {type(credential).__name__}")
         try:
             return await backend.verify(credential, self._user, row, self.peer)
-        except (Denied, BackendUnavailable):
-            raise
+        except (Denied, BackendUnavailable, ConnectionError, ssl.SSLError, ProtocolError):
+            raise  # a verdict, or the client (asked a question by PAM) went away or misspoke
+        except TimeoutError:
+            raise  # the handshake's deadline
         except Exception as exc:  # a backend bug or a library's surprise: an outage
             self.log.debug("backend %s raised", backend.name, exc_info=True)
             raise BackendUnavailable(f"{backend.name} failed: {type(exc).__name__}") from None
