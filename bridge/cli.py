@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from bridge import __version__
 from bridge.config import ConfigError
-from bridge.hashing import StoredHash, make_native, make_sha2, to_text
+from bridge.hashing import HASHERS, to_text
 from bridge.logfmt import set_process_title, setup_logging
 
 if TYPE_CHECKING:
@@ -227,13 +227,6 @@ async def backend_groups(runtime: Runtime, user: str, client: ClientHost) -> tup
         return None
     print(f"backend {backend.name} reports the groups: {', '.join(groups) or '(none)'}")
     return groups
-
-
-HASHERS: dict[str, Callable[[bytes], StoredHash]] = {
-    "mysql_native_password": make_native,
-    "caching_sha2_password": make_sha2,
-    "sha256_password": make_sha2,
-}
 
 
 def _read_password() -> bytes | None:

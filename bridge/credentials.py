@@ -41,6 +41,18 @@ class Sha2Scramble:
 
 
 @dataclass(frozen=True, slots=True)
+class Ed25519Signature:
+    """A client_ed25519 answer: the client's signature of `nonce` (MariaDB's ed25519)."""
+
+    nonce: bytes = field(repr=False)
+    signature: bytes = field(repr=False)
+
+    @property
+    def used_password(self) -> bool:
+        return True  # the client signs even with an empty password; mysqld says YES
+
+
+@dataclass(frozen=True, slots=True)
 class Conversation:
     """A live dialog with the client (MariaDB's `dialog` plugin): the backend asks, the
     client answers. `ask` takes a dialog packet (a type byte and the prompt) and returns the
@@ -79,5 +91,11 @@ class GssapiName:
 
 
 Credential = (
-    ClearPassword | NativeScramble | Sha2Scramble | Conversation | PeerCredentials | GssapiName
+    ClearPassword
+    | NativeScramble
+    | Sha2Scramble
+    | Ed25519Signature
+    | Conversation
+    | PeerCredentials
+    | GssapiName
 )

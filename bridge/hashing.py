@@ -4,16 +4,23 @@
 - caching_sha2_password / sha256_password: '$A$' + 3 hex digits (rounds / 1000) + '$' +
   20 salt bytes + 43 characters of SHA-256-crypt output (Drepper's algorithm, with MySQL's
   20-byte salt instead of crypt's 16-character limit).
+- ed25519 (MariaDB): the 32-byte Ed25519 public key in base64 without padding, 43
+  characters, as mysql.global_priv keeps it. An empty one is MariaDB's PASSWORD(''): no
+  password matches it (MariaDB 10.11 refuses every login to such an account).
 - '' (empty): an account without a password.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import hmac
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from bridge import ed25519
 from bridge.scramble import native_stage2, sha2_digest2
 
 _B64 = "./0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
@@ -60,7 +67,23 @@ class Sha2CryptHash:
         return b"$A$%03X$" % self.iterations + self.salt + self.digest
 
 
-StoredHash = EmptyHash | NativeHash | Sha2CryptHash
+@dataclass(frozen=True, slots=True)
+class Ed25519Key:
+    public_key: bytes  # b'' for MariaDB's empty ed25519 string: nothing matches
+
+    def matches(self, password: bytes) -> bool:
+        if not self.public_key:
+            return False
+        return hmac.compare_digest(ed25519.public_key(password), self.public_key)
+
+    def verifies(self, signature: bytes, nonce: bytes) -> bool:
+        return bool(self.public_key) and ed25519.verify(self.public_key, signature, nonce)
+
+    def text(self) -> str:
+        return base64.b64encode(self.public_key).decode("ascii").rstrip("=")
+
+
+StoredHash = EmptyHash | NativeHash | Sha2CryptHash | Ed25519Key
 
 
 def parse_native(text: bytes) -> NativeHash | EmptyHash:
@@ -88,6 +111,19 @@ def parse_sha2(raw: bytes) -> Sha2CryptHash | EmptyHash:
     return Sha2CryptHash(iterations, raw[7:27], raw[27:])
 
 
+def parse_ed25519(text: bytes) -> Ed25519Key:
+    if not text:
+        return Ed25519Key(b"")
+    message = "an ed25519 hash is 43 base64 characters (a 32-byte public key)"
+    if len(text) != 43:
+        raise HashFormatError(message)
+    try:
+        key = base64.b64decode(text + b"=", validate=True)
+    except binascii.Error as exc:
+        raise HashFormatError(message) from exc
+    return Ed25519Key(key)
+
+
 def make_native(password: bytes) -> NativeHash | EmptyHash:
     return NativeHash(native_stage2(password)) if password else EmptyHash()
 
@@ -99,12 +135,26 @@ def make_sha2(password: bytes, iterations: int = DEFAULT_ITERATIONS) -> Sha2Cryp
     return Sha2CryptHash(iterations, salt, sha256_crypt(password, salt, iterations * 1000))
 
 
+def make_ed25519(password: bytes) -> Ed25519Key:
+    """MariaDB's PASSWORD() for ed25519: '' for an empty password, else the public key."""
+    return Ed25519Key(ed25519.public_key(password) if password else b"")
+
+
+# The stored form each store plugin makes from a password (hash-password, import-sql).
+HASHERS: dict[str, Callable[[bytes], StoredHash]] = {
+    "mysql_native_password": make_native,
+    "caching_sha2_password": make_sha2,
+    "sha256_password": make_sha2,
+    "ed25519": make_ed25519,
+}
+
+
 def to_text(stored: StoredHash) -> str:
     """The authentication_string as an accounts file takes it: the hash as text when every
     byte is printable, else '0x' and hex (as SHOW CREATE USER prints binary hashes)."""
     if isinstance(stored, EmptyHash):
         return ""
-    if isinstance(stored, NativeHash):
+    if isinstance(stored, NativeHash | Ed25519Key):
         return stored.text()
     raw = stored.raw()
     if all(0x20 < b < 0x7F and b not in b"'\"\\" for b in raw):

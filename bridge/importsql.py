@@ -10,7 +10,7 @@ from typing import Any
 
 import yaml
 
-from bridge.hashing import make_native, make_sha2, to_text
+from bridge.hashing import HASHERS, make_sha2, to_text
 from bridge.mapping.names import format_account, unquote
 from bridge.plugins import PLUGINS, STORE_PLUGINS, validate_row
 
@@ -163,8 +163,8 @@ def _identified(cur: _Cursor) -> tuple[str, bytes] | str:
 
 
 def _native_or_sha2(plugin: str, password: bytes) -> bytes:
-    stored = make_native(password) if plugin == "mysql_native_password" else make_sha2(password)
-    return to_text(stored).encode()
+    """The plugin's own stored form of the password (SHA-2 for a plugin that has none)."""
+    return to_text(HASHERS.get(plugin, make_sha2)(password)).encode()
 
 
 def _create_user(cur: _Cursor, where: str, result: Result) -> None:

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from bridge.backends.peer import parse_socket_rule
-from bridge.hashing import HashFormatError, parse_native, parse_sha2
+from bridge.hashing import HashFormatError, parse_ed25519, parse_native, parse_sha2
 from bridge.mapping.auth_string import (
     AuthStringError,
     MappingRule,
@@ -69,6 +69,10 @@ PLUGINS: dict[str, PluginSpec] = {
         _store("mysql_native_password", parse_native),
         _store("caching_sha2_password", parse_sha2),
         _store("sha256_password", parse_sha2),
+        # MariaDB's ed25519: the row's plugin is 'ed25519', the client's is 'client_ed25519'.
+        PluginSpec(
+            "ed25519", "store", "client_ed25519", parse_ed25519, follows=("mysql_clear_password",)
+        ),
         PluginSpec(
             "authentication_pam",
             "pam",
@@ -118,9 +122,10 @@ PROOF = {
     "mysql_native_password": "scramble", "caching_sha2_password": "password",
     "sha256_password": "password", "mysql_clear_password": "password", "dialog": "conversation",
     "auth_socket": "peer", "authentication_kerberos_client": "gss", "auth_gssapi_client": "gss",
+    "client_ed25519": "signature",
 }  # fmt: skip
 CHECKS = {
-    "store": {"scramble", "password"},
+    "store": {"scramble", "password", "signature"},
     "pam": {"password", "conversation"},
     "ldap": {"password"},
     "kerberos": {"gss", "password"},

@@ -35,7 +35,7 @@ from bridge.config import (
     load_config,
     load_credentials,
 )
-from bridge.hashing import NativeHash, Sha2CryptHash, make_native, make_sha2
+from bridge.hashing import HASHERS, Sha2CryptHash, to_text
 from bridge.mapping.accounts import AccountRow, AccountTable
 from bridge.mapping.hosts import ClientHost, HostPatternError, parse_host
 from bridge.mapping.names import AccountNameError, format_account, parse_account
@@ -147,9 +147,8 @@ def load_rows(paths: tuple[Path, ...]) -> list[AccountRow]:
 
 
 def _decoy_hash(plugin: str, secret: bytes) -> bytes:
-    stored = make_native(secret) if plugin == "mysql_native_password" else make_sha2(secret)
-    assert isinstance(stored, NativeHash | Sha2CryptHash)
-    return stored.text().encode() if isinstance(stored, NativeHash) else stored.raw()
+    stored = HASHERS[plugin](secret)
+    return stored.raw() if isinstance(stored, Sha2CryptHash) else to_text(stored).encode()
 
 
 def _decoy_plugins(rows: list[AccountRow], default_plugin: str) -> tuple[str, ...]:

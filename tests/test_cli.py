@@ -89,10 +89,10 @@ def test_explain_unknown_host_row(conf: Path) -> None:
 def test_import_sql_cli(tmp_path: Path) -> None:
     sql = tmp_path / "users.sql"
     sql.write_text("CREATE USER 'r'@'%' IDENTIFIED WITH mysql_native_password AS '*2470C0C06DEE42FD1618BB99005ADCA2EC9D1E19';\n"
-                   "CREATE USER 'e'@'%' IDENTIFIED VIA ed25519;\n")  # fmt: skip
+                   "CREATE USER 'e'@'%' IDENTIFIED VIA parsec;\n")  # fmt: skip
     out = tmp_path / "accounts.yaml"
     done = cli("import-sql", str(sql), "-o", str(out))
     assert done.returncode == 1  # something was not translated
-    assert f"NOT TRANSLATED: {sql}:2: 'e'@'%': plugin 'ed25519' is not supported" in done.stderr
+    assert f"NOT TRANSLATED: {sql}:2: 'e'@'%': plugin 'parsec' is not supported" in done.stderr
     assert "user: r" in out.read_text()
     assert cli("import-sql", "-", stdin=sql.read_text().splitlines()[0]).returncode == 0

@@ -117,7 +117,8 @@ def test_credentials_sources(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
 @pytest.mark.parametrize(
     ("entry", "message"),
     [
-        ("{user: a, plugin: ed25519}", "plugin 'ed25519' is not loaded"),
+        ("{user: a, plugin: parsec}", "plugin 'parsec' is not loaded"),
+        ("{user: a, plugin: ed25519, authentication_string: 'short'}", "43 base64"),
         (
             "{user: a, plugin: mysql_native_password, authentication_string: 'nope'}",
             "'*' and 40 hex",

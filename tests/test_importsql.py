@@ -21,7 +21,7 @@ MARIADB = """
 /* MariaDB 10.11 */
 CREATE USER `old`@`localhost` IDENTIFIED BY PASSWORD '*0D3CED9BEC10A777AEC23CCC353A8C08A633045E';
 CREATE USER 'np'@'%';
-CREATE USER 'ed'@'%' IDENTIFIED VIA ed25519 USING PASSWORD('secret');
+CREATE USER 'ed'@'%' IDENTIFIED VIA parsec USING PASSWORD('secret');
 CREATE USER 'two'@'%' IDENTIFIED VIA mysql_native_password USING '*2470C0C06DEE42FD1618BB99005ADCA2EC9D1E19' OR unix_socket;
 CREATE USER 'locked'@'%' IDENTIFIED BY 'x' ACCOUNT LOCK;
 SET PASSWORD FOR 'old'@'localhost' = PASSWORD('x');
@@ -61,7 +61,7 @@ def test_mariadb_statements_and_every_refusal_is_reported() -> None:
         ("old", "mysql_native_password"), ("np", "mysql_native_password")]  # fmt: skip
     assert result.accounts[1]["authentication_string"] == ""
     text = "\n".join(result.not_translated)
-    assert "maria.sql:5: 'ed'@'%': plugin 'ed25519' is not supported" in text
+    assert "maria.sql:5: 'ed'@'%': plugin 'parsec' is not supported" in text
     assert "maria.sql:6: 'two'@'%': several authentication methods" in text
     assert "maria.sql:7: 'locked'@'%': ACCOUNT LOCK" in text
     assert len(result.not_translated) == 3

@@ -7,9 +7,16 @@ import asyncio
 from collections.abc import Callable
 from functools import lru_cache
 
-from bridge.credentials import ClearPassword, Credential, NativeScramble, Sha2Scramble
+from bridge.credentials import (
+    ClearPassword,
+    Credential,
+    Ed25519Signature,
+    NativeScramble,
+    Sha2Scramble,
+)
 from bridge.errors import Denied
 from bridge.hashing import (
+    Ed25519Key,
     EmptyHash,
     NativeHash,
     Sha2CryptHash,
@@ -28,7 +35,7 @@ CacheKey = tuple[str, str, bytes]
 @lru_cache(maxsize=65536)
 def stored_hash(plugin: str, authentication_string: bytes) -> StoredHash:
     parsed = PLUGINS[plugin].parse(authentication_string)
-    assert isinstance(parsed, EmptyHash | NativeHash | Sha2CryptHash)
+    assert isinstance(parsed, EmptyHash | NativeHash | Sha2CryptHash | Ed25519Key)
     return parsed
 
 
@@ -39,13 +46,14 @@ def _key(row: AccountRow) -> CacheKey:
 
 class StoreBackend:
     name = "store"
-    accepts: tuple[type, ...] = (ClearPassword, NativeScramble, Sha2Scramble)
+    accepts: tuple[type, ...] = (ClearPassword, NativeScramble, Sha2Scramble, Ed25519Signature)
 
     def __init__(self) -> None:
         self._fast_cache: dict[CacheKey, bytes] = {}
         self._checks: dict[type, Callable[[Credential, AccountRow, StoredHash], object]] = {
             NativeScramble: self._check_native,
             Sha2Scramble: self._check_fast,
+            Ed25519Signature: self._check_signature,
         }
 
     def fast_auth_ok(self, row: AccountRow, nonce: bytes, token: bytes) -> bool:
@@ -75,6 +83,10 @@ class StoreBackend:
     def _check_fast(self, cred: Credential, row: AccountRow, stored: StoredHash) -> bool:
         assert isinstance(cred, Sha2Scramble)
         return self.fast_auth_ok(row, cred.nonce, cred.token)
+
+    def _check_signature(self, cred: Credential, row: AccountRow, stored: StoredHash) -> bool:
+        assert isinstance(cred, Ed25519Signature)
+        return isinstance(stored, Ed25519Key) and stored.verifies(cred.signature, cred.nonce)
 
     async def _check_clear(self, cred: ClearPassword, row: AccountRow, stored: StoredHash) -> bool:
         if isinstance(stored, Sha2CryptHash):

@@ -12,7 +12,7 @@ from typing import Any
 
 import yaml
 
-from bridge.hashing import make_native, make_sha2, to_text
+from bridge.hashing import HASHERS, to_text
 from bridge.sandbox.certs import CertSet
 from bridge.sandbox.ports import port_open, wait_until
 
@@ -42,8 +42,7 @@ class Account:
 
 def hash_text(plugin: str, password: str) -> str:
     """The authentication_string for a password, as `hash-password` prints it."""
-    make = make_native if plugin == "mysql_native_password" else make_sha2
-    return to_text(make(password.encode()))
+    return to_text(HASHERS[plugin](password.encode()))
 
 
 @dataclass

@@ -13,6 +13,8 @@ from typing import Protocol
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
+from bridge import ed25519
+from bridge.protocol.constants import SCRAMBLE_LENGTH
 from bridge.scramble import native_token, sha2_token, xor_with_scramble
 
 
@@ -39,6 +41,9 @@ class _Login:
     password: bytes = field(repr=False)
     nonce: bytes = field(repr=False)
     secure: bool
+    # How much of the server's plugin data is the nonce: the scramble methods take 20
+    # bytes (MySQL and MariaDB add a NUL after them).
+    nonce_length = SCRAMBLE_LENGTH
 
     def first(self) -> bytes:
         raise NotImplementedError
@@ -91,11 +96,26 @@ class ClearClient(_Login):
         raise UpstreamAuthError("mysql_clear_password takes no further data")
 
 
+class Ed25519Client(_Login):
+    """MariaDB's client_ed25519: sign the server's 32-byte nonce with the password."""
+
+    nonce_length = ed25519.NONCE_LENGTH
+
+    def first(self) -> bytes:
+        if len(self.nonce) != ed25519.NONCE_LENGTH:
+            raise UpstreamAuthError("upstream sent a client_ed25519 nonce that is not 32 bytes")
+        return ed25519.sign(self.password, self.nonce)
+
+    def more(self, data: bytes) -> bytes | None:
+        raise UpstreamAuthError("client_ed25519 takes no further data")
+
+
 CLIENT_PLUGINS: dict[str, type[_Login]] = {
     "mysql_native_password": NativeClient,
     "caching_sha2_password": CachingSha2Client,
     "sha256_password": Sha256Client,
     "mysql_clear_password": ClearClient,
+    "client_ed25519": Ed25519Client,
 }
 
 
@@ -103,4 +123,4 @@ def client_plugin(name: str, password: bytes, nonce: bytes, secure: bool) -> Cli
     cls = CLIENT_PLUGINS.get(name)
     if cls is None:
         raise UpstreamAuthError(f"upstream asked for unsupported plugin {name!r}")
-    return cls(password, nonce, secure)
+    return cls(password, nonce[: cls.nonce_length], secure)

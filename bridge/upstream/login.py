@@ -11,7 +11,6 @@ from bridge.netio import Conn
 from bridge.protocol.constants import (
     BRIDGE_HOP,
     PER_HOP,
-    SCRAMBLE_LENGTH,
     Capability,
     Marker,
 )
@@ -200,7 +199,7 @@ async def _login(
 
 def _plugin(name: str, password: bytes, nonce: bytes, secure: bool) -> ClientPlugin:
     try:
-        return client_plugin(name, password, nonce[:SCRAMBLE_LENGTH], secure)
+        return client_plugin(name, password, nonce, secure)
     except UpstreamAuthError as exc:
         raise UpstreamError(str(exc)) from exc
 

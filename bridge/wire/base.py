@@ -7,6 +7,7 @@ Credential it proved. It raises Denied or a BridgeError to stop. It never touche
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Callable, Coroutine, Generator
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar, runtime_checkable
@@ -60,6 +61,9 @@ class WireContext:
     ask: Callable[[bytes], Coroutine[Any, Any, bytes]] | None = field(default=None, repr=False)
     peer_uid: int | None = None  # SO_PEERCRED on the Unix socket
     gss: GssService | None = None  # the Kerberos acceptor, when configured
+    # client_ed25519: the 32 random bytes the client signs (MariaDB sends its own nonce,
+    # not the 20-byte scramble); fresh for every login and every COM_CHANGE_USER.
+    nonce32: bytes = field(default_factory=lambda: secrets.token_bytes(32), repr=False)
 
 
 @runtime_checkable

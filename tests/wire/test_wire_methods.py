@@ -45,7 +45,8 @@ def drive(
 def test_registry_holds_the_mysql_names() -> None:
     assert set(WIRE_METHODS) == {"mysql_native_password", "caching_sha2_password", "sha256_password",
                                  "mysql_clear_password", "dialog", "auth_socket",
-                                 "authentication_kerberos_client", "auth_gssapi_client"}  # fmt: skip
+                                 "authentication_kerberos_client", "auth_gssapi_client",
+                                 "client_ed25519"}  # fmt: skip
     for name in ("mysql_native_password", "caching_sha2_password", "sha256_password"):
         assert WIRE_METHODS[name].switch_data(ctx(True)) == NONCE + b"\0"
     for name in ("mysql_clear_password", "dialog", "auth_socket"):
