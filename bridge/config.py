@@ -181,7 +181,7 @@ class LdapConfig(Model):
     allow_plaintext: bool = False  # ldap:// without StartTLS: only when set explicitly
     bind_dn: str | None = None  # the service account, for searches
     bind_password_file: ConfigPath | None = None  # mode 0600 or stricter
-    base_dn: str = ""  # where users (and, by default, groups) are searched
+    base_dn: str = ""  # where users (and groups) are searched; '': the rootDSE's naming context
     user_search_attr: str = "uid"  # 'sAMAccountName' for Active Directory
     group_search_base: str | None = None  # default: base_dn
     group_search_filter: str = (

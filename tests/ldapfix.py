@@ -18,8 +18,8 @@ PEOPLE_LIST = [
 SERVICE_PASSWORD = "bridge-service-pw"
 
 
-def start_slapd(base: Path, certs: CertSet) -> Slapd:
-    return Slapd.start(base, certs, PEOPLE_LIST, SERVICE_PASSWORD)
+def start_slapd(base: Path, certs: CertSet, other_suffixes: tuple[str, ...] = ()) -> Slapd:
+    return Slapd.start(base, certs, PEOPLE_LIST, SERVICE_PASSWORD, other_suffixes)
 
 
 def ldap_settings(

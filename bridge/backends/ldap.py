@@ -9,7 +9,9 @@ behaviour and none of its classic weaknesses:
   denies;
 - TLS (ldaps:// or StartTLS) with certificate verification, plaintext only when configured;
 - servers are tried in order; one that fails is skipped for a while; if none answers, the
-  result is BackendUnavailable (an outage, logged as such), never a hang.
+  result is BackendUnavailable (an outage, logged as such), never a hang;
+- never a search from the empty base: without `base_dn`, the base is the directory's own
+  naming context, read once from its rootDSE (see `naming_context`).
 """
 
 from __future__ import annotations
@@ -129,6 +131,7 @@ class LdapBackend:
         self._receive_timeout = max(1, math.ceil(config.response_timeout))
         self.cache = _GroupCache(config.group_cache_ttl)
         self.outages = 0  # failed attempts to reach a server, for the logs and metrics
+        self._naming_context: str | None = None  # base_dn read from the rootDSE, once
 
     def _read_bind_password(self) -> str | None:
         path = self.config.bind_password_file
@@ -171,10 +174,12 @@ class LdapBackend:
         return await loop.run_in_executor(self.pool, self._lookup_groups, user, dn_part)
 
     async def check(self) -> None:
-        """Health: a service-account bind on a server that answers (raises if none does)."""
+        """Health: a service-account bind on a server that answers (raises if none does),
+        and a search base (raises if base_dn is unset and the rootDSE names none)."""
         loop = asyncio.get_running_loop()
         conn = await loop.run_in_executor(self.pool, self._connect_service)
         conn.unbind()
+        await loop.run_in_executor(self.pool, self._base)
 
     # --- in a worker thread ---------------------------------------------------------------
 
@@ -200,7 +205,7 @@ class LdapBackend:
             return dn_part, {}
         attr = self.config.user_search_attr
         wanted = ["memberOf"] if self.config.groups_from == "memberof" else []
-        entries = self._search(self.config.base_dn, f"({attr}={escape_filter_chars(user)})", wanted)
+        entries = self._search(self._base(), f"({attr}={escape_filter_chars(user)})", wanted)
         if len(entries) != 1:
             raise Denied(f"LDAP search for {attr}={user!r} found {len(entries)} entries")
         return entries[0]["dn"], entries[0].get("attributes", {})
@@ -289,6 +294,22 @@ class LdapBackend:
             raise BackendUnavailable(f"the service account cannot bind: {why}")
         raise BackendUnavailable("no LDAP server answered")
 
+    def _base(self) -> str:
+        """Where users (and by default groups) are searched: base_dn, else the naming context
+        the directory announces. Never '' (a search from the empty base finds nothing)."""
+        if self.config.base_dn:
+            return self.config.base_dn
+        if self._naming_context is None:
+            found = self._search("", "(objectClass=*)", list(ROOT_DSE_ATTRIBUTES), ldap3.BASE)
+            try:
+                self._naming_context = naming_context(found[0] if found else {})
+            except NoNamingContext as exc:
+                log.warning("LDAP: %s", exc)
+                raise Denied(str(exc)) from None
+            log.info("LDAP: base_dn not set, searching under %r (from the rootDSE)",
+                     self._naming_context)  # fmt: skip
+        return self._naming_context
+
     def _search(
         self, base: str, query: str, attributes: list[str], scope: str = ldap3.SUBTREE
     ) -> list[dict[str, Any]]:
@@ -318,7 +339,7 @@ class LdapBackend:
             return tuple(dict.fromkeys(_rdn_value(g) for g in member_of))
         query = (self.config.group_search_filter.replace("{user}", escape_filter_chars(user))
                  .replace("{dn}", escape_filter_chars(dn)))  # fmt: skip
-        base = self.config.group_search_base or self.config.base_dn
+        base = self.config.group_search_base or self._base()
         if self.config.nested_groups == "ad":
             query = f"(|{query}(member:{NESTED_AD}:={escape_filter_chars(dn)}))"
         found = self._search(base, query, [self.config.group_search_attr])
@@ -349,7 +370,7 @@ class LdapBackend:
         if not sids:
             return ()
         wanted = "".join(f"(objectSid={escape_bytes(bytes(sid))})" for sid in sids)
-        base = self.config.group_search_base or self.config.base_dn
+        base = self.config.group_search_base or self._base()
         found = self._search(base, f"(|{wanted})", [self.config.group_search_attr])
         return tuple(
             dict.fromkeys(n for e in found for n in _values(e, self.config.group_search_attr))
@@ -378,6 +399,30 @@ def _close(conn: ldap3.Connection) -> None:
         conn.unbind()
     with contextlib.suppress(Exception):
         conn.strategy.close()  # unbind may have failed to send: the socket goes anyway
+
+
+ROOT_DSE_ATTRIBUTES = ("defaultNamingContext", "namingContexts")
+
+
+class NoNamingContext(ValueError):
+    """The rootDSE does not say which naming context to search: base_dn must be set."""
+
+
+def naming_context(root_dse: dict[str, Any]) -> str:
+    """The base for searches when base_dn is not set: Active Directory's
+    defaultNamingContext, else the directory's only naming context. Several (or none) is a
+    configuration to fix, not a guess to make."""
+    default = _values(root_dse, "defaultNamingContext")
+    if default and default[0]:
+        return default[0]
+    contexts = [c for c in _values(root_dse, "namingContexts") if c]
+    if len(contexts) == 1:
+        return contexts[0]
+    named = f" ({'; '.join(contexts)})" if contexts else ""
+    raise NoNamingContext(
+        f"ldap.base_dn is not set and the directory's rootDSE names {len(contexts)} naming "
+        f"contexts{named} and no defaultNamingContext: set ldap.base_dn"
+    )
 
 
 def _values(entry: dict[str, Any], attribute: str) -> list[str]:

@@ -69,7 +69,14 @@ def _groups(people: list[Person]) -> list[tuple[str, list[str], dict[str, object
     return out
 
 
-def _config(base: Path, certs: CertSet) -> str:
+def _other_database(base: Path, suffix: str) -> str:
+    """An empty extra database: one more naming context in the rootDSE."""
+    directory = base / f"data-{suffix.replace(',', '-').replace('=', '')}"
+    directory.mkdir(parents=True, exist_ok=True)
+    return f'\ndatabase mdb\nsuffix "{suffix}"\ndirectory {directory}\n'
+
+
+def _config(base: Path, certs: CertSet, other_suffixes: tuple[str, ...] = ()) -> str:
     schemas = "".join(
         f"include /etc/ldap/schema/{s}.schema\n" for s in ("core", "cosine", "nis", "inetorgperson")
     )
@@ -98,7 +105,7 @@ access to *
     by dn.exact="{SERVICE_DN}" read
     by self read
     by * none
-"""  # fmt: skip
+""" + "".join(_other_database(base, s) for s in other_suffixes)  # fmt: skip
 
 
 @dataclass
@@ -111,11 +118,14 @@ class Slapd:
 
     @classmethod
     def start(
-        cls, base: Path, certs: CertSet, people: list[Person], service_password: str
-    ) -> Slapd:
+        cls, base: Path, certs: CertSet, people: list[Person], service_password: str,
+        other_suffixes: tuple[str, ...] = (),
+    ) -> Slapd:  # fmt: skip
+        """`other_suffixes`: more (empty) databases, so that the rootDSE names several
+        naming contexts."""
         (base / "data").mkdir(parents=True, exist_ok=True)
         config, data = base / "slapd.conf", base / "data.ldif"
-        config.write_text(_config(base, certs))
+        config.write_text(_config(base, certs, other_suffixes))
         data.write_text(_ldif(people, service_password))
         slapadd = ["slapadd", "-q", "-f", str(config), "-l", str(data)]
         subprocess.run(slapadd, check=True, capture_output=True)
