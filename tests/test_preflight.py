@@ -249,7 +249,7 @@ def test_check_reports_every_bad_row_and_every_bad_file(tmp_path: Path) -> None:
     (tmp_path / "accounts.yaml").write_text(
         "accounts:\n"
         "  - {user: a, plugin: mysql_native_password, authentication_string: nope}\n"
-        "  - {user: b, plugin: ed25519}\n"
+        "  - {user: b, plugin: parsec}\n"
         "  - {user: c, host: '10.0.0.0/99', plugin: mysql_native_password}\n"
     )
     (tmp_path / "creds.yaml").chmod(0o604)
@@ -257,7 +257,7 @@ def test_check_reports_every_bad_row_and_every_bad_file(tmp_path: Path) -> None:
     assert done.returncode == 1
     accounts = tmp_path / "accounts.yaml"
     assert f"error: {accounts}:2: accounts[0]: a mysql_native_password hash is" in done.stderr
-    assert f"error: {accounts}:3: accounts[1]: plugin 'ed25519' is not loaded" in done.stderr
+    assert f"error: {accounts}:3: accounts[1]: plugin 'parsec' is not loaded" in done.stderr
     assert f"error: {accounts}:4: accounts[2]:" in done.stderr
     assert f"error: {tmp_path}/creds.yaml: holds a secret and is mode 0604" in done.stderr
     assert f"{conf}: 4 error(s)" in done.stderr
