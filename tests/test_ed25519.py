@@ -134,6 +134,8 @@ def test_wire_method_sends_a_fresh_32_byte_nonce_and_returns_the_signature() -> 
     first, second = (WireContext(bytes(20), True, RSA) for _ in range(2))
     assert len(method.switch_data(first)) == 32 and first.nonce32 not in method.switch_data(second)
     assert method.switch_data(first) == first.nonce32  # as MariaDB sends it: no NUL after it
+    assert method.needs_switch(bytes(64))  # a client that opened with it has seen no nonce
+    assert method.keeps_session_nonce  # libmariadb keeps its native scramble across it
     run = method.run(first, b"sig" * 20)
     with pytest.raises(StopIteration) as done:
         next(run)  # no AuthMoreData round trip

@@ -34,6 +34,7 @@ ED_ACCOUNTS = [
     Account("edn", "edn-pw", "ed25519", upstream_password="up-edn"),  # native upstream
     Account("toed", "toed-pw", "caching_sha2_password", upstream_password="up-toed"),
     Account("edempty", "", "ed25519", upstream_password="up-edempty"),  # PASSWORD('') = ''
+    Account("nat2", "nat2-pw", "mysql_native_password", upstream_password="up-nat2"),
 ]
 UPSTREAM_ED25519 = ("ed", "toed", "edempty")  # MariaDB checks the bridge with ed25519
 
@@ -137,6 +138,10 @@ def test_change_user_to_an_ed25519_row(ed_bridge: Bridge) -> None:
         with pytest.raises(Exception) as err:
             conn.change_user("edn", "wrong", None)  # type: ignore[attr-defined]
         assert error_of(err.value)[0] == 1045
+        # libmariadb answers a native change-user from the session's scramble, which an
+        # ed25519 switch does not replace: the bridge must keep it too.
+        conn.change_user("nat2", "nat2-pw", None)  # type: ignore[attr-defined]
+        assert scalar(conn, "SELECT CURRENT_USER()") == "nat2@%"
 
 
 def test_pymysql_with_caching_sha2_reaches_an_ed25519_upstream_account(ed_bridge: Bridge) -> None:
@@ -168,6 +173,18 @@ def test_ed25519_decoys_switch_like_real_rows(
             raw.sock.close()
     finally:
         running.stop()
+
+
+def test_a_client_that_opens_with_client_ed25519_is_still_sent_the_nonce(ed_bridge: Bridge) -> None:
+    raw = Raw.connect(ed_bridge.port)
+    raw.greeting()
+    raw.hello("edn", bytes(64), "client_ed25519")  # signed before it had anything to sign
+    seq, payload = raw.read()
+    switch = parse_auth_switch_request(payload)
+    assert (switch.plugin, len(switch.data)) == ("client_ed25519", 32)
+    raw.send(ed25519.sign(b"edn-pw", switch.data), seq + 1)
+    assert raw.read()[1][:1] == b"\x00"  # OK
+    raw.sock.close()
 
 
 def test_hash_password_output_is_accepted_by_mariadb(mariadb: MariaDB) -> None:
