@@ -14,6 +14,7 @@ limits of `read_packet` bound what a reader can make the buffer hold.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ssl
 from collections.abc import Callable
 from typing import TypeVar, cast
@@ -176,7 +177,13 @@ class Conn(asyncio.Protocol):
         return (seq + len(payload) // 0xFFFFFF + 1) & 0xFF
 
     def close(self) -> None:
+        """Close after what is queued is written; a TLS leg first says close_notify, as
+        mysqld does, so that the peer reads a clean end of stream, not a truncated one."""
         if self.transport is not None and not self.transport.is_closing():
+            if self._tls is not None and not self._handshaking:
+                with contextlib.suppress(ssl.SSLError):  # SSLWantReadError: no answer awaited
+                    self._tls.unwrap()
+                self._flush_tls()
             self.transport.close()
 
     def abort(self) -> None:
