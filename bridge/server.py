@@ -361,4 +361,5 @@ class BridgeServer:
         if unix is not None and self.worker is None:
             with contextlib.suppress(OSError):
                 unix.unlink()
+        self.audit.close()  # every queued audit record written
         log.info("stopped")
