@@ -160,11 +160,21 @@ class UpstreamTlsConfig(Model):
         return self
 
 
+class PoolConfig(Model):
+    """Authenticated upstream connections kept for reuse (docs/configuration.md)."""
+
+    enabled: bool = True
+    max_idle_per_account: int = Field(16, ge=0)
+    max_idle: int = Field(256, ge=0)  # kept idle connections in all
+    idle_timeout: float = Field(60.0, gt=0)  # seconds; also before the upstream's wait_timeout
+
+
 class UpstreamConfig(Model):
     address: Address = "127.0.0.1:3306"
     tls: UpstreamTlsConfig = UpstreamTlsConfig()
     credentials: ConfigPath
     connect_timeout: float = Field(5.0, gt=0)
+    pool: PoolConfig = PoolConfig()
 
 
 class PamConfig(Model):

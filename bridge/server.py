@@ -31,6 +31,7 @@ from bridge.session import Session
 from bridge.slots import Slots
 from bridge.throttle import Throttle
 from bridge.upstream.login import UpstreamError, probe
+from bridge.upstream.pool import UpstreamPool
 from bridge.workers import worker_ready
 
 log = logging.getLogger("bridge.server")
@@ -79,6 +80,8 @@ class BridgeServer:
         self.shared_unix = shared_unix
         self.runtime = runtime
         self.audit = AuditLog(runtime.config.audit_log)
+        upstream = runtime.config.upstream
+        self.pool = UpstreamPool(upstream.pool, upstream.connect_timeout)
         self.metrics = Metrics()
         self.metrics.directory_failures.set_function(self._directory_failures)
         self._metrics_server: MetricsServer | None = None
@@ -281,6 +284,8 @@ class BridgeServer:
     def _apply(self, runtime: Runtime) -> None:
         self.runtime = runtime
         self.last_reload_error = None
+        self.pool.clear(runtime.config.upstream.pool)  # credentials or the upstream may differ
+        self.pool.timeout = runtime.config.upstream.connect_timeout
         self.metrics.reloads.labels("ok").inc()
         self.throttle.config = runtime.config.protection
         try:
@@ -361,5 +366,6 @@ class BridgeServer:
         if unix is not None and self.worker is None:
             with contextlib.suppress(OSError):
                 unix.unlink()
+        await self.pool.close()
         self.audit.close()  # every queued audit record written
         log.info("stopped")
