@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -46,6 +47,9 @@ def hash_text(plugin: str, password: str) -> str:
     return to_text(HASHERS.get(plugin, make_sha2)(password.encode()))
 
 
+LOG_SETTLE = 0.05  # seconds
+
+
 @dataclass
 class BridgeProcess:
     directory: Path
@@ -60,7 +64,15 @@ class BridgeProcess:
 
     @property
     def log(self) -> str:
-        return (self.directory / "bridge.log").read_text(errors="replace")
+        """The log so far. The bridge writes log lines from a thread, a moment after what
+        they report (a client may already have its answer): wait until the file has
+        stopped growing for LOG_SETTLE seconds (at most a second)."""
+        path = self.directory / "bridge.log"
+        size, deadline = -1, time.monotonic() + 1.0
+        while time.monotonic() < deadline and path.stat().st_size != size:
+            size = path.stat().st_size
+            time.sleep(LOG_SETTLE)
+        return path.read_text(errors="replace")
 
     def listening(self) -> bool:
         return port_open(self.port) and self.socket.exists()

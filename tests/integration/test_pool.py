@@ -49,6 +49,8 @@ def dirty(conn: Any) -> int:
     cur.execute("PREPARE left_stmt FROM 'SELECT 1'")
     cur.execute("INSERT INTO shop.seq (v) VALUES (1)")
     cur.execute("USE shop")
+    cur.execute("SELECT GET_LOCK('pool_test_lock', 0)")
+    cur.fetchall()
     conn.commit()
     assert int(scalar(conn, "SELECT LAST_INSERT_ID()")) > 0
     return thread_id(conn)
@@ -76,6 +78,7 @@ def test_reused_connection_keeps_nothing_of_the_previous_client(
             scalar(conn, "EXECUTE left_stmt")
         assert error_of(err.value)[0] == 1243  # unknown prepared statement
         assert scalar(conn, "SELECT CURRENT_USER()") == "nat@%"
+        assert scalar(conn, "SELECT IS_USED_LOCK('pool_test_lock')") is None  # released
 
 
 def test_reused_connection_carries_the_new_clients_identity_and_attributes(
