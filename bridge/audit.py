@@ -11,7 +11,7 @@ import logging
 import queue
 import threading
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from typing import Any
 
@@ -39,11 +39,15 @@ class Attempt:
     started: float = field(default_factory=time.monotonic)
 
     def record(self) -> dict[str, Any]:
-        data = asdict(self)
-        started = data.pop("started")
-        data["duration_ms"] = round((time.monotonic() - started) * 1000, 1)
+        # A shallow copy: every field is a str, an int, None or a tuple of str (asdict's
+        # deep copy cost a few percent of the login rate).
+        data = {name: getattr(self, name) for name in _RECORD_FIELDS}
+        data["duration_ms"] = round((time.monotonic() - self.started) * 1000, 1)
         data["groups"] = list(self.groups)
         return {"time": datetime.now(UTC).isoformat(timespec="milliseconds"), **data}
+
+
+_RECORD_FIELDS = tuple(f.name for f in fields(Attempt) if f.name != "started")
 
 
 class _Json:
