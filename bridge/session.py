@@ -79,7 +79,7 @@ from bridge.upstream.login import (
     login,
     upstream_capabilities,
 )
-from bridge.upstream.pool import PoolKey
+from bridge.upstream.pool import PoolKey, close_upstream
 from bridge.upstream.relay import Relay
 from bridge.wire import WIRE_METHODS, Send, WireContext, WireMethod, WireRun
 from bridge.wire.base import GssService, is_empty_answer
@@ -530,9 +530,12 @@ class Session:
         """Back to the pool if the client ended with COM_QUIT (the pool checks the rest),
         else closed."""
         assert self.upstream is not None
+        if self.relay is None or not self.relay.quit:
+            self.upstream.conn.close()  # the client went away, maybe in the middle of a command
+            return
         password = self.rt.credentials.get(self.current.upstream_user) if self.current else None
-        if self.relay is None or not self.relay.quit or password is None or self.current is None:
-            self.upstream.conn.close()
+        if password is None or self.current is None:
+            close_upstream(self.upstream)  # the client's COM_QUIT, passed on
             return
         key = PoolKey.of(self.current.upstream_user, password, self.upstream.capabilities)
         self.server.pool.give_back(key, self.upstream, self._pool_generation)

@@ -225,11 +225,17 @@ def test_accounts_do_not_share_connections(pooled: Bridge) -> None:
         assert scalar(c, "SELECT CURRENT_USER()") == "app@%"
 
 
-def test_pool_off(make_bridge) -> None:  # type: ignore[no-untyped-def]
+def aborted_clients(mariadb: MariaDB) -> int:
+    return int(mariadb.sql("SHOW GLOBAL STATUS LIKE 'Aborted_clients'").split()[1])
+
+
+def test_pool_off(make_bridge, mariadb: MariaDB) -> None:  # type: ignore[no-untyped-def]
     bridge = make_bridge(upstream={"pool": {"enabled": False}})
+    aborted = aborted_clients(mariadb)
     with closing(connect("pymysql", bridge, "nat", "nat-pw", "tls")) as c:
         previous = thread_id(c)
     time.sleep(0.3)
+    assert aborted_clients(mariadb) == aborted  # the client's COM_QUIT reached the upstream
     with closing(connect("pymysql", bridge, "nat", "nat-pw", "tls")) as c:
         assert thread_id(c) != previous
     assert KEPT not in bridge.log
