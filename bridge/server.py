@@ -83,6 +83,9 @@ class BridgeServer:
         upstream = runtime.config.upstream
         self.pool = UpstreamPool(upstream.pool, upstream.connect_timeout)
         self.metrics = Metrics()
+        self.metrics.pool_idle.set_function(lambda: self.pool.idle)
+        self.metrics.pool_reused.set_function(lambda: self.pool.reused)
+        self.metrics.pool_discarded.set_function(lambda: self.pool.discarded)
         self.metrics.directory_failures.set_function(self._directory_failures)
         self._metrics_server: MetricsServer | None = None
         self.throttle = Throttle(runtime.config.protection)

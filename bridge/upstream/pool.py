@@ -71,7 +71,7 @@ class UpstreamPool:
         self._idle: dict[PoolKey, deque[_Idle]] = {}
         self._count = 0
         self._returning: set[asyncio.Task[None]] = set()
-        self.reused = self.opened = self.discarded = 0
+        self.reused = self.discarded = 0  # for the metrics
 
     @property
     def idle(self) -> int:

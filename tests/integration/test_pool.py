@@ -239,3 +239,20 @@ def test_pool_off(make_bridge, mariadb: MariaDB) -> None:  # type: ignore[no-unt
     with closing(connect("pymysql", bridge, "nat", "nat-pw", "tls")) as c:
         assert thread_id(c) != previous
     assert KEPT not in bridge.log
+
+
+def test_pool_metrics(make_bridge) -> None:  # type: ignore[no-untyped-def]
+    from bridge.sandbox.ports import free_port
+    from tests.integration.test_metrics import scrape, value
+
+    port = free_port()
+    bridge = make_bridge(metrics={"listen": f"127.0.0.1:{port}"})
+    with closing(connect("pymysql", bridge, "nat", "nat-pw", "tls")):
+        pass
+    kept(bridge, 0)
+    text = scrape(port, "/metrics")[1]
+    assert value(text, "mysql_auth_bridge_upstream_pool_idle") == 1
+    with closing(connect("pymysql", bridge, "nat", "nat-pw", "tls")):
+        text = scrape(port, "/metrics")[1]
+        assert value(text, "mysql_auth_bridge_upstream_pool_idle") == 0
+        assert value(text, "mysql_auth_bridge_upstream_pool_reused") == 1
