@@ -22,6 +22,7 @@ import hashlib
 import logging
 import os
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from bridge.config import PoolConfig
@@ -61,6 +62,11 @@ class _Idle:
     def cancel(self) -> None:
         if self.expiry is not None:
             self.expiry.cancel()
+
+
+def abort(session: UpstreamSession) -> None:
+    """Close at once (a reset): for a connection out of step."""
+    session.conn.abort()
 
 
 class UpstreamPool:
@@ -142,8 +148,11 @@ class UpstreamPool:
         except (UpstreamError, ProtocolError, ConnectionError, TimeoutError) as exc:
             self._discard(session, f"not in step after the client left: {exc}")
             return
-        if status & ServerStatus.SERVER_STATUS_IN_TRANS:
-            self._discard(session, "the client left inside a transaction")
+        except asyncio.CancelledError:  # the bridge is stopping
+            session.conn.abort()
+            raise
+        if status & ServerStatus.SERVER_STATUS_IN_TRANS:  # COM_QUIT: the upstream rolls back
+            self._discard(session, "the client left inside a transaction", close_upstream)
             return
         if not self._may_keep(key, generation):  # a reload, or others came back meanwhile
             close_upstream(session)
@@ -168,10 +177,16 @@ class UpstreamPool:
                 del self._idle[key]
             close_upstream(entry.session)
 
-    def _discard(self, session: UpstreamSession, reason: str) -> None:
+    def _discard(
+        self,
+        session: UpstreamSession,
+        reason: str,
+        close: Callable[[UpstreamSession], None] = abort,
+    ) -> None:
+        """Close a connection found unfit for reuse (by default at once: it is out of step)."""
         self.discarded += 1
         log.debug("upstream connection %d not reused: %s", session.greeting.connection_id, reason)
-        session.conn.abort()
+        close(session)
 
     # --- emptying ---------------------------------------------------------------------------
 
