@@ -268,10 +268,11 @@ class BridgeServer:
             return True
 
     async def _build_off_loop(self) -> Runtime:
-        """build_runtime in a thread, with the cyclic GC paused: a large accounts file makes
-        hundreds of thousands of objects, and a collection they set off would stop the
-        event loop (it holds the GIL throughout) for as long as it walks them. Afterwards
-        the new runtime joins what start-up froze (gc.freeze), out of every collection.
+        """build_runtime in a thread, with the cyclic GC paused: parsing a large accounts
+        file makes hundreds of thousands of short-lived objects, and each collection they
+        set off would stop the event loop (it holds the GIL throughout) for as long as it
+        walks them. They are freed by reference counting before the GC runs again (no
+        gc.freeze here: sessions alive now would never have their cycles collected).
         Meanwhile the GIL changes hands more often, so each loop wake-up waits less."""
         was_enabled, interval = gc.isenabled(), sys.getswitchinterval()
         gc.disable()
@@ -281,7 +282,6 @@ class BridgeServer:
         finally:
             sys.setswitchinterval(interval)
             if was_enabled:
-                gc.freeze()
                 gc.enable()
 
     def _apply(self, runtime: Runtime) -> None:
