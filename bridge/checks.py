@@ -9,8 +9,8 @@ from pathlib import Path
 from bridge.config import (
     BridgeConfig,
     ConfigError,
-    line_of,
-    load_accounts_file,
+    line_in,
+    load_accounts_file_at,
     load_config,
     load_credentials,
 )
@@ -42,13 +42,13 @@ def _accounts(config: BridgeConfig) -> None:
     errors: list[str] = []
     for path in config.accounts:
         try:
-            parsed = load_accounts_file(path)
+            parsed, root = load_accounts_file_at(path)  # one parse: data and line numbers
         except ConfigError as exc:
             errors.append(str(exc))
             continue
         for i, entry in enumerate(parsed.accounts):
             try:
-                account_row(entry, line_of(path, ["accounts", i]), i)
+                account_row(entry, line_in(path, root, ["accounts", i]), i)
             except ConfigError as exc:
                 errors.append(str(exc))
     if errors:
