@@ -13,6 +13,7 @@ from bridge.config import (
     load_accounts_file_at,
     load_config,
     load_credentials,
+    parse_once,
 )
 from bridge.mapping.accounts import AccountRow
 from bridge.mapping.names import format_account
@@ -68,7 +69,13 @@ def inspect_all(
     config_path: Path, skip: frozenset[str] = frozenset()
 ) -> tuple[Runtime | None, Findings]:
     """Every problem `serve` would meet, in one run; the runtime when there is none.
-    `skip` names preflight checks to leave out (e.g. 'ports')."""
+    `skip` names preflight checks to leave out (e.g. 'ports'). Each file is parsed once,
+    however many stages read it."""
+    with parse_once():
+        return _inspect_all(config_path, skip)
+
+
+def _inspect_all(config_path: Path, skip: frozenset[str]) -> tuple[Runtime | None, Findings]:
     found = Findings()
     try:
         config = load_config(config_path)

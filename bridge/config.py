@@ -6,12 +6,14 @@ are taken from the directory of the file that names them.
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import functools
 import ipaddress
 import os
 import typing
 from collections.abc import Iterable, Iterator
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar, cast
 
@@ -565,6 +567,23 @@ def _parse(text: str) -> tuple[Any, yaml.Node | None]:
         loader.dispose()
 
 
+# Within `parse_once()`: file text -> its parse, so that a command that validates the same
+# file in several stages (check) parses it once. Off otherwise: a running bridge keeps no
+# parse trees.
+_parsed: ContextVar[dict[str, tuple[Any, yaml.Node | None]] | None] = ContextVar(
+    "_parsed", default=None
+)
+
+
+@contextlib.contextmanager
+def parse_once() -> Iterator[None]:
+    token = _parsed.set({})
+    try:
+        yield
+    finally:
+        _parsed.reset(token)
+
+
 def read_yaml(path: Path) -> tuple[Any, yaml.Node | None]:
     try:
         text = path.read_text(encoding="utf-8")
@@ -572,12 +591,18 @@ def read_yaml(path: Path) -> tuple[Any, yaml.Node | None]:
         raise ConfigError(f"{path}: cannot read: {exc.strerror}") from exc
     except UnicodeDecodeError as exc:
         raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start}: {exc.reason})") from None
+    cache = _parsed.get()
+    if cache is not None and text in cache:
+        return cache[text]  # validation reads the data, never changes it
     try:
-        return _parse(text)
+        parsed = _parse(text)
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
     except RecursionError:
         raise ConfigError(f"{path}: not valid YAML: nested too deeply") from None
+    if cache is not None:
+        cache[text] = parsed
+    return parsed
 
 
 def validate_file(model: type[M], path: Path) -> M:

@@ -202,3 +202,21 @@ def test_yaml_the_composer_refuses(conf: Path, text: str, message: str) -> None:
     with pytest.raises(ConfigError, match=message) as err:
         load_config(conf)
     assert str(err.value).startswith(f"{conf}: not valid YAML")
+
+
+def test_check_parses_each_file_once(conf: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from bridge import config as config_module
+    from bridge.checks import inspect_all
+
+    parsed: list[str] = []
+    real = config_module._parse
+
+    def counting(text: str):  # type: ignore[no-untyped-def]
+        parsed.append(text)
+        return real(text)
+
+    monkeypatch.setattr(config_module, "_parse", counting)
+    runtime, found = inspect_all(conf, frozenset({"ports"}))
+    assert runtime is not None, found.errors
+    assert len(parsed) == len(set(parsed))  # no file's text parsed twice
+    assert any("accounts:" in text for text in parsed)
