@@ -1,10 +1,18 @@
 """Benchmarks: the bridge against a direct connection and HAProxy (TCP mode), one run, one
-MariaDB. Not a test: it prints figures and ratios (and writes them as JSON with --json).
+MariaDB (with TLS). Not a test: it prints figures and ratios (and writes them as JSON with
+--json).
+
+Two bridge configurations run side by side against the same MariaDB:
+- default: as the bridge ships: upstream TLS preferred (MariaDB offers it, so it is used),
+  caching_sha2_password greeting and account row, INFO log, audit file on;
+- plain: upstream TLS disabled, mysql_native_password greeting and row, INFO log, audit on.
 
 (a) relay throughput: sysbench oltp_point_select, 8 client threads
 (b) login rate: connect, authenticate, SELECT 1, disconnect (bench/connect.lua), 4 threads
+(c) memory: the bridge's RSS growth per idle relayed session, at --sessions sessions
 
-Usage: python bench/run.py [--time SECONDS] [--workers N] [--json FILE]
+Usage: python bench/run.py [--time SECONDS] [--workers N] [--config default|plain|both]
+                           [--sessions N] [--json FILE]
 """
 
 from __future__ import annotations
@@ -16,15 +24,34 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
+from typing import Any
 
-from bridge.sandbox.bridgeproc import Account, run_bridge, write_config
-from bridge.sandbox.certs import make_certs
+import pymysql
+
+from bridge.sandbox.bridgeproc import Account, BridgeProcess, run_bridge, write_config
+from bridge.sandbox.certs import CertSet, make_certs
 from bridge.sandbox.mariadb import MariaDB
 from bridge.sandbox.ports import free_port, port_open, wait_until
 
 HERE = Path(__file__).parent
 USER, PASSWORD, UPSTREAM_PASSWORD = "bench", "bench-pw", "bench-upstream-pw"
+
+# name -> (account plugin and greeting, bridge.yaml sections)
+CONFIGS: dict[str, tuple[str, dict[str, Any]]] = {
+    "default": ("caching_sha2_password", {}),
+    "plain": (
+        "mysql_native_password",
+        {
+            "upstream": {"tls": {"mode": "disabled"}},
+            "server": {"default_auth_plugin": "mysql_native_password"},
+        },
+    ),
+}
 
 
 def haproxy(base: Path, upstream_port: int) -> tuple[subprocess.Popen[bytes], int]:
@@ -53,16 +80,70 @@ def sysbench(test: list[str], port: int, password: str, threads: int, seconds: i
     return float(match.group(1))
 
 
-def prepare(db: MariaDB) -> None:
+def prepare(db: MariaDB, sessions: int) -> None:
     db.sql("CREATE DATABASE IF NOT EXISTS sbtest")
     db.sql(f"CREATE USER IF NOT EXISTS '{USER}'@'%' IDENTIFIED BY '{UPSTREAM_PASSWORD}'")
     db.sql(f"GRANT ALL ON sbtest.* TO '{USER}'@'%'")
-    db.sql("SET GLOBAL max_connections = 2000")
+    db.sql(f"SET GLOBAL max_connections = {max(2000, sessions + 200)}")
     subprocess.run(
         ["sysbench", "oltp_point_select", "--db-driver=mysql", f"--mysql-socket={db.socket}",
          "--mysql-user=root", "--mysql-db=sbtest", "--tables=1", "--table-size=10000", "prepare"],
         check=True, capture_output=True,
     )  # fmt: skip
+
+
+@contextmanager
+def bridge_for(
+    name: str, base: Path, db: MariaDB, certs: CertSet, workers: int
+) -> Iterator[BridgeProcess]:
+    plugin, sections = CONFIGS[name]
+    directory = base / f"bridge-{name}"
+    port = free_port()
+    account = Account(USER, PASSWORD, plugin, upstream_password=UPSTREAM_PASSWORD)
+    sections = {**sections, "log": {"level": "info"}, "audit_log": "audit.jsonl"}
+    sections["server"] = {"default_auth_plugin": plugin, **sections.get("server", {})}
+    write_config(directory, port, db.port, certs, [account], **sections)
+    extra = ("--workers", str(workers)) if workers > 1 else ()
+    bridge = run_bridge(directory, port, certs, extra_args=extra)
+    try:
+        warm_up(port)  # caching_sha2: the first login fills the fast-auth cache
+        yield bridge
+    finally:
+        bridge.stop()
+
+
+def warm_up(port: int) -> None:
+    conn = pymysql.connect(host="127.0.0.1", port=port, user=USER, password=PASSWORD,
+                           database="sbtest", ssl_disabled=True)  # fmt: skip
+    conn.close()
+
+
+def rss_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise RuntimeError("no VmRSS")
+
+
+def rss_per_session(bridge: BridgeProcess, sessions: int) -> float:
+    """KiB of bridge RSS per idle relayed session, at `sessions` sessions at once."""
+
+    def connect(_: int) -> pymysql.connections.Connection[Any]:
+        return pymysql.connect(host="127.0.0.1", port=bridge.port, user=USER,
+                               password=PASSWORD, database="sbtest", ssl_disabled=True)  # fmt: skip
+
+    warm = [connect(0) for _ in range(20)]  # allocator and caches settle first
+    for conn in warm:
+        conn.close()
+    time.sleep(0.5)
+    before = rss_kib(bridge.proc.pid)
+    with ThreadPoolExecutor(8) as pool:
+        conns = list(pool.map(connect, range(sessions)))
+    time.sleep(1.0)
+    after = rss_kib(bridge.proc.pid)
+    for conn in conns:
+        conn.close()
+    return (after - before) / sessions
 
 
 def main() -> int:
@@ -71,63 +152,76 @@ def main() -> int:
     )
     parser.add_argument("--time", type=int, default=10, help="seconds per measurement")
     parser.add_argument("--workers", type=int, default=1, help="bridge worker processes")
+    parser.add_argument("--config", choices=("default", "plain", "both"), default="both")
+    parser.add_argument("--sessions", type=int, default=2000, help="idle sessions for RSS; 0: skip")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args()
+    names = list(CONFIGS) if args.config == "both" else [args.config]
     base = Path(tempfile.mkdtemp(prefix="mysql-auth-bridge-bench-"))
-    db = proxy = bridge = None
+    db = proxy = None
     try:
         certs = make_certs(base / "certs")
-        db = MariaDB.start(base / "mariadb")
-        prepare(db)
+        db = MariaDB.start(base / "mariadb", certs=certs)
+        prepare(db, args.sessions)
         proxy, proxy_port = haproxy(base, db.port)
-        port = free_port()
-        account = Account(
-            USER, PASSWORD, "mysql_native_password", upstream_password=UPSTREAM_PASSWORD
-        )
-        # Like for like: the upstream leg without TLS, as the direct and HAProxy connections
-        # are; and the greeting offers the plugin the account has (no AuthSwitch round trip),
-        # as a DBA whose accounts are mysql_native_password would configure it.
-        write_config(base / "bridge", port, db.port, certs, [account],
-                     upstream={"tls": {"mode": "disabled"}}, log={"level": "warning"},
-                     server={"default_auth_plugin": "mysql_native_password"})  # fmt: skip
-        workers = ("--workers", str(args.workers)) if args.workers > 1 else ()
-        bridge = run_bridge(base / "bridge", port, certs, extra_args=workers)
-        targets = {
-            "direct": (db.port, UPSTREAM_PASSWORD),
-            "haproxy": (proxy_port, UPSTREAM_PASSWORD),
-            "bridge": (port, PASSWORD),
-        }
-        tests = {
-            "point_select_8_threads": (["oltp_point_select"], 8),
-            "login_rate_4_threads": ([str(HERE / "connect.lua")], 4),
-        }
-        results: dict[str, dict[str, float]] = {}
-        for name, (test, threads) in tests.items():
-            results[name] = {}
-            for target, (target_port, password) in targets.items():
-                results[name][target] = sysbench(test, target_port, password, threads, args.time)
-                print(f"{name:24} {target:8} {results[name][target]:10.1f} /s", flush=True)
-        report(results)
+        results = run_all(args, names, base, db, certs, proxy_port)
+        report(results, names)
         if args.json:
             args.json.write_text(json.dumps(results, indent=2))
         return 0
     finally:
-        for proc in (bridge, db):
-            if proc is not None:
-                proc.stop()
+        if db is not None:
+            db.stop()
         if proxy is not None:
             proxy.terminate()
             proxy.wait()
         shutil.rmtree(base, ignore_errors=True)
 
 
-def report(results: dict[str, dict[str, float]]) -> None:
-    print(f"\n{'benchmark':24} {'direct/s':>10} {'haproxy/s':>10} {'bridge/s':>10} "
-          f"{'bridge/direct':>14} {'bridge/haproxy':>15} {'haproxy/direct':>15}")  # fmt: skip
-    for name, r in results.items():
-        print(f"{name:24} {r['direct']:10.1f} {r['haproxy']:10.1f} {r['bridge']:10.1f} "
-              f"{r['bridge'] / r['direct']:14.2f} {r['bridge'] / r['haproxy']:15.2f} "
-              f"{r['haproxy'] / r['direct']:15.2f}")  # fmt: skip
+def run_all(
+    args: argparse.Namespace, names: list[str], base: Path, db: MariaDB, certs: CertSet,
+    proxy_port: int,
+) -> dict[str, dict[str, float]]:  # fmt: skip
+    tests = {
+        "point_select_8_threads": (["oltp_point_select"], 8),
+        "login_rate_4_threads": ([str(HERE / "connect.lua")], 4),
+    }
+    results: dict[str, dict[str, float]] = {name: {} for name in tests}
+    results["rss_kib_per_idle_session"] = {}
+    with ExitStack() as stack:
+        bridges = {n: stack.enter_context(bridge_for(n, base, db, certs, args.workers))
+                   for n in names}  # fmt: skip
+        targets = {"direct": (db.port, UPSTREAM_PASSWORD),
+                   "haproxy": (proxy_port, UPSTREAM_PASSWORD),
+                   **{f"bridge_{n}": (b.port, PASSWORD) for n, b in bridges.items()}}  # fmt: skip
+        for name, (test, threads) in tests.items():
+            for target, (port, password) in targets.items():
+                results[name][target] = sysbench(test, port, password, threads, args.time)
+                print(f"{name:24} {target:16} {results[name][target]:10.1f} /s", flush=True)
+        if args.sessions and args.workers == 1:
+            for n, bridge in bridges.items():
+                kib = rss_per_session(bridge, args.sessions)
+                results["rss_kib_per_idle_session"][f"bridge_{n}"] = kib
+                print(f"rss per idle session     bridge_{n:9} {kib:10.1f} KiB", flush=True)
+    return results
+
+
+def report(results: dict[str, dict[str, float]], names: list[str]) -> None:
+    print(f"\n{'benchmark':24} {'direct/s':>10} {'haproxy/s':>10} "
+          + " ".join(f"{'bridge_' + n + '/s':>16}" for n in names))  # fmt: skip
+    for test in ("point_select_8_threads", "login_rate_4_threads"):
+        r = results[test]
+        print(f"{test:24} {r['direct']:10.1f} {r['haproxy']:10.1f} "
+              + " ".join(f"{r['bridge_' + n]:16.1f}" for n in names))  # fmt: skip
+    print(f"\n{'configuration':14} {'relay/haproxy':>14} {'logins/direct':>14} {'logins/s':>9} "
+          f"{'KiB/idle session':>17}")  # fmt: skip
+    relay, logins = results["point_select_8_threads"], results["login_rate_4_threads"]
+    for n in names:
+        key = f"bridge_{n}"
+        rss = results["rss_kib_per_idle_session"].get(key)
+        print(f"{n:14} {relay[key] / relay['haproxy']:14.2f} "
+              f"{logins[key] / logins['direct']:14.2f} {logins[key]:9.0f} "
+              f"{'-' if rss is None else f'{rss:.1f}':>17}")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -104,7 +104,7 @@ async def kill(server: BridgeServer, request: dict[str, Any]) -> Any:
 
 @handler("reload")
 async def reload(server: BridgeServer, _: dict[str, Any]) -> Any:
-    if not server.reload():
+    if not await server.reload():
         raise AdminError(
             f"reload failed, keeping the running configuration:\n{server.last_reload_error}"
         )

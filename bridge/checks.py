@@ -9,10 +9,11 @@ from pathlib import Path
 from bridge.config import (
     BridgeConfig,
     ConfigError,
-    line_of,
-    load_accounts_file,
+    line_in,
+    load_accounts_file_at,
     load_config,
     load_credentials,
+    parse_once,
 )
 from bridge.mapping.accounts import AccountRow
 from bridge.mapping.names import format_account
@@ -42,13 +43,13 @@ def _accounts(config: BridgeConfig) -> None:
     errors: list[str] = []
     for path in config.accounts:
         try:
-            parsed = load_accounts_file(path)
+            parsed, root = load_accounts_file_at(path)  # one parse: data and line numbers
         except ConfigError as exc:
             errors.append(str(exc))
             continue
         for i, entry in enumerate(parsed.accounts):
             try:
-                account_row(entry, line_of(path, ["accounts", i]), i)
+                account_row(entry, line_in(path, root, ["accounts", i]), i)
             except ConfigError as exc:
                 errors.append(str(exc))
     if errors:
@@ -68,7 +69,13 @@ def inspect_all(
     config_path: Path, skip: frozenset[str] = frozenset()
 ) -> tuple[Runtime | None, Findings]:
     """Every problem `serve` would meet, in one run; the runtime when there is none.
-    `skip` names preflight checks to leave out (e.g. 'ports')."""
+    `skip` names preflight checks to leave out (e.g. 'ports'). Each file is parsed once,
+    however many stages read it."""
+    with parse_once():
+        return _inspect_all(config_path, skip)
+
+
+def _inspect_all(config_path: Path, skip: frozenset[str]) -> tuple[Runtime | None, Findings]:
     found = Findings()
     try:
         config = load_config(config_path)

@@ -77,6 +77,7 @@ def _startable(args: argparse.Namespace) -> Runtime:
 
 @command("serve")
 def serve(args: argparse.Namespace) -> int:
+    from bridge.logqueue import LogQueue
     from bridge.server import BridgeServer
 
     runtime = _startable(args)
@@ -98,11 +99,14 @@ def serve(args: argparse.Namespace) -> int:
 
         if worker is not None:
             set_process_title(f"serve -c {args.config} (worker {worker})")
+        logs = LogQueue.start()  # here, in the process that serves: threads do not fork
         try:
             _event_loop_runner()(main())
         except (ConfigError, OSError) as exc:  # the environment changed since the checks
             print(f"mysql-auth-bridge: {exc}", file=sys.stderr)
             raise SystemExit(1) from None
+        finally:
+            logs.stop()  # every queued line written before the process ends
 
     if args.workers > 1:
         from bridge.workers import run_workers

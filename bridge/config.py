@@ -6,14 +6,16 @@ are taken from the directory of the file that names them.
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import functools
 import ipaddress
 import os
 import typing
 from collections.abc import Iterable, Iterator
+from contextvars import ContextVar
 from pathlib import Path
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Annotated, Any, Literal, TypeVar, cast
 
 import yaml
 from pydantic import (
@@ -160,11 +162,21 @@ class UpstreamTlsConfig(Model):
         return self
 
 
+class PoolConfig(Model):
+    """Authenticated upstream connections kept for reuse (docs/configuration.md)."""
+
+    enabled: bool = True
+    max_idle_per_account: int = Field(16, ge=0)
+    max_idle: int = Field(256, ge=0)  # kept idle connections in all
+    idle_timeout: float = Field(60.0, gt=0)  # seconds; also before the upstream's wait_timeout
+
+
 class UpstreamConfig(Model):
     address: Address = "127.0.0.1:3306"
     tls: UpstreamTlsConfig = UpstreamTlsConfig()
     credentials: ConfigPath
     connect_timeout: float = Field(5.0, gt=0)
+    pool: PoolConfig = PoolConfig()
 
 
 class PamConfig(Model):
@@ -424,6 +436,154 @@ def _describe(
         yield f"{path}{line}: {key}: {message}"
 
 
+def _loader_class() -> type[Any]:
+    """libyaml's parser (several times faster than PyYAML's own) when PyYAML has it. The
+    node tree is built by `_compose`, in Python: a reload parsing a large file in a thread
+    lets the event loop run in between (libyaml's own composer holds the GIL throughout)."""
+    try:
+        return cast(type[Any], yaml.CSafeLoader)
+    except AttributeError:
+        return yaml.SafeLoader
+
+
+_Loader = _loader_class()
+_IMPLICIT = yaml.resolver.Resolver.yaml_implicit_resolvers
+
+
+class _Composer:
+    """Events -> nodes, as PyYAML's Composer, with the common case (a plain scalar that no
+    implicit resolver can claim is a string) decided without the resolver."""
+
+    def __init__(self, loader: Any) -> None:
+        self.loader = loader
+        self.anchors: dict[str, yaml.Node] = {}
+
+    def document(self) -> yaml.Node | None:
+        get = self.loader.get_event
+        get()  # StreamStart
+        if self.loader.check_event(yaml.StreamEndEvent):
+            return None
+        get()  # DocumentStart
+        root = self.node()
+        get()  # DocumentEnd
+        if not self.loader.check_event(yaml.StreamEndEvent):
+            event: Any = get()
+            raise yaml.composer.ComposerError(
+                "expected a single document in the stream", root.start_mark,
+                "but found another document", event.start_mark,
+            )  # fmt: skip
+        return root
+
+    def node(self) -> yaml.Node:
+        event: Any = self.loader.get_event()
+        if isinstance(event, yaml.AliasEvent):
+            if event.anchor not in self.anchors:
+                mark: Any = event.start_mark
+                raise yaml.composer.ComposerError(
+                    None, None, f"found undefined alias {event.anchor!r}", mark
+                )
+            return self.anchors[event.anchor]
+        if isinstance(event, yaml.ScalarEvent):
+            marks: tuple[Any, Any] = (event.start_mark, event.end_mark)
+            node: yaml.Node = yaml.ScalarNode(
+                self._scalar_tag(event), event.value, *marks, event.style
+            )
+            self._anchor(event, node)
+            return node
+        if isinstance(event, yaml.SequenceStartEvent):
+            return self._collection(event, yaml.SequenceNode, yaml.SequenceEndEvent)
+        return self._collection(event, yaml.MappingNode, yaml.MappingEndEvent)
+
+    def _scalar_tag(self, event: Any) -> str:
+        if event.tag not in (None, "!"):
+            return str(event.tag)
+        if not event.implicit[0] or event.value[:1] not in _IMPLICIT:
+            return _TAG + "str"
+        return str(self.loader.resolve(yaml.ScalarNode, event.value, event.implicit))
+
+    def _collection(self, event: Any, kind: type[Any], end: type[yaml.Event]) -> yaml.Node:
+        tag = event.tag
+        if tag in (None, "!"):
+            tag = self.loader.resolve(kind, None, event.implicit)
+        node = kind(tag, [], event.start_mark, None, flow_style=event.flow_style)
+        self._anchor(event, node)
+        check, items = self.loader.check_event, node.value
+        if kind is yaml.SequenceNode:
+            while not check(end):
+                items.append(self.node())
+        else:
+            while not check(end):
+                items.append((self.node(), self.node()))
+        node.end_mark = self.loader.get_event().end_mark
+        return cast(yaml.Node, node)
+
+    def _anchor(self, event: Any, node: yaml.Node) -> None:
+        if event.anchor is not None:
+            if event.anchor in self.anchors:
+                raise yaml.composer.ComposerError(
+                    "found duplicate anchor", self.anchors[event.anchor].start_mark,
+                    "second occurrence", event.start_mark,
+                )  # fmt: skip
+            self.anchors[event.anchor] = node
+
+
+_TAG = "tag:yaml.org,2002:"
+_MERGE = _TAG + "merge"
+
+
+def _data(node: yaml.Node, loader: Any) -> Any:
+    """The data of a node tree, as SafeConstructor makes it; plain strings, lists and maps
+    directly (the bulk of a config), everything else by SafeConstructor itself."""
+    if isinstance(node, yaml.ScalarNode):
+        return node.value if node.tag == _TAG + "str" else loader.construct_object(node)
+    if isinstance(node, yaml.SequenceNode) and node.tag == _TAG + "seq":
+        return [_data(item, loader) for item in node.value]
+    plain_map = isinstance(node, yaml.MappingNode) and node.tag == _TAG + "map"
+    if plain_map and not any(key.tag == _MERGE for key, _ in node.value):
+        return _mapping(cast(yaml.MappingNode, node), loader)
+    return loader.construct_object(node, deep=True)
+
+
+def _mapping(node: yaml.MappingNode, loader: Any) -> dict[Any, Any]:
+    data = {}
+    for key_node, value_node in node.value:
+        key = _data(key_node, loader)
+        if isinstance(key, list | dict):
+            raise yaml.constructor.ConstructorError(
+                "while constructing a mapping", node.start_mark, "found unhashable key",
+                key_node.start_mark,
+            )  # fmt: skip
+        data[key] = _data(value_node, loader)
+    return data
+
+
+def _parse(text: str) -> tuple[Any, yaml.Node | None]:
+    """One parse: the node tree (with line marks) and the data made from it."""
+    loader = _Loader(text)
+    try:
+        root = _Composer(loader).document()
+        return (_data(root, loader) if root is not None else None), root
+    finally:
+        loader.dispose()
+
+
+# Within `parse_once()`: file text -> its parse, so that a command that validates the same
+# file in several stages (check) parses it once. Off otherwise: a running bridge keeps no
+# parse trees.
+_parsed: ContextVar[dict[str, tuple[Any, yaml.Node | None]] | None] = ContextVar(
+    "_parsed", default=None
+)
+
+
+@contextlib.contextmanager
+def parse_once() -> Iterator[None]:
+    token = _parsed.set({})
+    try:
+        yield
+    finally:
+        _parsed.reset(token)
+
+
 def read_yaml(path: Path) -> tuple[Any, yaml.Node | None]:
     try:
         text = path.read_text(encoding="utf-8")
@@ -431,29 +591,45 @@ def read_yaml(path: Path) -> tuple[Any, yaml.Node | None]:
         raise ConfigError(f"{path}: cannot read: {exc.strerror}") from exc
     except UnicodeDecodeError as exc:
         raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start}: {exc.reason})") from None
+    cache = _parsed.get()
+    if cache is not None and text in cache:
+        return cache[text]  # validation reads the data, never changes it
     try:
-        return yaml.safe_load(text), yaml.compose(text, Loader=yaml.SafeLoader)
+        parsed = _parse(text)
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
     except RecursionError:
         raise ConfigError(f"{path}: not valid YAML: nested too deeply") from None
+    if cache is not None:
+        cache[text] = parsed
+    return parsed
 
 
 def validate_file(model: type[M], path: Path) -> M:
+    return validate_file_at(model, path)[0]
+
+
+def validate_file_at(model: type[M], path: Path) -> tuple[M, yaml.Node | None]:
+    """The validated model and the node tree it came from (for line numbers later)."""
     data, root = read_yaml(path)
     if data is None:
         data = {}
     try:
-        return model.model_validate(data, context={"base": path.parent})
+        return model.model_validate(data, context={"base": path.parent}), root
     except ValidationError as exc:
         raise ConfigError("\n".join(_describe(exc, path, root, model))) from None
 
 
-def line_of(path: Path, loc: Iterable[int | str]) -> str:
-    """'path:line' of a key path, for errors found after validation."""
-    _, root = read_yaml(path)
+def line_in(path: Path, root: yaml.Node | None, loc: Iterable[int | str]) -> str:
+    """'path:line' of a key path in an already parsed file."""
     node = _node_at(root, list(loc))
     return f"{path}:{node.start_mark.line + 1}" if node is not None else str(path)
+
+
+def line_of(path: Path, loc: Iterable[int | str]) -> str:
+    """'path:line' of a key path, for errors found after validation (parses the file: when
+    asking for many, parse once with validate_file_at and use line_in)."""
+    return line_in(path, read_yaml(path)[1], loc)
 
 
 def load_config(path: Path) -> BridgeConfig:
@@ -462,6 +638,10 @@ def load_config(path: Path) -> BridgeConfig:
 
 def load_accounts_file(path: Path) -> AccountsFile:
     return validate_file(AccountsFile, path)
+
+
+def load_accounts_file_at(path: Path) -> tuple[AccountsFile, yaml.Node | None]:
+    return validate_file_at(AccountsFile, path)
 
 
 def check_private(path: Path) -> None:
@@ -486,7 +666,7 @@ def load_credentials(path: Path) -> dict[str, bytes]:
         except ValidationError as exc:
             raise ConfigError("\n".join(_describe_prefixed(exc, path, root, name))) from None
         except (OSError, ValueError) as exc:
-            raise ConfigError(f"{line_of(path, [name])}: {name}: {exc}") from None
+            raise ConfigError(f"{line_in(path, root, [name])}: {name}: {exc}") from None
     return resolved
 
 

@@ -51,13 +51,14 @@ class Token:
 
 def tokenize(sql: str) -> list[Token]:
     tokens, pos = [], 0
+    line = 1  # counted as the text goes by, not from the start for every token
     while pos < len(sql):
         match = _TOKEN.match(sql, pos)
         if match is None:
-            line = sql.count("\n", 0, pos) + 1
             raise SqlSyntaxError(f"line {line}: cannot read {sql[pos : pos + 20]!r}")
         if match.lastgroup:
-            tokens.append(Token(match.lastgroup, match.group(), sql.count("\n", 0, pos) + 1))
+            tokens.append(Token(match.lastgroup, match.group(), line))
+        line += sql.count("\n", pos, match.end())
         pos = match.end()
     return tokens
 

@@ -51,6 +51,17 @@ class Metrics:
         self.directory_failures = Gauge(
             f"{PREFIX}_ldap_server_failures", "LDAP servers found failing, since start", registry=r
         )
+        self.pool_idle = Gauge(
+            f"{PREFIX}_upstream_pool_idle", "Upstream connections kept idle", registry=r
+        )
+        self.pool_reused = Gauge(
+            f"{PREFIX}_upstream_pool_reused", "Sessions given a kept connection, since start",
+            registry=r,
+        )  # fmt: skip
+        self.pool_discarded = Gauge(
+            f"{PREFIX}_upstream_pool_discarded",
+            "Kept or returning connections closed as unfit for reuse, since start", registry=r,
+        )  # fmt: skip
 
         # Resolved label children, kept: labels() costs a lock and a lookup on every login.
         self._login_children: dict[tuple[str, str, str], tuple[Any, Any]] = {}

@@ -30,8 +30,8 @@ from bridge.config import (
     ProxyGrantEntry,
     TlsConfig,
     check_private,
-    line_of,
-    load_accounts_file,
+    line_in,
+    load_accounts_file_at,
     load_config,
     load_credentials,
 )
@@ -125,16 +125,16 @@ def load_accounts(paths: tuple[Path, ...]) -> tuple[list[AccountRow], ProxyGrant
     grants: list[ProxyGrant] = []
     seen: dict[tuple[str, str], str] = {}
     for path in paths:
-        parsed = load_accounts_file(path)
+        parsed, root = load_accounts_file_at(path)  # one parse: data and line numbers
         for i, entry in enumerate(parsed.accounts):
-            where = line_of(path, ["accounts", i])
+            where = line_in(path, root, ["accounts", i])
             key = (entry.user, entry.host.lower())
             if key in seen:
                 raise ConfigError(f"{where}: '{entry.user}'@'{entry.host}' is also in {seen[key]}")
             seen[key] = where
             rows.append(_row(entry, where, i))
         for i, entry_grant in enumerate(parsed.proxy_grants):
-            grants += _grants(entry_grant, line_of(path, ["proxy_grants", i]), i)
+            grants += _grants(entry_grant, line_in(path, root, ["proxy_grants", i]), i)
     for grant in grants:
         if (grant.proxy_user, grant.proxy_host.lower()) not in seen:
             proxy = format_account(grant.proxy_user, grant.proxy_host)

@@ -71,7 +71,15 @@ from bridge.protocol.packets import (
 from bridge.protocol.proxy_header import take_header
 from bridge.upstream import init_sql
 from bridge.upstream.kill import KillTranslator
-from bridge.upstream.login import LoginRequest, UpstreamError, UpstreamSession, change_user, login
+from bridge.upstream.login import (
+    LoginRequest,
+    UpstreamError,
+    UpstreamSession,
+    change_user,
+    login,
+    upstream_capabilities,
+)
+from bridge.upstream.pool import PoolKey, close_upstream
 from bridge.upstream.relay import Relay
 from bridge.wire import WIRE_METHODS, Send, WireContext, WireMethod, WireRun
 from bridge.wire.base import GssService, is_empty_answer
@@ -174,6 +182,9 @@ class Session:
         self._user = ""  # the user name of the attempt under way
         self._pending_switch: str | None = None  # a method whose switch rides its first packet
         self._deadline: asyncio.Timeout | None = None
+        self.relay: Relay | None = None
+        self._pool_generation = -1  # the pool's, when the upstream connection was obtained
+        self._upstream_bytes_before = 0  # a pooled connection has carried others' bytes
 
     @property
     def attempt_user(self) -> str:
@@ -209,8 +220,8 @@ class Session:
             self.conn.close()
             to_upstream = 0
             if self.upstream is not None:
-                self.upstream.conn.close()
-                to_upstream = self.upstream.conn.bytes_out
+                to_upstream = self.upstream.conn.bytes_out - self._upstream_bytes_before
+                self._end_upstream()
             self.server.metrics.relayed(self.conn.bytes_out, to_upstream)
 
     def _refuse_malformed(self, exc: ProtocolError) -> None:
@@ -241,9 +252,9 @@ class Session:
         if not self.server.registry.add(self.id, self.upstream.greeting.connection_id):
             self.log.warning("session registry full: KILL %d will not find this session", self.id)
         server = self.rt.config.server
-        relay = Relay(self.conn, self.upstream.conn, self._held_command, self._max_packet,
-                      server.max_handshake_packet, server.change_user_timeout)  # fmt: skip
-        await relay.run()
+        self.relay = Relay(self.conn, self.upstream.conn, self._held_command, self._max_packet,
+                           server.max_handshake_packet, server.change_user_timeout)  # fmt: skip
+        await self.relay.run()
 
     # --- steps ------------------------------------------------------------------------------
 
@@ -493,12 +504,41 @@ class Session:
             attrs_block=self._client_attrs(hello),
         )
         try:
-            session = await login(self.rt.upstream, request)
+            session = await self._pooled(request, auth, hello) or await login(
+                self.rt.upstream, request
+            )
+            self._upstream_bytes_before = session.conn.bytes_out
             await init_sql.run(session.conn, self._init_statements(auth))
         except UpstreamError as exc:
             raise self._upstream_failure(exc, auth.upstream_user) from None
         self.server.learn_profile(session.greeting)
         return session
+
+    # --- the pool of upstream connections (bridge/upstream/pool.py) --------------------------
+
+    async def _pooled(
+        self, request: LoginRequest, auth: Authenticated, hello: HandshakeResponse41
+    ) -> UpstreamSession | None:
+        """A kept upstream connection for this account, re-identified as this client."""
+        pool = self.server.pool
+        self._pool_generation = pool.generation
+        caps = upstream_capabilities(self.client_caps, self.server.profile.capabilities, None)
+        key = PoolKey.of(request.user, request.password, caps)
+        return await pool.checkout(key, request, self._attrs(auth, hello.attrs))
+
+    def _end_upstream(self) -> None:
+        """Back to the pool if the client ended with COM_QUIT (the pool checks the rest),
+        else closed."""
+        assert self.upstream is not None
+        if self.relay is None or not self.relay.quit:
+            self.upstream.conn.close()  # the client went away, maybe in the middle of a command
+            return
+        password = self.rt.credentials.get(self.current.upstream_user) if self.current else None
+        if password is None or self.current is None:
+            close_upstream(self.upstream)  # the client's COM_QUIT, passed on
+            return
+        key = PoolKey.of(self.current.upstream_user, password, self.upstream.capabilities)
+        self.server.pool.give_back(key, self.upstream, self._pool_generation)
 
     def _init_statements(self, auth: Authenticated) -> list[str]:
         if not auth.row.init_sql:

@@ -157,3 +157,66 @@ def test_hex_authentication_string_keeps_raw_salt_bytes(tmp_path: Path) -> None:
     )
     (row,) = load_rows((accounts,))
     assert row.authentication_string == bytes.fromhex(raw)
+
+
+def test_one_parse_gives_the_data_yaml_safe_load_gives(tmp_path: Path) -> None:
+    import yaml
+
+    from bridge.config import read_yaml
+
+    text = (
+        "base: &base {plugin: mysql_native_password, n: 3, on: yes, f: 1.5, none: ~}\n"
+        "list: [a, 'b', 0x1F, 2026-01-01, !!binary aGk=]\n"
+        "merged:\n  <<: *base\n  user: x\n"
+        "alias: *base\n"
+        "'quoted key': {nested: [[1, 2], {k: v}]}\n"
+        "dup: 1\ndup: 2\n"
+    )
+    path = write(tmp_path / "x.yaml", text)
+    data, root = read_yaml(path)
+    assert data == yaml.safe_load(text)
+    assert root is not None and root.value[1][0].start_mark.line == 1  # 'list' on line 2
+
+
+def test_unhashable_key_is_a_yaml_error(tmp_path: Path) -> None:
+    path = write(tmp_path / "x.yaml", "? [a, b]\n: 1\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_config(path)
+
+
+def test_every_row_of_a_large_file_knows_its_line(tmp_path: Path) -> None:
+    rows = "".join(f"  - user: u{i}\n    plugin: mysql_native_password\n" for i in range(3000))
+    accounts = write(tmp_path / "a.yaml", f"accounts:\n{rows}")
+    loaded = {r.user: r.source for r in load_rows((accounts,))}
+    assert loaded["u0"] == f"{accounts}:2"
+    assert loaded["u2999"] == f"{accounts}:{2 + 2 * 2999}"
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [("a: *nowhere\n", "undefined alias"), ("a: 1\n---\nb: 2\n", "single document"),
+     ("a: &x 1\nb: &x 2\n", "duplicate anchor")],
+)  # fmt: skip
+def test_yaml_the_composer_refuses(conf: Path, text: str, message: str) -> None:
+    write(conf, text)
+    with pytest.raises(ConfigError, match=message) as err:
+        load_config(conf)
+    assert str(err.value).startswith(f"{conf}: not valid YAML")
+
+
+def test_check_parses_each_file_once(conf: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from bridge import config as config_module
+    from bridge.checks import inspect_all
+
+    parsed: list[str] = []
+    real = config_module._parse
+
+    def counting(text: str):  # type: ignore[no-untyped-def]
+        parsed.append(text)
+        return real(text)
+
+    monkeypatch.setattr(config_module, "_parse", counting)
+    runtime, found = inspect_all(conf, frozenset({"ports"}))
+    assert runtime is not None, found.errors
+    assert len(parsed) == len(set(parsed))  # no file's text parsed twice
+    assert any("accounts:" in text for text in parsed)

@@ -139,3 +139,19 @@ def test_external_plugins_from_enterprise_percona_and_mariadb(tmp_path: Path) ->
     assert result.not_translated == []
     rows, grants = load(result, tmp_path)
     assert len(rows) == 6 and grants.grants[0].proxied_user == "developer"
+
+
+def test_a_server_with_2000_users_imports_into_a_file_the_bridge_loads(tmp_path: Path) -> None:
+    native = "*2470C0C06DEE42FD1618BB99005ADCA2EC9D1E19"
+    sql = "".join(
+        f"CREATE USER `u{i}`@`10.{i % 250}.%` IDENTIFIED BY PASSWORD '{native}';\n"
+        f"GRANT PROXY ON `u{i}`@`10.{i % 250}.%` TO `u{(i + 1) % 2000}`@`10.{(i + 1) % 250}.%`;\n"
+        for i in range(2000)
+    )
+    result = import_sql(sql, "users.sql")
+    assert not result.not_translated
+    path = tmp_path / "imported.yaml"
+    path.write_text(to_yaml(result))
+    rows, grants = load_accounts((path,))
+    assert len(rows) == 2000 and len(grants.grants) == 2000
+    assert len({row.source for row in rows}) == 2000  # each row knows its own line

@@ -14,7 +14,11 @@ from bridge.protocol.kill import KILL_START
 
 # Commands the session handles itself; a COM_QUERY is held when it may be a KILL. Plain
 # ints: this runs for every command on the relay.
-_HELD = frozenset({int(Command.COM_CHANGE_USER), int(Command.COM_PROCESS_KILL)})
+# COM_QUIT: the client is done; the session decides whether the upstream connection goes
+# back to the pool.
+_HELD = frozenset(
+    {int(Command.COM_CHANGE_USER), int(Command.COM_PROCESS_KILL), int(Command.COM_QUIT)}
+)
 _QUERY = int(Command.COM_QUERY)
 _QUERY_HEAD = HEADER_SIZE + 2  # header, command byte, the query's first byte
 

@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -46,6 +47,20 @@ def hash_text(plugin: str, password: str) -> str:
     return to_text(HASHERS.get(plugin, make_sha2)(password.encode()))
 
 
+LOG_SETTLE = 0.05  # seconds
+
+
+def settled_text(path: Path) -> str:
+    """A file the bridge writes from a thread (log lines, audit records), a moment after
+    what they report (a client may already have its answer): read once it has stopped
+    growing for LOG_SETTLE seconds (waiting at most a second)."""
+    size, deadline = -1, time.monotonic() + 1.0
+    while time.monotonic() < deadline and path.stat().st_size != size:
+        size = path.stat().st_size
+        time.sleep(LOG_SETTLE)
+    return path.read_text(errors="replace")
+
+
 @dataclass
 class BridgeProcess:
     directory: Path
@@ -60,7 +75,12 @@ class BridgeProcess:
 
     @property
     def log(self) -> str:
-        return (self.directory / "bridge.log").read_text(errors="replace")
+        return settled_text(self.directory / "bridge.log")
+
+    def audit_text(self, name: str = "audit.jsonl") -> str:
+        """The audit file so far ('' if there is none yet), settled as the log is."""
+        path = self.directory / name
+        return settled_text(path) if path.exists() else ""
 
     def listening(self) -> bool:
         return port_open(self.port) and self.socket.exists()

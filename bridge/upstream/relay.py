@@ -39,6 +39,7 @@ class Relay:
         self.scanner = CommandScanner()
         self._intercept: asyncio.Task[None] | None = None
         self._failure: BaseException | None = None
+        self.quit = False  # the client ended with COM_QUIT (nothing of its own in flight)
 
     async def run(self) -> None:
         self.client.on_pause = self.upstream.pause_reading
@@ -78,9 +79,20 @@ class Relay:
         if held is not None:
             self.client.sink = None
             self.upstream.sink = None
+            if held[HEADER_SIZE] == Command.COM_QUIT:
+                self._quit()
+                return
             self.client.unread(held)
             self._held_kind = held[HEADER_SIZE]
             self._intercept = asyncio.create_task(self._held_command())
+
+    def _quit(self) -> None:
+        """COM_QUIT, at a command boundary: the client is done. It is not passed on, so the
+        session can decide what becomes of the upstream connection (pool or close)."""
+        self.quit = True
+        self.upstream.on_pause = self.client.on_pause = None
+        self.upstream.pause_reading(False)
+        self.client.close()
 
     async def _held_command(self) -> None:
         try:

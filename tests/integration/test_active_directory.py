@@ -58,7 +58,7 @@ def ad_bridge(directory: Path, mariadb: MariaDB, certs: CertSet, dc: SambaDC, ur
 
 def audit(bridge: Bridge, user: str) -> dict[str, Any]:
     """The last audit record for this user."""
-    lines = (bridge.directory / "audit.jsonl").read_text().splitlines()
+    lines = bridge.audit_text().splitlines()  # written by a thread: settled first
     records = [json.loads(line) for line in lines]
     return [r for r in records if r["user"] == user][-1]
 

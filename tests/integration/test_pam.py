@@ -126,7 +126,7 @@ def test_user_rewritten_by_pam_becomes_the_proxied_account(pam_bridge: Bridge) -
     with closing(connect("pymysql", pam_bridge, "mapper", "map-pam", "tls")) as conn:
         assert scalar(conn, "SELECT CURRENT_USER()") == "developer@%"
         assert bridge_attr(conn, "bridge_external_user") == "developer"
-    lines = (pam_bridge.directory / "audit.jsonl").read_text().splitlines()
+    lines = pam_bridge.audit_text().splitlines()
     record = [json.loads(line) for line in lines if '"user":"mapper"' in line][-1]
     assert (record["identity"], record["proxied_account"], record["result"]) == (
         "developer",

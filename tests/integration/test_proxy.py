@@ -47,8 +47,7 @@ def configure(bridge: Bridge, rows: list[dict], grants: list[dict], audit: bool 
 
 
 def audit_lines(bridge: Bridge) -> list[dict]:  # type: ignore[type-arg]
-    path = bridge.directory / "audit.jsonl"
-    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+    return [json.loads(line) for line in bridge.audit_text().splitlines()]
 
 
 def row(user: str, password: str, **extra: object) -> dict:  # type: ignore[type-arg]
@@ -152,7 +151,7 @@ def test_audit_log_one_line_per_attempt(proxy_bridge: Bridge) -> None:
         and change["result"] == "ok"
         and change["proxied_account"] == "'developer'@'%'"
     )
-    text = (proxy_bridge.directory / "audit.jsonl").read_text()
+    text = proxy_bridge.audit_text()
     assert "alice-pw" not in text and "wrong-secret" not in text
 
 

@@ -59,3 +59,33 @@ def test_file_order_breaks_ties() -> None:
 def test_find_exact_row() -> None:
     assert TABLE.find("app", "10.%") is not None
     assert TABLE.find("app", "11.%") is None
+
+
+def _scan(table: AccountTable, user: str, ip: str | None) -> AccountRow | None:
+    """The definition: the first row in search order that matches."""
+    client = client_host(ip, True)
+    return next((r for r in table.rows if r.matches(user, client)), None)
+
+
+def test_index_finds_what_a_scan_of_every_row_finds() -> None:
+    hosts = ["%", "10.%", "10.1.%", "10.1.2.3", "localhost", "10.0.0.0/255.0.0.0", "%.example"]
+    users = ["", "app", "ops", "jeffrey", "u1"]
+    rows = [row(u, h) for h in hosts for u in users]
+    rows.reverse()  # file order differs from search order
+    table = AccountTable.build(rows)
+    for user in [*users, "nobody"]:
+        for ip in [None, "10.1.2.3", "10.1.9.9", "10.7.0.1", "192.168.0.1", "127.0.0.1"]:
+            assert table.match(user, client_host(ip, True)) == _scan(table, user, ip), (user, ip)
+
+
+def test_anonymous_rows_interleave_with_the_users_own_in_search_order() -> None:
+    table = AccountTable.build([row("app", "%"), row("", "10.%"), row("app", "10.1.%")])
+    assert match_in(table, "app", "10.1.0.1") == "app@10.1.%"  # the more specific named row
+    assert match_in(table, "app", "10.2.0.1") == "@10.%"  # anonymous, more specific than app@%
+    assert match_in(table, "app", "192.0.2.1") == "app@%"
+    assert match_in(table, "", "10.1.0.1") == "@10.%"  # an empty user name: anonymous rows only
+
+
+def match_in(table: AccountTable, user: str, ip: str) -> str | None:
+    found = table.match(user, client_host(ip, True))
+    return found.source if found else None

@@ -90,3 +90,16 @@ def test_queries_that_cannot_start_a_kill_pass() -> None:
     for sql in (b"SELECT 1", b"INSERT INTO t VALUES (1)", b"SET @a=1", b"(SELECT 1)", b""):
         stream = frame(b"\x03" + sql, 0)
         assert CommandScanner().feed(stream) == (stream, None)
+
+
+@settings(max_examples=100, deadline=None)
+@given(cuts=st.lists(st.integers(0, 10_000), max_size=8))
+def test_quit_is_held_at_a_command_boundary(cuts: list[int]) -> None:
+    before, quit_packet = frame(b"\x03select 1", 0), frame(b"\x01", 0)
+    forward, held = run(CommandScanner(), chunked(before + quit_packet, cuts))
+    assert (forward, held) == (before, quit_packet)
+
+
+def test_0x01_in_a_data_packet_is_not_a_quit() -> None:
+    stream = frame(b"\x03load data local infile 'x' into table t", 0) + frame(b"\x01", 2)
+    assert run(CommandScanner(), [stream]) == (stream, None)

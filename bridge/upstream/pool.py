@@ -1,0 +1,282 @@
+"""A pool of authenticated upstream connections (`upstream.pool`).
+
+A client that leaves with COM_QUIT hands its upstream connection back. Before it is kept,
+one round trip proves it is in step and idle: a query whose answer carries a fresh random
+token (everything before that answer, e.g. the rest of a result the client did not read, is
+read and dropped) and whose final status says whether a transaction is open (then the
+connection is closed, not kept). The answer also gives the session's wait_timeout, so an
+idle connection is closed before the upstream would drop it.
+
+A new client for the same account gets a kept connection re-identified with
+COM_CHANGE_USER: the upstream authenticates the account again, sees the new client's
+connection attributes (bridge_external_user ...), and resets the session (user and session
+variables, temporary tables, prepared statements, an open transaction, the current
+database). The TCP connection, TLS session and upstream thread (CONNECTION_ID()) are the
+pooled one's. Any failure closes that connection and the caller logs in afresh.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import os
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from bridge.config import PoolConfig
+from bridge.protocol.codec import Reader, lenenc_bytes
+from bridge.protocol.constants import HEADER_SIZE, Capability, Command, Marker, ServerStatus
+from bridge.protocol.errors import ProtocolError
+from bridge.protocol.packets import Attrs, ChangeUser
+from bridge.upstream.login import LoginRequest, UpstreamError, UpstreamSession, change_user
+
+log = logging.getLogger("bridge.pool")
+C = Capability
+
+# Capabilities that do not shape the relayed stream: they may differ between the client
+# that opened a connection and the one that reuses it.
+_NOT_KEYED = C.CLIENT_CONNECT_WITH_DB | C.CLIENT_SSL | C.CLIENT_CONNECT_ATTRS
+SYNC_LIMIT = 64 << 20  # bytes of a left-over result read and dropped before giving up
+WAIT_TIMEOUT_MARGIN = 0.8  # close idle connections at 80 % of the upstream's wait_timeout
+
+
+@dataclass(frozen=True)
+class PoolKey:
+    user: str
+    secret: bytes = field(repr=False)  # a digest of the upstream password
+    capabilities: int
+
+    @classmethod
+    def of(cls, user: str, password: bytes, capabilities: int) -> PoolKey:
+        digest = hashlib.sha256(password).digest()
+        return cls(user, digest, capabilities & ~_NOT_KEYED)
+
+
+@dataclass
+class _Idle:
+    session: UpstreamSession
+    expiry: asyncio.TimerHandle | None = None  # closes it once idle for too long
+
+    def cancel(self) -> None:
+        if self.expiry is not None:
+            self.expiry.cancel()
+
+
+def abort(session: UpstreamSession) -> None:
+    """Close at once (a reset): for a connection out of step."""
+    session.conn.abort()
+
+
+class UpstreamPool:
+    def __init__(self, config: PoolConfig, timeout: float) -> None:
+        self.config = config
+        self.timeout = timeout  # for each round trip (the upstream's connect_timeout)
+        self.generation = 0
+        self._idle: dict[PoolKey, deque[_Idle]] = {}
+        self._count = 0
+        self._returning: set[asyncio.Task[None]] = set()
+        self.reused = self.discarded = 0  # for the metrics
+
+    @property
+    def idle(self) -> int:
+        return self._count
+
+    # --- taking -----------------------------------------------------------------------------
+
+    async def checkout(
+        self, key: PoolKey, request: LoginRequest, attrs: Attrs
+    ) -> UpstreamSession | None:
+        """A kept connection for `key`, re-identified as `request` with the client's `attrs`;
+        None when there is none (or none that works): the caller logs in afresh."""
+        if not self.config.enabled:
+            return None
+        while (idle := self._pop(key)) is not None:
+            session = idle.session
+            if session.conn.closed.done() or session.conn.has_buffered():
+                self._discard(session, "closed or spoke while idle")
+                continue
+            try:
+                async with asyncio.timeout(self.timeout):
+                    session.ok_payload = await _change_user(session, request, attrs)
+            except (UpstreamError, ProtocolError, ConnectionError, TimeoutError) as exc:
+                self._discard(session, f"COM_CHANGE_USER failed: {exc}")
+                continue
+            self.reused += 1
+            return session
+        return None
+
+    def _pop(self, key: PoolKey) -> _Idle | None:
+        idle = self._idle.get(key)
+        if not idle:
+            return None
+        found = idle.pop()  # the most recently used: the warmest, and lets others expire
+        found.cancel()
+        self._count -= 1
+        if not idle:
+            del self._idle[key]
+        return found
+
+    # --- giving back ------------------------------------------------------------------------
+
+    def give_back(self, key: PoolKey, session: UpstreamSession, generation: int) -> None:
+        """The client left with COM_QUIT: check the connection off the session's task, then
+        keep it or close it."""
+        session.conn.sink = None
+        session.conn.on_pause = None
+        if not self._may_keep(key, generation):
+            close_upstream(session)
+            return
+        task = asyncio.get_running_loop().create_task(self._give_back(key, session, generation))
+        self._returning.add(task)
+        task.add_done_callback(self._returning.discard)
+
+    def _may_keep(self, key: PoolKey, generation: int) -> bool:
+        per_account = len(self._idle.get(key, ()))
+        return (
+            self.config.enabled
+            and generation == self.generation
+            and per_account < self.config.max_idle_per_account
+            and self._count < self.config.max_idle
+        )
+
+    async def _give_back(self, key: PoolKey, session: UpstreamSession, generation: int) -> None:
+        try:
+            async with asyncio.timeout(self.timeout):
+                status, wait_timeout = await sync(session)
+        except (UpstreamError, ProtocolError, ConnectionError, TimeoutError) as exc:
+            self._discard(session, f"not in step after the client left: {exc}")
+            return
+        except asyncio.CancelledError:  # the bridge is stopping
+            session.conn.abort()
+            raise
+        if status & ServerStatus.SERVER_STATUS_IN_TRANS:  # COM_QUIT: the upstream rolls back
+            self._discard(session, "the client left inside a transaction", close_upstream)
+            return
+        if not self._may_keep(key, generation):  # a reload, or others came back meanwhile
+            close_upstream(session)
+            return
+        lifetime = min(self.config.idle_timeout, wait_timeout * WAIT_TIMEOUT_MARGIN)
+        self._keep(key, session, lifetime)
+
+    def _keep(self, key: PoolKey, session: UpstreamSession, lifetime: float) -> None:
+        entry = _Idle(session)
+        entry.expiry = asyncio.get_running_loop().call_later(lifetime, self._expire, key, entry)
+        self._idle.setdefault(key, deque()).append(entry)
+        self._count += 1
+        log.debug("upstream connection %d kept for %s, up to %.0f s",
+                  session.greeting.connection_id, key.user, lifetime)  # fmt: skip
+
+    def _expire(self, key: PoolKey, entry: _Idle) -> None:
+        idle = self._idle.get(key)
+        if idle is not None and entry in idle:
+            idle.remove(entry)
+            self._count -= 1
+            if not idle:
+                del self._idle[key]
+            close_upstream(entry.session)
+
+    def _discard(
+        self,
+        session: UpstreamSession,
+        reason: str,
+        close: Callable[[UpstreamSession], None] = abort,
+    ) -> None:
+        """Close a connection found unfit for reuse (by default at once: it is out of step)."""
+        self.discarded += 1
+        log.debug("upstream connection %d not reused: %s", session.greeting.connection_id, reason)
+        close(session)
+
+    # --- emptying ---------------------------------------------------------------------------
+
+    def clear(self, config: PoolConfig | None = None) -> None:
+        """Close every kept connection; connections now in use will not come back (a reload,
+        new credentials). `config` replaces the settings."""
+        self.generation += 1
+        if config is not None:
+            self.config = config
+        for idle in self._idle.values():
+            for entry in idle:
+                entry.cancel()
+                close_upstream(entry.session)
+        self._idle.clear()
+        self._count = 0
+
+    async def close(self) -> None:
+        """On drain: the checks under way end, and nothing is kept."""
+        for task in list(self._returning):
+            task.cancel()
+        await asyncio.gather(*self._returning, return_exceptions=True)
+        self.clear()
+
+
+def close_upstream(session: UpstreamSession) -> None:
+    """Say goodbye (COM_QUIT) and close: the upstream counts no aborted connection."""
+    session.conn.sink = None
+    session.conn.send_packet(bytes([Command.COM_QUIT]), 0)
+    session.conn.close()
+
+
+async def _change_user(session: UpstreamSession, request: LoginRequest, attrs: Attrs) -> bytes:
+    packet = ChangeUser(request.user, b"", request.database or "", request.charset, None, attrs)
+    return await change_user(session, request.user, request.password, packet)
+
+
+# --- the check when a connection comes back -------------------------------------------------
+
+
+async def sync(session: UpstreamSession) -> tuple[int, float]:
+    """Ask for a fresh token and read until its answer: (the final status flags, the
+    session's wait_timeout). What came before it (left over from the last client) is
+    dropped unparsed, up to SYNC_LIMIT bytes: the random token cannot be in it."""
+    token = os.urandom(16).hex().encode()
+    query = b"SELECT '" + token + b"' AS t, @@wait_timeout AS w"
+    session.conn.send_packet(bytes([Command.COM_QUERY]) + query, 0)
+    answer = _Answer(lenenc_bytes(token))
+    row, end = await session.conn.read_with(answer.take)
+    wait_timeout = float(Reader(row[len(answer.wanted) :]).lenenc_bytes())
+    eof_deprecated = bool(session.capabilities & C.CLIENT_DEPRECATE_EOF)
+    return _final_status(end, eof_deprecated), wait_timeout
+
+
+class _Answer:
+    """Finds the token's row (header, payload) and the packet after it in the buffer."""
+
+    def __init__(self, wanted: bytes) -> None:
+        self.wanted = wanted
+        self.dropped = 0
+
+    def take(self, buf: bytearray) -> tuple[bytes, bytes] | None:
+        at = buf.find(self.wanted)
+        if at < HEADER_SIZE:
+            keep = len(self.wanted) + HEADER_SIZE
+            if len(buf) > keep:  # nothing before the tail can start the answer
+                self.dropped += len(buf) - keep
+                del buf[: len(buf) - keep]
+            if self.dropped > SYNC_LIMIT:
+                raise ProtocolError("too much left over from the last client")
+            return None
+        start = at - HEADER_SIZE
+        row_end = at + int.from_bytes(buf[start : start + 3], "little")
+        if len(buf) < row_end + HEADER_SIZE:
+            return None
+        end_end = row_end + HEADER_SIZE + int.from_bytes(buf[row_end : row_end + 3], "little")
+        if len(buf) < end_end:
+            return None
+        row, end = bytes(buf[at:row_end]), bytes(buf[row_end + HEADER_SIZE : end_end])
+        del buf[:end_end]
+        return row, end
+
+
+def _final_status(payload: bytes, eof_deprecated: bool) -> int:
+    """The status flags of the packet that ends a result set: EOF, or OK with 0xFE."""
+    r = Reader(payload)
+    if r.u8() != Marker.EOF:
+        raise ProtocolError("the token's row is not followed by the end of the result")
+    if eof_deprecated:
+        r.lenenc_int()  # affected rows
+        r.lenenc_int()  # last insert id
+        return r.u16()
+    r.u16()  # warnings
+    return r.u16()

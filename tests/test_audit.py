@@ -1,0 +1,75 @@
+"""The audit writer: records in order, off the caller's thread, none lost on close, a full
+disk (/dev/full) keeps them in memory (bounded) and retries."""
+
+import json
+import logging
+from pathlib import Path
+
+import pytest
+
+from bridge import audit
+from bridge.audit import Attempt, AuditLog
+
+
+def attempt(user: str) -> Attempt:
+    return Attempt("login", 1, "127.0.0.1", "tcp", user, result="ok")
+
+
+def users(path: Path) -> list[str]:
+    return [json.loads(line)["user"] for line in path.read_text().splitlines()]
+
+
+def test_records_reach_the_file_in_order_and_close_writes_all(tmp_path: Path) -> None:
+    log = AuditLog(str(tmp_path / "audit.jsonl"))
+    for i in range(2000):
+        log.write(attempt(f"u{i}"))
+    log.close()
+    assert users(tmp_path / "audit.jsonl") == [f"u{i}" for i in range(2000)]
+
+
+def test_retarget_reopens_and_keeps_order(tmp_path: Path) -> None:
+    first, second = tmp_path / "a.jsonl", tmp_path / "b.jsonl"
+    log = AuditLog(str(first))
+    log.write(attempt("before"))
+    first.rename(tmp_path / "a.jsonl.1")  # logrotate moves the file, then the bridge reloads
+    log.retarget(str(first))
+    log.write(attempt("after"))
+    log.retarget(str(second))
+    log.write(attempt("third"))
+    log.close()
+    assert users(tmp_path / "a.jsonl.1") == ["before"]
+    assert users(first) == ["after"]
+    assert users(second) == ["third"]
+
+
+def test_full_disk_keeps_records_until_the_file_can_be_written(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    log = AuditLog("/dev/full")  # every write fails with ENOSPC
+    with caplog.at_level(logging.ERROR, logger="bridge.audit"):
+        for i in range(5):
+            log.write(attempt(f"u{i}"))
+        target = tmp_path / "audit.jsonl"
+        log.retarget(str(target))  # space again (here: another file)
+        log.close()
+    assert users(target) == [f"u{i}" for i in range(5)]
+    assert log.dropped == 0
+    assert "cannot write" in caplog.text
+
+
+def test_full_disk_bounds_what_is_held(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(audit, "MAX_PENDING", 2)
+    log = AuditLog("/dev/full")
+    for i in range(5):
+        log.write(attempt(f"u{i}"))
+    log.close()
+    assert log.dropped == 3
+
+
+def test_log_target_sends_the_json_line_to_the_logger(caplog: pytest.LogCaptureFixture) -> None:
+    log = AuditLog("log")
+    with caplog.at_level(logging.INFO, logger="bridge.audit"):
+        log.write(attempt("alice"))
+    log.close()
+    (record,) = [r for r in caplog.records if r.name == "bridge.audit"]
+    assert json.loads(record.getMessage())["user"] == "alice"
