@@ -46,7 +46,6 @@ def gm(account: str, *groups: str) -> GroupMapping:
         ('#"x,y"="p+q"', MappingRule("", (gm("p+q", "x,y"),))),
         ('#"g+h"', MappingRule("", (gm("g+h", "g+h"),))),
     ],
-    ids=repr,
 )
 def test_ldap_edges(text: str, expected: MappingRule) -> None:
     assert parse_ldap(text) == expected
@@ -78,7 +77,6 @@ def test_ldap_mapping_errors(bad: str) -> None:
         ),
         ("mysql,a=x,a=y", MappingRule("mysql", (gm("x", "a"), gm("y", "a")))),
     ],
-    ids=repr,
 )
 def test_pam_edges(text: str, expected: MappingRule | None) -> None:
     if expected is None:
@@ -140,3 +138,17 @@ def test_account_for_needs_every_group_of_a_mapping(
     rule = parse_ldap("#g1+g2=both,g1=one")
     assert rule.account_for(groups) == account
     assert rule.account_for(iter(groups)) == account  # any iterable, consumed once
+
+
+@pytest.mark.parametrize(
+    ("bad", "message"),
+    [
+        ("#a+ =b", "empty group name"),
+        ("#a=", "empty account name"),
+        ('#g=""', "empty account name"),
+    ],
+)
+def test_ldap_errors_say_what_is_wrong(bad: str, message: str) -> None:
+    with pytest.raises(AuthStringError) as caught:
+        parse_ldap(bad)
+    assert str(caught.value) == message

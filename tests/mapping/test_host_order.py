@@ -37,7 +37,7 @@ def test_every_host_ranks_below_the_line_above_it() -> None:
         assert max(rank(h) for h in above) < min(rank(h) for h in below), (above, below)
 
 
-@pytest.mark.parametrize("line", [line for line in ORDER if len(line) > 1], ids=str)
+@pytest.mark.parametrize("line", [line for line in ORDER if len(line) > 1])
 def test_hosts_on_one_line_rank_the_same(line: list[str]) -> None:
     assert len({rank(h) for h in line}) == 1
 

@@ -316,3 +316,35 @@ def test_change_user_without_charset_sends_zero_and_empty_plugin() -> None:
 
 def test_nul_string_builder() -> None:
     assert nul_bytes(b"") == b"\0" and nul_bytes(b"ab") == b"ab\0"
+
+
+def test_codec_error_texts() -> None:
+    with pytest.raises(ProtocolError) as caught:
+        Reader(b"abc").nul_bytes()
+    assert str(caught.value) == "unterminated string"
+    with pytest.raises(ValueError) as value_error:
+        lenenc_int(-1)
+    assert str(value_error.value) == "length-encoded integers are unsigned"
+    with pytest.raises(ValueError) as value_error:
+        nul_bytes(b"a\0b")
+    assert str(value_error.value) == "a NUL-terminated string cannot contain NUL"
+
+
+@pytest.mark.parametrize(
+    ("data", "first", "rest"),
+    [
+        (b"a\0b\0", b"a", b"b\0"),  # the first NUL ends the string
+        (b"\0tail", b"", b"tail"),  # an empty string at the start
+        (b"abc", b"abc", b""),  # no NUL: the rest
+        (b"", b"", b""),
+    ],
+)
+def test_nul_bytes_or_rest(data: bytes, first: bytes, rest: bytes) -> None:
+    r = Reader(data)
+    assert r.nul_bytes_or_rest() == first
+    assert r.rest() == rest
+
+
+def test_a_nul_string_after_others_starts_where_they_end() -> None:
+    r = Reader(b"x\0\0y\0")
+    assert (r.nul_bytes(), r.nul_bytes(), r.nul_bytes()) == (b"x", b"", b"y")

@@ -41,7 +41,7 @@ from bridge.protocol.packets import (
     parse_ssl_request,
 )
 
-SETTINGS = settings(max_examples=150, deadline=None)
+SETTINGS = settings(deadline=None)  # examples: the profile (tests/conftest.py)
 LOWER = (1 << 32) - 1
 u8, u16, u32 = st.integers(0, 0xFF), st.integers(0, 0xFFFF), st.integers(0, LOWER)
 caps64 = st.integers(0, (1 << 64) - 1)
