@@ -144,7 +144,7 @@ def test_to_text_writes_hex_when_a_byte_is_not_printable() -> None:
     for salt, printable in [(SALT, True), (b"'" + SALT[1:], False), (b'"' + SALT[1:], False),
                             (b"\\" + SALT[1:], False), (b" " + SALT[1:], False),
                             (b"\x7f" + SALT[1:], False), (b"!" + SALT[1:], True),
-                            (b"~" + SALT[1:], True)]:  # fmt: skip
+                            (b"~" + SALT[1:], True), (b"X" + SALT[1:], True)]:  # fmt: skip
         stored = Sha2CryptHash(5, salt, DIGEST)
         text = to_text(stored)
         assert text.startswith("0x") is not printable, salt
