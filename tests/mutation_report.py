@@ -46,9 +46,10 @@ class Score:
         return 100.0 * self.detected / self.total if self.total else 100.0
 
 
-def listed_equivalents(path: Path = EQUIVALENTS) -> set[str]:
+def listed_equivalents(path: Path | None = None) -> set[str]:
     """Mutant names listed as `- `name`: reason` lines; a line without a reason is no listing."""
-    return {m["name"] for line in path.read_text().splitlines() if (m := _LISTED.match(line))}
+    text = (path or EQUIVALENTS).read_text()
+    return {m["name"] for line in text.splitlines() if (m := _LISTED.match(line))}
 
 
 def rerun_by_file(name: str, mutants_dir: Path) -> int:
