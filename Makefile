@@ -1,4 +1,4 @@
-# mysql-auth-bridge: make demo | make test | make conformance | make check | make bench
+# mysql-auth-bridge: make demo | make test | make conformance | make check | make bench | make mutation
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 PYTEST_ARGS ?=
@@ -7,7 +7,7 @@ PREFIX ?= /usr
 DESTDIR ?=
 UNITDIR ?= /lib/systemd/system
 
-.PHONY: deps demo test conformance check lint format typecheck bench clean install deb
+.PHONY: deps demo test conformance check lint format typecheck bench mutation clean install deb
 
 deps:
 	@scripts/install-deps
@@ -29,6 +29,9 @@ check: deps  ## lint, format and types
 format: deps
 	$(VENV)/bin/ruff format bridge tests bench
 	$(VENV)/bin/ruff check --fix bridge tests bench
+
+mutation: deps  ## mutation testing of the pure core (mutmut): per-module scores, >= 90% each
+	scripts/mutation
 
 bench: deps  ## relay and login-rate benchmarks; prints ratios against a direct connection
 	$(PY) bench/run.py

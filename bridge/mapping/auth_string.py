@@ -58,6 +58,17 @@ def _split(text: str, separator: str) -> list[str]:
     return items
 
 
+def _partition(text: str, separator: str) -> tuple[str, str, str]:
+    """str.partition at the first `separator` outside double quotes."""
+    quoted = False
+    for i, ch in enumerate(text):
+        if ch == '"':
+            quoted = not quoted
+        elif ch == separator and not quoted:
+            return text[:i], separator, text[i + 1 :]
+    return text, "", ""
+
+
 def _name(text: str, what: str) -> str:
     text = text.strip()
     if len(text) >= 2 and text[0] == text[-1] == '"':
@@ -68,7 +79,7 @@ def _name(text: str, what: str) -> str:
 
 
 def _pam_mapping(item: str) -> GroupMapping:
-    group, sep, account = item.partition("=")
+    group, sep, account = _partition(item, "=")
     if not sep:
         raise AuthStringError(f"'{item}' is not group=account")
     return GroupMapping((_name(group, "group name"),), _name(account, "account name"))
@@ -90,7 +101,7 @@ def parse_pam(text: str) -> MappingRule:
 
 
 def _ldap_mapping(item: str) -> GroupMapping:
-    groups, sep, account = item.partition("=")
+    groups, sep, account = _partition(item, "=")
     names = tuple(_name(g, "group name") for g in _split(groups, "+"))
     if not sep:
         if len(names) != 1:

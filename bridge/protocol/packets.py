@@ -227,7 +227,9 @@ def build_handshake_response41(h: HandshakeResponse41) -> bytes:
     caps = h.capabilities | C.CLIENT_PROTOCOL_41 | C.CLIENT_SECURE_CONNECTION
     caps |= C.CLIENT_PLUGIN_AUTH_LENENC_CLIENT_DATA
     caps = caps | C.CLIENT_CONNECT_WITH_DB if h.database else caps & ~C.CLIENT_CONNECT_WITH_DB
-    caps = caps | C.CLIENT_PLUGIN_AUTH if h.auth_plugin is not None else caps
+    caps = (
+        caps | C.CLIENT_PLUGIN_AUTH if h.auth_plugin is not None else caps & ~C.CLIENT_PLUGIN_AUTH
+    )
     caps = caps | C.CLIENT_CONNECT_ATTRS if h.attrs or h.attrs_block else caps
     parts = [
         _build_fixed_head(caps, h.max_packet, h.charset),

@@ -1,0 +1,113 @@
+"""What resolve_proxied decides, field by field: the session denies a proxied account that
+has no upstream credentials, and the audit log records `account` and `proxied`."""
+
+from __future__ import annotations
+
+import pytest
+
+from bridge.mapping.accounts import AccountRow
+from bridge.mapping.auth_string import parse_ldap, parse_pam
+from bridge.mapping.proxy import Decision, ProxyGrant, ProxyGrants, mapped_name, resolve_proxied
+
+
+def row(user: str, host: str = "%", plugin: str = "authentication_pam") -> AccountRow:
+    return AccountRow(user, host, plugin, b"", f"{user}@{host}")
+
+
+GRANTS = ProxyGrants((
+    ProxyGrant("", "%", "developer", "%"),
+    ProxyGrant("", "%", "developer", "localhost"),
+    ProxyGrant("app", "%", "app_rw", "10.%"),
+    ProxyGrant("Svc", "LOCALHOST", "svc_ro", "%"),
+))  # fmt: skip
+PAM = parse_pam("mysql, dba=developer, staff=ops")
+
+CASES = [
+    # (row, rule, groups, authenticated_as, expected Decision without reason)
+    (row(""), PAM, ("dba",), None, ("developer", "%", True, "'developer'@'%'")),
+    (row(""), PAM, ("staff",), None, (None, None, False, "")),  # no PROXY grant for 'ops'
+    (row(""), PAM, ("nobody",), None, (None, None, False, "")),  # anonymous is no session
+    (row("plug"), PAM, ("nobody",), None, ("plug", "%", False, "'plug'@'%'")),
+    (row("plug", "10.%"), parse_pam("mysql"), (), None, ("plug", "10.%", False, "'plug'@'10.%'")),
+    (row(""), parse_pam("mysql"), (), "developer", ("developer", "%", True, "'developer'@'%'")),
+    (row("app", plugin="mysql_native_password"), None, (), None, ("app_rw", "10.%", True, "'app_rw'@'10.%'")),
+    (row("Svc", "localhost", "x"), None, (), None, ("svc_ro", "%", True, "'svc_ro'@'%'")),
+    (row("svc", "localhost", "x"), None, (), None, ("svc", "localhost", False, "'svc'@'localhost'")),
+    (row(""), parse_ldap("#dba=developer"), ("dba",), None, ("developer", "%", True, "'developer'@'%'")),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("proxy", "rule", "groups", "rewritten", "expected"), CASES)
+def test_decision_fields(proxy, rule, groups, rewritten, expected) -> None:  # type: ignore[no-untyped-def]
+    decision = resolve_proxied(proxy, rule, groups, rewritten, GRANTS)
+    assert (decision.user, decision.host, decision.proxied, decision.account) == expected
+    assert decision.reason
+
+
+def test_the_accounts_own_row_is_not_proxied_even_with_grants() -> None:
+    # A mapping that names nothing leaves the row's own account: never marked proxied.
+    decision = resolve_proxied(row("app"), parse_pam("mysql, g=app_rw"), ("x",), None, GRANTS)
+    assert (decision.user, decision.proxied) == ("app", False)
+
+
+@pytest.mark.parametrize(
+    ("decision", "account"),
+    [
+        (Decision("dev", "%", ""), "'dev'@'%'"),
+        (Decision("dev", None, ""), "'dev'@''"),
+        (Decision("", "localhost", ""), "''@'localhost'"),
+        (Decision("o'brien", "h\\1", ""), "'o\\'brien'@'h\\\\1'"),
+        (Decision(None, "%", ""), ""),
+        (Decision(None, None, "denied"), ""),
+    ],
+)
+def test_account_text(decision: Decision, account: str) -> None:
+    assert decision.account == account
+    assert decision.proxied is False  # the default
+
+
+@pytest.mark.parametrize(
+    ("rule", "groups", "authenticated_as", "grants", "expected"),
+    [
+        (PAM, ("dba",), "someone", [], ("developer", "group mapping -> 'developer'")),
+        (PAM, (), "someone", [], (None, "no group in the mapping matched")),
+        (parse_pam("mysql"), (), "bob", [], ("bob", "the backend authenticated the user as 'bob'")),
+        (None, (), None, list(GRANTS.grants[:2]), ("developer", "PROXY grant -> 'developer'")),
+        (parse_pam("mysql"), (), None, list(GRANTS.grants), (None, "no mapping")),
+        (None, (), None, [], (None, "no mapping")),
+    ],
+)
+def test_mapped_name_and_why(rule, groups, authenticated_as, grants, expected) -> None:  # type: ignore[no-untyped-def]
+    assert mapped_name(rule, groups, authenticated_as, grants) == expected
+
+
+def test_reasons_name_the_rule_that_decided() -> None:
+    anon = resolve_proxied(row(""), PAM, ("nobody",), None, GRANTS)
+    assert (
+        anon.reason == "no group in the mapping matched, and the anonymous account is not a session"
+    )
+    own = resolve_proxied(row("plug"), PAM, ("nobody",), None, GRANTS)
+    assert own.reason == "no group in the mapping matched: the account itself"
+    missing = resolve_proxied(row(""), PAM, ("staff",), None, GRANTS)
+    assert missing.reason == "group mapping -> 'ops', but ''@'%' has no PROXY grant for 'ops'"
+
+
+def test_grant_matching_is_exact_on_user_and_case_blind_on_host() -> None:
+    grant = ProxyGrant("Svc", "LocalHost", "x", "%")
+    assert grant.is_for(row("Svc", "localhost"))
+    assert not grant.is_for(row("svc", "localhost"))
+    assert not grant.is_for(row("Svc", "%"))
+
+
+def test_target_prefers_the_rows_host_case_blind_then_file_order() -> None:
+    grants = ProxyGrants((
+        ProxyGrant("", "LOCALHOST", "dev", "%"),
+        ProxyGrant("", "localhost", "dev", "LocalHost"),
+        ProxyGrant("", "localhost", "other", "localhost"),
+    ))  # fmt: skip
+    local = row("", "localhost")
+    chosen = grants.target(local, "dev")
+    assert chosen is not None and chosen.proxied_host == "LocalHost"
+    assert grants.target(local, "nobody") is None
+    first = ProxyGrants((grants.grants[0], ProxyGrant("", "localhost", "dev", "10.%")))
+    assert first.target(local, "dev") == grants.grants[0]
