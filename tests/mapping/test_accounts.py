@@ -89,3 +89,8 @@ def test_anonymous_rows_interleave_with_the_users_own_in_search_order() -> None:
 def match_in(table: AccountTable, user: str, ip: str) -> str | None:
     found = table.match(user, client_host(ip, True))
     return found.source if found else None
+
+
+def test_an_empty_user_name_is_offered_each_anonymous_row_once() -> None:
+    table = AccountTable.build([row("", "10.%"), row("app", "%"), row("", "%")])
+    assert [r.host for r in table.candidates("")] == ["10.%", "%"]
