@@ -50,7 +50,6 @@ def _resolve(value: Path, info: ValidationInfo) -> Path:
 
 
 ConfigPath = Annotated[Path, AfterValidator(_resolve)]
-PASSWORD_PLUGINS = ("caching_sha2_password", "mysql_native_password", "sha256_password")
 
 
 def parse_address(text: str) -> tuple[str, int] | str:

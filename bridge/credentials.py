@@ -72,7 +72,6 @@ class PeerCredentials:
     """What the kernel says about the process at the other end of the Unix socket."""
 
     uid: int | None  # None: not a Unix socket
-    pid: int | None = None
 
     @property
     def used_password(self) -> bool:

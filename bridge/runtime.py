@@ -142,10 +142,6 @@ def load_accounts(paths: tuple[Path, ...]) -> tuple[list[AccountRow], ProxyGrant
     return rows, ProxyGrants(tuple(grants))
 
 
-def load_rows(paths: tuple[Path, ...]) -> list[AccountRow]:
-    return load_accounts(paths)[0]
-
-
 def _decoy_hash(plugin: str, secret: bytes) -> bytes:
     stored = HASHERS[plugin](secret)
     return stored.raw() if isinstance(stored, Sha2CryptHash) else to_text(stored).encode()

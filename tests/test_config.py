@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from bridge.config import ConfigError, load_config, load_credentials
-from bridge.runtime import build_runtime, load_rows
+from bridge.runtime import build_runtime, load_accounts
 
 NATIVE = "*2470C0C06DEE42FD1618BB99005ADCA2EC9D1E19"
 
@@ -138,7 +138,7 @@ def test_bad_account_rows(tmp_path: Path, entry: str, message: str) -> None:
         f"accounts:\n  - {{user: ok, plugin: mysql_native_password}}\n  - {entry}\n",
     )
     with pytest.raises(ConfigError, match=message) as err:
-        load_rows((accounts,))
+        load_accounts((accounts,))
     assert f"{accounts}:3" in str(err.value)
 
 
@@ -146,7 +146,7 @@ def test_duplicate_account(tmp_path: Path) -> None:
     accounts = write(tmp_path / "a.yaml", "accounts:\n  - {user: a, host: '%', plugin: mysql_native_password}\n"
                      "  - {user: a, host: '%', plugin: caching_sha2_password}\n")  # fmt: skip
     with pytest.raises(ConfigError, match="is also in"):
-        load_rows((accounts,))
+        load_accounts((accounts,))
 
 
 def test_hex_authentication_string_keeps_raw_salt_bytes(tmp_path: Path) -> None:
@@ -155,7 +155,7 @@ def test_hex_authentication_string_keeps_raw_salt_bytes(tmp_path: Path) -> None:
         tmp_path / "a.yaml",
         f"accounts:\n  - {{user: h, plugin: caching_sha2_password, authentication_string: '0x{raw}'}}\n",
     )
-    (row,) = load_rows((accounts,))
+    (row,) = load_accounts((accounts,))[0]
     assert row.authentication_string == bytes.fromhex(raw)
 
 
@@ -187,7 +187,7 @@ def test_unhashable_key_is_a_yaml_error(tmp_path: Path) -> None:
 def test_every_row_of_a_large_file_knows_its_line(tmp_path: Path) -> None:
     rows = "".join(f"  - user: u{i}\n    plugin: mysql_native_password\n" for i in range(3000))
     accounts = write(tmp_path / "a.yaml", f"accounts:\n{rows}")
-    loaded = {r.user: r.source for r in load_rows((accounts,))}
+    loaded = {r.user: r.source for r in load_accounts((accounts,))[0]}
     assert loaded["u0"] == f"{accounts}:2"
     assert loaded["u2999"] == f"{accounts}:{2 + 2 * 2999}"
 

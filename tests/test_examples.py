@@ -9,18 +9,18 @@ import yaml
 
 from bridge.backends.store import stored_hash
 from bridge.config import load_config
-from bridge.runtime import build_runtime, load_rows
+from bridge.runtime import build_runtime, load_accounts
 
 ROOT = Path(__file__).parent.parent
 
 
 @pytest.mark.parametrize("path", sorted((ROOT / "mappings").glob("*.yaml")), ids=lambda p: p.name)
 def test_mapping_examples_load(path: Path) -> None:
-    assert load_rows((path,))
+    assert load_accounts((path,))[0]
 
 
 def test_store_example_passwords_are_the_documented_ones() -> None:
-    rows = {r.user: r for r in load_rows((ROOT / "mappings" / "store-accounts.yaml",))}
+    rows = {r.user: r for r in load_accounts((ROOT / "mappings" / "store-accounts.yaml",))[0]}
     for user, password in (("report", b"password"), ("app", b"hashcat"), ("batch", b"")):
         assert stored_hash(rows[user].plugin, rows[user].authentication_string).matches(password)
 

@@ -16,7 +16,6 @@ Transport = Literal["tcp", "tls", "socket"]
 class Peer:
     host: ClientHost
     transport: Transport
-    uid: int | None = None  # SO_PEERCRED on the Unix socket
 
 
 @dataclass(frozen=True, slots=True)

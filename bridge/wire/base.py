@@ -69,7 +69,6 @@ class WireContext:
 @runtime_checkable
 class WireMethod(Protocol):
     name: str
-    carries_password: bool  # can it deliver a ClearPassword (for PAM, LDAP, Kerberos)?
     # On COM_CHANGE_USER, answer with the connection's first nonce rather than a fresh one:
     # libmariadb's and libmysql's native plugin ignore the AuthSwitchRequest's nonce there.
     keeps_session_nonce: bool
@@ -98,7 +97,6 @@ class WireMethodBase:
     """Defaults for the WireMethod protocol; each method overrides what differs."""
 
     name: str
-    carries_password = False
     keeps_session_nonce = False
     switch_on_first_send = False
     no_switch = False
@@ -116,8 +114,6 @@ class WireMethodBase:
 class ClearTextMethod(WireMethodBase):
     """A method whose answers are the password in clear: no nonce to send, and TLS or a
     Unix socket only (unless the configuration allows otherwise)."""
-
-    carries_password = True
 
     def switch_data(self, ctx: WireContext) -> bytes:
         return b""

@@ -22,7 +22,6 @@ REQUEST_PUBLIC_KEY = b"\x02"
 @register
 class CachingSha2Password(WireMethodBase):
     name = "caching_sha2_password"
-    carries_password = True
 
     def run(self, ctx: WireContext, first: bytes) -> WireRun:
         credential: Credential

@@ -12,7 +12,6 @@ REQUEST_PUBLIC_KEY = b"\x01"
 @register
 class Sha256Password(WireMethodBase):
     name = "sha256_password"
-    carries_password = True
 
     def run(self, ctx: WireContext, first: bytes) -> WireRun:
         if is_empty_answer(first):
