@@ -1,7 +1,8 @@
-# mysql-auth-bridge: make demo | make test | make conformance | make check | make bench | make mutation
+# mysql-auth-bridge: make deps | demo | test | conformance | check (lint, typecheck) | format | bench | mutation
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 PYTEST_ARGS ?=
+PYDIRS := bridge tests bench
 
 PREFIX ?= /usr
 DESTDIR ?=
@@ -21,14 +22,18 @@ test:  ## unit and integration tests against real servers and clients
 conformance:  ## client libraries' own test suites, directly and through the bridge (docs/clients.md)
 	scripts/conformance
 
-check: deps  ## lint, format and types
-	$(VENV)/bin/ruff check bridge tests bench
-	$(VENV)/bin/ruff format --check bridge tests bench
+check: lint typecheck  ## lint, format check and types, with the existing .venv (no installs)
+
+lint:  ## ruff's lints and format check
+	$(VENV)/bin/ruff check $(PYDIRS)
+	$(VENV)/bin/ruff format --check $(PYDIRS)
+
+typecheck:  ## mypy, strict
 	$(VENV)/bin/mypy
 
-format: deps
-	$(VENV)/bin/ruff format bridge tests bench
-	$(VENV)/bin/ruff check --fix bridge tests bench
+format:  ## rewrite the code in ruff's format and apply ruff's safe fixes
+	$(VENV)/bin/ruff format $(PYDIRS)
+	$(VENV)/bin/ruff check --fix $(PYDIRS)
 
 mutation: deps  ## mutation testing of the pure core (mutmut): per-module scores, >= 90% each
 	scripts/mutation
