@@ -1,7 +1,10 @@
-"""mysql-auth-bridge: an external authentication gateway for MySQL and MariaDB.
+"""The mysql-auth-bridge command line: one function per command, registered with @command.
 
-Every command that reads the configuration takes -c PATH (default: $MYSQL_AUTH_BRIDGE_CONFIG,
-else %(default_config)s)."""
+Commands that work on the files: serve (run the service), check (validate every file),
+explain (which row, method and account a login gets), hash-password (a hash for
+accounts.yaml), import-sql (CREATE USER / GRANT PROXY -> accounts YAML). Commands that ask a
+running bridge over its admin socket: sessions, kill, reload, status, unlock. EXAMPLES holds
+what `--help` says of each."""
 
 from __future__ import annotations
 
@@ -30,6 +33,10 @@ if TYPE_CHECKING:
 
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {}
 DEFAULT_CONFIG = "/etc/mysql-auth-bridge/bridge.yaml"
+DESCRIPTION = f"""mysql-auth-bridge: an external authentication gateway for MySQL and MariaDB.
+
+Every command that reads the configuration takes -c PATH (default: $MYSQL_AUTH_BRIDGE_CONFIG,
+else {DEFAULT_CONFIG})."""
 # What `--help` lists: each command, what it does, and an example.
 EXAMPLES: dict[str, tuple[str, str]] = {
     "serve": ("run the service", "serve -c /etc/mysql-auth-bridge/bridge.yaml --log-format json"),
@@ -403,8 +410,7 @@ def _admin_parsers(sub: Any) -> None:
 
 
 def parser() -> argparse.ArgumentParser:
-    description = (__doc__ or "") % {"default_config": DEFAULT_CONFIG}
-    p = argparse.ArgumentParser(prog="mysql-auth-bridge", description=description, epilog=_epilog(),
+    p = argparse.ArgumentParser(prog="mysql-auth-bridge", description=DESCRIPTION, epilog=_epilog(),
                                 formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
     p.add_argument("--version", action="version", version=f"mysql-auth-bridge {__version__}")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")

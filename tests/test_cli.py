@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -96,3 +97,15 @@ def test_import_sql_cli(tmp_path: Path) -> None:
     assert f"NOT TRANSLATED: {sql}:2: 'e'@'%': plugin 'parsec' is not supported" in done.stderr
     assert "user: r" in out.read_text()
     assert cli("import-sql", "-", stdin=sql.read_text().splitlines()[0]).returncode == 0
+
+
+def test_module_docstring_names_every_command() -> None:
+    import bridge.cli
+
+    doc = bridge.cli.__doc__ or ""
+    parsed = bridge.cli.parser()
+    assert set(bridge.cli.EXAMPLES) == set(bridge.cli.COMMANDS)
+    words = set(re.findall(r"[\w-]+", doc))
+    missing = [name for name in bridge.cli.COMMANDS if name not in words]
+    assert not missing, f"bridge/cli.py's docstring does not name {missing}"
+    assert parsed.description == bridge.cli.DESCRIPTION
