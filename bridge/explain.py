@@ -3,12 +3,12 @@ step, using the same functions as a real login (no I/O unless a backend lookup i
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from bridge.decision import Choice, Outcome, Verdict, choose, resolve
 from bridge.mapping.accounts import AccountRow
 from bridge.mapping.hosts import ClientHost
-from bridge.mapping.proxy import resolve_proxied
-from bridge.plugins import PLUGINS
 from bridge.runtime import Runtime
 
 
@@ -29,35 +29,51 @@ def _why_not(row: AccountRow, user: str, client: ClientHost) -> str:
 
 def explain(
     rt: Runtime, user: str, client: ClientHost, groups: tuple[str, ...], transport: str,
-    authenticated_as: str | None = None,
+    authenticated_as: str | None = None, client_plugin: str | None = None,
 ) -> Explanation:  # fmt: skip
+    """The decision a login takes (bridge/decision.py), told step by step; `groups` and
+    `authenticated_as` stand for what the backend would report."""
     out = Explanation()
     out.say(f"user '{user}' from {client.display} over {transport}")
     if _refused_transport(rt, transport, out):
         return out
-    row = _match(rt, user, client, out)
-    if row is None:
+    _list_rows(rt, user, client, out)
+    choice = choose(rt, user, client, client_plugin)
+    if choice.decoy:
+        _say_decoy(choice, out)
         return out
-    spec = PLUGINS[row.plugin]
-    out.say(f"wire method: {spec.wire}")
-    if spec.follows:
-        out.say(f"  (keeps {', '.join(spec.follows)} when the client starts with it)")
-    out.say(f"backend: {spec.backend}")
-    rule = spec.mapping_rule(row.authentication_string)
-    decision = resolve_proxied(row, rule, groups, authenticated_as, rt.grants)
+    _say_method(choice, out)
+    outcome = resolve(rt, choice.row, groups, authenticated_as)
     out.say(f"groups: {', '.join(groups) if groups else '(none)'}")
-    out.say(f"mapping: {decision.reason}")
-    if decision.user is None:
-        out.say("result: access denied (ERROR 1045)")
-        return out
-    has_credentials = decision.user in rt.credentials
-    out.say(f"account: {decision.account}{' (proxied)' if decision.proxied else ''}")
-    if not has_credentials:
-        out.say(f"result: access denied: no upstream credentials for '{decision.user}'")
-        return out
-    out.say(f"result: logs in upstream as '{decision.user}'")
-    out.granted = True
+    out.say(f"mapping: {outcome.decision.reason}")
+    if outcome.decision.user is not None:
+        proxied = " (proxied)" if outcome.decision.proxied else ""
+        out.say(f"account: {outcome.decision.account}{proxied}")
+    out.say(RESULTS[outcome.verdict](choice, outcome))
+    out.granted = outcome.verdict is Verdict.GRANTED
     return out
+
+
+RESULTS: dict[Verdict, Callable[[Choice, Outcome], str]] = {
+    Verdict.GRANTED: lambda c, o: f"result: logs in upstream as '{o.decision.user}'",
+    Verdict.DENIED: lambda c, o: f"result: access denied (ERROR {c.denial_code}): {o.reason}",
+    Verdict.NO_CREDENTIALS: lambda c, o: f"result: ERROR 3169 after authentication: {o.reason}",
+}
+
+
+def _say_method(choice: Choice, out: Explanation) -> None:
+    out.say(f"wire method: {choice.wire_method}")
+    if choice.row.wire_method:
+        out.say("  (the row's wire_method: every client is asked for it)")
+    elif choice.spec.follows:
+        out.say(f"  (keeps {', '.join(choice.spec.follows)} when the client starts with it)")
+    out.say(f"backend: {choice.backend}")
+
+
+def _say_decoy(choice: Choice, out: Explanation) -> None:
+    out.say("  no row matches: the client is answered as for a wrong password (decoy)")
+    out.say(f"decoy: plugin {choice.row.plugin}, wire method {choice.wire_method}")
+    out.say("result: access denied (ERROR 1045)")
 
 
 def _refused_transport(rt: Runtime, transport: str, out: Explanation) -> bool:
@@ -68,13 +84,10 @@ def _refused_transport(rt: Runtime, transport: str, out: Explanation) -> bool:
     return False
 
 
-def _match(rt: Runtime, user: str, client: ClientHost, out: Explanation) -> AccountRow | None:
+def _list_rows(rt: Runtime, user: str, client: ClientHost, out: Explanation) -> None:
     out.say("rows, most specific first:")
     for row in rt.accounts.rows:
         if row.matches(user, client):
             out.say(f"  match        {row.account} ({row.source}), plugin {row.plugin}")
-            return row
+            return
         out.say(f"  passed over  {row.account} ({row.source}): {_why_not(row, user, client)}")
-    out.say("  no row matches: the client is answered as for a wrong password (decoy)")
-    out.say("result: access denied (ERROR 1045)")
-    return None

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Literal, cast
 from bridge.audit import Attempt
 from bridge.backends.base import Identity, Peer, Transport
 from bridge.credentials import Credential
+from bridge.decision import Verdict, choose, resolve
 from bridge.errors import (
     AccessDenied,
     AccessDeniedNoPassword,
@@ -40,7 +41,7 @@ from bridge.errors import (
 )
 from bridge.mapping.accounts import AccountRow
 from bridge.mapping.hosts import ClientHost, client_host
-from bridge.mapping.proxy import Decision, resolve_proxied
+from bridge.mapping.proxy import Decision
 from bridge.mapping.templates import render
 from bridge.netio import Conn, ConnectionClosed
 from bridge.plugins import PLUGINS, PluginSpec
@@ -314,11 +315,9 @@ class Session:
         self._user = user
         self._refuse_long_name(user, first)
         await self._throttle(user)
-        row = self.rt.accounts.match(user, self.host)
-        decoy = row is None
-        row = row or self.rt.decoy_for(user, self.host)
-        spec = PLUGINS[row.plugin]
-        method = WIRE_METHODS[row.wire_method or spec.wire_for(client_plugin)]
+        choice = choose(self.rt, user, self.host, client_plugin)
+        row, decoy, spec = choice.row, choice.decoy, choice.spec
+        method = WIRE_METHODS[choice.wire_method]
         self._note(row=row.source if decoy else row.account, wire_method=method.name,
                    backend=spec.backend)  # fmt: skip
         if change_user and not method.keeps_session_nonce:
@@ -479,16 +478,11 @@ class Session:
 
     def _resolve(self, row: AccountRow, identity: Identity) -> Decision:
         """MySQL's proxy-user rules: which account this identity becomes, or Denied."""
-        rule = PLUGINS[row.plugin].mapping_rule(row.authentication_string)
-        decision = resolve_proxied(
-            row, rule, identity.groups, identity.authenticated_as, self.rt.grants
-        )
-        if decision.user is None:
-            raise Denied(decision.reason)
-        if decision.proxied and decision.user not in self.rt.credentials:
-            # The proxied account is gone as far as the bridge can tell: deny, never fall back.
-            raise Denied(f"{decision.reason}, but {decision.account} has no upstream credentials")
-        return decision
+        outcome = resolve(self.rt, row, identity.groups, identity.authenticated_as)
+        if outcome.verdict is Verdict.DENIED:
+            raise Denied(outcome.reason)
+        # Verdict.NO_CREDENTIALS: the client authenticated; _upstream_password answers 3169.
+        return outcome.decision
 
     async def _open_upstream(
         self, auth: Authenticated, hello: HandshakeResponse41

@@ -1,0 +1,79 @@
+"""The login decision, pure: which row (or decoy) a user gets, which wire method and backend,
+and, once the backend has spoken, which upstream account and with what outcome.
+
+A real login (bridge/session.py) and `mysql-auth-bridge explain` (bridge/explain.py) both
+call these two functions, so explain cannot tell a DBA something a login does not do."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+from typing import TYPE_CHECKING
+
+from bridge.mapping.accounts import AccountRow
+from bridge.mapping.hosts import ClientHost
+from bridge.mapping.proxy import Decision, resolve_proxied
+from bridge.plugins import PLUGINS, PluginSpec
+
+if TYPE_CHECKING:
+    from bridge.runtime import Runtime
+
+
+@dataclass(frozen=True, slots=True)
+class Choice:
+    """Before the client is asked anything: the row, and how the row is checked."""
+
+    row: AccountRow  # the matched row, or the user's decoy when none matches
+    decoy: bool
+    spec: PluginSpec
+    wire_method: str  # the row's own wire_method, else its plugin's (or one it follows)
+
+    @property
+    def backend(self) -> str:
+        return self.spec.backend
+
+    @property
+    def denial_code(self) -> int:
+        """mysqld's code for a denial: 1698 for plugins that never take a password."""
+        return 1045 if self.spec.mentions_password else 1698
+
+
+def choose(rt: Runtime, user: str, client: ClientHost, client_plugin: str | None) -> Choice:
+    """The most specific matching row, or a decoy that looks like one (a wrong password)."""
+    row = rt.accounts.match(user, client)
+    decoy = row is None
+    row = row or rt.decoy_for(user, client)
+    spec = PLUGINS[row.plugin]
+    return Choice(row, decoy, spec, row.wire_method or spec.wire_for(client_plugin))
+
+
+class Verdict(Enum):
+    GRANTED = "granted"
+    DENIED = "denied"  # ERROR 1045 (1698 for auth_socket rows)
+    NO_CREDENTIALS = "no upstream credentials"  # ERROR 3169: the bridge cannot log in upstream
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    decision: Decision
+    verdict: Verdict
+    reason: str
+
+
+def resolve(
+    rt: Runtime, row: AccountRow, groups: tuple[str, ...], authenticated_as: str | None
+) -> Outcome:
+    """MySQL's proxy-user rules for a verified identity, then whether the bridge holds
+    credentials for the account: a proxied account without them is denied (never a fallback
+    to the proxy row); the row's own account without them is an upstream outage (3169)."""
+    rule = PLUGINS[row.plugin].mapping_rule(row.authentication_string)
+    decision = resolve_proxied(row, rule, groups, authenticated_as, rt.grants)
+    if decision.user is None:
+        return Outcome(decision, Verdict.DENIED, decision.reason)
+    if decision.user in rt.credentials:
+        return Outcome(decision, Verdict.GRANTED, decision.reason)
+    if decision.proxied:
+        reason = f"{decision.reason}, but {decision.account} has no upstream credentials"
+        return Outcome(decision, Verdict.DENIED, reason)
+    reason = f"no upstream credentials for account '{decision.user}'"
+    return Outcome(decision, Verdict.NO_CREDENTIALS, reason)
