@@ -40,7 +40,7 @@ def explain(
     _list_rows(rt, user, client, out)
     choice = choose(rt, user, client, client_plugin)
     if choice.decoy:
-        _say_decoy(choice, out)
+        _say_decoy(rt, out)
         return out
     _say_method(choice, out)
     outcome = resolve(rt, choice.row, groups, authenticated_as)
@@ -70,9 +70,12 @@ def _say_method(choice: Choice, out: Explanation) -> None:
     out.say(f"backend: {choice.backend}")
 
 
-def _say_decoy(choice: Choice, out: Explanation) -> None:
+def _say_decoy(rt: Runtime, out: Explanation) -> None:
     out.say("  no row matches: the client is answered as for a wrong password (decoy)")
-    out.say(f"decoy: plugin {choice.row.plugin}, wire method {choice.wire_method}")
+    # The running bridge draws the decoy's plugin with a secret key of its own: explain can
+    # name only the plugins it draws from (those of the rows, in their proportions).
+    drawn = ", ".join(sorted(set(rt.decoy_plugins)))
+    out.say(f"decoy: the wire method of one of the plugins in use, by the user name: {drawn}")
     out.say("result: access denied (ERROR 1045)")
 
 

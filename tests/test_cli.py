@@ -87,6 +87,24 @@ def test_explain_unknown_host_row(conf: Path) -> None:
     )
 
 
+def test_explain_follows_the_rows_wire_method_and_says_3169_without_credentials(
+    conf: Path,
+) -> None:
+    """What a login does (tests/integration/test_explain_vs_login.py compares them live)."""
+    native = hash_text("mysql_native_password", "pw")
+    accounts = conf.parent / "accounts.yaml"
+    accounts.write_text(f"""accounts:
+  - {{user: clear, host: "%", plugin: mysql_native_password, authentication_string: "{native}",
+     wire_method: mysql_clear_password}}
+  - {{user: lonely, host: "%", plugin: mysql_native_password, authentication_string: "{native}"}}
+""")
+    done = cli("explain", "-c", str(conf), "clear", "--host", "10.1.2.3")
+    assert "wire method: mysql_clear_password\n" in done.stdout, done.stdout + done.stderr
+    done = cli("explain", "-c", str(conf), "lonely", "--host", "10.1.2.3")
+    assert "account: 'lonely'@'%'\nresult: ERROR 3169 after authentication" in done.stdout
+    assert done.returncode == 1
+
+
 def test_import_sql_cli(tmp_path: Path) -> None:
     sql = tmp_path / "users.sql"
     sql.write_text("CREATE USER 'r'@'%' IDENTIFIED WITH mysql_native_password AS '*2470C0C06DEE42FD1618BB99005ADCA2EC9D1E19';\n"

@@ -1,0 +1,182 @@
+"""`mysql-auth-bridge explain` and a real login take the same decision: for the shipped
+mappings/store-accounts.yaml, PyMySQL logs in through a real bridge to a real MariaDB (from
+10.x and 192.0.2.x addresses named by a PROXY header, and over the Unix socket), and the row,
+wire method, backend, account and error code of the login (audit log, client error) are the
+ones explain prints."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import pymysql
+import pytest
+
+from bridge.protocol.proxy_header import build_v2
+from bridge.sandbox.bridgeproc import run_bridge, write_config
+from bridge.sandbox.certs import CertSet
+from bridge.sandbox.mariadb import MariaDB
+from bridge.sandbox.ports import free_port
+from tests.integration.harness import Bridge, closing, connect, error_of, scalar
+
+ROOT = Path(__file__).parent.parent.parent
+EXAMPLE = ROOT / "mappings" / "store-accounts.yaml"
+# Upstream credentials for two of the example's three rows: 'batch' has none, so a login as
+# batch authenticates and then gets 3169 (explain used to say "access denied" there).
+UPSTREAM = {"report": "up-report", "app": "up-app-store"}
+
+
+@dataclass(frozen=True)
+class Decided:
+    row: str  # the matched row's account, or 'decoy'
+    wire_methods: frozenset[str]  # a login's one; explain's choice for a decoy
+    backend: str | None  # None for a decoy (explain names only its plugin)
+    account: str | None  # the upstream account, None when there is none
+    error: int | None  # None: a session
+
+
+def _pipe(src: socket.socket, dst: socket.socket) -> None:
+    try:
+        while data := src.recv(65536):
+            dst.sendall(data)
+    except OSError:
+        pass
+    finally:
+        for s in (src, dst):
+            with suppress(OSError):
+                s.shutdown(socket.SHUT_RDWR)
+
+
+@contextmanager
+def from_address(bridge: Bridge, source: str) -> Iterator[int]:
+    """A port that forwards one connection to the bridge behind a PROXY v2 header naming
+    `source` as the client (what HAProxy's send-proxy-v2 does)."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+
+    def serve() -> None:
+        client, _ = listener.accept()
+        upstream = socket.create_connection(("127.0.0.1", bridge.port))
+        upstream.sendall(build_v2(source, 40000, "127.0.0.1", bridge.port))
+        threading.Thread(target=_pipe, args=(upstream, client), daemon=True).start()
+        _pipe(client, upstream)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield port
+    finally:
+        listener.close()
+        thread.join(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def store_bridge(
+    tmp_path_factory: pytest.TempPathFactory, mariadb: MariaDB, certs: CertSet
+) -> Iterator[Bridge]:
+    for user, password in UPSTREAM.items():
+        mariadb.sql(f"CREATE OR REPLACE USER '{user}'@'%' IDENTIFIED BY '{password}'")
+    directory = tmp_path_factory.mktemp("explain-vs-login")
+    port = free_port()
+    write_config(directory, port, mariadb.port, certs, [], UPSTREAM, audit_log="audit.jsonl",
+                 server={"skip_name_resolve": True},
+                 listen={"proxy_protocol_from": ["127.0.0.1/32"]})  # fmt: skip
+    shutil.copy(EXAMPLE, directory / "accounts.yaml")
+    running = run_bridge(directory, port, certs)
+    yield running
+    running.stop()
+    for user in UPSTREAM:
+        mariadb.sql(f"DROP USER IF EXISTS '{user}'@'%'")
+
+
+def explained(bridge: Bridge, user: str, host: str, transport: str) -> Decided:
+    cmd = [sys.executable, "-m", "bridge", "explain", "-c", str(bridge.config), user,
+           "--host", host, "--transport", transport]  # fmt: skip
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=60).stdout
+    if decoy := re.search(r"^decoy: .*: (.+)$", out, re.M):
+        drawn = frozenset(decoy[1].split(", "))
+        return Decided("decoy", drawn, None, None, _explained_error(out))
+    row = re.search(r"^  match +(\S+) \(", out, re.M)
+    method = re.search(r"^wire method: (\S+)$", out, re.M)
+    backend = re.search(r"^backend: (\S+)$", out, re.M)
+    account = re.search(r"^account: (\S+)", out, re.M)
+    assert row and method and backend, out
+    methods = frozenset([method[1]])
+    return Decided(row[1], methods, backend[1], account and account[1], _explained_error(out))
+
+
+def _explained_error(out: str) -> int | None:
+    result = re.search(r"^result: (.*)$", out, re.M)
+    assert result, out
+    code = re.search(r"ERROR (\d+)", result[1])
+    return int(code[1]) if code else None
+
+
+def logged_in(bridge: Bridge, user: str, password: str, source: str | None) -> Decided:
+    """A real PyMySQL login: over TLS from `source` (via a PROXY header), or the socket."""
+    error: int | None = None
+    try:
+        if source is None:
+            _session(connect("pymysql", bridge, user, password, "socket"), user)
+        else:
+            with from_address(bridge, source) as port:
+                _session(pymysql.connect(host="127.0.0.1", port=port, user=user, password=password,
+                                         ssl={"ca": str(bridge.certs.ca)}), user)  # fmt: skip
+    except pymysql.MySQLError as exc:
+        error = error_of(exc)[0]
+    record = _last_audit(bridge, user)
+    account = record["proxied_account"]
+    row = "decoy" if record["row"] == "decoy" else record["row"]
+    backend = None if row == "decoy" else record["backend"]
+    return Decided(row, frozenset([record["wire_method"]]), backend, account, error)
+
+
+def _session(conn: Any, user: str) -> None:
+    with closing(conn):
+        assert scalar(conn, "SELECT CURRENT_USER()") == f"{user}@%"
+
+
+def _last_audit(bridge: Bridge, user: str) -> dict[str, str]:
+    import json
+
+    records = [json.loads(line) for line in bridge.audit_text().splitlines() if line]
+    mine = [r for r in records if r["user"] == user]
+    assert mine, bridge.audit_text()
+    return mine[-1]
+
+
+CASES = [
+    # user, password, client address (None: the Unix socket), explain's --host and --transport
+    ("report", "password", "10.1.2.3", "10.1.2.3", "tls"),  # native row for 10.%
+    ("app", "hashcat", "192.0.2.7", "192.0.2.7", "tls"),  # caching_sha2 row for %
+    ("batch", "", None, "localhost", "socket"),  # authenticates, then 3169: no credentials
+    ("report", "password", "192.0.2.7", "192.0.2.7", "tls"),  # no row for this host: decoy
+    ("nobody", "x", "10.1.2.3", "10.1.2.3", "tls"),  # unknown user: decoy
+]
+
+
+@pytest.mark.parametrize(("user", "password", "source", "host", "transport"), CASES,
+                         ids=[f"{c[0]}@{c[3]}" for c in CASES])  # fmt: skip
+def test_explain_matches_a_real_login(
+    store_bridge: Bridge, user: str, password: str, source: str | None, host: str, transport: str
+) -> None:
+    login = logged_in(store_bridge, user, password, source)
+    explanation = explained(store_bridge, user, host, transport)
+    assert login.wire_methods <= explanation.wire_methods, (explanation, login)
+    # A decoy's method is drawn with the running bridge's secret key: explain names the choices.
+    assert replace(explanation, wire_methods=login.wire_methods) == login
+
+
+def test_the_cases_cover_a_session_a_3169_and_a_decoy(store_bridge: Bridge) -> None:
+    """The comparison above is only worth something if the logins differ in outcome."""
+    outcomes = {logged_in(store_bridge, *case[:3]).error for case in CASES}
+    assert outcomes == {None, 3169, 1045}
