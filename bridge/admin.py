@@ -61,7 +61,10 @@ def read_token(config: AdminConfig) -> bytes | None:
     if config.token_file is None:
         return None
     check_private(config.token_file)
-    return config.token_file.read_bytes().strip()
+    token = config.token_file.read_bytes().strip()
+    if not token:  # else a request without a token would match it
+        raise ConfigError(f"admin.token_file {config.token_file}: empty")
+    return token
 
 
 # --- what each command does ------------------------------------------------------------------
