@@ -170,3 +170,13 @@ def test_an_empty_token_file_opens_nothing(make_bridge, tmp_path: Path) -> None:
         sock.sendall(b'{"command": "sessions"}\n')
         reply = json.loads(sock.makefile("rb").readline())
     assert reply["ok"] is False, reply
+
+
+def test_a_huge_admin_request_gets_a_clear_error(with_admin: Bridge, tmp_path: Path) -> None:
+    with socket.socket(socket.AF_UNIX) as sock:
+        sock.settimeout(10)
+        sock.connect(str(tmp_path / "admin.sock"))
+        sock.sendall(b'{"command": "status", "pad": "' + b"x" * 200_000 + b'"}\n')
+        reply = json.loads(sock.makefile("rb").readline())
+    assert reply == {"ok": False, "error": "send one JSON object on one line"}
+    assert admin_json(with_admin, "status")["status"] == "ok"  # the listener goes on
