@@ -38,6 +38,9 @@ _TOKEN = re.compile(
     re.VERBOSE | re.DOTALL,
 )
 
+_KILL_WORD = re.compile(rb"kill", re.IGNORECASE)  # no statement is a KILL without it
+_GATED = re.compile(rb"/\*M?!\d")  # a version-gated comment: two readings
+
 Action = Literal["translate", "forward", "refuse"]
 
 
@@ -94,14 +97,16 @@ def parse_kill(sql: bytes) -> Kill | None:
     """The KILL statement in a COM_QUERY's text, or None when it is not a KILL. A query
     where a KILL hides (after another statement, or behind a version-gated comment that the
     upstream may skip) is refused: its number would reach the upstream untranslated."""
+    if _KILL_WORD.search(sql) is None:
+        return None  # the common case: a comment or spaces before some other statement
     readings = []
-    for gated_is_code in (True, False):
+    for gated_is_code in (True, False) if _GATED.search(sql) else (True,):
         try:
             readings.append(_tokens(sql, gated_is_code))
         except ProtocolError:
             return None
     kill = _parse_tokens(readings[0])
-    skipped = _parse_tokens(readings[1])  # what the upstream runs if it skips gated comments
+    skipped = _parse_tokens(readings[-1])  # what the upstream runs if it skips gated comments
     if not _hidden_kill(readings) and (skipped is None or skipped == kill):
         return kill
     return Kill("refuse", reason="KILL needs a connection id as a plain number, alone in its query")
