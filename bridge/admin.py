@@ -61,7 +61,10 @@ def read_token(config: AdminConfig) -> bytes | None:
     if config.token_file is None:
         return None
     check_private(config.token_file)
-    return config.token_file.read_bytes().strip()
+    token = config.token_file.read_bytes().strip()
+    if not token:  # else a request without a token would match it
+        raise ConfigError(f"admin.token_file {config.token_file}: empty")
+    return token
 
 
 # --- what each command does ------------------------------------------------------------------
@@ -167,7 +170,9 @@ class AdminServer:
             if isinstance(address, str):
                 self._listener = await self._start_unix(Path(address))
             else:
-                self._listener = await asyncio.start_server(self._client, *address)
+                self._listener = await asyncio.start_server(
+                    self._client, *address, limit=MAX_REQUEST
+                )
         except OSError as exc:
             reason = os.strerror(exc.errno) if exc.errno else str(exc)
             raise ConfigError(
@@ -181,7 +186,7 @@ class AdminServer:
                 path.unlink()
         old = os.umask(0o177)  # created 0600: no moment when others could connect
         try:
-            return await asyncio.start_unix_server(self._client, str(path))
+            return await asyncio.start_unix_server(self._client, str(path), limit=MAX_REQUEST)
         finally:
             os.umask(old)
 
@@ -194,7 +199,10 @@ class AdminServer:
 
     async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
-            line = await asyncio.wait_for(reader.readline(), 10)
+            try:
+                line = await asyncio.wait_for(reader.readline(), 10)
+            except ValueError:  # longer than the reader's limit (MAX_REQUEST): refused below
+                line = b""
             writer.write(json.dumps(await self.answer(line)).encode() + b"\n")
             await writer.drain()
         except (OSError, TimeoutError):

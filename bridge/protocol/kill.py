@@ -19,13 +19,15 @@ from typing import Literal
 
 from bridge.protocol.errors import ProtocolError
 
-# What a KILL statement can start with: the keyword, whitespace, or a comment.
-KILL_START = frozenset(b"kK \t\r\n\f/#-")
+# What a KILL statement can start with: the keyword, whitespace (MariaDB's: 0x09-0x0D, 0x20,
+# and 0xA0 in latin1), or a comment.
+KILL_START = frozenset(b"kK \t\n\v\f\r\xa0/#-")
 
 _TOKEN = re.compile(
     rb"""
-    (?P<space>\s+)
-  | (?P<code_open>/\*M?!\d{0,6})      # executable comment: its body is code
+    (?P<space>[\s\xa0]+)
+  | (?P<gated_open>/\*M?!\d{5,6})   # executable from a server version on: code or not
+  | (?P<code_open>/\*M?!)            # executable comment: its body is code
   | (?P<comment>/\*.*?\*/)
   | (?P<line>(?:\#|--(?=\s|$))[^\n]*)
   | (?P<code_close>\*/)
@@ -35,6 +37,9 @@ _TOKEN = re.compile(
     """,
     re.VERBOSE | re.DOTALL,
 )
+
+_KILL_WORD = re.compile(rb"kill", re.IGNORECASE)  # no statement is a KILL without it
+_GATED = re.compile(rb"/\*M?!\d")  # a version-gated comment: two readings
 
 Action = Literal["translate", "forward", "refuse"]
 
@@ -57,24 +62,66 @@ def might_be_kill(first_sql_byte: int) -> bool:
     return first_sql_byte in KILL_START
 
 
-def _tokens(sql: bytes) -> list[bytes]:
+def _tokens(sql: bytes, gated_is_code: bool) -> list[bytes]:
     """Words, numbers and punctuation; whitespace, comments and executable-comment markers
-    dropped. Raises ProtocolError on an unterminated comment."""
-    out = []
+    dropped. A version-gated comment (`/*!50700 ... */`) is code or a comment as the
+    upstream's version decides: `gated_is_code` says which to assume. Raises ProtocolError on
+    an unterminated comment."""
+    out: list[bytes] = []
+    skipping = False
     for match in _TOKEN.finditer(sql):
-        if match.lastgroup in ("word", "number", "other"):
+        kind = match.lastgroup
+        if kind == "gated_open" and not gated_is_code:
+            skipping = True
+        elif kind == "code_close":
+            skipping = False
+        elif kind in ("word", "number", "other") and not skipping:
             if sql.startswith(b"/*", match.start()):
                 raise ProtocolError("unterminated comment")
             out.append(match.group())
     return out
 
 
+def _statements(tokens: list[bytes]) -> list[list[bytes]]:
+    """The tokens split at ';' (multi-statements), empty statements dropped."""
+    out: list[list[bytes]] = [[]]
+    for token in tokens:
+        if token == b";":
+            out.append([])
+        else:
+            out[-1].append(token)
+    return [s for s in out if s]
+
+
 def parse_kill(sql: bytes) -> Kill | None:
-    """The KILL statement in a COM_QUERY's text, or None when it is not a KILL."""
-    try:
-        tokens = _tokens(sql)
-    except ProtocolError:
-        return None
+    """The KILL statement in a COM_QUERY's text, or None when it is not a KILL. A query
+    where a KILL hides (after another statement, or behind a version-gated comment that the
+    upstream may skip) is refused: its number would reach the upstream untranslated."""
+    if _KILL_WORD.search(sql) is None:
+        return None  # the common case: a comment or spaces before some other statement
+    readings = []
+    for gated_is_code in (True, False) if _GATED.search(sql) else (True,):
+        try:
+            readings.append(_tokens(sql, gated_is_code))
+        except ProtocolError:
+            return None
+    kill = _parse_tokens(readings[0])
+    skipped = _parse_tokens(readings[-1])  # what the upstream runs if it skips gated comments
+    if not _hidden_kill(readings) and (skipped is None or skipped == kill):
+        return kill
+    return Kill("refuse", reason="KILL needs a connection id as a plain number, alone in its query")
+
+
+def _hidden_kill(readings: list[list[bytes]]) -> bool:
+    """A KILL statement that is not the query's first."""
+    return any(
+        statement[0].upper() == b"KILL"
+        for tokens in readings
+        for statement in _statements(tokens)[1:]
+    )
+
+
+def _parse_tokens(tokens: list[bytes]) -> Kill | None:
     if not tokens or tokens[0].upper() != b"KILL":
         return None
     rest = [t.upper() for t in tokens[1:]]

@@ -5,7 +5,9 @@ one round trip proves it is in step and idle: a query whose answer carries a fre
 token (everything before that answer, e.g. the rest of a result the client did not read, is
 read and dropped) and whose final status says whether a transaction is open (then the
 connection is closed, not kept). The answer also gives the session's wait_timeout, so an
-idle connection is closed before the upstream would drop it.
+idle connection is closed before the upstream would drop it. A COM_RESET_CONNECTION sent
+with it ends what the client held (named locks, LOCK TABLES ...) at once, as its COM_QUIT
+would have on a direct connection.
 
 A new client for the same account gets a kept connection re-identified with
 COM_CHANGE_USER: the upstream authenticates the account again, sees the new client's
@@ -39,6 +41,7 @@ C = Capability
 # that opened a connection and the one that reuses it.
 _NOT_KEYED = C.CLIENT_CONNECT_WITH_DB | C.CLIENT_SSL | C.CLIENT_CONNECT_ATTRS
 SYNC_LIMIT = 64 << 20  # bytes of a left-over result read and dropped before giving up
+RESET_REPLY_LIMIT = 1 << 16  # an OK (or ERR) packet
 WAIT_TIMEOUT_MARGIN = 0.8  # close idle connections at 80 % of the upstream's wait_timeout
 
 
@@ -231,12 +234,19 @@ async def sync(session: UpstreamSession) -> tuple[int, float]:
     session's wait_timeout). What came before it (left over from the last client) is
     dropped unparsed, up to SYNC_LIMIT bytes: the random token cannot be in it."""
     token = os.urandom(16).hex().encode()
-    query = b"SELECT '" + token + b"' AS t, @@wait_timeout AS w"
+    # The smaller of the session's wait_timeout and the global one: the reset restores the latter.
+    query = b"SELECT '" + token + b"' AS t, LEAST(@@wait_timeout, @@global.wait_timeout) AS w"
     session.conn.send_packet(bytes([Command.COM_QUERY]) + query, 0)
+    # Then a reset, pipelined: what the client held (named locks, LOCK TABLES, temporary
+    # tables, prepared statements) ends with its COM_QUIT, not when the connection is reused.
+    session.conn.send_packet(bytes([Command.COM_RESET_CONNECTION]), 0)
     answer = _Answer(lenenc_bytes(token))
     row, end = await session.conn.read_with(answer.take)
     wait_timeout = float(Reader(row[len(answer.wanted) :]).lenenc_bytes())
     eof_deprecated = bool(session.capabilities & C.CLIENT_DEPRECATE_EOF)
+    reset = await session.conn.read_packet(RESET_REPLY_LIMIT)
+    if reset.payload[:1] != bytes([Marker.OK]):
+        raise ProtocolError("COM_RESET_CONNECTION failed")
     return _final_status(end, eof_deprecated), wait_timeout
 
 

@@ -152,3 +152,31 @@ def test_check_on_a_running_bridges_config_does_not_call_its_own_ports_busy(
         f"a bridge is running on this configuration (unix:{tmp_path}/admin.sock answers)"
         in done.stderr
     )
+
+
+def test_an_empty_token_file_opens_nothing(make_bridge, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """A token file left empty (a failed templating, a truncated secret) must not make the
+    empty token the password: the bridge refuses it rather than serve tokenless requests."""
+    token = tmp_path / "admin.token"
+    token.write_text("\n")
+    token.chmod(0o600)
+    port = free_port()
+    try:
+        make_bridge(admin={"listen": f"127.0.0.1:{port}", "token_file": str(token)})
+    except Exception as exc:  # refused at start: what we want
+        assert "token_file" in str(exc) or "empty" in str(exc), exc
+        return
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(b'{"command": "sessions"}\n')
+        reply = json.loads(sock.makefile("rb").readline())
+    assert reply["ok"] is False, reply
+
+
+def test_a_huge_admin_request_gets_a_clear_error(with_admin: Bridge, tmp_path: Path) -> None:
+    with socket.socket(socket.AF_UNIX) as sock:
+        sock.settimeout(10)
+        sock.connect(str(tmp_path / "admin.sock"))
+        sock.sendall(b'{"command": "status", "pad": "' + b"x" * 200_000 + b'"}\n')
+        reply = json.loads(sock.makefile("rb").readline())
+    assert reply == {"ok": False, "error": "send one JSON object on one line"}
+    assert admin_json(with_admin, "status")["status"] == "ok"  # the listener goes on

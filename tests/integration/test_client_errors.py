@@ -184,9 +184,7 @@ def test_log_and_audit_name_the_client_alike(make_bridge: Any) -> None:
         assert scalar(conn, "SELECT 1") == 1
     with closing(connect("pymysql", bridge, "nat", "nat-pw", "socket")) as conn:
         assert scalar(conn, "SELECT 1") == 1
-    records = [
-        json.loads(line) for line in (bridge.directory / "audit.jsonl").read_text().splitlines()
-    ]
+    records = [json.loads(line) for line in bridge.audit_text().splitlines()]
     tcp, socket = records[-2:]
     assert (tcp["client"], tcp["client_name"]) == ("127.0.0.1", "localhost")
     assert (socket["client"], socket["client_name"]) == ("localhost", None)
