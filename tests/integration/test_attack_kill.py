@@ -12,7 +12,7 @@ from pymysql.constants import CLIENT
 
 from bridge.sandbox.mariadb import MariaDB
 from tests.integration.harness import closing, connect, error_of, scalar
-from tests.integration.test_kill import sleep_in_thread
+from tests.integration.test_kill import direct_with_a_high_thread_id, sleep_in_thread
 
 pytestmark = pytest.mark.integration
 
@@ -31,11 +31,7 @@ def test_a_raw_upstream_thread_id_cannot_be_smuggled(
     make_bridge: Any, mariadb: MariaDB, statement: str, charset: str
 ) -> None:
     bridge = make_bridge()
-    direct = pymysql.connect(unix_socket=str(mariadb.socket), user="root")
-    while scalar(direct, "SELECT CONNECTION_ID()") < 50:
-        direct.close()
-        direct = pymysql.connect(unix_socket=str(mariadb.socket), user="root")
-    target = scalar(direct, "SELECT CONNECTION_ID()")
+    direct, target = direct_with_a_high_thread_id(mariadb)
     with closing(direct):
         thread, outcome = sleep_in_thread(direct, 2)
         time.sleep(0.3)

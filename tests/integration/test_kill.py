@@ -57,6 +57,16 @@ def test_ctrl_c_in_the_mariadb_cli_kills_the_running_query(
     assert "KILL QUERY" in bridge.log
 
 
+def direct_with_a_high_thread_id(mariadb: MariaDB) -> tuple[Any, int]:
+    """A direct root connection whose upstream thread id (50 or more) no fresh bridge hands
+    out as a connection id: what a forwarded number would hit."""
+    direct = pymysql.connect(unix_socket=str(mariadb.socket), user="root")
+    while scalar(direct, "SELECT CONNECTION_ID()") < 50:
+        direct.close()
+        direct = pymysql.connect(unix_socket=str(mariadb.socket), user="root")
+    return direct, scalar(direct, "SELECT CONNECTION_ID()")
+
+
 def sleep_in_thread(conn: Any, seconds: int = 30) -> tuple[threading.Thread, list[Any]]:
     outcome: list[Any] = []
 
@@ -111,11 +121,7 @@ def test_kill_of_an_unknown_id_touches_no_upstream_thread(
     """A fresh bridge knows ids 1..few; the upstream thread with a bigger id, sleeping on a
     direct connection, is what a forwarded number would have hit."""
     bridge = make_bridge()
-    direct = pymysql.connect(unix_socket=str(mariadb.socket), user="root")
-    while scalar(direct, "SELECT CONNECTION_ID()") < 50:
-        direct.close()
-        direct = pymysql.connect(unix_socket=str(mariadb.socket), user="root")
-    target = scalar(direct, "SELECT CONNECTION_ID()")
+    direct, target = direct_with_a_high_thread_id(mariadb)
     with closing(direct):
         thread, outcome = sleep_in_thread(direct, 2)
         time.sleep(0.3)
