@@ -2,7 +2,7 @@
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 PYTEST_ARGS ?=
-PYDIRS := bridge tests bench
+PYDIRS := bridge sandbox tests bench
 
 PREFIX ?= /usr
 DESTDIR ?=

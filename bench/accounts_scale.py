@@ -28,10 +28,10 @@ import yaml
 
 from bridge.hashing import make_native, to_text
 from bridge.runtime import build_runtime
-from bridge.sandbox.bridgeproc import Account, BridgeProcess, run_bridge, write_config
-from bridge.sandbox.certs import make_certs
-from bridge.sandbox.mariadb import MariaDB
-from bridge.sandbox.ports import free_port
+from sandbox.bridgeproc import Account, BridgeProcess, run_bridge, write_config
+from sandbox.certs import make_certs
+from sandbox.mariadb import MariaDB
+from sandbox.ports import free_port
 
 USER, PASSWORD, UPSTREAM_PASSWORD = "bench", "bench-pw", "bench-upstream-pw"
 HOSTS = ("%", "10.%", "192.168.1.0/255.255.255.0", "localhost", "app%.example.com")

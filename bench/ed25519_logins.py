@@ -19,10 +19,10 @@ import sys
 import tempfile
 from pathlib import Path
 
-from bridge.sandbox.bridgeproc import Account, run_bridge, write_config
-from bridge.sandbox.certs import make_certs
-from bridge.sandbox.mariadb import MariaDB
-from bridge.sandbox.ports import free_port
+from sandbox.bridgeproc import Account, run_bridge, write_config
+from sandbox.certs import make_certs
+from sandbox.mariadb import MariaDB
+from sandbox.ports import free_port
 
 HERE = Path(__file__).parent
 ACCOUNTS = {

@@ -395,10 +395,10 @@ def main() -> int:
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
 
-    from bridge.sandbox.bridgeproc import Account, run_bridge, write_config
-    from bridge.sandbox.certs import make_certs
-    from bridge.sandbox.mariadb import MariaDB
-    from bridge.sandbox.ports import free_port
+    from sandbox.bridgeproc import Account, run_bridge, write_config
+    from sandbox.certs import make_certs
+    from sandbox.mariadb import MariaDB
+    from sandbox.ports import free_port
 
     with tempfile.TemporaryDirectory(prefix="bridge-fuzz-") as tmp:
         base = Path(tmp)

@@ -21,11 +21,11 @@ from pathlib import Path
 
 import ldap3
 
-from bridge.sandbox.bridgeproc import Account, add_grants, run_bridge, write_config
-from bridge.sandbox.certs import make_certs
-from bridge.sandbox.ldap import BASE, SERVICE_DN, Person, Slapd
-from bridge.sandbox.mariadb import MariaDB
-from bridge.sandbox.ports import free_port
+from sandbox.bridgeproc import Account, add_grants, run_bridge, write_config
+from sandbox.certs import make_certs
+from sandbox.ldap import BASE, SERVICE_DN, Person, Slapd
+from sandbox.mariadb import MariaDB
+from sandbox.ports import free_port
 
 HERE = Path(__file__).parent
 PASSWORD = "bench-ldap-pw"

@@ -33,10 +33,10 @@ from typing import Any
 
 import pymysql
 
-from bridge.sandbox.bridgeproc import Account, BridgeProcess, run_bridge, write_config
-from bridge.sandbox.certs import CertSet, make_certs
-from bridge.sandbox.mariadb import MariaDB
-from bridge.sandbox.ports import free_port, port_open, wait_until
+from sandbox.bridgeproc import Account, BridgeProcess, run_bridge, write_config
+from sandbox.certs import CertSet, make_certs
+from sandbox.mariadb import MariaDB
+from sandbox.ports import free_port, port_open, wait_until
 
 HERE = Path(__file__).parent
 USER, PASSWORD, UPSTREAM_PASSWORD = "bench", "bench-pw", "bench-upstream-pw"

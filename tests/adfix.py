@@ -1,5 +1,5 @@
 """The Active Directory domain the AD tests log in to (a Samba AD DC, see
-bridge/sandbox/samba.py): users, nested groups (alice is in dbas, dbas is in dbadmins), a
+sandbox/samba.py): users, nested groups (alice is in dbas, dbas is in dbadmins), a
 disabled user, a user who must change the password, one to lock out, and the service
 account the bridge searches as, which also holds the SPN mysql/localhost."""
 
@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from bridge.sandbox.samba import BASE, AdGroup, AdUser, SambaDC
+from sandbox.samba import BASE, AdGroup, AdUser, SambaDC
 
 SERVICE = AdUser("svc-mysql", "Svc-mysql-pw-1", spns=("mysql/localhost",))
 AD_USERS = [

@@ -5,8 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from bridge.sandbox.certs import CertSet
-from bridge.sandbox.ldap import PEOPLE, SERVICE_DN, Person, Slapd
+from sandbox.certs import CertSet
+from sandbox.ldap import PEOPLE, SERVICE_DN, Person, Slapd
 
 PEOPLE_LIST = [
     Person("alice", "alice-ldap", posix_groups=("dbadmins",)),

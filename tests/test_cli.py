@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from bridge.sandbox.bridgeproc import hash_text
+from sandbox.bridgeproc import hash_text
 
 
 def cli(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:

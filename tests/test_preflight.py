@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from bridge.sandbox.bridgeproc import hash_text
-from bridge.sandbox.ports import free_port, wait_until
+from sandbox.bridgeproc import hash_text
+from sandbox.ports import free_port, wait_until
 
 
 def cli(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
@@ -97,7 +97,7 @@ def test_check_passes_once_fixed_and_skip_ports_leaves_the_ports(
 
 
 def test_a_tls_key_readable_by_others_is_refused_by_check_and_serve(tmp_path: Path) -> None:
-    from bridge.sandbox.certs import make_certs
+    from sandbox.certs import make_certs
 
     certs = make_certs(tmp_path / "tls")
     certs.key.chmod(0o644)
@@ -195,7 +195,7 @@ def test_help_lists_every_command_with_an_example() -> None:
 
 def test_demo_refuses_an_explicit_busy_port(busy_port: int) -> None:
     started = time.monotonic()
-    done = subprocess.run([sys.executable, "-m", "bridge.sandbox.demo", "--port", str(busy_port)],
+    done = subprocess.run([sys.executable, "-m", "sandbox.demo", "--port", str(busy_port)],
                           capture_output=True, text=True, timeout=60)  # fmt: skip
     assert done.returncode == 2
     assert f"port {busy_port} is in use; choose another --port" in done.stderr

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from bridge.mapping.hosts import client_host
 from bridge.runtime import build_runtime
-from bridge.sandbox.bridgeproc import hash_text
+from sandbox.bridgeproc import hash_text
 
 
 def runtime_with(tmp_path: Path, plugins: list[str]):  # type: ignore[no-untyped-def]

@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 
 from bridge.runtime import build_runtime
-from bridge.sandbox.ports import free_port
 from bridge.server import BridgeServer
 from bridge.session import Session
+from sandbox.ports import free_port
 
 
 def write_config(tmp_path: Path, port: int) -> Path:

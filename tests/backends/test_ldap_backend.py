@@ -16,8 +16,8 @@ from bridge.credentials import ClearPassword
 from bridge.errors import BackendUnavailable, Denied
 from bridge.mapping.accounts import AccountRow
 from bridge.mapping.hosts import client_host
-from bridge.sandbox.certs import CertSet, make_certs
-from bridge.sandbox.ldap import Slapd
+from sandbox.certs import CertSet, make_certs
+from sandbox.ldap import Slapd
 from tests.ldapfix import PEOPLE, ldap_settings, start_slapd
 
 PEER = Peer(client_host("10.0.0.9", True), "tls")
@@ -130,7 +130,7 @@ async def test_untrusted_certificate_is_an_outage(tmp_path: Path, slapd: Slapd) 
 
 
 async def test_failover_to_the_second_server(tmp_path: Path, certs: CertSet, slapd: Slapd) -> None:
-    from bridge.sandbox.ports import free_port
+    from sandbox.ports import free_port
 
     b = backend(tmp_path, certs, f"ldaps://127.0.0.1:{free_port()}", slapd.tls_url)
     assert (await verify(b, "alice", "alice-ldap")).groups == ("dbadmins",)
@@ -151,7 +151,7 @@ async def test_a_hung_server_times_out_to_the_next(
 
 
 async def test_all_down_is_an_outage_not_a_denial(tmp_path: Path, certs: CertSet) -> None:
-    from bridge.sandbox.ports import free_port
+    from sandbox.ports import free_port
 
     b = backend(
         tmp_path, certs, f"ldaps://127.0.0.1:{free_port()}", f"ldap://127.0.0.1:{free_port()}"
@@ -170,7 +170,7 @@ async def test_plain_ldap_when_the_config_says_so(
 async def test_nested_groups_by_walk(tmp_path: Path, certs: CertSet, slapd: Slapd) -> None:
     import ldap3
 
-    from bridge.sandbox.ldap import ADMIN_DN, GROUPS
+    from sandbox.ldap import ADMIN_DN, GROUPS
 
     admin = ldap3.Connection(slapd.url, ADMIN_DN, "admin-secret", auto_bind=True)
     admin.add(

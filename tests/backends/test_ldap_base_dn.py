@@ -19,8 +19,8 @@ from bridge.credentials import ClearPassword
 from bridge.errors import Denied
 from bridge.mapping.accounts import AccountRow
 from bridge.mapping.hosts import client_host
-from bridge.sandbox.certs import CertSet, make_certs
-from bridge.sandbox.ldap import BASE, Slapd
+from sandbox.certs import CertSet, make_certs
+from sandbox.ldap import BASE, Slapd
 from tests.ldapfix import ldap_settings, start_slapd
 
 PEER = Peer(client_host("10.0.0.9", True), "tls")

@@ -17,8 +17,8 @@ from bridge.credentials import ClearPassword
 from bridge.errors import Denied
 from bridge.mapping.accounts import AccountRow
 from bridge.mapping.hosts import client_host
-from bridge.sandbox.certs import CertSet, make_certs
-from bridge.sandbox.ldap import ADMIN_DN, BASE, Slapd
+from sandbox.certs import CertSet, make_certs
+from sandbox.ldap import ADMIN_DN, BASE, Slapd
 from tests.ldapfix import ldap_settings, start_slapd
 from tests.sockwatch import SocketWatch
 

@@ -14,7 +14,7 @@ from bridge.credentials import ClearPassword, Conversation
 from bridge.errors import BackendUnavailable, Denied
 from bridge.mapping.accounts import AccountRow
 from bridge.mapping.hosts import client_host
-from bridge.sandbox.pam import PamSandbox
+from sandbox.pam import PamSandbox
 
 PEER = Peer(client_host("10.0.0.7", True), "tls")
 

@@ -8,10 +8,10 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from bridge.sandbox.bridgeproc import Account, BridgeProcess, run_bridge, write_config
-from bridge.sandbox.certs import CertSet, make_certs
-from bridge.sandbox.mariadb import MariaDB
-from bridge.sandbox.ports import free_port
+from sandbox.bridgeproc import Account, BridgeProcess, run_bridge, write_config
+from sandbox.certs import CertSet, make_certs
+from sandbox.mariadb import MariaDB
+from sandbox.ports import free_port
 from tests.conformance.suites import Suite, Target
 
 GREETINGS = {"bridge": "caching_sha2_password", "bridge-native": "mysql_native_password"}

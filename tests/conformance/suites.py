@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from bridge.sandbox.bridgeproc import Account
+from sandbox.bridgeproc import Account
 
 
 @dataclass(frozen=True)

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from bridge.sandbox.certs import CertSet, make_certs
-from bridge.sandbox.mariadb import MariaDB
-from bridge.sandbox.samba import SambaDC
+from sandbox.certs import CertSet, make_certs
+from sandbox.mariadb import MariaDB
+from sandbox.samba import SambaDC
 from tests.adfix import AD_GROUPS, AD_USERS
 from tests.integration.harness import ACCOUNTS, Bridge, create_upstream_accounts, start_bridge
 

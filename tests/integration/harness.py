@@ -11,10 +11,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from bridge.sandbox.bridgeproc import Account, BridgeProcess, add_grants, run_bridge, write_config
-from bridge.sandbox.certs import CertSet
-from bridge.sandbox.mariadb import MariaDB
-from bridge.sandbox.ports import free_port
+from sandbox.bridgeproc import Account, BridgeProcess, add_grants, run_bridge, write_config
+from sandbox.certs import CertSet
+from sandbox.mariadb import MariaDB
+from sandbox.ports import free_port
 
 ACCOUNTS = [
     Account("app", "app-pw", "caching_sha2_password", upstream_password="up-app"),

@@ -1,5 +1,5 @@
 """Active Directory for real: LDAP and Kerberos logins through the bridge against a Samba AD
-domain controller (bridge/sandbox/samba.py), with real clients. sAMAccountName and UPN
+domain controller (sandbox/samba.py), with real clients. sAMAccountName and UPN
 searches, memberOf and the in-chain rule for nested groups, the service account's search
 and the user's bind over LDAPS and StartTLS with certificate verification, AD's bind
 sub-codes mapped to what mysqld would answer, referrals not chased, and single sign-on with
@@ -17,10 +17,10 @@ from typing import Any
 
 import pytest
 
-from bridge.sandbox.bridgeproc import Account
-from bridge.sandbox.certs import CertSet
-from bridge.sandbox.mariadb import MariaDB
-from bridge.sandbox.samba import BASE, REALM, SambaDC
+from sandbox.bridgeproc import Account
+from sandbox.certs import CertSet
+from sandbox.mariadb import MariaDB
+from sandbox.samba import BASE, REALM, SambaDC
 from tests.adfix import PASSWORDS, ad_settings
 from tests.integration.harness import (
     Bridge,
@@ -393,12 +393,12 @@ def test_kerberos_password_refusals_are_1045_with_the_kdc_reason(
 def test_demo_with_an_ad_domain_controller() -> None:
     """`scripts/demo --check --ad`: every demo login, with LDAP and Kerberos from a Samba DC
     of its own, and the must-change user's ERROR 1862."""
-    from bridge.sandbox.ports import free_port
+    from sandbox.ports import free_port
 
     demo = [
         sys.executable,
         "-m",
-        "bridge.sandbox.demo",
+        "sandbox.demo",
         "--check",
         "--ad",
         "--port",

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import yaml
 
-from bridge.sandbox.ports import free_port
+from sandbox.ports import free_port
 from tests.integration.harness import Bridge, closing, connect, error_of, mariadb_cli, scalar
 
 pytestmark = pytest.mark.integration

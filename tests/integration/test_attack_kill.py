@@ -10,7 +10,7 @@ import pymysql
 import pytest
 from pymysql.constants import CLIENT
 
-from bridge.sandbox.mariadb import MariaDB
+from sandbox.mariadb import MariaDB
 from tests.integration.harness import closing, connect, error_of, scalar
 from tests.integration.test_kill import direct_with_a_high_thread_id, sleep_in_thread
 

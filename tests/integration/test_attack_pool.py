@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from bridge.sandbox.mariadb import MariaDB
+from sandbox.mariadb import MariaDB
 from tests.integration.harness import closing, connect, scalar
 from tests.integration.test_pool import KEPT, kept, thread_id
 

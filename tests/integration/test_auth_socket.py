@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from bridge.sandbox.bridgeproc import Account
+from sandbox.bridgeproc import Account
 from tests.integration.harness import Bridge, connect, error_of, start_bridge
 from tests.integration.osusers import os_users
 

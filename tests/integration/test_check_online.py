@@ -11,13 +11,13 @@ from pathlib import Path
 
 import pytest
 
-from bridge.sandbox.bridgeproc import Account, add_grants, write_config
-from bridge.sandbox.certs import CertSet, make_certs
-from bridge.sandbox.kdc import Kdc
-from bridge.sandbox.ldap import Slapd
-from bridge.sandbox.mariadb import MariaDB
-from bridge.sandbox.pam import PamSandbox
-from bridge.sandbox.ports import free_port
+from sandbox.bridgeproc import Account, add_grants, write_config
+from sandbox.certs import CertSet, make_certs
+from sandbox.kdc import Kdc
+from sandbox.ldap import Slapd
+from sandbox.mariadb import MariaDB
+from sandbox.pam import PamSandbox
+from sandbox.ports import free_port
 from tests.integration.harness import create_upstream_accounts
 from tests.ldapfix import ldap_settings, start_slapd
 

@@ -17,9 +17,9 @@ import pytest
 
 from bridge.protocol.constants import Capability as C
 from bridge.protocol.packets import HandshakeResponse41, build_handshake_response41, parse_err
-from bridge.sandbox.bridgeproc import Account
-from bridge.sandbox.mariadb import MariaDB
 from bridge.scramble import native_token
+from sandbox.bridgeproc import Account
+from sandbox.mariadb import MariaDB
 from tests.integration.harness import (
     ACCOUNTS,
     Bridge,

@@ -18,10 +18,10 @@ from pathlib import Path
 
 import pytest
 
-from bridge.sandbox.bridgeproc import Account
-from bridge.sandbox.certs import CertSet
-from bridge.sandbox.mariadb import MariaDB
-from bridge.sandbox.pam import PamSandbox
+from sandbox.bridgeproc import Account
+from sandbox.certs import CertSet
+from sandbox.mariadb import MariaDB
+from sandbox.pam import PamSandbox
 from tests.integration.harness import Bridge, mariadb_cli, start_bridge
 
 pytestmark = pytest.mark.integration

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from bridge.sandbox.mariadb import MariaDB
-from bridge.sandbox.ports import free_port, port_open, wait_until
+from sandbox.mariadb import MariaDB
+from sandbox.ports import free_port, port_open, wait_until
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).parent.parent.parent

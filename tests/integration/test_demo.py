@@ -12,7 +12,7 @@ pytestmark = pytest.mark.integration
 
 
 def test_demo_check_logs_in_every_way_and_exits() -> None:
-    done = subprocess.run([sys.executable, "-m", "bridge.sandbox.demo", "--check"],
+    done = subprocess.run([sys.executable, "-m", "sandbox.demo", "--check"],
                           capture_output=True, text=True, timeout=300)  # fmt: skip
     assert done.returncode == 0, done.stdout + done.stderr
     assert "Press Ctrl-C" not in done.stdout

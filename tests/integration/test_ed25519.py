@@ -13,9 +13,9 @@ import pytest
 
 from bridge import ed25519
 from bridge.protocol.packets import parse_auth_switch_request, parse_err
-from bridge.sandbox.bridgeproc import Account
-from bridge.sandbox.certs import CertSet
-from bridge.sandbox.mariadb import MariaDB
+from sandbox.bridgeproc import Account
+from sandbox.certs import CertSet
+from sandbox.mariadb import MariaDB
 from tests.integration.harness import (
     Bridge,
     closing,

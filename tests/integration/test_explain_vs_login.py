@@ -22,10 +22,10 @@ import pymysql
 import pytest
 
 from bridge.protocol.proxy_header import build_v2
-from bridge.sandbox.bridgeproc import run_bridge, write_config
-from bridge.sandbox.certs import CertSet
-from bridge.sandbox.mariadb import MariaDB
-from bridge.sandbox.ports import free_port
+from sandbox.bridgeproc import run_bridge, write_config
+from sandbox.certs import CertSet
+from sandbox.mariadb import MariaDB
+from sandbox.ports import free_port
 from tests.integration.harness import ACCOUNTS, Bridge, closing, connect, error_of, scalar
 
 ROOT = Path(__file__).parent.parent.parent

@@ -9,7 +9,7 @@ import random
 import pytest
 
 from bench.fuzz import FUZZ_SERVER, Stats, fuzz, log_findings, login, rss_of
-from bridge.sandbox.bridgeproc import Account
+from sandbox.bridgeproc import Account
 
 pytestmark = pytest.mark.integration
 

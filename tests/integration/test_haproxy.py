@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from bridge.sandbox.bridgeproc import BridgeProcess
-from bridge.sandbox.ports import free_port, port_open, wait_until
+from sandbox.bridgeproc import BridgeProcess
+from sandbox.ports import free_port, port_open, wait_until
 from tests.integration.harness import bridge_attr, closing, connect, mariadb_cli, scalar
 
 pytestmark = pytest.mark.integration

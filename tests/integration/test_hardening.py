@@ -20,8 +20,8 @@ from typing import Any
 import pytest
 
 from bridge.protocol.packets import parse_err
-from bridge.sandbox.bridgeproc import Account
-from bridge.sandbox.ldap import Slapd
+from sandbox.bridgeproc import Account
+from sandbox.ldap import Slapd
 from tests.integration.harness import (
     Bridge,
     closing,

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from bridge.sandbox.bridgeproc import Account
-from bridge.sandbox.kdc import Kdc
-from bridge.sandbox.ldap import Person, Slapd
+from sandbox.bridgeproc import Account
+from sandbox.kdc import Kdc
+from sandbox.ldap import Person, Slapd
 from tests.integration.harness import (
     Bridge,
     bridge_attr,

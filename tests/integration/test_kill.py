@@ -14,10 +14,10 @@ from typing import Any
 import pymysql
 import pytest
 
-from bridge.sandbox.bridgeproc import Account, run_bridge, write_config
-from bridge.sandbox.certs import CertSet
-from bridge.sandbox.mariadb import MariaDB
-from bridge.sandbox.ports import free_port, wait_until
+from sandbox.bridgeproc import Account, run_bridge, write_config
+from sandbox.certs import CertSet
+from sandbox.mariadb import MariaDB
+from sandbox.ports import free_port, wait_until
 from tests.integration.harness import ACCOUNTS, Bridge, closing, connect, error_of, scalar
 
 pytestmark = pytest.mark.integration

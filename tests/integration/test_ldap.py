@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from bridge.sandbox.bridgeproc import Account
-from bridge.sandbox.ldap import Slapd
+from sandbox.bridgeproc import Account
+from sandbox.ldap import Slapd
 from tests.integration.harness import (
     Bridge,
     bridge_attr,
@@ -123,7 +123,7 @@ def test_failover_when_the_first_server_dies(tmp_path: Path, mariadb, certs) -> 
 
 
 def test_directory_down_is_a_clean_error(tmp_path: Path, mariadb, certs) -> None:  # type: ignore[no-untyped-def]
-    from bridge.sandbox.ports import free_port
+    from sandbox.ports import free_port
 
     bridge = ldap_bridge(tmp_path / "bridge", mariadb, certs, f"ldaps://127.0.0.1:{free_port()}")
     try:

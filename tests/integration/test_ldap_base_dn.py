@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from bridge.sandbox.bridgeproc import Account
-from bridge.sandbox.ldap import BASE
+from sandbox.bridgeproc import Account
+from sandbox.ldap import BASE
 from tests.integration.harness import Bridge, closing, connect, mariadb_cli, scalar, start_bridge
 from tests.ldapfix import ldap_settings, start_slapd
 

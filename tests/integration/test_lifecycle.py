@@ -11,7 +11,7 @@ import time
 import pytest
 
 from bridge.protocol.packets import parse_err
-from bridge.sandbox.ports import free_port
+from sandbox.ports import free_port
 from tests.integration.harness import (
     ACCOUNTS,
     Account,
@@ -192,7 +192,7 @@ def test_upstream_tls_modes(make_bridge, certs, mode: str, encrypted: bool) -> N
 
 
 def test_upstream_certificate_from_another_ca_is_refused(make_bridge, tmp_path) -> None:  # type: ignore[no-untyped-def]
-    from bridge.sandbox.certs import make_certs
+    from sandbox.certs import make_certs
 
     other = make_certs(tmp_path / "other-ca")
     bridge = make_bridge(upstream={"tls": {"mode": "verify_ca", "ca": str(other.ca)}})

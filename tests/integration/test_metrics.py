@@ -9,7 +9,7 @@ import urllib.request
 
 import pytest
 
-from bridge.sandbox.ports import free_port
+from sandbox.ports import free_port
 from tests.integration.harness import closing, connect, scalar
 
 pytestmark = pytest.mark.integration

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from bridge.sandbox.bridgeproc import Account
-from bridge.sandbox.pam import PamSandbox
+from sandbox.bridgeproc import Account
+from sandbox.pam import PamSandbox
 from tests.integration.harness import (
     Bridge,
     bridge_attr,

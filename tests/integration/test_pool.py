@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 from bridge.protocol.codec import Reader
-from bridge.sandbox.mariadb import MariaDB
 from bridge.scramble import native_token
+from sandbox.mariadb import MariaDB
 from tests.integration.harness import Bridge, bridge_attr, closing, connect, error_of, scalar
 from tests.integration.rawclient import Raw
 
@@ -242,7 +242,7 @@ def test_pool_off(make_bridge, mariadb: MariaDB) -> None:  # type: ignore[no-unt
 
 
 def test_pool_metrics(make_bridge) -> None:  # type: ignore[no-untyped-def]
-    from bridge.sandbox.ports import free_port
+    from sandbox.ports import free_port
     from tests.integration.test_metrics import scrape, value
 
     port = free_port()

@@ -10,7 +10,7 @@ import os
 import pytest
 import yaml
 
-from bridge.sandbox.bridgeproc import hash_text
+from sandbox.bridgeproc import hash_text
 from tests.integration.harness import (
     Bridge,
     bridge_attr,

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from bridge.sandbox.mariadb import MariaDB
-from bridge.sandbox.ports import free_port
+from sandbox.mariadb import MariaDB
+from sandbox.ports import free_port
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).parent.parent.parent

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from bridge.sandbox.bridgeproc import BridgeProcess, write_config
-from bridge.sandbox.ports import free_port, port_open, wait_until
+from sandbox.bridgeproc import BridgeProcess, write_config
+from sandbox.ports import free_port, port_open, wait_until
 from tests.integration.harness import ACCOUNTS, closing, connect, scalar
 
 pytestmark = pytest.mark.integration

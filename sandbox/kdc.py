@@ -8,7 +8,7 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bridge.sandbox.ports import free_port, wait_until
+from sandbox.ports import free_port, wait_until
 
 REALM = "EXAMPLE.TEST"
 

@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bridge.sandbox.certs import CertSet, make_certs
-from bridge.sandbox.ports import port_open, wait_until
+from sandbox.certs import CertSet, make_certs
+from sandbox.ports import port_open, wait_until
 
 REALM = "AD.TEST"
 DOMAIN = "ADTEST"

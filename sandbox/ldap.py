@@ -10,8 +10,8 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bridge.sandbox.certs import CertSet
-from bridge.sandbox.ports import free_port, port_open, wait_until
+from sandbox.certs import CertSet
+from sandbox.ports import free_port, port_open, wait_until
 
 BASE = "dc=example,dc=com"
 PEOPLE = f"ou=people,{BASE}"

@@ -7,8 +7,8 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bridge.sandbox.certs import CertSet
-from bridge.sandbox.ports import free_port, wait_until
+from sandbox.certs import CertSet
+from sandbox.ports import free_port, wait_until
 
 
 def _binary(*names: str) -> str:

@@ -1,5 +1,5 @@
 """The sandbox: a throwaway MariaDB and the bridge in front of it, under a temp dir, with
-accounts to log in as and the client commands to try. `python -m bridge.sandbox.demo`.
+accounts to log in as and the client commands to try. `python -m sandbox.demo`.
 
 --check logs in once with each demo account through the bridge and exits (0 when all worked).
 --ad puts a Samba AD domain controller in place of slapd and the MIT KDC (about 5 s more).
@@ -18,15 +18,15 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from bridge.sandbox import samba
-from bridge.sandbox.bridgeproc import Account, BridgeProcess, add_grants, run_bridge, write_config
-from bridge.sandbox.certs import CertSet, make_certs
-from bridge.sandbox.kdc import Kdc
-from bridge.sandbox.ldap import BASE, SERVICE_DN, Person, Slapd
-from bridge.sandbox.mariadb import MariaDB
-from bridge.sandbox.pam import PamSandbox
-from bridge.sandbox.ports import free_port, port_open
-from bridge.sandbox.samba import AdGroup, AdUser, SambaDC
+from sandbox import samba
+from sandbox.bridgeproc import Account, BridgeProcess, add_grants, run_bridge, write_config
+from sandbox.certs import CertSet, make_certs
+from sandbox.kdc import Kdc
+from sandbox.ldap import BASE, SERVICE_DN, Person, Slapd
+from sandbox.mariadb import MariaDB
+from sandbox.pam import PamSandbox
+from sandbox.ports import free_port, port_open
+from sandbox.samba import AdGroup, AdUser, SambaDC
 
 DEMO_ACCOUNTS = [
     Account("app", "app-password", "caching_sha2_password", upstream_password="upstream-app"),

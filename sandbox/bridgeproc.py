@@ -14,8 +14,8 @@ from typing import Any
 import yaml
 
 from bridge.hashing import HASHERS, make_sha2, to_text
-from bridge.sandbox.certs import CertSet
-from bridge.sandbox.ports import port_open, wait_until
+from sandbox.certs import CertSet
+from sandbox.ports import port_open, wait_until
 
 
 @dataclass(frozen=True)
