@@ -23,6 +23,7 @@ import threading
 import time
 from pathlib import Path
 
+import _root  # noqa: F401  (puts the checkout on sys.path for sandbox/)
 import pymysql
 import yaml
 

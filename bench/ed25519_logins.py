@@ -19,6 +19,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+import _root  # noqa: F401  (puts the checkout on sys.path for sandbox/)
+
 from sandbox.bridgeproc import Account, run_bridge, write_config
 from sandbox.certs import make_certs
 from sandbox.mariadb import MariaDB

@@ -395,6 +395,8 @@ def main() -> int:
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
 
+    if __package__ in (None, ""):  # run as `python bench/fuzz.py`, not imported as bench.fuzz
+        import _root  # noqa: F401  (puts the checkout on sys.path for sandbox/)
     from sandbox.bridgeproc import Account, run_bridge, write_config
     from sandbox.certs import make_certs
     from sandbox.mariadb import MariaDB

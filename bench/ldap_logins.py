@@ -19,6 +19,7 @@ import threading
 import time
 from pathlib import Path
 
+import _root  # noqa: F401  (puts the checkout on sys.path for sandbox/)
 import ldap3
 
 from sandbox.bridgeproc import Account, add_grants, run_bridge, write_config

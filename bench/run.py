@@ -31,6 +31,7 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
+import _root  # noqa: F401  (puts the checkout on sys.path for sandbox/)
 import pymysql
 
 from sandbox.bridgeproc import Account, BridgeProcess, run_bridge, write_config
