@@ -18,6 +18,7 @@ from pathlib import Path
 
 import yaml
 
+from bridge.backends.ldap import LdapBackend
 from bridge.config import KerberosConfig, read_yaml
 from bridge.mapping.auth_string import parse_pam
 from bridge.protocol.constants import DEFAULT_CHARSET, REQUIRED_FROM_CLIENT, Capability
@@ -73,11 +74,11 @@ async def upstream_logins(rt: Runtime, found: OnlineFindings) -> None:
 
 async def ldap_bind(rt: Runtime, found: OnlineFindings) -> None:
     ldap = rt.backends.get("ldap")
-    if ldap is None:
+    if not isinstance(ldap, LdapBackend):  # none configured
         return
     try:
         async with asyncio.timeout(TIMEOUT):
-            await ldap.check()  # type: ignore[attr-defined]
+            await ldap.check()
     except Exception as exc:
         found.errors.append(f"backends.ldap: the service account's bind failed: {exc}")
         return

@@ -18,7 +18,7 @@ class Kdc:
     base: Path
     port: int
     realm: str
-    proc: subprocess.Popen[bytes] = field(repr=False)
+    proc: subprocess.Popen[bytes] = field(init=False, repr=False)  # set once it is started
 
     @property
     def env(self) -> dict[str, str]:
@@ -56,7 +56,7 @@ class Kdc:
 [logging]
   kdc = FILE:{base}/kdc.log
 """)  # fmt: skip
-        kdc = cls(base, port, realm, None)  # type: ignore[arg-type]
+        kdc = cls(base, port, realm)
         kdc.run("kdb5_util", "create", "-s", "-r", realm, "-P", "master-password")
         for name, password in principals.items():
             kdc.kadmin(f"addprinc -pw {password} {name}")

@@ -113,7 +113,7 @@ class Slapd:
     base: Path
     port: int  # ldap:// (StartTLS)
     tls_port: int  # ldaps://
-    proc: subprocess.Popen[bytes] = field(repr=False)
+    proc: subprocess.Popen[bytes] = field(init=False, repr=False)  # set once it is started
     service_password: str = field(repr=False, default="")
 
     @classmethod
@@ -129,7 +129,7 @@ class Slapd:
         data.write_text(_ldif(people, service_password))
         slapadd = ["slapadd", "-q", "-f", str(config), "-l", str(data)]
         subprocess.run(slapadd, check=True, capture_output=True)
-        server = cls(base, free_port(), free_port(), None, service_password)  # type: ignore[arg-type]
+        server = cls(base, free_port(), free_port(), service_password=service_password)
         server.proc = server._spawn()
         server.add_groups(people)
         return server

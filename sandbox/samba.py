@@ -90,7 +90,7 @@ class SambaDC:
     base: Path
     address: str
     certs: CertSet
-    proc: subprocess.Popen[bytes] = field(repr=False)
+    proc: subprocess.Popen[bytes] = field(init=False, repr=False)  # set once it is started
 
     # --- start and stop ---------------------------------------------------------------------
 
@@ -101,7 +101,7 @@ class SambaDC:
         base.mkdir(parents=True, exist_ok=True)
         address = address or free_address()
         certs = make_certs(base / "certs", "dc", ips=(address,))
-        dc = cls(base, address, certs, None)  # type: ignore[arg-type]
+        dc = cls(base, address, certs)
         dc._write_krb5_conf()
         dc._provision()
         dc.proc = dc._spawn()

@@ -2,8 +2,10 @@
 
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
+import yaml
 
 from bridge.config import ConfigError, load_config, load_credentials
 from bridge.runtime import build_runtime, load_accounts
@@ -35,7 +37,7 @@ def test_minimal_config_and_defaults(conf: Path) -> None:
     assert config.server.default_auth_plugin == "caching_sha2_password"
     assert config.upstream.credentials == conf.parent / "creds.yaml"  # relative to the file
     with pytest.raises(Exception):  # frozen
-        config.server.max_connections = 1  # type: ignore[misc]
+        config.server.max_connections = 1  # type: ignore[misc]  # the frozen field is the test
     rt = build_runtime(conf)
     assert rt.accounts.rows[0].user == "app" and rt.credentials == {"app": b"pw"}
 
@@ -211,7 +213,7 @@ def test_check_parses_each_file_once(conf: Path, monkeypatch: pytest.MonkeyPatch
     parsed: list[str] = []
     real = config_module._parse
 
-    def counting(text: str):  # type: ignore[no-untyped-def]
+    def counting(text: str) -> tuple[Any, yaml.Node | None]:
         parsed.append(text)
         return real(text)
 

@@ -3,6 +3,7 @@
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -17,7 +18,7 @@ from bridge.mapping.accounts import AccountRow
 from bridge.mapping.hosts import client_host
 from bridge.plugins import PLUGINS, validate_wire_method
 from bridge.runtime import load_accounts
-from bridge.upstream.client_auth import UpstreamAuthError, client_plugin
+from bridge.upstream.client_auth import NativeClient, UpstreamAuthError, client_plugin
 from bridge.wire import WIRE_METHODS, WireContext
 from tests.vectors import DATA, load
 
@@ -37,7 +38,7 @@ def test_signature_matches_mariadbs_test_vector() -> None:
 
 
 @pytest.mark.parametrize("case", VECTORS["stored"], ids=lambda c: repr(c["password"])[:12])
-def test_stored_value_is_what_mariadb_stores(case: dict) -> None:
+def test_stored_value_is_what_mariadb_stores(case: dict[str, Any]) -> None:
     password = case["password"].encode()
     assert to_text(make_ed25519(password)) == case["authentication_string"]
     stored = parse_ed25519(case["authentication_string"].encode())
@@ -126,7 +127,7 @@ def test_upstream_client_refuses_a_short_nonce(nonce: bytes) -> None:
 
 def test_scramble_plugins_still_get_twenty_bytes() -> None:
     plugin = client_plugin("mysql_native_password", b"pw", NONCE[:20] + b"\0", secure=False)
-    assert plugin.nonce == NONCE[:20]  # type: ignore[attr-defined]
+    assert isinstance(plugin, NativeClient) and plugin.nonce == NONCE[:20]
 
 
 def test_wire_method_sends_a_fresh_32_byte_nonce_and_returns_the_signature() -> None:

@@ -6,7 +6,9 @@ import pytest
 import yaml
 
 from bridge.backends.store import stored_hash
-from bridge.importsql import SqlSyntaxError, import_sql, to_yaml, tokenize
+from bridge.importsql import Result, SqlSyntaxError, import_sql, to_yaml, tokenize
+from bridge.mapping.accounts import AccountRow
+from bridge.mapping.proxy import ProxyGrants
 from bridge.runtime import load_accounts
 
 MYSQL_8 = """
@@ -28,7 +30,7 @@ SET PASSWORD FOR 'old'@'localhost' = PASSWORD('x');
 """
 
 
-def load(result, tmp_path: Path):  # type: ignore[no-untyped-def]
+def load(result: Result, tmp_path: Path) -> tuple[dict[tuple[str, str], AccountRow], ProxyGrants]:
     path = tmp_path / "accounts.yaml"
     path.write_text(to_yaml(result))
     rows, grants = load_accounts((path,))

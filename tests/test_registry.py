@@ -16,10 +16,10 @@ def test_connection_ids_are_unique_across_workers_and_skip_live_ones() -> None:
     ids = [ids.take(()) for ids in taken for _ in range(4)]
     assert len(set(ids)) == 12 and 0 not in ids
     assert all((i - 1) % 3 == w for w, ids_of in enumerate(taken) for i in ids[w * 4 : w * 4 + 4])
-    ids = ConnectionIds()
-    assert ids.take({1, 2}) == 3
-    ids._next = MAX_ID  # the 32-bit wrap starts again at the first id, skipping live ones
-    assert ids.take(()) == MAX_ID and ids.take({1}) == 2
+    fresh = ConnectionIds()
+    assert fresh.take({1, 2}) == 3
+    fresh._next = MAX_ID  # the 32-bit wrap starts again at the first id, skipping live ones
+    assert fresh.take(()) == MAX_ID and fresh.take({1}) == 2
 
 
 def test_shared_registry_is_seen_by_every_worker_and_across_fork() -> None:

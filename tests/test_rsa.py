@@ -1,3 +1,6 @@
+from pathlib import Path
+from typing import Any
+
 import pytest
 
 from bridge import rsa_keys
@@ -15,7 +18,7 @@ def boost_pair() -> rsa_keys.RsaKeyPair:
 
 
 @pytest.mark.parametrize("case", CASES["cases"], ids=lambda c: c["name"])
-def test_plaintext_rule(case: dict) -> None:
+def test_plaintext_rule(case: dict[str, Any]) -> None:
     nonce = bytes.fromhex(case["scramble"])
     plain = xor_with_scramble(case["password"].encode() + b"\0", nonce)
     assert plain.hex() == case["expected_plaintext_after_rsa_decrypt"]
@@ -23,7 +26,7 @@ def test_plaintext_rule(case: dict) -> None:
 
 @pytest.mark.parametrize("case", CASES["cases"], ids=lambda c: c["name"])
 def test_encrypt_decrypt_with_the_published_pair(
-    boost_pair: rsa_keys.RsaKeyPair, case: dict
+    boost_pair: rsa_keys.RsaKeyPair, case: dict[str, Any]
 ) -> None:
     nonce = bytes.fromhex(case["scramble"])
     public = (DATA / "boost_csha2p_public_key_2048.pem").read_bytes()
@@ -39,7 +42,7 @@ def test_bad_ciphertexts_are_denials(boost_pair: rsa_keys.RsaKeyPair) -> None:
             boost_pair.decrypt(bad)
 
 
-def test_generated_pair_is_saved_private(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_generated_pair_is_saved_private(tmp_path: Path) -> None:
     priv, pub = tmp_path / "private_key.pem", tmp_path / "public_key.pem"
     pair = rsa_keys.load_or_generate(priv, pub)
     assert (priv.stat().st_mode & 0o777) == 0o600

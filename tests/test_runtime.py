@@ -5,11 +5,11 @@ from collections import Counter
 from pathlib import Path
 
 from bridge.mapping.hosts import client_host
-from bridge.runtime import build_runtime
+from bridge.runtime import Runtime, build_runtime
 from sandbox.bridgeproc import hash_text
 
 
-def runtime_with(tmp_path: Path, plugins: list[str]):  # type: ignore[no-untyped-def]
+def runtime_with(tmp_path: Path, plugins: list[str]) -> Runtime:
     rows = "".join(
         f"  - {{user: u{i}, plugin: {p}, authentication_string: '{hash_text(p, 'pw')}'}}\n"
         for i, p in enumerate(plugins)

@@ -9,6 +9,7 @@ import pytest
 
 from bridge.hashing import (
     HashFormatError,
+    NativeHash,
     Sha2CryptHash,
     make_native,
     make_sha2,
@@ -50,6 +51,12 @@ def logged(caplog: pytest.LogCaptureFixture, obj: object) -> str:
     return caplog.text
 
 
+def native(password: bytes) -> NativeHash:
+    made = make_native(password)
+    assert isinstance(made, NativeHash)  # a password was given
+    return made
+
+
 SECRET_HOLDERS = [
     (AccountRow("alice", "%", "mysql_native_password", NATIVE, "a.yaml:1"), NATIVE),
     (HandshakeResponse41(0, 0, 45, "alice", SECRET), SECRET),
@@ -58,7 +65,7 @@ SECRET_HOLDERS = [
     (HandshakeV10("10.11", 1, SECRET, 0, 45, 2, "mysql_native_password"), SECRET),
     (Sha2CryptHash(5, SECRET, b"D" * 43), SECRET),
     (Sha2CryptHash(5, b"x" * 20, SECRET + b"0123456789abcdefghijklm"), SECRET),
-    (make_native(SECRET), make_native(SECRET).text().encode()),  # type: ignore[union-attr]
+    (native(SECRET), native(SECRET).text().encode()),
 ]
 
 

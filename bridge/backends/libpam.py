@@ -16,6 +16,7 @@ from ctypes import (
     CFUNCTYPE,
     POINTER,
     Structure,
+    _Pointer,
     byref,
     c_char_p,
     c_int,
@@ -171,7 +172,10 @@ class LibPam:
         return value.decode("utf-8", "replace") if value is not None else None
 
     def _conversation(self, answer: Answer) -> Callable[..., int]:
-        def conv(count: int, messages: object, responses: object, _data: object) -> int:
+        def conv(
+            count: int, messages: _Pointer[_Pointer[_Message]],
+            responses: _Pointer[_Pointer[_Response]], _data: object,
+        ) -> int:  # fmt: skip
             try:
                 return self._converse(count, messages, responses, answer)
             except Exception:  # nothing may unwind through C
@@ -179,10 +183,13 @@ class LibPam:
 
         return conv
 
-    def _converse(self, count: int, messages: object, responses: object, answer: Answer) -> int:
+    def _converse(
+        self, count: int, messages: _Pointer[_Pointer[_Message]],
+        responses: _Pointer[_Pointer[_Response]], answer: Answer,
+    ) -> int:  # fmt: skip
         array = cast(self.calloc(count, sizeof(_Response)), POINTER(_Response))
         for i in range(count):
-            message = messages[i].contents  # type: ignore[index]
+            message = messages[i].contents
             if message.msg_style not in (PAM_PROMPT_ECHO_OFF, PAM_PROMPT_ECHO_ON):
                 continue  # PAM_TEXT_INFO / PAM_ERROR_MSG: nothing to answer
             text = (message.msg or b"").decode("utf-8", "replace")
@@ -191,13 +198,13 @@ class LibPam:
                 self._discard(array, i)
                 return PAM_CONV_ERR
             array[i].resp = self.strdup(reply)
-        responses[0] = array  # type: ignore[index]
+        responses[0] = array
         return PAM_SUCCESS
 
-    def _discard(self, array: object, filled: int) -> None:
+    def _discard(self, array: _Pointer[_Response], filled: int) -> None:
         """On an aborted conversation the responses are ours to free (PAM won't)."""
         for j in range(filled):
-            resp = array[j].resp  # type: ignore[index]
+            resp = array[j].resp
             if resp:
                 ctypes.memset(resp, 0, ctypes.c_size_t(len(ctypes.string_at(resp))).value)
                 self.free(resp)

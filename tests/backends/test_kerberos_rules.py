@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from bridge.backends.kerberos import KerberosBackend
@@ -39,8 +41,8 @@ def row(user: str, auth: str, plugin: str = "authentication_kerberos") -> Accoun
     ],
 )  # fmt: skip
 def test_principal_rules(
-    principal: str, user: str, account: AccountRow, extra: dict, expected: str | None
-) -> None:  # type: ignore[type-arg]
+    principal: str, user: str, account: AccountRow, extra: dict[str, Any], expected: str | None
+) -> None:
     b = backend(**extra)
     if expected is None:
         with pytest.raises(Denied):

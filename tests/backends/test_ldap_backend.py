@@ -6,10 +6,11 @@ import signal
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from bridge.backends.base import Peer
+from bridge.backends.base import Identity, Peer
 from bridge.backends.ldap import LdapBackend
 from bridge.config import LdapConfig
 from bridge.credentials import ClearPassword
@@ -43,7 +44,7 @@ def row(auth: str = "") -> AccountRow:
     return AccountRow("", "%", "authentication_ldap_simple", auth.encode(), "test")
 
 
-async def verify(b: LdapBackend, user: str, password: str, auth: str = ""):  # type: ignore[no-untyped-def]
+async def verify(b: LdapBackend, user: str, password: str, auth: str = "") -> Identity:
     return await b.verify(ClearPassword(password.encode()), user, row(auth), PEER)
 
 
@@ -191,18 +192,18 @@ async def test_nested_groups_by_walk(tmp_path: Path, certs: CertSet, slapd: Slap
 
 
 async def test_group_cache_and_connection_pool(
-    tmp_path: Path, certs: CertSet, slapd: Slapd
+    tmp_path: Path, certs: CertSet, slapd: Slapd, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     b = backend(tmp_path, certs, slapd.tls_url, group_cache_ttl=60, pool_size=2)
     searches = 0
     original = b._search
 
-    def counting(*args, **kwargs):  # type: ignore[no-untyped-def]
+    def counting(*args: Any, **kwargs: Any) -> list[dict[str, Any]]:
         nonlocal searches
         searches += 1
         return original(*args, **kwargs)
 
-    b._search = counting  # type: ignore[method-assign]
+    monkeypatch.setattr(b, "_search", counting)
     for _ in range(5):
         assert (await verify(b, "alice", "alice-ldap")).groups == ("dbadmins",)
     assert searches == 5 + 1  # a DN search each time, the group search once (cached)

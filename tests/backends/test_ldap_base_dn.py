@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -97,6 +98,6 @@ def test_active_directory_names_its_default_naming_context() -> None:
     [{}, {"attributes": {}}, {"attributes": {"namingContexts": [""]}},
      {"attributes": {"namingContexts": ["dc=a", "dc=b"], "defaultNamingContext": [""]}}],
 )  # fmt: skip
-def test_no_usable_naming_context_is_never_the_empty_base(root: dict) -> None:
+def test_no_usable_naming_context_is_never_the_empty_base(root: dict[str, Any]) -> None:
     with pytest.raises(NoNamingContext, match=r"set ldap\.base_dn"):
         naming_context(root)

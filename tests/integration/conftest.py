@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -12,7 +13,14 @@ from sandbox.certs import CertSet, make_certs
 from sandbox.mariadb import MariaDB
 from sandbox.samba import SambaDC
 from tests.adfix import AD_GROUPS, AD_USERS
-from tests.integration.harness import ACCOUNTS, Bridge, create_upstream_accounts, start_bridge
+from tests.integration.harness import (
+    ACCOUNTS,
+    Account,
+    Bridge,
+    MakeBridge,
+    create_upstream_accounts,
+    start_bridge,
+)
 
 
 @pytest.fixture(scope="session")
@@ -47,11 +55,15 @@ def bridge(
 
 
 @pytest.fixture
-def make_bridge(tmp_path: Path, mariadb: MariaDB, certs: CertSet) -> Iterator:  # type: ignore[type-arg]
+def make_bridge(tmp_path: Path, mariadb: MariaDB, certs: CertSet) -> Iterator[MakeBridge]:
     started: list[Bridge] = []
 
-    def make(**kwargs: object) -> Bridge:  # env=..., server=..., and the other sections
-        running = start_bridge(tmp_path / f"bridge{len(started)}", mariadb, certs, **kwargs)  # type: ignore[arg-type]
+    def make(accounts: list[Account] | None = None, env: dict[str, str] | None = None,
+             upstream_only: dict[str, str] | None = None,
+             proxy_grants: list[dict[str, Any]] | None = None, **sections: Any) -> Bridge:  # fmt: skip
+        directory = tmp_path / f"bridge{len(started)}"
+        running = start_bridge(directory, mariadb, certs, accounts, env, upstream_only,
+                               proxy_grants, **sections)  # fmt: skip
         started.append(running)
         return running
 

@@ -9,9 +9,10 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
-from sandbox.bridgeproc import Account, BridgeProcess, add_grants, run_bridge, write_config
+from sandbox.bridgeproc import Account as Account  # re-exported: tests import it from here
+from sandbox.bridgeproc import BridgeProcess, add_grants, run_bridge, write_config
 from sandbox.certs import CertSet
 from sandbox.mariadb import MariaDB
 from sandbox.ports import free_port
@@ -38,6 +39,25 @@ def create_upstream_accounts(db: MariaDB, accounts: list[Account]) -> None:
 Bridge = BridgeProcess
 
 
+class Endpoint(Protocol):
+    """Where a client connects: a bridge, or anything in front of one (HAProxy)."""
+
+    @property
+    def port(self) -> int: ...
+    @property
+    def socket(self) -> Path: ...
+    @property
+    def certs(self) -> CertSet: ...
+
+
+class MakeBridge(Protocol):
+    """The `make_bridge` fixture: start_bridge's options, in a fresh directory per bridge."""
+
+    def __call__(self, accounts: list[Account] | None = None, env: dict[str, str] | None = None,
+                 upstream_only: dict[str, str] | None = None,
+                 proxy_grants: list[dict[str, Any]] | None = None, **sections: Any) -> Bridge: ...  # fmt: skip
+
+
 def start_bridge(directory: Path, db: MariaDB, certs: CertSet, accounts: list[Account] | None = None,
                  env: dict[str, str] | None = None, upstream_only: dict[str, str] | None = None,
                  proxy_grants: list[dict[str, Any]] | None = None, **sections: Any) -> Bridge:  # fmt: skip
@@ -54,13 +74,13 @@ def start_bridge(directory: Path, db: MariaDB, certs: CertSet, accounts: list[Ac
 # --- clients ------------------------------------------------------------------------------
 
 
-def connect(client: str, bridge: Bridge, user: str, password: str, transport: str = "tls",
+def connect(client: str, bridge: Endpoint, user: str, password: str, transport: str = "tls",
             database: str | None = None, **extra: Any) -> Any:  # fmt: skip
     """A DB-API connection through the bridge with one of the Python client libraries."""
     return CONNECTORS[client](bridge, user, password, transport, database, **extra)
 
 
-def _endpoint(bridge: Bridge, user: str, password: str, transport: str, database: str | None,
+def _endpoint(bridge: Endpoint, user: str, password: str, transport: str, database: str | None,
               extra: dict[str, Any]) -> dict[str, Any]:  # fmt: skip
     """The keyword arguments all three Python client libraries share."""
     kw: dict[str, Any] = {"user": user, "password": password, **extra}
@@ -73,7 +93,7 @@ def _endpoint(bridge: Bridge, user: str, password: str, transport: str, database
     return kw
 
 
-def _pymysql(bridge: Bridge, user: str, password: str, transport: str, database: str | None,
+def _pymysql(bridge: Endpoint, user: str, password: str, transport: str, database: str | None,
              **extra: Any) -> Any:  # fmt: skip
     import pymysql
 
@@ -86,7 +106,7 @@ def _pymysql(bridge: Bridge, user: str, password: str, transport: str, database:
     return pymysql.connect(**kw)
 
 
-def _connector(bridge: Bridge, user: str, password: str, transport: str, database: str | None,
+def _connector(bridge: Endpoint, user: str, password: str, transport: str, database: str | None,
                **extra: Any) -> Any:  # fmt: skip
     import mysql.connector
 
@@ -98,7 +118,7 @@ def _connector(bridge: Bridge, user: str, password: str, transport: str, databas
     return mysql.connector.connect(**kw)
 
 
-def _mysqlclient(bridge: Bridge, user: str, password: str, transport: str, database: str | None,
+def _mysqlclient(bridge: Endpoint, user: str, password: str, transport: str, database: str | None,
                  **extra: Any) -> Any:  # fmt: skip
     import MySQLdb
 
@@ -129,13 +149,15 @@ def bridge_attr(conn: Any, name: str) -> Any:
 
 def error_of(exc: BaseException) -> tuple[int, str]:
     """(errno, message) from any of the client libraries' exceptions."""
-    args = getattr(exc, "args", ())
-    if hasattr(exc, "errno") and getattr(exc, "msg", None) is not None:
-        return int(exc.errno), str(exc.msg)  # type: ignore[attr-defined]
+    args: tuple[Any, ...] = getattr(exc, "args", ())
+    errno: Any = getattr(exc, "errno", None)
+    msg: Any = getattr(exc, "msg", None)
+    if hasattr(exc, "errno") and msg is not None:
+        return int(errno), str(msg)
     return int(args[0]), str(args[1])
 
 
-def mariadb_cli(bridge: Bridge, user: str, password: str | None, *args: str, sql: str = "SELECT CURRENT_USER()",
+def mariadb_cli(bridge: Endpoint, user: str, password: str | None, *args: str, sql: str = "SELECT CURRENT_USER()",
                 transport: str = "tls", env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:  # fmt: skip
     cmd = ["mariadb", "--no-defaults", f"-u{user}", "-N", "-B", "-e", sql]
     if password is not None:

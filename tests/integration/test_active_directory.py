@@ -60,7 +60,8 @@ def audit(bridge: Bridge, user: str) -> dict[str, Any]:
     """The last audit record for this user."""
     lines = bridge.audit_text().splitlines()  # written by a thread: settled first
     records = [json.loads(line) for line in lines]
-    return [r for r in records if r["user"] == user][-1]
+    mine: list[dict[str, Any]] = [r for r in records if r["user"] == user]
+    return mine[-1]
 
 
 def refused(bridge: Bridge, user: str, password: str, client: str = "pymysql") -> tuple[int, str]:
@@ -68,7 +69,13 @@ def refused(bridge: Bridge, user: str, password: str, client: str = "pymysql") -
 
 
 @pytest.fixture(scope="module", params=["ldaps", "starttls"])
-def bridge_ad(request, tmp_path_factory, mariadb, certs, samba_dc: SambaDC) -> Iterator[Bridge]:  # type: ignore[no-untyped-def]
+def bridge_ad(
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
+    mariadb: MariaDB,
+    certs: CertSet,
+    samba_dc: SambaDC,
+) -> Iterator[Bridge]:
     """sAMAccountName search, groups by a search with the in-chain rule (nested_groups: ad)."""
     url = samba_dc.ldaps_url if request.param == "ldaps" else samba_dc.ldap_url
     bridge = ad_bridge(tmp_path_factory.mktemp("ad-bridge"), mariadb, certs, samba_dc, url)
@@ -284,7 +291,9 @@ KRB_USERS = ("bob", "carl", "erin")
 
 
 @pytest.fixture(scope="module")
-def bridge_krb(tmp_path_factory, mariadb, certs, samba_dc: SambaDC) -> Iterator[Bridge]:  # type: ignore[no-untyped-def]
+def bridge_krb(
+    tmp_path_factory: pytest.TempPathFactory, mariadb: MariaDB, certs: CertSet, samba_dc: SambaDC
+) -> Iterator[Bridge]:
     """The SPN's keytab as samba-tool exports it; groups for anonymous rows from the DC by
     LDAP (in-chain rule)."""
     base = tmp_path_factory.mktemp("ad-krb")

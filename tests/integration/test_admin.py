@@ -17,7 +17,15 @@ import pytest
 import yaml
 
 from sandbox.ports import free_port
-from tests.integration.harness import Bridge, closing, connect, error_of, mariadb_cli, scalar
+from tests.integration.harness import (
+    Bridge,
+    MakeBridge,
+    closing,
+    connect,
+    error_of,
+    mariadb_cli,
+    scalar,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -34,8 +42,8 @@ def admin_json(bridge: Bridge, command: str) -> Any:
 
 
 @pytest.fixture
-def with_admin(make_bridge, tmp_path: Path) -> Bridge:  # type: ignore[no-untyped-def]
-    return make_bridge(admin={"listen": f"unix:{tmp_path}/admin.sock"},  # type: ignore[no-any-return]
+def with_admin(make_bridge: MakeBridge, tmp_path: Path) -> Bridge:
+    return make_bridge(admin={"listen": f"unix:{tmp_path}/admin.sock"},
                        protection={"failed_login_attempts": 2, "lock_time": 600,
                                    "lock_by": "account_and_address"})  # fmt: skip
 
@@ -120,7 +128,7 @@ def test_unlock_lets_a_locked_account_in_again(with_admin: Bridge) -> None:
     assert mariadb_cli(with_admin, "nat", "nat-pw").stdout.strip() == "nat@%"
 
 
-def test_a_tcp_admin_listener_needs_the_token(make_bridge, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_a_tcp_admin_listener_needs_the_token(make_bridge: MakeBridge, tmp_path: Path) -> None:
     token = tmp_path / "admin.token"
     token.write_text("t0ken-" + os.urandom(8).hex() + "\n")
     token.chmod(0o600)
@@ -154,7 +162,7 @@ def test_check_on_a_running_bridges_config_does_not_call_its_own_ports_busy(
     )
 
 
-def test_an_empty_token_file_opens_nothing(make_bridge, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_an_empty_token_file_opens_nothing(make_bridge: MakeBridge, tmp_path: Path) -> None:
     """A token file left empty (a failed templating, a truncated secret) must not make the
     empty token the password: the bridge refuses it rather than serve tokenless requests."""
     token = tmp_path / "admin.token"

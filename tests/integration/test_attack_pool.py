@@ -6,14 +6,14 @@ from __future__ import annotations
 import pytest
 
 from sandbox.mariadb import MariaDB
-from tests.integration.harness import closing, connect, scalar
+from tests.integration.harness import MakeBridge, closing, connect, scalar
 from tests.integration.test_pool import KEPT, kept, thread_id
 
 pytestmark = pytest.mark.integration
 
 
-def test_a_kept_connection_holds_no_lock_of_the_client_that_left(  # type: ignore[no-untyped-def]
-    make_bridge, mariadb: MariaDB
+def test_a_kept_connection_holds_no_lock_of_the_client_that_left(
+    make_bridge: MakeBridge, mariadb: MariaDB
 ) -> None:
     """A named lock (GET_LOCK) or LOCK TABLES ends with the client's COM_QUIT, as on a
     direct connection: the idle pooled connection must not hold it for idle_timeout."""

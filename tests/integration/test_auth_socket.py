@@ -12,6 +12,8 @@ from pathlib import Path
 import pytest
 
 from sandbox.bridgeproc import Account
+from sandbox.certs import CertSet
+from sandbox.mariadb import MariaDB
 from tests.integration.harness import Bridge, connect, error_of, start_bridge
 from tests.integration.osusers import os_users
 
@@ -20,7 +22,9 @@ USERS = {"mabt_sock1": [], "mabt_sock2": [], "mabt_sock3": ["mabt_sockdba"]}
 
 
 @pytest.fixture(scope="module")
-def socket_bridge(tmp_path_factory: pytest.TempPathFactory, mariadb, certs) -> Iterator[Bridge]:  # type: ignore[no-untyped-def]
+def socket_bridge(
+    tmp_path_factory: pytest.TempPathFactory, mariadb: MariaDB, certs: CertSet
+) -> Iterator[Bridge]:
     for user in ("mabt_sock1", "valerie", "developer"):
         mariadb.sql(f"CREATE USER IF NOT EXISTS '{user}'@'%' IDENTIFIED BY 'up-{user}'")
     accounts = [
@@ -103,7 +107,7 @@ def test_python_client_over_the_socket_as_root_is_refused(socket_bridge: Bridge)
     assert (errno, message) == (1698, "Access denied for user 'mabt_sock1'@'localhost'")
 
 
-def test_external_user_is_the_os_user(socket_bridge: Bridge, mariadb) -> None:  # type: ignore[no-untyped-def]
+def test_external_user_is_the_os_user(socket_bridge: Bridge, mariadb: MariaDB) -> None:
     sql = ("SELECT ATTR_VALUE FROM performance_schema.session_connect_attrs a JOIN "
            "information_schema.PROCESSLIST p ON p.ID = a.PROCESSLIST_ID WHERE p.USER = 'developer' "
            "AND a.ATTR_NAME = 'bridge_external_user' AND p.INFO IS NULL")  # fmt: skip

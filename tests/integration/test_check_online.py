@@ -8,6 +8,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -33,7 +34,7 @@ def check_online(
 
 
 def configure(
-    directory: Path, db: MariaDB, certs: CertSet, accounts: list[Account], **sections: object
+    directory: Path, db: MariaDB, certs: CertSet, accounts: list[Account], **sections: Any
 ) -> Path:
     return write_config(directory, free_port(), db.port, certs, accounts, **sections)
 

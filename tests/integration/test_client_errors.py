@@ -90,7 +90,7 @@ def test_node_mysql_without_plugin_auth(bridge: Bridge) -> None:
     refused = node("mysql", bridge.port, "app", "app-pw", [])
     assert refused[0]["error"]["errno"] == 1251
     assert refused[0]["error"]["code"] == "ER_NOT_SUPPORTED_AUTH_MODE"
-    steps = [
+    steps: list[dict[str, Any]] = [
         {"query": "SELECT CURRENT_USER()"},
         {"changeUser": {"user": "local", "password": "local-pw"}},
         {"query": "SELECT CURRENT_USER()"},

@@ -13,6 +13,7 @@ import signal
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -34,11 +35,11 @@ LEFT_BEHIND = [Path("/opt/mysql-auth-bridge"), ETC, Path("/var/lib/mysql-auth-br
 APT = ["apt-get", "-y", "-qq", "-o", "DPkg::Lock::Timeout=600"]
 
 
-def run(*cmd: str, check: bool = True, **kw: object) -> subprocess.CompletedProcess[str]:
-    done = subprocess.run(cmd, capture_output=True, text=True, timeout=300, **kw)  # type: ignore[call-overload]
+def run(*cmd: str, check: bool = True, **kw: Any) -> subprocess.CompletedProcess[str]:
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=300, **kw)
     if check and done.returncode != 0:
         raise AssertionError(f"{cmd}: {done.returncode}\n{done.stdout}\n{done.stderr}")
-    return done  # type: ignore[no-any-return]
+    return done
 
 
 def as_service(*cmd: str) -> list[str]:

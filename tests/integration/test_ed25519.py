@@ -8,6 +8,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -66,7 +67,7 @@ def ed_bridge(
     running.stop()
 
 
-def _mariadb_connector(bridge: Bridge, user: str, password: str, transport: str) -> object:
+def _mariadb_connector(bridge: Bridge, user: str, password: str, transport: str) -> Any:
     """MariaDB Connector/Python (libmariadb underneath, like the mariadb CLI)."""
     import mariadb
 
@@ -133,14 +134,14 @@ def test_change_user_to_an_ed25519_row(ed_bridge: Bridge) -> None:
     """COM_CHANGE_USER gets a fresh 32-byte nonce to sign, and the upstream another one."""
     conn = _mariadb_connector(ed_bridge, "edn", "edn-pw", "tls")
     with closing(conn):
-        conn.change_user("ed", "ed-pw", None)  # type: ignore[attr-defined]
+        conn.change_user("ed", "ed-pw", None)
         assert scalar(conn, "SELECT CURRENT_USER()") == "ed@%"
         with pytest.raises(Exception) as err:
-            conn.change_user("edn", "wrong", None)  # type: ignore[attr-defined]
+            conn.change_user("edn", "wrong", None)
         assert error_of(err.value)[0] == 1045
         # libmariadb answers a native change-user from the session's scramble, which an
         # ed25519 switch does not replace: the bridge must keep it too.
-        conn.change_user("nat2", "nat2-pw", None)  # type: ignore[attr-defined]
+        conn.change_user("nat2", "nat2-pw", None)
         assert scalar(conn, "SELECT CURRENT_USER()") == "nat2@%"
 
 

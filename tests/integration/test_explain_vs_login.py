@@ -152,7 +152,7 @@ def _last_audit(bridge: Bridge, user: str) -> dict[str, str]:
     import json
 
     records = [json.loads(line) for line in bridge.audit_text().splitlines() if line]
-    mine = [r for r in records if r["user"] == user]
+    mine: list[dict[str, str]] = [r for r in records if r["user"] == user]
     assert mine, bridge.audit_text()
     return mine[-1]
 

@@ -10,11 +10,12 @@ import pytest
 
 from bench.fuzz import FUZZ_SERVER, Stats, fuzz, log_findings, login, rss_of
 from sandbox.bridgeproc import Account
+from tests.integration.harness import MakeBridge
 
 pytestmark = pytest.mark.integration
 
 
-def test_fuzzed_packets_before_and_after_login(make_bridge) -> None:  # type: ignore[no-untyped-def]
+def test_fuzzed_packets_before_and_after_login(make_bridge: MakeBridge) -> None:
     accounts = [Account("nat", "nat-pw", "mysql_native_password", upstream_password="up-nat"),
                 Account("app", "app-pw", "caching_sha2_password", upstream_password="up-app")]  # fmt: skip
     bridge = make_bridge(accounts=accounts, server=FUZZ_SERVER)

@@ -10,7 +10,7 @@ import pytest
 
 from sandbox.bridgeproc import BridgeProcess
 from sandbox.ports import free_port, port_open, wait_until
-from tests.integration.harness import bridge_attr, closing, connect, mariadb_cli, scalar
+from tests.integration.harness import MakeBridge, bridge_attr, closing, connect, mariadb_cli, scalar
 
 pytestmark = pytest.mark.integration
 EXAMPLE = Path(__file__).parent.parent.parent / "deploy" / "haproxy" / "haproxy.cfg"
@@ -25,7 +25,7 @@ def haproxy_config(port: int, bridges: list[tuple[int, int]]) -> str:
     return "\n".join(lines + servers) + "\n"
 
 
-def test_two_bridges_behind_haproxy(tmp_path: Path, make_bridge) -> None:  # type: ignore[no-untyped-def]
+def test_two_bridges_behind_haproxy(tmp_path: Path, make_bridge: MakeBridge) -> None:
     metrics = [free_port(), free_port()]
     bridges: list[BridgeProcess] = [
         make_bridge(
@@ -49,7 +49,7 @@ def test_two_bridges_behind_haproxy(tmp_path: Path, make_bridge) -> None:  # typ
 
         front = Front()
         for _ in range(6):
-            client = connect("pymysql", front, "nat", "nat-pw", "tls", bind_address="127.0.0.2")  # type: ignore[arg-type]
+            client = connect("pymysql", front, "nat", "nat-pw", "tls", bind_address="127.0.0.2")
             with closing(client) as conn:
                 assert scalar(conn, "SELECT CURRENT_USER()") == "nat@%"
                 assert bridge_attr(conn, "bridge_client_host") == "127.0.0.2"  # the PROXY header's
@@ -57,14 +57,16 @@ def test_two_bridges_behind_haproxy(tmp_path: Path, make_bridge) -> None:  # typ
         bridges[0].stop()  # one instance goes away: HAProxy's check takes it out
         time.sleep(2.5)
         for _ in range(3):
-            done = mariadb_cli(front, "nat", "nat-pw")  # type: ignore[arg-type]
+            done = mariadb_cli(front, "nat", "nat-pw")
             assert done.stdout.strip() == "nat@%", done.stderr
     finally:
         proxy.terminate()
         proxy.wait()
 
 
-def test_proxy_header_required_from_trusted_and_not_honoured_from_others(make_bridge) -> None:  # type: ignore[no-untyped-def]
+def test_proxy_header_required_from_trusted_and_not_honoured_from_others(
+    make_bridge: MakeBridge,
+) -> None:
     from bridge.protocol.proxy_header import build_v2
     from tests.integration.rawclient import Raw
 

@@ -21,9 +21,12 @@ import pytest
 
 from bridge.protocol.packets import parse_err
 from sandbox.bridgeproc import Account
+from sandbox.certs import CertSet
 from sandbox.ldap import Slapd
+from sandbox.mariadb import MariaDB
 from tests.integration.harness import (
     Bridge,
+    MakeBridge,
     closing,
     connect,
     error_of,
@@ -76,7 +79,7 @@ def attempt(bridge: Bridge, user: str, password: str, source: str = "127.0.0.1")
 # --- 1. long user names ------------------------------------------------------------------
 
 
-def test_long_user_names_are_refused_bounded_and_pin_no_memory(make_bridge) -> None:  # type: ignore[no-untyped-def]
+def test_long_user_names_are_refused_bounded_and_pin_no_memory(make_bridge: MakeBridge) -> None:
     bridge = make_bridge(protection={"failed_login_threshold": 1000, "failed_login_attempts": 1000},
                          audit_log="audit.jsonl")  # fmt: skip
     answer = raw_login_attempt(bridge, "n" * 81)
@@ -108,8 +111,8 @@ def test_long_user_names_are_refused_bounded_and_pin_no_memory(make_bridge) -> N
 
 
 def test_huge_change_user_is_refused_from_its_header_and_others_are_not_stalled(
-    make_bridge,
-) -> None:  # type: ignore[no-untyped-def]
+    make_bridge: MakeBridge,
+) -> None:
     bridge = make_bridge()
     other = connect("pymysql", bridge, "app", "app-pw", "tcp")
     victim = connect("pymysql", bridge, "nat", "nat-pw", "tcp")
@@ -141,7 +144,7 @@ def test_huge_change_user_is_refused_from_its_header_and_others_are_not_stalled(
     other.close()
 
 
-def test_reading_stops_while_a_throttled_handshake_waits(make_bridge) -> None:  # type: ignore[no-untyped-def]
+def test_reading_stops_while_a_throttled_handshake_waits(make_bridge: MakeBridge) -> None:
     bridge = make_bridge(
         protection={"failed_login_threshold": 1, "min_delay": 3, "count_by": "address"}
     )
@@ -161,7 +164,7 @@ def test_reading_stops_while_a_throttled_handshake_waits(make_bridge) -> None:  
     raw.close()
 
 
-def test_change_user_has_a_deadline(make_bridge) -> None:  # type: ignore[no-untyped-def]
+def test_change_user_has_a_deadline(make_bridge: MakeBridge) -> None:
     bridge = make_bridge(server={"change_user_timeout": 1.5}, audit_log="audit.jsonl")
     victim = connect("pymysql", bridge, "nat", "nat-pw", "tcp")
     sock: socket.socket = victim._sock
@@ -188,13 +191,15 @@ def test_change_user_has_a_deadline(make_bridge) -> None:  # type: ignore[no-unt
 
 
 @pytest.fixture(scope="module")
-def slapd(tmp_path_factory: pytest.TempPathFactory, certs) -> Iterator[Slapd]:  # type: ignore[no-untyped-def]
+def slapd(tmp_path_factory: pytest.TempPathFactory, certs: CertSet) -> Iterator[Slapd]:
     server = start_slapd(tmp_path_factory.mktemp("slapd-hardening"), certs)
     yield server
     server.stop()
 
 
-def ldap_bridge(tmp_path: Path, mariadb, certs, slapd: Slapd, **protection: Any) -> Bridge:  # type: ignore[no-untyped-def]
+def ldap_bridge(
+    tmp_path: Path, mariadb: MariaDB, certs: CertSet, slapd: Slapd, **protection: Any
+) -> Bridge:
     upstream = {"reader": "up-reader"}
     mariadb.sql("CREATE USER IF NOT EXISTS 'reader'@'%' IDENTIFIED BY 'up-reader'")
     mariadb.sql("GRANT SELECT ON *.* TO 'reader'@'%'")
@@ -206,8 +211,8 @@ def ldap_bridge(tmp_path: Path, mariadb, certs, slapd: Slapd, **protection: Any)
 
 
 def test_ldap_passwords_with_control_characters_are_wrong_passwords(
-    tmp_path, mariadb, certs, slapd
-) -> None:  # type: ignore[no-untyped-def]
+    tmp_path: Path, mariadb: MariaDB, certs: CertSet, slapd: Slapd
+) -> None:
     bridge = ldap_bridge(tmp_path, mariadb, certs, slapd, failed_login_attempts=3,
                          lock_by="account", lock_time=30)  # fmt: skip
     try:
@@ -241,7 +246,9 @@ def test_ldap_passwords_with_control_characters_are_wrong_passwords(
         bridge.stop()
 
 
-def test_ldap_lockout_covers_every_case_variant(tmp_path, mariadb, certs, slapd) -> None:  # type: ignore[no-untyped-def]
+def test_ldap_lockout_covers_every_case_variant(
+    tmp_path: Path, mariadb: MariaDB, certs: CertSet, slapd: Slapd
+) -> None:
     bridge = ldap_bridge(tmp_path, mariadb, certs, slapd, failed_login_attempts=3,
                          lock_by="account", lock_time=2)  # fmt: skip
     try:
@@ -260,7 +267,7 @@ def test_ldap_lockout_covers_every_case_variant(tmp_path, mariadb, certs, slapd)
 # --- 4. the decoy for an unknown user ---------------------------------------------------------
 
 
-def test_decoy_plugin_depends_on_the_name_only(make_bridge) -> None:  # type: ignore[no-untyped-def]
+def test_decoy_plugin_depends_on_the_name_only(make_bridge: MakeBridge) -> None:
     bridge = make_bridge(server={"skip_name_resolve": True})  # each address is a host of its own
     sources = [f"127.0.0.{i}" for i in range(1, 7)]
     seen: dict[str, set[bytes]] = {}
@@ -277,7 +284,9 @@ def test_decoy_plugin_depends_on_the_name_only(make_bridge) -> None:  # type: ig
 # --- 6. a success clears only that user's count ----------------------------------------------
 
 
-def test_a_login_to_another_account_does_not_reset_the_address_count(make_bridge) -> None:  # type: ignore[no-untyped-def]
+def test_a_login_to_another_account_does_not_reset_the_address_count(
+    make_bridge: MakeBridge,
+) -> None:
     bridge = make_bridge(protection={"failed_login_threshold": 2, "min_delay": 0.6, "max_delay": 5,
                                      "count_by": "address"})  # fmt: skip
     for _ in range(2):
@@ -297,8 +306,8 @@ def test_a_login_to_another_account_does_not_reset_the_address_count(make_bridge
 
 
 def test_reload_of_unreadable_files_keeps_the_old_config_and_tells_systemd(
-    tmp_path, make_bridge
-) -> None:  # type: ignore[no-untyped-def]
+    tmp_path: Path, make_bridge: MakeBridge
+) -> None:
     path = tmp_path / "notify"
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     listener.bind(str(path))
@@ -339,7 +348,7 @@ def test_reload_of_unreadable_files_keeps_the_old_config_and_tells_systemd(
 # --- 8. idle unauthenticated sockets ----------------------------------------------------------
 
 
-def test_idle_sockets_cannot_starve_logins(make_bridge) -> None:  # type: ignore[no-untyped-def]
+def test_idle_sockets_cannot_starve_logins(make_bridge: MakeBridge) -> None:
     bridge = make_bridge(server={"max_connections": 5, "max_unauthenticated_per_source": 10,
                                  "connect_timeout": 10})  # fmt: skip
     idle = [

@@ -14,8 +14,10 @@ from pathlib import Path
 import pytest
 
 from sandbox.bridgeproc import Account
+from sandbox.certs import CertSet
 from sandbox.kdc import Kdc
 from sandbox.ldap import Person, Slapd
+from sandbox.mariadb import MariaDB
 from tests.integration.harness import (
     Bridge,
     bridge_attr,
@@ -47,8 +49,14 @@ def kdc(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Kdc]:
 
 
 def krb_bridge(
-    directory: Path, mariadb, certs, kdc: Kdc, keytab: Path, service: str = SERVICE, **extra: object
-) -> Bridge:  # type: ignore[no-untyped-def]
+    directory: Path,
+    mariadb: MariaDB,
+    certs: CertSet,
+    kdc: Kdc,
+    keytab: Path,
+    service: str = SERVICE,
+    **extra: object,
+) -> Bridge:
     for user in ("alice", "bob", "erin", "developer"):
         mariadb.sql(f"CREATE USER IF NOT EXISTS '{user}'@'%' IDENTIFIED BY 'up-{user}'")
         mariadb.sql(f"GRANT SELECT ON *.* TO '{user}'@'%'")
@@ -65,7 +73,7 @@ def krb_bridge(
         "kerberos": {"keytab": str(keytab), "service_principal": service, **extra}
     }
     if "groups_from_ldap" in extra:
-        backends["ldap"] = extra.pop("_ldap")  # type: ignore[arg-type]
+        backends["ldap"] = extra.pop("_ldap")
         backends["kerberos"] = {"keytab": str(keytab), "service_principal": service, **extra}
     return start_bridge(directory, mariadb, certs, accounts, env=kdc.env, upstream_only={"developer": "up-developer"},
                         proxy_grants=[{"proxy": "''@'%'", "proxied": ["'developer'@'%'"]}],
@@ -73,7 +81,7 @@ def krb_bridge(
 
 
 @pytest.fixture(scope="module")
-def slapd(tmp_path_factory: pytest.TempPathFactory, certs) -> Iterator[Slapd]:  # type: ignore[no-untyped-def]
+def slapd(tmp_path_factory: pytest.TempPathFactory, certs: CertSet) -> Iterator[Slapd]:
     from tests.ldapfix import SERVICE_PASSWORD
 
     server = Slapd.start(
@@ -87,7 +95,13 @@ def slapd(tmp_path_factory: pytest.TempPathFactory, certs) -> Iterator[Slapd]:  
 
 
 @pytest.fixture(scope="module")
-def bridge_krb(tmp_path_factory, mariadb, certs, kdc: Kdc, slapd: Slapd) -> Iterator[Bridge]:  # type: ignore[no-untyped-def]
+def bridge_krb(
+    tmp_path_factory: pytest.TempPathFactory,
+    mariadb: MariaDB,
+    certs: CertSet,
+    kdc: Kdc,
+    slapd: Slapd,
+) -> Iterator[Bridge]:
     base = tmp_path_factory.mktemp("krb-bridge")
     keytab = kdc.service_keytab("mysql/localhost", base / "service.keytab")
     ldap = ldap_settings(base, certs, slapd.tls_url)
@@ -167,7 +181,9 @@ def test_password_login_verified_with_the_keytab(bridge_krb: Bridge) -> None:
     )
 
 
-def test_a_tgt_alone_is_not_accepted(tmp_path: Path, mariadb, certs, kdc: Kdc) -> None:  # type: ignore[no-untyped-def]
+def test_a_tgt_alone_is_not_accepted(
+    tmp_path: Path, mariadb: MariaDB, certs: CertSet, kdc: Kdc
+) -> None:
     """Re-key the service principal in the KDC without updating the bridge's keytab: the
     password still gets a TGT, but the service ticket cannot be accepted: denied."""
     keytab = kdc.service_keytab("mysql/stale", tmp_path / "stale.keytab")
@@ -185,7 +201,7 @@ def test_a_tgt_alone_is_not_accepted(tmp_path: Path, mariadb, certs, kdc: Kdc) -
         bridge.stop()
 
 
-def test_kdc_down_is_a_clean_error(tmp_path: Path, mariadb, certs) -> None:  # type: ignore[no-untyped-def]
+def test_kdc_down_is_a_clean_error(tmp_path: Path, mariadb: MariaDB, certs: CertSet) -> None:
     kdc = Kdc.start(tmp_path / "kdc", {"bob": "bob-krb"})
     keytab = kdc.service_keytab("mysql/localhost", tmp_path / "service.keytab")
     bridge = krb_bridge(tmp_path / "bridge", mariadb, certs, kdc, keytab)

@@ -44,7 +44,7 @@ def test_ctrl_c_in_the_mariadb_cli_kills_the_running_query(
     before = set(running_sleeps(mariadb))
     cli = cli_sleeping(bridge)
     try:
-        wait_until(lambda: set(running_sleeps(mariadb)) - before, 10, "the SLEEP upstream")
+        wait_until(lambda: bool(set(running_sleeps(mariadb)) - before), 10, "the SLEEP upstream")
         interrupted = time.perf_counter()
         cli.send_signal(signal.SIGINT)  # the CLI sends KILL QUERY <its greeting id>
         out, _ = cli.communicate(timeout=10)
@@ -86,7 +86,7 @@ def test_kill_query_from_another_client(bridge: Bridge, mariadb: MariaDB, statem
     before = set(running_sleeps(mariadb))
     with closing(connect("pymysql", bridge, "app", "app-pw", "tls")) as victim:
         thread, outcome = sleep_in_thread(victim)
-        wait_until(lambda: set(running_sleeps(mariadb)) - before, 10, "the SLEEP upstream")
+        wait_until(lambda: bool(set(running_sleeps(mariadb)) - before), 10, "the SLEEP upstream")
         started = time.perf_counter()
         with closing(connect("mysqlclient", bridge, "nat", "nat-pw", "tcp")) as killer:
             killer.cursor().execute(statement.format(id=victim.thread_id()))

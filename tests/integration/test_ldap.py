@@ -12,7 +12,9 @@ from pathlib import Path
 import pytest
 
 from sandbox.bridgeproc import Account
+from sandbox.certs import CertSet
 from sandbox.ldap import Slapd
+from sandbox.mariadb import MariaDB
 from tests.integration.harness import (
     Bridge,
     bridge_attr,
@@ -31,7 +33,7 @@ GRANTS = [{"proxy": "''@'%'", "proxied": ["'developer'@'%'", "'reader'@'%'"]}]
 UPSTREAM = {"developer": "up-developer", "reader": "up-reader"}
 
 
-def ldap_bridge(directory: Path, mariadb, certs, *servers: str) -> Bridge:  # type: ignore[no-untyped-def]
+def ldap_bridge(directory: Path, mariadb: MariaDB, certs: CertSet, *servers: str) -> Bridge:
     for user, password in UPSTREAM.items():
         mariadb.sql(f"CREATE USER IF NOT EXISTS '{user}'@'%' IDENTIFIED BY '{password}'")
         mariadb.sql(f"GRANT SELECT ON *.* TO '{user}'@'%'")
@@ -42,14 +44,20 @@ def ldap_bridge(directory: Path, mariadb, certs, *servers: str) -> Bridge:  # ty
 
 
 @pytest.fixture(scope="module")
-def slapd(tmp_path_factory: pytest.TempPathFactory, certs) -> Iterator[Slapd]:  # type: ignore[no-untyped-def]
+def slapd(tmp_path_factory: pytest.TempPathFactory, certs: CertSet) -> Iterator[Slapd]:
     server = start_slapd(tmp_path_factory.mktemp("slapd"), certs)
     yield server
     server.stop()
 
 
 @pytest.fixture(scope="module", params=["starttls", "ldaps"])
-def bridge_ldap(request, tmp_path_factory, mariadb, certs, slapd: Slapd) -> Iterator[Bridge]:  # type: ignore[no-untyped-def]
+def bridge_ldap(
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
+    mariadb: MariaDB,
+    certs: CertSet,
+    slapd: Slapd,
+) -> Iterator[Bridge]:
     url = slapd.url if request.param == "starttls" else slapd.tls_url
     bridge = ldap_bridge(tmp_path_factory.mktemp("ldap-bridge"), mariadb, certs, url)
     yield bridge
@@ -86,7 +94,9 @@ def test_empty_password_is_refused_before_a_bind(bridge_ldap: Bridge) -> None:
     assert "empty password: no LDAP bind" in bridge_ldap.log
 
 
-def test_failover_when_the_first_server_dies(tmp_path: Path, mariadb, certs) -> None:  # type: ignore[no-untyped-def]
+def test_failover_when_the_first_server_dies(
+    tmp_path: Path, mariadb: MariaDB, certs: CertSet
+) -> None:
     first, second = start_slapd(tmp_path / "first", certs), start_slapd(tmp_path / "second", certs)
     bridge = ldap_bridge(tmp_path / "bridge", mariadb, certs, first.tls_url, second.tls_url)
     results: list[tuple[float, str | None]] = []
@@ -122,7 +132,7 @@ def test_failover_when_the_first_server_dies(tmp_path: Path, mariadb, certs) -> 
     assert f"LDAP server {first.tls_url} unavailable" in bridge.log
 
 
-def test_directory_down_is_a_clean_error(tmp_path: Path, mariadb, certs) -> None:  # type: ignore[no-untyped-def]
+def test_directory_down_is_a_clean_error(tmp_path: Path, mariadb: MariaDB, certs: CertSet) -> None:
     from sandbox.ports import free_port
 
     bridge = ldap_bridge(tmp_path / "bridge", mariadb, certs, f"ldaps://127.0.0.1:{free_port()}")

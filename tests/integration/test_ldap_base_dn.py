@@ -8,7 +8,9 @@ from pathlib import Path
 import pytest
 
 from sandbox.bridgeproc import Account
+from sandbox.certs import CertSet
 from sandbox.ldap import BASE
+from sandbox.mariadb import MariaDB
 from tests.integration.harness import Bridge, closing, connect, mariadb_cli, scalar, start_bridge
 from tests.ldapfix import ldap_settings, start_slapd
 
@@ -18,7 +20,7 @@ GRANTS = [{"proxy": "''@'%'", "proxied": ["'developer'@'%'", "'reader'@'%'"]}]
 UPSTREAM = {"developer": "up-developer", "reader": "up-reader"}
 
 
-def _bridge(directory: Path, mariadb, certs, url: str) -> Bridge:  # type: ignore[no-untyped-def]
+def _bridge(directory: Path, mariadb: MariaDB, certs: CertSet, url: str) -> Bridge:
     for user, password in UPSTREAM.items():
         mariadb.sql(f"CREATE USER IF NOT EXISTS '{user}'@'%' IDENTIFIED BY '{password}'")
         mariadb.sql(f"GRANT SELECT ON *.* TO '{user}'@'%'")
@@ -30,7 +32,7 @@ def _bridge(directory: Path, mariadb, certs, url: str) -> Bridge:  # type: ignor
                         proxy_grants=GRANTS, backends={"ldap": settings})  # fmt: skip
 
 
-def test_mapped_logins_without_base_dn(tmp_path: Path, mariadb, certs) -> None:  # type: ignore[no-untyped-def]
+def test_mapped_logins_without_base_dn(tmp_path: Path, mariadb: MariaDB, certs: CertSet) -> None:
     slapd = start_slapd(tmp_path / "slapd", certs)
     bridge = _bridge(tmp_path / "bridge", mariadb, certs, slapd.tls_url)
     try:
@@ -45,7 +47,9 @@ def test_mapped_logins_without_base_dn(tmp_path: Path, mariadb, certs) -> None: 
         slapd.stop()
 
 
-def test_ambiguous_directory_denies_and_says_to_set_base_dn(tmp_path: Path, mariadb, certs) -> None:  # type: ignore[no-untyped-def]
+def test_ambiguous_directory_denies_and_says_to_set_base_dn(
+    tmp_path: Path, mariadb: MariaDB, certs: CertSet
+) -> None:
     slapd = start_slapd(tmp_path / "slapd", certs, ("dc=other,dc=test",))
     bridge = _bridge(tmp_path / "bridge", mariadb, certs, slapd.tls_url)
     try:

@@ -7,14 +7,19 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
 from bridge.protocol.packets import parse_err
+from sandbox.certs import CertSet
+from sandbox.mariadb import MariaDB
 from sandbox.ports import free_port
 from tests.integration.harness import (
     ACCOUNTS,
     Account,
+    Bridge,
+    MakeBridge,
     closing,
     connect,
     error_of,
@@ -26,7 +31,9 @@ from tests.integration.rawclient import Raw
 pytestmark = pytest.mark.integration
 
 
-def test_sighup_reload_swaps_accounts_and_a_broken_file_keeps_the_old(make_bridge) -> None:  # type: ignore[no-untyped-def]
+def test_sighup_reload_swaps_accounts_and_a_broken_file_keeps_the_old(
+    make_bridge: MakeBridge,
+) -> None:
     bridge = make_bridge()
     rows = [a.row() for a in ACCOUNTS if a.user != "nat"]
     rows.append(Account("nat", "new-pw", "mysql_native_password").row())
@@ -42,7 +49,7 @@ def test_sighup_reload_swaps_accounts_and_a_broken_file_keeps_the_old(make_bridg
     assert bridge.proc.poll() is None
 
 
-def test_sigterm_drains_open_sessions_then_exits(make_bridge) -> None:  # type: ignore[no-untyped-def]
+def test_sigterm_drains_open_sessions_then_exits(make_bridge: MakeBridge) -> None:
     bridge = make_bridge(server={"shutdown_grace": 20})
     conn = connect("pymysql", bridge, "nat", "nat-pw", "tcp")
     bridge.signal(signal.SIGTERM)
@@ -56,7 +63,7 @@ def test_sigterm_drains_open_sessions_then_exits(make_bridge) -> None:  # type: 
     assert bridge.proc.returncode == 0 and "stopped" in bridge.log
 
 
-def test_sigterm_cuts_sessions_after_the_grace_period(make_bridge) -> None:  # type: ignore[no-untyped-def]
+def test_sigterm_cuts_sessions_after_the_grace_period(make_bridge: MakeBridge) -> None:
     bridge = make_bridge(server={"shutdown_grace": 1})
     conn = connect("pymysql", bridge, "nat", "nat-pw", "tcp")
     started = time.monotonic()
@@ -67,7 +74,7 @@ def test_sigterm_cuts_sessions_after_the_grace_period(make_bridge) -> None:  # t
         scalar(conn, "SELECT 1")
 
 
-def test_max_connections(make_bridge) -> None:  # type: ignore[no-untyped-def]
+def test_max_connections(make_bridge: MakeBridge) -> None:
     bridge = make_bridge(server={"max_connections": 2})
     first = connect("pymysql", bridge, "nat", "nat-pw", "tcp")
     second = connect("mysqlclient", bridge, "nat", "nat-pw", "tcp")
@@ -84,7 +91,7 @@ def test_max_connections(make_bridge) -> None:  # type: ignore[no-untyped-def]
     second.close()
 
 
-def test_require_secure_transport(make_bridge) -> None:  # type: ignore[no-untyped-def]
+def test_require_secure_transport(make_bridge: MakeBridge) -> None:
     bridge = make_bridge(tls={"require_secure_transport": True})
     assert error_of(
         pytest.raises(Exception, connect, "pymysql", bridge, "nat", "nat-pw", "tcp").value
@@ -97,7 +104,7 @@ def test_require_secure_transport(make_bridge) -> None:  # type: ignore[no-untyp
             assert scalar(conn, "SELECT CURRENT_USER()") == "nat@%"
 
 
-def test_upstream_down_is_not_access_denied(make_bridge) -> None:  # type: ignore[no-untyped-def]
+def test_upstream_down_is_not_access_denied(make_bridge: MakeBridge) -> None:
     bridge = make_bridge(upstream={"address": f"127.0.0.1:{free_port()}", "connect_timeout": 2})
     errno, message = error_of(
         pytest.raises(Exception, connect, "pymysql", bridge, "nat", "nat-pw", "tls").value
@@ -111,7 +118,9 @@ def test_upstream_down_is_not_access_denied(make_bridge) -> None:  # type: ignor
     )
 
 
-def test_upstream_refusing_the_bridge_credentials(make_bridge, mariadb) -> None:  # type: ignore[no-untyped-def]
+def test_upstream_refusing_the_bridge_credentials(
+    make_bridge: MakeBridge, mariadb: MariaDB
+) -> None:
     accounts = [
         Account("nat", "nat-pw", "mysql_native_password", upstream_password="not-what-upstream-has")
     ]
@@ -128,7 +137,7 @@ def run_cli(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
                           capture_output=True, text=True, timeout=60)  # fmt: skip
 
 
-def test_check_command(make_bridge) -> None:  # type: ignore[no-untyped-def]
+def test_check_command(make_bridge: MakeBridge) -> None:
     bridge = make_bridge()
     config = str(bridge.directory / "bridge.yaml")
     done = run_cli("check", "-c", config)
@@ -147,7 +156,7 @@ def test_check_command(make_bridge) -> None:  # type: ignore[no-untyped-def]
     assert "has no entry 'orphan'" in done.stderr
 
 
-def test_hash_password_command_makes_hashes_the_bridge_accepts(make_bridge) -> None:  # type: ignore[no-untyped-def]
+def test_hash_password_command_makes_hashes_the_bridge_accepts(make_bridge: MakeBridge) -> None:
     sha2 = run_cli("hash-password", stdin="hunter2\n").stdout.strip()
     native = run_cli(
         "hash-password", "--plugin", "mysql_native_password", stdin="hunter2\n"
@@ -171,7 +180,7 @@ def test_hash_password_command_makes_hashes_the_bridge_accepts(make_bridge) -> N
     assert mariadb_cli(bridge, "nat", "hunter2").stdout.strip() == "nat@%"
 
 
-def test_serve_refuses_a_broken_config(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_serve_refuses_a_broken_config(tmp_path: Path) -> None:
     (tmp_path / "bridge.yaml").write_text("upstream: {}\n")
     done = run_cli("serve", "-c", str(tmp_path / "bridge.yaml"))
     assert done.returncode == 1 and "upstream.credentials: Field required" in done.stderr
@@ -184,14 +193,18 @@ SSL_CIPHER = "SELECT VARIABLE_VALUE FROM information_schema.SESSION_STATUS WHERE
     ("mode", "encrypted"),
     [("disabled", False), ("required", True), ("verify_ca", True), ("verify_identity", True)],
 )
-def test_upstream_tls_modes(make_bridge, certs, mode: str, encrypted: bool) -> None:  # type: ignore[no-untyped-def]
+def test_upstream_tls_modes(
+    make_bridge: MakeBridge, certs: CertSet, mode: str, encrypted: bool
+) -> None:
     tls = {"mode": mode, **({"ca": str(certs.ca)} if mode.startswith("verify") else {})}
     bridge = make_bridge(upstream={"tls": tls})
     with closing(connect("pymysql", bridge, "nat", "nat-pw", "tls")) as conn:
         assert bool(scalar(conn, SSL_CIPHER)) is encrypted
 
 
-def test_upstream_certificate_from_another_ca_is_refused(make_bridge, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_upstream_certificate_from_another_ca_is_refused(
+    make_bridge: MakeBridge, tmp_path: Path
+) -> None:
     from sandbox.certs import make_certs
 
     other = make_certs(tmp_path / "other-ca")
@@ -205,7 +218,7 @@ def test_upstream_certificate_from_another_ca_is_refused(make_bridge, tmp_path) 
     assert "CERTIFICATE_VERIFY_FAILED" in bridge.log
 
 
-def test_client_charset_and_database_reach_the_upstream(bridge) -> None:  # type: ignore[no-untyped-def]
+def test_client_charset_and_database_reach_the_upstream(bridge: Bridge) -> None:
     with closing(
         connect("pymysql", bridge, "nat", "nat-pw", "tls", database="shop", charset="latin1")
     ) as conn:
@@ -215,7 +228,7 @@ def test_client_charset_and_database_reach_the_upstream(bridge) -> None:  # type
         assert scalar(conn, "SELECT @@character_set_client") == "utf8mb4"
 
 
-def test_no_secret_in_the_log(make_bridge) -> None:  # type: ignore[no-untyped-def]
+def test_no_secret_in_the_log(make_bridge: MakeBridge) -> None:
     bridge = make_bridge()  # log level debug
     for client in ("pymysql", "mysqlclient", "connector"):
         connect(client, bridge, "app", "app-pw", "tls").close()

@@ -7,9 +7,12 @@ import pytest
 
 from bridge.protocol.framing import frame
 from bridge.scramble import sha2_token
+from sandbox.mariadb import MariaDB
 from tests.integration.harness import (
     ACCOUNTS,
+    Account,
     Bridge,
+    MakeBridge,
     bridge_attr,
     closing,
     connect,
@@ -35,7 +38,7 @@ CLIENT_LIMITS = {
 @pytest.mark.parametrize("transport", ["tcp", "tls", "socket"])
 @pytest.mark.parametrize("account", PASSWORD_ACCOUNTS, ids=lambda a: a.plugin)
 @pytest.mark.parametrize("client", ["pymysql", "connector", "mysqlclient"])
-def test_python_clients(bridge: Bridge, client: str, account, transport: str) -> None:  # type: ignore[no-untyped-def]
+def test_python_clients(bridge: Bridge, client: str, account: Account, transport: str) -> None:
     limit = CLIENT_LIMITS.get((client, account.plugin, transport), 0)
     if limit != 0:
         with pytest.raises(Exception) as err:
@@ -57,13 +60,13 @@ def test_python_clients(bridge: Bridge, client: str, account, transport: str) ->
 
 @pytest.mark.parametrize("transport", ["tcp", "tls", "socket"])
 @pytest.mark.parametrize("account", PASSWORD_ACCOUNTS, ids=lambda a: a.plugin)
-def test_mariadb_cli(bridge: Bridge, account, transport: str) -> None:  # type: ignore[no-untyped-def]
+def test_mariadb_cli(bridge: Bridge, account: Account, transport: str) -> None:
     done = mariadb_cli(bridge, account.user, account.password, transport=transport)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == f"{account.user}@%"
 
 
-def test_caching_sha2_cold_cache_over_plain_tcp_uses_rsa(make_bridge) -> None:  # type: ignore[no-untyped-def]
+def test_caching_sha2_cold_cache_over_plain_tcp_uses_rsa(make_bridge: MakeBridge) -> None:
     bridge = make_bridge()  # a new bridge: nothing cached
     for client in ("pymysql", "mysqlclient"):
         with closing(connect(client, bridge, "app", "app-pw", "tcp")) as conn:
@@ -74,7 +77,7 @@ def test_caching_sha2_cold_cache_over_plain_tcp_uses_rsa(make_bridge) -> None:  
     assert done.stdout.strip() == "app@%", done.stderr
 
 
-def test_connector_python_cleartext_over_plain_tcp_is_refused(make_bridge) -> None:  # type: ignore[no-untyped-def]
+def test_connector_python_cleartext_over_plain_tcp_is_refused(make_bridge: MakeBridge) -> None:
     # Connector/Python answers perform_full_authentication with the password in clear even
     # without TLS; like mysqld, the bridge accepts only RSA there and denies the login.
     bridge = make_bridge()
@@ -152,7 +155,7 @@ def test_unknown_database_is_the_upstream_error(bridge: Bridge) -> None:
         assert scalar(conn, "SELECT DATABASE()") == "shop"
 
 
-def test_greeting_mirrors_the_upstream(bridge: Bridge, mariadb) -> None:  # type: ignore[no-untyped-def]
+def test_greeting_mirrors_the_upstream(bridge: Bridge, mariadb: MariaDB) -> None:
     raw = Raw.connect(bridge.port)
     greeting = raw.greeting()
     raw.close()

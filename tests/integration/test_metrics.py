@@ -10,7 +10,7 @@ import urllib.request
 import pytest
 
 from sandbox.ports import free_port
-from tests.integration.harness import closing, connect, scalar
+from tests.integration.harness import MakeBridge, closing, connect, scalar
 
 pytestmark = pytest.mark.integration
 
@@ -33,7 +33,7 @@ def value(text: str, name: str, **labels: str) -> float:
     return 0.0
 
 
-def test_counts_after_real_logins(make_bridge) -> None:  # type: ignore[no-untyped-def]
+def test_counts_after_real_logins(make_bridge: MakeBridge) -> None:
     port = free_port()
     bridge = make_bridge(metrics={"listen": f"127.0.0.1:{port}"})
     accepted_before = value(scrape(port, "/metrics")[1], "mysql_auth_bridge_sessions_total")
@@ -61,7 +61,7 @@ def test_counts_after_real_logins(make_bridge) -> None:  # type: ignore[no-untyp
     assert value(text, "mysql_auth_bridge_config_reloads_total", result="ok") == 1
 
 
-def test_healthz(make_bridge) -> None:  # type: ignore[no-untyped-def]
+def test_healthz(make_bridge: MakeBridge) -> None:
     port = free_port()
     bridge = make_bridge(metrics={"listen": f"127.0.0.1:{port}"})
     status, text = scrape(port, "/healthz")

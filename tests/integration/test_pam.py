@@ -15,6 +15,8 @@ from pathlib import Path
 import pytest
 
 from sandbox.bridgeproc import Account
+from sandbox.certs import CertSet
+from sandbox.mariadb import MariaDB
 from sandbox.pam import PamSandbox
 from tests.integration.harness import (
     Bridge,
@@ -48,8 +50,8 @@ def pam_module(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def pam_bridge(
-    tmp_path_factory: pytest.TempPathFactory, mariadb, certs, pam_module: Path
-) -> Iterator[Bridge]:  # type: ignore[no-untyped-def]
+    tmp_path_factory: pytest.TempPathFactory, mariadb: MariaDB, certs: CertSet, pam_module: Path
+) -> Iterator[Bridge]:
     for user in ("developer", "reader", "otpuser"):
         mariadb.sql(f"CREATE USER IF NOT EXISTS '{user}'@'%' IDENTIFIED BY 'up-{user}'")
         mariadb.sql(f"GRANT SELECT ON *.* TO '{user}'@'%'")
@@ -222,7 +224,9 @@ SERVICE = "mabt-bridge-test"
 
 
 @pytest.fixture(scope="module")
-def unix_bridge(tmp_path_factory: pytest.TempPathFactory, mariadb, certs) -> Iterator[Bridge]:  # type: ignore[no-untyped-def]
+def unix_bridge(
+    tmp_path_factory: pytest.TempPathFactory, mariadb: MariaDB, certs: CertSet
+) -> Iterator[Bridge]:
     mariadb.sql("CREATE USER IF NOT EXISTS 'mabt_unix'@'%' IDENTIFIED BY 'up-unix'")
     pam_file = Path("/etc/pam.d") / SERVICE
     pam_file.write_text("auth required pam_unix.so nodelay\naccount required pam_unix.so\n")

@@ -13,7 +13,15 @@ import pytest
 from bridge.protocol.codec import Reader
 from bridge.scramble import native_token
 from sandbox.mariadb import MariaDB
-from tests.integration.harness import Bridge, bridge_attr, closing, connect, error_of, scalar
+from tests.integration.harness import (
+    Bridge,
+    MakeBridge,
+    bridge_attr,
+    closing,
+    connect,
+    error_of,
+    scalar,
+)
 from tests.integration.rawclient import Raw
 
 pytestmark = pytest.mark.integration
@@ -35,7 +43,7 @@ def thread_id(conn: Any) -> int:
 
 
 @pytest.fixture
-def pooled(make_bridge, mariadb: MariaDB) -> Bridge:  # type: ignore[no-untyped-def]
+def pooled(make_bridge: MakeBridge, mariadb: MariaDB) -> Bridge:
     mariadb.sql("CREATE TABLE IF NOT EXISTS shop.seq (id INT AUTO_INCREMENT PRIMARY KEY, v INT)")
     return make_bridge()  # the pool is on by default
 
@@ -175,7 +183,9 @@ def test_reload_empties_the_pool(pooled: Bridge) -> None:
         assert thread_id(c) != previous
 
 
-def test_idle_connections_close_after_idle_timeout(make_bridge, mariadb: MariaDB) -> None:  # type: ignore[no-untyped-def]
+def test_idle_connections_close_after_idle_timeout(
+    make_bridge: MakeBridge, mariadb: MariaDB
+) -> None:
     bridge = make_bridge(upstream={"pool": {"idle_timeout": 0.5}})
     with closing(connect("pymysql", bridge, "nat", "nat-pw", "tls")) as c:
         previous = thread_id(c)
@@ -187,7 +197,7 @@ def test_idle_connections_close_after_idle_timeout(make_bridge, mariadb: MariaDB
         assert thread_id(c) != previous
 
 
-def test_idle_connections_close_before_the_upstreams_wait_timeout(make_bridge) -> None:  # type: ignore[no-untyped-def]
+def test_idle_connections_close_before_the_upstreams_wait_timeout(make_bridge: MakeBridge) -> None:
     bridge = make_bridge()
     with closing(connect("pymysql", bridge, "nat", "nat-pw", "tls")) as c:
         c.cursor().execute("SET SESSION wait_timeout = 1")
@@ -200,7 +210,7 @@ def test_idle_connections_close_before_the_upstreams_wait_timeout(make_bridge) -
         assert scalar(c, "SELECT 1") == 1
 
 
-def test_bounded_per_account(make_bridge) -> None:  # type: ignore[no-untyped-def]
+def test_bounded_per_account(make_bridge: MakeBridge) -> None:
     bridge = make_bridge(upstream={"pool": {"max_idle_per_account": 1}})
     conns = [connect("pymysql", bridge, "nat", "nat-pw", "tls") for _ in range(3)]
     first = {thread_id(c) for c in conns}
@@ -229,7 +239,7 @@ def aborted_clients(mariadb: MariaDB) -> int:
     return int(mariadb.sql("SHOW GLOBAL STATUS LIKE 'Aborted_clients'").split()[1])
 
 
-def test_pool_off(make_bridge, mariadb: MariaDB) -> None:  # type: ignore[no-untyped-def]
+def test_pool_off(make_bridge: MakeBridge, mariadb: MariaDB) -> None:
     bridge = make_bridge(upstream={"pool": {"enabled": False}})
     aborted = aborted_clients(mariadb)
     with closing(connect("pymysql", bridge, "nat", "nat-pw", "tls")) as c:
@@ -241,7 +251,7 @@ def test_pool_off(make_bridge, mariadb: MariaDB) -> None:  # type: ignore[no-unt
     assert KEPT not in bridge.log
 
 
-def test_pool_metrics(make_bridge) -> None:  # type: ignore[no-untyped-def]
+def test_pool_metrics(make_bridge: MakeBridge) -> None:
     from sandbox.ports import free_port
     from tests.integration.test_metrics import scrape, value
 

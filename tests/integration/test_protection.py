@@ -6,14 +6,14 @@ import time
 
 import pytest
 
-from tests.integration.harness import closing, connect, error_of, scalar
+from tests.integration.harness import Bridge, MakeBridge, closing, connect, error_of, scalar
 
 pytestmark = pytest.mark.integration
 
 
 def attempt(
-    bridge, password: str, source: str = "127.0.0.1", user: str = "nat"
-) -> tuple[float, int | None]:  # type: ignore[no-untyped-def]
+    bridge: Bridge, password: str, source: str = "127.0.0.1", user: str = "nat"
+) -> tuple[float, int | None]:
     started = time.monotonic()
     try:
         connect("pymysql", bridge, user, password, "tls", bind_address=source).close()
@@ -23,7 +23,7 @@ def attempt(
     return time.monotonic() - started, errno
 
 
-def test_delays_grow_after_the_threshold_and_a_success_resets(make_bridge) -> None:  # type: ignore[no-untyped-def]
+def test_delays_grow_after_the_threshold_and_a_success_resets(make_bridge: MakeBridge) -> None:
     bridge = make_bridge(protection={"failed_login_threshold": 2, "min_delay": 0.5, "max_delay": 1.2,
                                      "count_by": "address"})  # fmt: skip
     fast = [attempt(bridge, "bad") for _ in range(2)]
@@ -38,7 +38,7 @@ def test_delays_grow_after_the_threshold_and_a_success_resets(make_bridge) -> No
     assert "delaying 'nat' from 127.0.0.1" in bridge.log
 
 
-def test_delays_do_not_block_other_clients(make_bridge) -> None:  # type: ignore[no-untyped-def]
+def test_delays_do_not_block_other_clients(make_bridge: MakeBridge) -> None:
     bridge = make_bridge(
         protection={"failed_login_threshold": 1, "min_delay": 3, "count_by": "address"}
     )
@@ -53,7 +53,7 @@ def test_delays_do_not_block_other_clients(make_bridge) -> None:  # type: ignore
     slow.join()
 
 
-def test_per_address_counting_cannot_slow_another_address(make_bridge) -> None:  # type: ignore[no-untyped-def]
+def test_per_address_counting_cannot_slow_another_address(make_bridge: MakeBridge) -> None:
     bridge = make_bridge(protection={"failed_login_threshold": 1, "min_delay": 2, "count_by": "address",
                                      "failed_login_attempts": 2, "lock_by": "account_and_address"})  # fmt: skip
     for _ in range(3):
@@ -65,7 +65,7 @@ def test_per_address_counting_cannot_slow_another_address(make_bridge) -> None: 
     )  # the attacker's address is locked
 
 
-def test_lockout_error_3955_then_unlock(make_bridge) -> None:  # type: ignore[no-untyped-def]
+def test_lockout_error_3955_then_unlock(make_bridge: MakeBridge) -> None:
     bridge = make_bridge(
         protection={"failed_login_attempts": 3, "lock_time": 2, "lock_by": "account"}
     )

@@ -6,13 +6,16 @@ from __future__ import annotations
 
 import json
 import os
+from typing import Any
 
 import pytest
 import yaml
 
 from sandbox.bridgeproc import hash_text
+from sandbox.mariadb import MariaDB
 from tests.integration.harness import (
     Bridge,
+    MakeBridge,
     bridge_attr,
     closing,
     connect,
@@ -25,13 +28,15 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
-def proxied_upstream(mariadb) -> None:  # type: ignore[no-untyped-def]
+def proxied_upstream(mariadb: MariaDB) -> None:
     for user in ("developer", "reader"):
         mariadb.sql(f"CREATE USER IF NOT EXISTS '{user}'@'%' IDENTIFIED BY 'up-{user}'")
         mariadb.sql(f"GRANT SELECT ON *.* TO '{user}'@'%'")
 
 
-def configure(bridge: Bridge, rows: list[dict], grants: list[dict], audit: bool = True) -> None:  # type: ignore[type-arg]
+def configure(
+    bridge: Bridge, rows: list[dict[str, Any]], grants: list[dict[str, Any]], audit: bool = True
+) -> None:
     (bridge.directory / "accounts.yaml").write_text(
         yaml.safe_dump({"accounts": rows, "proxy_grants": grants})
     )
@@ -46,17 +51,17 @@ def configure(bridge: Bridge, rows: list[dict], grants: list[dict], audit: bool 
     assert bridge.reload()
 
 
-def audit_lines(bridge: Bridge) -> list[dict]:  # type: ignore[type-arg]
+def audit_lines(bridge: Bridge) -> list[dict[str, Any]]:
     return [json.loads(line) for line in bridge.audit_text().splitlines()]
 
 
-def row(user: str, password: str, **extra: object) -> dict:  # type: ignore[type-arg]
+def row(user: str, password: str, **extra: object) -> dict[str, Any]:
     return {"user": user, "host": "%", "plugin": "caching_sha2_password",
             "authentication_string": hash_text("caching_sha2_password", password), **extra}  # fmt: skip
 
 
 @pytest.fixture
-def proxy_bridge(make_bridge, proxied_upstream) -> Bridge:  # type: ignore[no-untyped-def]
+def proxy_bridge(make_bridge: MakeBridge, proxied_upstream: None) -> Bridge:
     bridge = make_bridge()
     configure(
         bridge,
@@ -155,7 +160,7 @@ def test_audit_log_one_line_per_attempt(proxy_bridge: Bridge) -> None:
     assert "alice-pw" not in text and "wrong-secret" not in text
 
 
-def test_audit_records_can_go_to_the_log(make_bridge) -> None:  # type: ignore[no-untyped-def]
+def test_audit_records_can_go_to_the_log(make_bridge: MakeBridge) -> None:
     bridge = make_bridge(audit_log="log")
     connect("pymysql", bridge, "nat", "nat-pw", "tls").close()
     bridge.wait_log("bridge.audit")

@@ -13,7 +13,15 @@ import pytest
 from bridge.protocol.constants import Capability as C
 from bridge.protocol.packets import parse_err
 from bridge.scramble import native_token, sha2_token
-from tests.integration.harness import Bridge, closing, connect, error_of, mariadb_cli, scalar
+from tests.integration.harness import (
+    Bridge,
+    MakeBridge,
+    closing,
+    connect,
+    error_of,
+    mariadb_cli,
+    scalar,
+)
 from tests.integration.rawclient import CLIENT_CAPS, Raw
 from tests.vectors import load
 
@@ -262,7 +270,7 @@ def test_client_without_protocol_41_is_refused(bridge: Bridge) -> None:
     assert parse_err(raw.read()[1]).errno == 1043
 
 
-def test_slow_client_is_cut_at_connect_timeout(make_bridge) -> None:  # type: ignore[no-untyped-def]
+def test_slow_client_is_cut_at_connect_timeout(make_bridge: MakeBridge) -> None:
     bridge = make_bridge(server={"connect_timeout": 1})
     raw = Raw.connect(bridge.port, timeout=5)
     raw.greeting()

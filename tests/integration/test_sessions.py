@@ -4,9 +4,11 @@ and COM_CHANGE_USER, with each client library through the bridge."""
 from __future__ import annotations
 
 import os
+from typing import Any
 
 import pytest
 
+from sandbox.mariadb import MariaDB
 from tests.integration.harness import Bridge, closing, connect, error_of, scalar
 
 pytestmark = pytest.mark.integration
@@ -14,7 +16,7 @@ CLIENTS = ["pymysql", "connector", "mysqlclient"]
 
 
 @pytest.fixture(scope="module")
-def table(mariadb) -> str:  # type: ignore[no-untyped-def]
+def table(mariadb: MariaDB) -> str:
     mariadb.sql(
         "CREATE TABLE IF NOT EXISTS shop.items (id INT PRIMARY KEY, body LONGBLOB) ENGINE=InnoDB"
     )
@@ -57,7 +59,7 @@ def test_20_mb_blob_round_trip(bridge: Bridge, table: str, client: str) -> None:
     """Larger than one 16 MiB packet both ways: split and joined across the relay."""
     blob = os.urandom(20 * 1024 * 1024)
     key = {"pymysql": 10, "connector": 20, "mysqlclient": 30}[client]
-    extra = {"max_allowed_packet": 64 * 1024 * 1024} if client == "pymysql" else {}
+    extra: dict[str, Any] = {"max_allowed_packet": 64 * 1024 * 1024} if client == "pymysql" else {}
     with closing(connect(client, bridge, "nat", "nat-pw", "tls", **extra)) as conn:
         cur = conn.cursor()
         cur.execute(f"REPLACE INTO {table} VALUES ({key}, %s)", (blob,))

@@ -12,8 +12,10 @@ from pathlib import Path
 import pytest
 
 from sandbox.bridgeproc import BridgeProcess, write_config
+from sandbox.certs import CertSet
+from sandbox.mariadb import MariaDB
 from sandbox.ports import free_port, port_open, wait_until
-from tests.integration.harness import ACCOUNTS, closing, connect, scalar
+from tests.integration.harness import ACCOUNTS, MakeBridge, closing, connect, scalar
 
 pytestmark = pytest.mark.integration
 DEPLOY = Path(__file__).parent.parent.parent / "deploy"
@@ -34,7 +36,7 @@ def test_units_verify(tmp_path: Path) -> None:
     assert "Unknown" not in done.stderr and "Failed" not in done.stderr
 
 
-def test_notify_ready_reloading_stopping(tmp_path: Path, make_bridge) -> None:  # type: ignore[no-untyped-def]
+def test_notify_ready_reloading_stopping(tmp_path: Path, make_bridge: MakeBridge) -> None:
     path = tmp_path / "notify"
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     listener.bind(str(path))
@@ -62,7 +64,7 @@ os.execv(sys.executable, [sys.executable, "-m", "bridge", "serve", "-c", sys.arg
 """
 
 
-def test_socket_activation(tmp_path: Path, mariadb, certs) -> None:  # type: ignore[no-untyped-def]
+def test_socket_activation(tmp_path: Path, mariadb: MariaDB, certs: CertSet) -> None:
     config_port = free_port()  # what bridge.yaml says: unused when systemd passes a socket
     write_config(tmp_path, config_port, mariadb.port, certs, ACCOUNTS)
     listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from bridge.mapping.accounts import AccountRow
-from bridge.mapping.auth_string import parse_ldap, parse_pam
+from bridge.mapping.auth_string import MappingRule, parse_ldap, parse_pam
 from bridge.mapping.proxy import Decision, ProxyGrant, ProxyGrants, mapped_name, resolve_proxied
 
 
@@ -38,7 +38,10 @@ CASES = [
 
 
 @pytest.mark.parametrize(("proxy", "rule", "groups", "rewritten", "expected"), CASES)
-def test_decision_fields(proxy, rule, groups, rewritten, expected) -> None:  # type: ignore[no-untyped-def]
+def test_decision_fields(
+    proxy: AccountRow, rule: MappingRule | None, groups: tuple[str, ...], rewritten: str | None,
+    expected: tuple[str | None, str | None, bool, str],
+) -> None:  # fmt: skip
     decision = resolve_proxied(proxy, rule, groups, rewritten, GRANTS)
     assert (decision.user, decision.host, decision.proxied, decision.account) == expected
     assert decision.reason
@@ -77,7 +80,10 @@ def test_account_text(decision: Decision, account: str) -> None:
         (None, (), None, [], (None, "no mapping")),
     ],
 )
-def test_mapped_name_and_why(rule, groups, authenticated_as, grants, expected) -> None:  # type: ignore[no-untyped-def]
+def test_mapped_name_and_why(
+    rule: MappingRule | None, groups: tuple[str, ...], authenticated_as: str | None,
+    grants: list[ProxyGrant], expected: tuple[str | None, str],
+) -> None:  # fmt: skip
     assert mapped_name(rule, groups, authenticated_as, grants) == expected
 
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 
 from bridge.mapping.accounts import AccountRow, AccountTable
-from bridge.mapping.auth_string import parse_ldap, parse_pam
-from bridge.mapping.hosts import client_host
+from bridge.mapping.auth_string import MappingRule, parse_ldap, parse_pam
+from bridge.mapping.hosts import ClientHost, client_host
 from bridge.mapping.proxy import ProxyGrant, ProxyGrants, resolve_proxied
 
 
@@ -47,7 +47,10 @@ CASES = [
 
 @pytest.mark.parametrize(("name", "proxy", "rule", "groups", "rewritten", "grants", "expected"), CASES,
                          ids=[c[0] for c in CASES])  # fmt: skip
-def test_proxy_rules(name, proxy, rule, groups, rewritten, grants, expected) -> None:  # type: ignore[no-untyped-def]
+def test_proxy_rules(
+    name: str, proxy: AccountRow, rule: MappingRule | None, groups: tuple[str, ...],
+    rewritten: str | None, grants: ProxyGrants, expected: tuple[str, str] | None,
+) -> None:  # fmt: skip
     decision = resolve_proxied(proxy, rule, groups, rewritten, grants)
     got = (decision.user, decision.host) if decision.user is not None else None
     assert got == expected, decision.reason
@@ -62,14 +65,20 @@ def test_grant_for_the_rows_own_host_is_preferred() -> None:
     assert (decision.user, decision.host) == ("developer", "localhost")
 
 
+def matched(table: AccountTable, user: str, host: ClientHost) -> AccountRow:
+    found = table.match(user, host)
+    assert found is not None
+    return found
+
+
 def test_exact_account_wins_over_the_anonymous_proxy() -> None:
     # CREATE USER ''@'' ... AS 'proxied_user'; proxied_user logs in as itself, not proxied.
     table = AccountTable.build([row("", ""), row("proxied_user", plugin="mysql_native_password")])
-    assert table.match("proxied_user", client_host("10.0.0.1", True)).user == "proxied_user"  # type: ignore[union-attr]
-    assert table.match("someone", client_host("10.0.0.1", True)).user == ""  # type: ignore[union-attr]
+    assert matched(table, "proxied_user", client_host("10.0.0.1", True)).user == "proxied_user"
+    assert matched(table, "someone", client_host("10.0.0.1", True)).user == ""
 
 
 def test_anonymous_localhost_row_shadows_the_default_proxy_for_local_clients() -> None:
     table = AccountTable.build([row(""), row("", "localhost", "mysql_native_password")])
-    assert table.match("alice", client_host(None, True)).host == "localhost"  # type: ignore[union-attr]
-    assert table.match("alice", client_host("10.0.0.1", True)).host == "%"  # type: ignore[union-attr]
+    assert matched(table, "alice", client_host(None, True)).host == "localhost"
+    assert matched(table, "alice", client_host("10.0.0.1", True)).host == "%"

@@ -4,6 +4,8 @@ clear, and where optional trailing fields may end."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 
 from bridge.protocol.codec import Reader, decode_text, lenenc_bytes, lenenc_int, nul_bytes
@@ -264,7 +266,9 @@ def test_ssl_request_is_exactly_32_bytes_with_client_ssl(
         (parse_err, b"\x00\x15\x04", "not an ERR packet"),
     ],
 )
-def test_markers_are_checked(parse, payload: bytes, message: str) -> None:  # type: ignore[no-untyped-def]
+def test_markers_are_checked(
+    parse: Callable[[bytes], object], payload: bytes, message: str
+) -> None:
     with pytest.raises(ProtocolError) as caught:
         parse(payload)
     assert str(caught.value) == message

@@ -32,10 +32,16 @@ def test_kill_forms_that_name_a_connection_are_translated(
     assert parse_kill(sql) == Kill("translate", target, query_only, modifier)
 
 
+def translated(sql: bytes) -> Kill:
+    kill = parse_kill(sql)
+    assert kill is not None
+    return kill
+
+
 def test_translated_statement() -> None:
-    assert parse_kill(b"kill query 7").statement(1234) == b"KILL QUERY 1234"  # type: ignore[union-attr]
-    assert parse_kill(b"KILL 7").statement(9) == b"KILL CONNECTION 9"  # type: ignore[union-attr]
-    assert parse_kill(b"KILL HARD 7").statement(9) == b"KILL HARD CONNECTION 9"  # type: ignore[union-attr]
+    assert translated(b"kill query 7").statement(1234) == b"KILL QUERY 1234"
+    assert translated(b"KILL 7").statement(9) == b"KILL CONNECTION 9"
+    assert translated(b"KILL HARD 7").statement(9) == b"KILL HARD CONNECTION 9"
 
 
 @pytest.mark.parametrize("sql", [b"KILL QUERY ID 5", b"kill user bob", b"KILL HARD USER 'bob'@'%'"])

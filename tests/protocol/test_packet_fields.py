@@ -4,6 +4,8 @@ undecodable bytes in attributes, SQLSTATE and messages are kept instead of raise
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 
 from bridge.protocol.codec import lenenc_bytes
@@ -60,7 +62,9 @@ def greeting(version: bytes = b"10.11", plugin: bytes = b"mysql_native_password"
          b"\x11u\0\0db\0\x21\x00" + BAD + b"\0", "plugin name"),
     ],
 )  # fmt: skip
-def test_a_utf8_error_names_the_field(parse, payload: bytes, field: str) -> None:  # type: ignore[no-untyped-def]
+def test_a_utf8_error_names_the_field(
+    parse: Callable[[bytes], object], payload: bytes, field: str
+) -> None:
     with pytest.raises(ProtocolError) as caught:
         parse(payload)
     assert str(caught.value) == f"{field} is not valid UTF-8"

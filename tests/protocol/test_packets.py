@@ -1,5 +1,7 @@
 """Golden bytes: every parse/build pair against public captures and documented packets."""
 
+from typing import Any
+
 import pytest
 
 from bridge.errors import AccessDenied
@@ -38,7 +40,7 @@ PACKETS = load("packets.json")
 SERVER = load("server_packets_byte_exact.json")
 
 
-def payload_of(entry: dict) -> bytes:
+def payload_of(entry: dict[str, Any]) -> bytes:
     if "payload_hex" in entry:
         return bytes.fromhex(entry["payload_hex"])
     return bytes.fromhex(entry["frame_hex"])[4:]

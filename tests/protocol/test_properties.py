@@ -45,8 +45,8 @@ SETTINGS = settings(deadline=None)  # examples: the profile (tests/conftest.py)
 LOWER = (1 << 32) - 1
 u8, u16, u32 = st.integers(0, 0xFF), st.integers(0, 0xFFFF), st.integers(0, LOWER)
 caps64 = st.integers(0, (1 << 64) - 1)
-name = st.text(st.characters(blacklist_characters="\0", blacklist_categories=("Cs",)), max_size=40)
-text = st.text(st.characters(blacklist_categories=("Cs",)), max_size=40)
+name = st.text(st.characters(blacklist_characters="\0", blacklist_categories=["Cs"]), max_size=40)
+text = st.text(st.characters(blacklist_categories=["Cs"]), max_size=40)
 attrs = st.lists(st.tuples(text, text), max_size=4).map(tuple)
 lenenc_values = st.one_of(
     st.integers(0, 0xFA), st.integers(0xFB, 0xFFFF), st.integers(0x10000, 0xFFFFFF),

@@ -57,7 +57,7 @@ class FakeGss:
     service_principal = "mysql/db@EXAMPLE.COM"
     realm = "EXAMPLE.COM"
 
-    def acceptor(self):  # type: ignore[no-untyped-def]
+    def acceptor(self) -> "FakeAcceptor":
         return FakeAcceptor()
 
 
