@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import signal
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,23 +16,11 @@ from bridge.credentials import ClearPassword
 from bridge.errors import BackendUnavailable, Denied
 from bridge.mapping.accounts import AccountRow
 from bridge.mapping.hosts import client_host
-from sandbox.certs import CertSet, make_certs
+from sandbox.certs import CertSet
 from sandbox.ldap import Slapd
 from tests.ldapfix import PEOPLE, ldap_settings, start_slapd
 
 PEER = Peer(client_host("10.0.0.9", True), "tls")
-
-
-@pytest.fixture(scope="module")
-def certs(tmp_path_factory: pytest.TempPathFactory) -> CertSet:
-    return make_certs(tmp_path_factory.mktemp("ldap-certs"))
-
-
-@pytest.fixture(scope="module")
-def slapd(tmp_path_factory: pytest.TempPathFactory, certs: CertSet) -> Iterator[Slapd]:
-    server = start_slapd(tmp_path_factory.mktemp("slapd"), certs)
-    yield server
-    server.stop()
 
 
 def backend(tmp_path: Path, certs: CertSet, *servers: str, **extra: object) -> LdapBackend:
@@ -124,10 +111,11 @@ async def test_plaintext_needs_saying_so(tmp_path: Path, certs: CertSet) -> None
         )
 
 
-async def test_untrusted_certificate_is_an_outage(tmp_path: Path, slapd: Slapd) -> None:
-    other = make_certs(tmp_path / "other")
+async def test_untrusted_certificate_is_an_outage(
+    tmp_path: Path, slapd: Slapd, other_certs: CertSet
+) -> None:
     with pytest.raises(BackendUnavailable):
-        await verify(backend(tmp_path, other, slapd.tls_url), "alice", "alice-ldap")
+        await verify(backend(tmp_path, other_certs, slapd.tls_url), "alice", "alice-ldap")
 
 
 async def test_failover_to_the_second_server(tmp_path: Path, certs: CertSet, slapd: Slapd) -> None:

@@ -20,25 +20,13 @@ from bridge.credentials import ClearPassword
 from bridge.errors import Denied
 from bridge.mapping.accounts import AccountRow
 from bridge.mapping.hosts import client_host
-from sandbox.certs import CertSet, make_certs
+from sandbox.certs import CertSet
 from sandbox.ldap import BASE, Slapd
 from tests.ldapfix import ldap_settings, start_slapd
 
 PEER = Peer(client_host("10.0.0.9", True), "tls")
 ROW = AccountRow("", "%", "authentication_ldap_simple", b"", "test")
 OTHER = ("dc=other,dc=test", "o=archive")
-
-
-@pytest.fixture(scope="module")
-def certs(tmp_path_factory: pytest.TempPathFactory) -> CertSet:
-    return make_certs(tmp_path_factory.mktemp("ldap-base-certs"))
-
-
-@pytest.fixture(scope="module")
-def slapd(tmp_path_factory: pytest.TempPathFactory, certs: CertSet) -> Iterator[Slapd]:
-    server = start_slapd(tmp_path_factory.mktemp("slapd-one"), certs)
-    yield server
-    server.stop()
 
 
 @pytest.fixture(scope="module")

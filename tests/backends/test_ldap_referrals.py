@@ -4,7 +4,6 @@ the service account's credentials)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import ldap3
@@ -17,9 +16,9 @@ from bridge.credentials import ClearPassword
 from bridge.errors import Denied
 from bridge.mapping.accounts import AccountRow
 from bridge.mapping.hosts import client_host
-from sandbox.certs import CertSet, make_certs
+from sandbox.certs import CertSet
 from sandbox.ldap import ADMIN_DN, BASE, Slapd
-from tests.ldapfix import ldap_settings, start_slapd
+from tests.ldapfix import ldap_settings
 from tests.sockwatch import SocketWatch
 
 ELSEWHERE = f"ou=elsewhere,{BASE}"
@@ -27,22 +26,20 @@ REFERRAL = f"ldap://referral.invalid/{ELSEWHERE}"
 
 
 @pytest.fixture(scope="module")
-def slapd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Slapd, CertSet]]:
-    certs = make_certs(tmp_path_factory.mktemp("referral-certs"))
-    server = start_slapd(tmp_path_factory.mktemp("referral-slapd"), certs)
-    conn = ldap3.Connection(server.url, ADMIN_DN, "admin-secret", auto_bind=True)
+def referral(slapd: Slapd) -> Slapd:
+    """This module's slapd, with a referral object under the base."""
+    conn = ldap3.Connection(slapd.url, ADMIN_DN, "admin-secret", auto_bind=True)
     assert conn.add(
         ELSEWHERE, ["referral", "extensibleObject"], {"ou": "elsewhere", "ref": REFERRAL}
     )
     conn.unbind()
-    yield server, certs
-    server.stop()
+    return slapd
 
 
 async def test_a_referral_answer_is_not_followed(
-    tmp_path: Path, slapd: tuple[Slapd, CertSet]
+    tmp_path: Path, certs: CertSet, referral: Slapd
 ) -> None:
-    server, certs = slapd
+    server = referral
     plain = ldap3.Connection(server.url, ADMIN_DN, "admin-secret", auto_bind=True,
                              auto_referrals=False)  # fmt: skip
     plain.search(ELSEWHERE, "(uid=alice)")

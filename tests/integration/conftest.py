@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 
-from sandbox.certs import CertSet, make_certs
+from sandbox.certs import CertSet
+from sandbox.kdc import Kdc
 from sandbox.mariadb import MariaDB
 from sandbox.samba import SambaDC
 from tests.adfix import AD_GROUPS, AD_USERS
@@ -21,17 +22,29 @@ from tests.integration.harness import (
     create_upstream_accounts,
     start_bridge,
 )
-
-
-@pytest.fixture(scope="session")
-def certs(tmp_path_factory: pytest.TempPathFactory) -> CertSet:
-    return make_certs(tmp_path_factory.mktemp("certs"))
+from tests.krbfix import PRINCIPALS
 
 
 @pytest.fixture(scope="session")
 def mariadb(tmp_path_factory: pytest.TempPathFactory, certs: CertSet) -> Iterator[MariaDB]:
     server = MariaDB.start(tmp_path_factory.mktemp("mariadb"), certs, performance_schema=True)
     create_upstream_accounts(server, ACCOUNTS)
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def plain_mariadb(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MariaDB]:
+    """A MariaDB with no TLS at all and no accounts, one per test module."""
+    server = MariaDB.start(tmp_path_factory.mktemp("plain-mariadb"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def kdc(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Kdc]:
+    """An MIT KDC for EXAMPLE.TEST with tests/krbfix.py's principals, one per test module."""
+    server = Kdc.start(tmp_path_factory.mktemp("kdc"), PRINCIPALS)
     yield server
     server.stop()
 

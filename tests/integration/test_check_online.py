@@ -6,21 +6,20 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from sandbox.bridgeproc import Account, add_grants, write_config
-from sandbox.certs import CertSet, make_certs
+from sandbox.certs import CertSet
 from sandbox.kdc import Kdc
 from sandbox.ldap import Slapd
 from sandbox.mariadb import MariaDB
 from sandbox.pam import PamSandbox
 from sandbox.ports import free_port
 from tests.integration.harness import create_upstream_accounts
-from tests.ldapfix import ldap_settings, start_slapd
+from tests.ldapfix import ldap_settings
 
 pytestmark = pytest.mark.integration
 
@@ -65,12 +64,11 @@ def test_upstream_logins_find_a_wrong_password_and_a_missing_account(
 
 
 def test_a_tls_mode_the_upstream_cannot_satisfy(
-    tmp_path: Path, mariadb: MariaDB, certs: CertSet
+    tmp_path: Path, mariadb: MariaDB, certs: CertSet, other_certs: CertSet
 ) -> None:
     accounts = [Account("app", "app-pw", "caching_sha2_password", upstream_password="up-app")]
-    other_ca = make_certs(tmp_path / "other-ca")
     config = configure(tmp_path / "a", mariadb, certs, accounts,
-                       upstream={"tls": {"mode": "verify_ca", "ca": str(other_ca.ca)}})  # fmt: skip
+                       upstream={"tls": {"mode": "verify_ca", "ca": str(other_certs.ca)}})  # fmt: skip
     done = check_online(config)
     assert done.returncode == 1 and "app: upstream login: TLS to 127.0.0.1" in done.stderr
     assert "TLS to 127.0.0.1" in done.stderr and "CERTIFICATE_VERIFY_FAILED" in done.stderr
@@ -80,38 +78,26 @@ def test_a_tls_mode_the_upstream_cannot_satisfy(
 
 
 @pytest.fixture(scope="module")
-def plain_mariadb(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MariaDB]:
-    server = MariaDB.start(tmp_path_factory.mktemp("plain-mariadb"))  # no TLS at all
+def plain_upstream(plain_mariadb: MariaDB) -> MariaDB:
+    """No TLS at all, and the account the tests log in as."""
     create_upstream_accounts(
-        server, [Account("app", "", "caching_sha2_password", upstream_password="up-app")]
+        plain_mariadb, [Account("app", "", "caching_sha2_password", upstream_password="up-app")]
     )
-    yield server
-    server.stop()
+    return plain_mariadb
 
 
 def test_verify_identity_against_an_upstream_without_tls(
-    tmp_path: Path, plain_mariadb: MariaDB, certs: CertSet
+    tmp_path: Path, plain_upstream: MariaDB, certs: CertSet
 ) -> None:
     accounts = [Account("app", "app-pw", "caching_sha2_password", upstream_password="up-app")]
-    config = configure(tmp_path, plain_mariadb, certs, accounts,
+    config = configure(tmp_path, plain_upstream, certs, accounts,
                        upstream={"tls": {"mode": "verify_identity", "ca": str(certs.ca)}})  # fmt: skip
     done = check_online(config)
     assert done.returncode == 1
     assert "does not offer TLS, which the config requires" in done.stderr
-    config = configure(tmp_path / "preferred", plain_mariadb, certs, accounts)
+    config = configure(tmp_path / "preferred", plain_upstream, certs, accounts)
     done = check_online(config)
     assert done.returncode == 0 and "(no TLS)" in done.stdout
-
-
-@pytest.fixture(scope="module")
-def directories(
-    tmp_path_factory: pytest.TempPathFactory, certs: CertSet
-) -> Iterator[tuple[Slapd, Kdc]]:
-    slapd = start_slapd(tmp_path_factory.mktemp("online-ldap"), certs)
-    kdc = Kdc.start(tmp_path_factory.mktemp("online-kdc"), {"alice": "alice-krb"})
-    yield slapd, kdc
-    slapd.stop()
-    kdc.stop()
 
 
 def backends_config(tmp_path: Path, mariadb: MariaDB, certs: CertSet, slapd: Slapd, kdc: Kdc,
@@ -133,8 +119,7 @@ def backends_config(tmp_path: Path, mariadb: MariaDB, certs: CertSet, slapd: Sla
 
 
 def test_ldap_bind_kerberos_ticket_and_pam_service_files(tmp_path: Path, mariadb: MariaDB, certs: CertSet,
-                                                         directories: tuple[Slapd, Kdc]) -> None:  # fmt: skip
-    slapd, kdc = directories
+                                                         slapd: Slapd, kdc: Kdc) -> None:  # fmt: skip
     keytab = kdc.service_keytab("mysql/localhost", tmp_path / "service.keytab")
     pam = PamSandbox.create(tmp_path / "pam", [])
     config = backends_config(tmp_path, mariadb, certs, slapd, kdc, keytab, pam)

@@ -13,7 +13,6 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +33,7 @@ from tests.integration.harness import (
     start_bridge,
 )
 from tests.integration.rawclient import Raw
-from tests.ldapfix import ldap_settings, start_slapd
+from tests.ldapfix import ldap_settings
 
 pytestmark = pytest.mark.integration
 MiB = 1 << 20
@@ -188,13 +187,6 @@ def test_change_user_has_a_deadline(make_bridge: MakeBridge) -> None:
 
 
 # --- 3 and 5. LDAP: passwords a bind cannot carry; case variants of a locked name ------------
-
-
-@pytest.fixture(scope="module")
-def slapd(tmp_path_factory: pytest.TempPathFactory, certs: CertSet) -> Iterator[Slapd]:
-    server = start_slapd(tmp_path_factory.mktemp("slapd-hardening"), certs)
-    yield server
-    server.stop()
 
 
 def ldap_bridge(

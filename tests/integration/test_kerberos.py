@@ -28,24 +28,11 @@ from tests.integration.harness import (
     scalar,
     start_bridge,
 )
-from tests.ldapfix import ldap_settings
+from tests.krbfix import PRINCIPALS
+from tests.ldapfix import SERVICE_PASSWORD, ldap_settings
 
 pytestmark = pytest.mark.integration
-PRINCIPALS = {
-    "alice": "alice-krb",
-    "bob": "bob-krb",
-    "karl": "karl-krb",
-    "dave": "dave-krb",
-    "erin": "erin-krb",
-}
 SERVICE = "mysql/localhost@EXAMPLE.TEST"
-
-
-@pytest.fixture(scope="module")
-def kdc(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Kdc]:
-    server = Kdc.start(tmp_path_factory.mktemp("kdc"), PRINCIPALS)
-    yield server
-    server.stop()
 
 
 def krb_bridge(
@@ -81,9 +68,8 @@ def krb_bridge(
 
 
 @pytest.fixture(scope="module")
-def slapd(tmp_path_factory: pytest.TempPathFactory, certs: CertSet) -> Iterator[Slapd]:
-    from tests.ldapfix import SERVICE_PASSWORD
-
+def groups_slapd(tmp_path_factory: pytest.TempPathFactory, certs: CertSet) -> Iterator[Slapd]:
+    """A directory of its own: dave, in dbadmins only (not the shared `slapd`'s people)."""
     server = Slapd.start(
         tmp_path_factory.mktemp("krb-ldap"),
         certs,
@@ -100,11 +86,11 @@ def bridge_krb(
     mariadb: MariaDB,
     certs: CertSet,
     kdc: Kdc,
-    slapd: Slapd,
+    groups_slapd: Slapd,
 ) -> Iterator[Bridge]:
     base = tmp_path_factory.mktemp("krb-bridge")
     keytab = kdc.service_keytab("mysql/localhost", base / "service.keytab")
-    ldap = ldap_settings(base, certs, slapd.tls_url)
+    ldap = ldap_settings(base, certs, groups_slapd.tls_url)
     bridge = krb_bridge(
         base / "bridge", mariadb, certs, kdc, keytab, groups_from_ldap=True, _ldap=ldap
     )

@@ -43,13 +43,6 @@ def ldap_bridge(directory: Path, mariadb: MariaDB, certs: CertSet, *servers: str
                         backends={"ldap": ldap_settings(directory, certs, *servers)})  # fmt: skip
 
 
-@pytest.fixture(scope="module")
-def slapd(tmp_path_factory: pytest.TempPathFactory, certs: CertSet) -> Iterator[Slapd]:
-    server = start_slapd(tmp_path_factory.mktemp("slapd"), certs)
-    yield server
-    server.stop()
-
-
 @pytest.fixture(scope="module", params=["starttls", "ldaps"])
 def bridge_ldap(
     request: pytest.FixtureRequest,

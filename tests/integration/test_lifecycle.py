@@ -203,12 +203,9 @@ def test_upstream_tls_modes(
 
 
 def test_upstream_certificate_from_another_ca_is_refused(
-    make_bridge: MakeBridge, tmp_path: Path
+    make_bridge: MakeBridge, other_certs: CertSet
 ) -> None:
-    from sandbox.certs import make_certs
-
-    other = make_certs(tmp_path / "other-ca")
-    bridge = make_bridge(upstream={"tls": {"mode": "verify_ca", "ca": str(other.ca)}})
+    bridge = make_bridge(upstream={"tls": {"mode": "verify_ca", "ca": str(other_certs.ca)}})
     assert (
         error_of(
             pytest.raises(Exception, connect, "pymysql", bridge, "nat", "nat-pw", "tls").value

@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import re
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -61,17 +60,10 @@ def relocate(script: str, base: Path, db: MariaDB, port: int) -> str:
     return script
 
 
-@pytest.fixture(scope="module")
-def upstream(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MariaDB]:
-    server = MariaDB.start(tmp_path_factory.mktemp("quickstart-mariadb"))
-    yield server
-    server.stop()
-
-
-def test_every_quickstart_command_works_as_written(tmp_path: Path, upstream: MariaDB) -> None:
+def test_every_quickstart_command_works_as_written(tmp_path: Path, plain_mariadb: MariaDB) -> None:
     base = tmp_path / "qs"
     (base / "bin").mkdir(parents=True)
-    script = relocate("\n".join(quickstart_blocks()), base, upstream, free_port())
+    script = relocate("\n".join(quickstart_blocks()), base, plain_mariadb, free_port())
     env = {
         **os.environ,
         "PATH": f"{base / 'bin'}:{os.environ['PATH']}",
@@ -88,7 +80,7 @@ def test_every_quickstart_command_works_as_written(tmp_path: Path, upstream: Mar
     assert "mysql-auth-bridge 0." in out  # --version, from the new virtualenv
     assert f"{base}/etc/mysql-auth-bridge/bridge.yaml" not in out  # (paths were relocated)
     assert out.count(f"{base}/etc/bridge.yaml: OK (1 account rows)") == 2, report
-    assert f"ok: upstream login as 'app' to 127.0.0.1:{upstream.port} (no TLS)" in out
+    assert f"ok: upstream login as 'app' to 127.0.0.1:{plain_mariadb.port} (no TLS)" in out
     assert "app@127.0.0.1" in out.splitlines(), report  # SELECT CURRENT_USER() through the bridge
     assert "status: ok" in out and "account rows: 1" in out
     assert "id  user  account" in out  # the sessions table
