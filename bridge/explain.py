@@ -1,5 +1,6 @@
 """`mysql-auth-bridge explain`: what the bridge would do for a user, host and groups, step by
-step, using the same functions as a real login (no I/O unless a backend lookup is asked for)."""
+step, using the same functions as a real login (bridge/decision.py). No I/O here: with
+`--check-backend` the command (cli.py) asks the backend for the groups first."""
 
 from __future__ import annotations
 

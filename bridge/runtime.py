@@ -2,7 +2,7 @@
 
 A Runtime is immutable; a reload builds a new one and swaps one reference, so a broken
 file leaves the running one in place. Stateful parts (the store's fast-auth cache, the
-RSA key pair) carry over from the previous Runtime.
+RSA key pair, the decoy key) carry over from the previous Runtime.
 """
 
 from __future__ import annotations

@@ -1,3 +1,6 @@
+"""Loopback ports: a free one, whether one accepts connections, and wait_until, the poll
+loop the sandbox's servers start with."""
+
 from __future__ import annotations
 
 import socket

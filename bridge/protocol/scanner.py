@@ -1,6 +1,6 @@
 """Walks packet headers in the client->server byte stream during the relay, so the bridge
-can stop at a command it handles itself (COM_CHANGE_USER, COM_PROCESS_KILL, and a COM_QUERY
-whose first byte may start a KILL statement), without parsing anything else.
+can stop at a command it handles itself (COM_CHANGE_USER, COM_PROCESS_KILL, COM_QUIT, and a
+COM_QUERY whose first byte may start a KILL statement), without parsing anything else.
 
 A packet starts a command when its sequence id is 0, it does not continue a 16 MiB packet,
 and it does not continue a run of client packets whose ids wrapped past 255 (LOAD DATA

@@ -2,7 +2,8 @@
 
 Server->client bytes pass untouched. Client->server bytes pass through a CommandScanner
 that only looks at packet headers, to hand the commands the session handles itself
-(COM_CHANGE_USER, KILL) to the session. Flow control:
+(COM_CHANGE_USER, KILL) to the session; a COM_QUIT ends the relay without being passed on,
+so the session can give the upstream connection back to the pool. Flow control:
 when one side's writes back up, the other side's reading pauses.
 """
 
