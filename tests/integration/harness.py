@@ -4,7 +4,9 @@ subprocess, and the client libraries a DBA would use."""
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -187,3 +189,23 @@ def elapsed(fn: Any) -> float:
     started = time.perf_counter()
     fn()
     return time.perf_counter() - started
+
+
+def in_subprocess(script: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """A Python client script run in a process of its own, with `env` (a Kerberos ticket
+    cache, say) on top of this one's environment."""
+    return subprocess.run([sys.executable, "-c", script], env={**os.environ, **env},
+                          capture_output=True, text=True, timeout=30)  # fmt: skip
+
+
+@contextmanager
+def notify_socket(path: Path) -> Iterator[socket.socket]:
+    """Where systemd listens for sd_notify messages: a bridge started with
+    NOTIFY_SOCKET=path sends READY=1, RELOADING=1 and STOPPING=1 here."""
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    listener.bind(str(path))
+    listener.settimeout(10)
+    try:
+        yield listener
+    finally:
+        listener.close()

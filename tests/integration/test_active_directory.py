@@ -28,6 +28,7 @@ from tests.integration.harness import (
     closing,
     connect,
     error_of,
+    in_subprocess,
     mariadb_cli,
     scalar,
     start_bridge,
@@ -323,11 +324,6 @@ def bridge_krb(
 
 def ticket(dc: SambaDC, tmp_path: Path, user: str) -> dict[str, str]:
     return dc.kinit(f"{user}@{REALM}", PASSWORDS[user], tmp_path / f"{user}.cc")
-
-
-def in_subprocess(script: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-c", script], env={**os.environ, **env},
-                          capture_output=True, text=True, timeout=30)  # fmt: skip
 
 
 def test_mariadb_cli_single_sign_on_with_an_aes_ticket(

@@ -29,6 +29,7 @@ from tests.integration.harness import (
     closing,
     connect,
     error_of,
+    notify_socket,
     scalar,
     start_bridge,
 )
@@ -301,10 +302,7 @@ def test_reload_of_unreadable_files_keeps_the_old_config_and_tells_systemd(
     tmp_path: Path, make_bridge: MakeBridge
 ) -> None:
     path = tmp_path / "notify"
-    listener = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-    listener.bind(str(path))
-    listener.settimeout(10)
-    try:
+    with notify_socket(path) as listener:
         bridge = make_bridge(env={"NOTIFY_SOCKET": str(path)})
         assert listener.recv(4096).startswith(b"READY=1")
         config, accounts = (
@@ -333,8 +331,6 @@ def test_reload_of_unreadable_files_keeps_the_old_config_and_tells_systemd(
             assert str(target) in done.stderr
             target.write_bytes(config if target == bridge.config else accounts)
         assert "Traceback" not in bridge.log
-    finally:
-        listener.close()
 
 
 # --- 8. idle unauthenticated sockets ----------------------------------------------------------

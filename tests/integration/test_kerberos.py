@@ -5,9 +5,6 @@ keytab, realms, groups from LDAP, and a KDC that is down."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -24,6 +21,7 @@ from tests.integration.harness import (
     closing,
     connect,
     error_of,
+    in_subprocess,
     mariadb_cli,
     scalar,
     start_bridge,
@@ -111,10 +109,7 @@ def test_mysqlclient_single_sign_on(bridge_krb: Bridge, kdc: Kdc, tmp_path: Path
     script = (f"import MySQLdb; c = MySQLdb.connect(host='127.0.0.1', port={bridge_krb.port}, user='alice', "
               f"ssl={{'ca': '{bridge_krb.certs.ca}'}}); cur = c.cursor(); cur.execute('SELECT CURRENT_USER()'); "
               "print(cur.fetchone()[0])")  # fmt: skip
-    env = {**os.environ, **ticket(kdc, tmp_path, "alice")}
-    done = subprocess.run(
-        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=30
-    )
+    done = in_subprocess(script, ticket(kdc, tmp_path, "alice"))
     assert done.stdout.strip() == "alice@%", done.stderr
 
 
@@ -124,10 +119,7 @@ def test_connector_python_authentication_kerberos_client(
     script = (f"import mysql.connector; c = mysql.connector.connect(host='127.0.0.1', port={bridge_krb.port}, "
               f"user='bob', use_pure=True, ssl_ca='{bridge_krb.certs.ca}'); cur = c.cursor(); "
               "cur.execute('SELECT CURRENT_USER()'); print(cur.fetchone()[0])")  # fmt: skip
-    env = {**os.environ, **ticket(kdc, tmp_path, "bob")}
-    done = subprocess.run(
-        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=30
-    )
+    done = in_subprocess(script, ticket(kdc, tmp_path, "bob"))
     assert done.stdout.strip().endswith("bob@%"), done.stderr
 
 
@@ -214,12 +206,10 @@ def test_connector_python_opening_with_the_kerberos_plugin(
               f"use_pure=True, ssl_ca='{bridge_krb.certs.ca}'); cur = c.cursor(); "
               "cur.execute('SELECT CURRENT_USER()'); print(cur.fetchone()[0])")  # fmt: skip
     if credential == "ticket":
-        env = {**os.environ, **ticket(kdc, tmp_path, "bob")}
+        env = ticket(kdc, tmp_path, "bob")
     else:  # no ticket at all (the client stores the one it gets at this plain path)
-        env = {**os.environ, **kdc.env, "KRB5CCNAME": str(tmp_path / "none.cc")}
-    done = subprocess.run(
-        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=30
-    )
+        env = {**kdc.env, "KRB5CCNAME": str(tmp_path / "none.cc")}
+    done = in_subprocess(script, env)
     assert done.stdout.strip().endswith("bob@%"), done.stderr
     if credential == "password":
         assert (tmp_path / "none.cc").exists()  # the client's own kinit with the password

@@ -15,7 +15,7 @@ from sandbox.bridgeproc import BridgeProcess, write_config
 from sandbox.certs import CertSet
 from sandbox.mariadb import MariaDB
 from sandbox.ports import free_port, port_open, wait_until
-from tests.integration.harness import ACCOUNTS, MakeBridge, closing, connect, scalar
+from tests.integration.harness import ACCOUNTS, MakeBridge, closing, connect, notify_socket, scalar
 
 pytestmark = pytest.mark.integration
 DEPLOY = Path(__file__).parent.parent.parent / "deploy"
@@ -38,10 +38,7 @@ def test_units_verify(tmp_path: Path) -> None:
 
 def test_notify_ready_reloading_stopping(tmp_path: Path, make_bridge: MakeBridge) -> None:
     path = tmp_path / "notify"
-    listener = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-    listener.bind(str(path))
-    listener.settimeout(10)
-    try:
+    with notify_socket(path) as listener:
         bridge = make_bridge(env={"NOTIFY_SOCKET": str(path)})
         assert listener.recv(4096).decode().startswith("READY=1\nSTATUS=serving")
         bridge.signal(signal.SIGHUP)
@@ -50,8 +47,6 @@ def test_notify_ready_reloading_stopping(tmp_path: Path, make_bridge: MakeBridge
         bridge.signal(signal.SIGTERM)
         assert listener.recv(4096) == b"STOPPING=1"
         bridge.proc.wait(timeout=10)
-    finally:
-        listener.close()
 
 
 WRAPPER = """

@@ -64,20 +64,11 @@ def _context() -> Any:
     return ssl.create_default_context(cafile=CA)
 
 
-async def _aiomysql() -> str:
-    import aiomysql as m
+async def _asyncio(module: str) -> str:
+    """aiomysql and asyncmy: the same connect() and async cursor."""
+    import importlib
 
-    conn = await m.connect(host=HOST, port=PORT, user=USER, password=PASSWORD, ssl=_context())
-    async with conn.cursor() as cur:
-        await cur.execute(QUERY)
-        value = (await cur.fetchone())[0]
-    conn.close()
-    return str(value)
-
-
-async def _asyncmy() -> str:
-    import asyncmy as m
-
+    m: Any = importlib.import_module(module)
     conn = await m.connect(host=HOST, port=PORT, user=USER, password=PASSWORD, ssl=_context())
     async with conn.cursor() as cur:
         await cur.execute(QUERY)
@@ -100,8 +91,8 @@ DRIVERS: dict[str, Callable[[], str]] = {
     "connector": lambda: _connector(True),
     "mysqlclient": mysqlclient,
     "mariadb": mariadb,
-    "aiomysql": lambda: asyncio.run(_aiomysql()),
-    "asyncmy": lambda: asyncio.run(_asyncmy()),
+    "aiomysql": lambda: asyncio.run(_asyncio("aiomysql")),
+    "asyncmy": lambda: asyncio.run(_asyncio("asyncmy")),
     "sqlalchemy": sqlalchemy,
 }
 
