@@ -8,7 +8,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Protocol
@@ -189,6 +189,29 @@ def elapsed(fn: Any) -> float:
     started = time.perf_counter()
     fn()
     return time.perf_counter() - started
+
+
+# A Kerberos login needs no password (the ticket cache does it): client -> (module, its TLS
+# options for the bridge's CA).
+_SCRIPT_CLIENTS: dict[str, tuple[str, Callable[[str], dict[str, object]]]] = {
+    "mysqlclient": ("MySQLdb", lambda ca: {"ssl": {"ca": ca}}),
+    "connector": ("mysql.connector", lambda ca: {"use_pure": True, "ssl_ca": ca}),
+}
+
+
+def current_user_script(client: str, bridge: Endpoint, user: str, **extra: object) -> str:
+    """A script for in_subprocess: log in over TLS with `client` and print CURRENT_USER()."""
+    module, tls = _SCRIPT_CLIENTS[client]
+    kw = {
+        "host": "127.0.0.1",
+        "port": bridge.port,
+        "user": user,
+        **extra,
+        **tls(str(bridge.certs.ca)),
+    }
+    args = ", ".join(f"{name}={value!r}" for name, value in kw.items())
+    return (f"import {module}; c = {module}.connect({args}); cur = c.cursor(); "
+            "cur.execute('SELECT CURRENT_USER()'); print(cur.fetchone()[0])")  # fmt: skip
 
 
 def in_subprocess(script: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:

@@ -27,6 +27,7 @@ from tests.integration.harness import (
     bridge_attr,
     closing,
     connect,
+    current_user_script,
     error_of,
     in_subprocess,
     mariadb_cli,
@@ -340,9 +341,7 @@ def test_mariadb_cli_single_sign_on_with_an_aes_ticket(
 
 
 def test_mysqlclient_single_sign_on(bridge_krb: Bridge, samba_dc: SambaDC, tmp_path: Path) -> None:
-    script = (f"import MySQLdb; c = MySQLdb.connect(host='127.0.0.1', port={bridge_krb.port}, user='bob', "
-              f"ssl={{'ca': '{bridge_krb.certs.ca}'}}); cur = c.cursor(); cur.execute('SELECT CURRENT_USER()'); "
-              "print(cur.fetchone()[0])")  # fmt: skip
+    script = current_user_script("mysqlclient", bridge_krb, "bob")
     done = in_subprocess(script, ticket(samba_dc, tmp_path, "bob"))
     assert done.stdout.strip() == "bob@%", done.stderr
 
@@ -350,9 +349,7 @@ def test_mysqlclient_single_sign_on(bridge_krb: Bridge, samba_dc: SambaDC, tmp_p
 def test_connector_python_authentication_kerberos_client(
     bridge_krb: Bridge, samba_dc: SambaDC, tmp_path: Path
 ) -> None:
-    script = (f"import mysql.connector; c = mysql.connector.connect(host='127.0.0.1', port={bridge_krb.port}, "
-              f"user='carl', use_pure=True, ssl_ca='{bridge_krb.certs.ca}'); cur = c.cursor(); "
-              "cur.execute('SELECT CURRENT_USER()'); print(cur.fetchone()[0])")  # fmt: skip
+    script = current_user_script("connector", bridge_krb, "carl")
     done = in_subprocess(script, ticket(samba_dc, tmp_path, "carl"))
     assert done.stdout.strip().endswith("carl@%"), done.stderr
 

@@ -20,6 +20,7 @@ from tests.integration.harness import (
     bridge_attr,
     closing,
     connect,
+    current_user_script,
     error_of,
     in_subprocess,
     mariadb_cli,
@@ -106,9 +107,7 @@ def test_mariadb_cli_single_sign_on(bridge_krb: Bridge, kdc: Kdc, tmp_path: Path
 
 
 def test_mysqlclient_single_sign_on(bridge_krb: Bridge, kdc: Kdc, tmp_path: Path) -> None:
-    script = (f"import MySQLdb; c = MySQLdb.connect(host='127.0.0.1', port={bridge_krb.port}, user='alice', "
-              f"ssl={{'ca': '{bridge_krb.certs.ca}'}}); cur = c.cursor(); cur.execute('SELECT CURRENT_USER()'); "
-              "print(cur.fetchone()[0])")  # fmt: skip
+    script = current_user_script("mysqlclient", bridge_krb, "alice")
     done = in_subprocess(script, ticket(kdc, tmp_path, "alice"))
     assert done.stdout.strip() == "alice@%", done.stderr
 
@@ -116,9 +115,7 @@ def test_mysqlclient_single_sign_on(bridge_krb: Bridge, kdc: Kdc, tmp_path: Path
 def test_connector_python_authentication_kerberos_client(
     bridge_krb: Bridge, kdc: Kdc, tmp_path: Path
 ) -> None:
-    script = (f"import mysql.connector; c = mysql.connector.connect(host='127.0.0.1', port={bridge_krb.port}, "
-              f"user='bob', use_pure=True, ssl_ca='{bridge_krb.certs.ca}'); cur = c.cursor(); "
-              "cur.execute('SELECT CURRENT_USER()'); print(cur.fetchone()[0])")  # fmt: skip
+    script = current_user_script("connector", bridge_krb, "bob")
     done = in_subprocess(script, ticket(kdc, tmp_path, "bob"))
     assert done.stdout.strip().endswith("bob@%"), done.stderr
 
@@ -201,10 +198,8 @@ def test_connector_python_opening_with_the_kerberos_plugin(
     service principal: the bridge answers with the principal and realm and goes on. With
     a password and no ticket, the client gets its ticket from the KDC with that password."""
     password = PRINCIPALS["bob"] if credential == "password" else ""
-    script = (f"import mysql.connector; c = mysql.connector.connect(host='127.0.0.1', port={bridge_krb.port}, "
-              f"user='bob', password={password!r}, auth_plugin='authentication_kerberos_client', "
-              f"use_pure=True, ssl_ca='{bridge_krb.certs.ca}'); cur = c.cursor(); "
-              "cur.execute('SELECT CURRENT_USER()'); print(cur.fetchone()[0])")  # fmt: skip
+    script = current_user_script("connector", bridge_krb, "bob", password=password,
+                                 auth_plugin="authentication_kerberos_client")  # fmt: skip
     if credential == "ticket":
         env = ticket(kdc, tmp_path, "bob")
     else:  # no ticket at all (the client stores the one it gets at this plain path)
