@@ -5,6 +5,7 @@ bounded memory, error codes, throttle counts, audit lines."""
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import signal
@@ -19,10 +20,11 @@ from typing import Any
 import pytest
 
 from bridge.protocol.packets import parse_err
-from sandbox.bridgeproc import Account
+from sandbox.bridgeproc import Account, BridgeProcess
 from sandbox.certs import CertSet
 from sandbox.ldap import Slapd
 from sandbox.mariadb import MariaDB
+from sandbox.ports import wait_until
 from tests.integration.harness import (
     Bridge,
     MakeBridge,
@@ -298,6 +300,10 @@ def test_a_login_to_another_account_does_not_reset_the_address_count(
 # --- 7. reload and check catch every error ---------------------------------------------------
 
 
+def _logged_more(bridge: BridgeProcess, text: str, before: int) -> bool:
+    return bridge.log.count(text) > before
+
+
 def test_reload_of_unreadable_files_keeps_the_old_config_and_tells_systemd(
     tmp_path: Path, make_bridge: MakeBridge
 ) -> None:
@@ -322,6 +328,8 @@ def test_reload_of_unreadable_files_keeps_the_old_config_and_tells_systemd(
             assert listener.recv(4096).startswith(
                 b"READY=1\nSTATUS=running; the last reload failed"
             )
+            logged = functools.partial(_logged_more, bridge, "reload failed", log_before)
+            wait_until(logged, 10, "the log line")  # the log thread may write it after READY=1
             assert bridge.log.count("reload failed") == log_before + 1
             with closing(connect("pymysql", bridge, "nat", "nat-pw", "tls")) as conn:
                 assert scalar(conn, "SELECT 1") == 1  # the old configuration serves
