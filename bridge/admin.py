@@ -18,20 +18,44 @@ import json
 import logging
 import os
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from bridge.config import AdminConfig, ConfigError, check_private, parse_address
 from bridge.plugins import PLUGINS
-
-if TYPE_CHECKING:
-    from bridge.server import BridgeServer
-    from bridge.session import Session
+from bridge.runtime import Runtime
+from bridge.session import Session
+from bridge.throttle import Throttle
 
 log = logging.getLogger("bridge.admin")
 MAX_REQUEST = 64 * 1024
-Handler = Callable[["BridgeServer", dict[str, Any]], Awaitable[Any]]
+
+
+class Served(Protocol):
+    """What the admin commands see of the service (BridgeServer provides it)."""
+
+    @property
+    def runtime(self) -> Runtime: ...
+    @property
+    def worker(self) -> int | None: ...
+    @property
+    def started(self) -> float: ...
+    @property
+    def sessions(self) -> Mapping[asyncio.Task[None], Session]: ...
+    @property
+    def session_count(self) -> int: ...
+    @property
+    def last_reload_error(self) -> str | None: ...
+    @property
+    def throttle(self) -> Throttle: ...
+
+    async def reload(self) -> bool: ...
+
+    async def health(self) -> dict[str, Any]: ...
+
+
+Handler = Callable[[Served, dict[str, Any]], Awaitable[Any]]
 HANDLERS: dict[str, Handler] = {}
 
 
@@ -90,12 +114,12 @@ def describe_session(session: Session) -> dict[str, Any]:
 
 
 @handler("sessions")
-async def sessions(server: BridgeServer, _: dict[str, Any]) -> Any:
+async def sessions(server: Served, _: dict[str, Any]) -> Any:
     return [describe_session(s) for s in sorted(server.sessions.values(), key=lambda s: s.id)]
 
 
 @handler("kill")
-async def kill(server: BridgeServer, request: dict[str, Any]) -> Any:
+async def kill(server: Served, request: dict[str, Any]) -> Any:
     wanted = request.get("id")
     for task, session in server.sessions.items():
         if session.id == wanted:
@@ -106,7 +130,7 @@ async def kill(server: BridgeServer, request: dict[str, Any]) -> Any:
 
 
 @handler("reload")
-async def reload(server: BridgeServer, _: dict[str, Any]) -> Any:
+async def reload(server: Served, _: dict[str, Any]) -> Any:
     if not await server.reload():
         raise AdminError(
             f"reload failed, keeping the running configuration:\n{server.last_reload_error}"
@@ -122,7 +146,7 @@ def _digest(path: Path) -> str:
 
 
 @handler("status")
-async def status(server: BridgeServer, _: dict[str, Any]) -> Any:
+async def status(server: Served, _: dict[str, Any]) -> Any:
     """Digests of the files that define who gets in (not of the secrets files), health,
     counts."""
     rt = server.runtime
@@ -144,7 +168,7 @@ async def status(server: BridgeServer, _: dict[str, Any]) -> Any:
 
 
 @handler("unlock")
-async def unlock(server: BridgeServer, request: dict[str, Any]) -> Any:
+async def unlock(server: Served, request: dict[str, Any]) -> Any:
     user, host = request.get("user"), request.get("host")
     if not isinstance(user, str) or not (host is None or isinstance(host, str)):
         raise AdminError("unlock takes a user name, and optionally a host")
@@ -157,7 +181,7 @@ async def unlock(server: BridgeServer, request: dict[str, Any]) -> Any:
 
 
 class AdminServer:
-    def __init__(self, server: BridgeServer, config: AdminConfig) -> None:
+    def __init__(self, server: Served, config: AdminConfig) -> None:
         self.server = server
         self.config = config
         self.token = read_token(config)

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,11 +54,12 @@ class Ed25519Signature:
 @dataclass(frozen=True, slots=True)
 class Conversation:
     """A live dialog with the client (MariaDB's `dialog` plugin): the backend asks, the
-    client answers. `ask` takes a dialog packet (a type byte and the prompt) and returns the
-    answer. `first_password` is a password the client already sent, for the first password
-    prompt only (as MariaDB's PAM plugin uses it)."""
+    client answers. `ask(packet, timeout)`, called from the backend's worker thread, takes a
+    dialog packet (a type byte and the prompt) and returns the answer, waiting at most
+    `timeout` seconds. `first_password` is a password the client already sent, for the
+    first password prompt only (as MariaDB's PAM plugin uses it)."""
 
-    ask: Callable[[bytes], Coroutine[Any, Any, bytes]] = field(repr=False)
+    ask: Callable[[bytes, float], bytes] = field(repr=False)
     first_password: bytes | None = field(default=None, repr=False)
 
     @property

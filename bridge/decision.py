@@ -1,5 +1,6 @@
 """The login decision, pure: which row (or decoy) a user gets, which wire method and backend,
-and, once the backend has spoken, which upstream account and with what outcome.
+and, once the backend has spoken, which upstream account and with what outcome; and what a
+successful login settled (Authenticated), for the upstream login and the admin interface.
 
 A real login (bridge/session.py) and `mysql-auth-bridge explain` (bridge/explain.py) both
 call these two functions, so explain cannot tell a DBA something a login does not do."""
@@ -10,6 +11,7 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import TYPE_CHECKING
 
+from bridge.backends.base import Identity
 from bridge.mapping.accounts import AccountRow
 from bridge.mapping.hosts import ClientHost
 from bridge.mapping.proxy import Decision, resolve_proxied
@@ -77,3 +79,19 @@ def resolve(
         return Outcome(decision, Verdict.DENIED, reason)
     reason = f"no upstream credentials for account '{decision.user}'"
     return Outcome(decision, Verdict.NO_CREDENTIALS, reason)
+
+
+@dataclass(frozen=True)
+class Authenticated:
+    """A login that succeeded: the row, who the backend says it is, the wire method it
+    spoke, and the account the session becomes."""
+
+    row: AccountRow
+    identity: Identity
+    wire_method: str
+    decision: Decision
+
+    @property
+    def upstream_user(self) -> str:
+        assert self.decision.user is not None
+        return self.decision.user

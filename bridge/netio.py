@@ -9,13 +9,17 @@ Back-pressure: in packet mode a leg stops reading from its socket while more tha
 `read_limit` bytes wait in its buffer and nobody is reading them (a throttle delay, a
 backend call); it reads on as soon as someone waits for a packet again. The packet size
 limits of `read_packet` bound what a reader can make the buffer hold.
+
+`peer_uid()` asks the kernel who is at the other end of a Unix-socket leg (SO_PEERCRED).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
 import ssl
+import struct
 from collections.abc import Callable
 from typing import TypeVar, cast
 
@@ -252,3 +256,17 @@ class Conn(asyncio.Protocol):
             chunks.append(chunk)
         self._flush_tls()
         return b"".join(chunks)
+
+
+def peer_uid(conn: Conn) -> int | None:
+    """SO_PEERCRED: the uid of the process at the other end of a Unix socket (None for any
+    other leg, or when the kernel does not say)."""
+    sock = conn.transport.get_extra_info("socket") if conn.transport else None
+    if sock is None:
+        return None
+    try:
+        raw = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+    except OSError:
+        return None
+    uid: int = struct.unpack("3i", raw)[1]
+    return uid

@@ -154,16 +154,14 @@ class BridgeServer:
             return None
         return None if self.runtime.config.listen.trusts_proxy(peer[0]) else str(peer[0])
 
-    def promote_slot(self, session: Session) -> None:
+    def promote_slot(self, source: str | None) -> None:
         """A login succeeded: its handshake slot becomes a session slot, or ERROR 1040."""
-        if not self.slots.promote(session.slot, self.runtime.config.server.max_connections):
+        if not self.slots.promote(source, self.runtime.config.server.max_connections):
             self.metrics.refused_connections.inc()
             raise TooManyConnections()
-        session.slot_authenticated = True
 
-    def release_slot(self, session: Session) -> None:
-        self.slots.release(session.slot, session.slot_authenticated)
-        session.slot_authenticated = False
+    def release_slot(self, source: str | None, authenticated: bool) -> None:
+        self.slots.release(source, authenticated)
 
     def _session_ended(self, task: asyncio.Task[None]) -> None:
         self.sessions.pop(task, None)

@@ -33,7 +33,7 @@ async def test_an_unexpected_error_is_one_line_and_a_clean_close(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     async def boom(self: Session) -> None:
-        self.attempt = self._new_attempt("login", "someone")
+        self.start_attempt("login", "someone")
         raise RuntimeError("details that could hold a secret")
 
     monkeypatch.setattr(Session, "_handshake", boom)

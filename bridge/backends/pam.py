@@ -43,7 +43,7 @@ class PamBackend:
         loop = asyncio.get_running_loop()
         if isinstance(credential, ClearPassword) and not credential.password:
             raise Denied("empty password: not given to PAM")
-        answer, aborted = self._answerer(credential, loop)
+        answer, aborted = self._answerer(credential)
         service = self.service_for(row)
         rhost = str(peer.host.ip) if peer.host.ip is not None else "localhost"
         try:
@@ -77,7 +77,7 @@ class PamBackend:
         raise Denied(detail)
 
     def _answerer(
-        self, credential: Credential, loop: asyncio.AbstractEventLoop
+        self, credential: Credential
     ) -> tuple[Callable[[Prompt], bytes | None], list[str | None]]:
         """What answers PAM's prompts (called in the PAM thread), and a cell that says why
         the conversation was aborted, if it was."""
@@ -102,9 +102,8 @@ class PamBackend:
                 return None
             kind = PASSWORD_QUESTION if prompt.secret else ECHO_ON_QUESTION
             packet = bytes([kind]) + prompt.text.encode("utf-8")
-            future = asyncio.run_coroutine_threadsafe(credential.ask(packet), loop)
             try:
-                reply: bytes = future.result(timeout).rstrip(b"\0")
+                reply = credential.ask(packet, timeout).rstrip(b"\0")
             except ConnectionError:  # e.g. a client that cannot speak dialog hung up
                 aborted[0] = CLIENT_HUNG_UP
                 return None

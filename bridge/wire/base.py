@@ -8,9 +8,9 @@ Credential it proved. It raises Denied or a BridgeError to stop. It never touche
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable, Coroutine, Generator
+from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
-from typing import Any, Protocol, TypeVar, runtime_checkable
+from typing import Protocol, TypeVar, runtime_checkable
 
 from bridge.credentials import Credential
 from bridge.errors import SecureTransportRequired
@@ -57,8 +57,9 @@ class WireContext:
     allow_insecure_cleartext: bool = False
     # caching_sha2_password: does this fast-auth token match the cached digest?
     fast_auth: Callable[[bytes], bool] = field(default=lambda _token: False, repr=False)
-    # dialog: send a question packet to the client and return its answer
-    ask: Callable[[bytes], Coroutine[Any, Any, bytes]] | None = field(default=None, repr=False)
+    # dialog: from a backend's worker thread, ask the client a question packet and return
+    # its answer (waiting at most the given seconds); the session's AuthExchange provides it
+    ask: Callable[[bytes, float], bytes] | None = field(default=None, repr=False)
     peer_uid: int | None = None  # SO_PEERCRED on the Unix socket
     gss: GssService | None = None  # the Kerberos acceptor, when configured
     # client_ed25519: the 32 random bytes the client signs (MariaDB sends its own nonce,

@@ -1,0 +1,129 @@
+"""What a session asks of the upstream for the account it became: the login request (the
+bridge's credentials for the account; the client's database, charset and connection
+attributes behind the bridge's own), the account's init statements, and what an upstream
+refusal becomes on the client's side."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from bridge.decision import Authenticated
+from bridge.errors import (
+    BridgeError,
+    UpstreamCredentialsRefused,
+    UpstreamRefusal,
+    UpstreamUnavailable,
+)
+from bridge.mapping.templates import render
+from bridge.protocol.packets import Attrs, HandshakeResponse41, encode_attrs_block
+from bridge.upstream.login import LoginRequest, UpstreamError
+
+# Upstream errors that concern the client's own request, passed through as they are:
+# too many connections, no access to / unknown / invalid database, connection limits, and
+# a character set that cannot be a client's (ucs2, utf16, utf32: 1231).
+CLIENT_FACING_UPSTREAM_ERRORS = frozenset({1040, 1044, 1049, 1102, 1203, 1226, 1231})
+# Upstream errors that refuse the bridge's own credentials for the proxied account.
+CREDENTIAL_REFUSALS = frozenset({1045, 1251, 1698, 1820, 1862, 3118, 4151})
+
+Log = logging.Logger | logging.LoggerAdapter[Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Origin:
+    """Where the session comes from, as the upstream is told."""
+
+    client_address: str  # the client's IP address, or 'localhost' for the Unix socket
+    transport: str  # tcp, tls or socket
+    connection_id: int  # the bridge's id for the connection
+
+
+def login_request(
+    auth: Authenticated, origin: Origin, hello: HandshakeResponse41,
+    credentials: Mapping[str, bytes], client_caps: int,
+) -> LoginRequest:  # fmt: skip
+    """The upstream login as the account, with what the client asked for."""
+    return LoginRequest(
+        user=auth.upstream_user,
+        password=upstream_password(credentials, auth.upstream_user),
+        database=hello.database or None,
+        charset=hello.charset,
+        client_capabilities=client_caps,
+        max_packet=hello.max_packet,
+        attrs=bridge_attrs(auth, origin),
+        attrs_block=client_attrs_block(hello),
+    )
+
+
+def upstream_password(credentials: Mapping[str, bytes], user: str) -> bytes:
+    password = credentials.get(user)
+    if password is None:
+        raise UpstreamUnavailable(f"no upstream credentials for account '{user}'")
+    return password
+
+
+def bridge_attrs(auth: Authenticated, origin: Origin) -> Attrs:
+    """Who is behind the session, first in the upstream's connection attributes."""
+    return (
+        ("bridge_external_user", auth.identity.name),
+        ("bridge_proxy_account", auth.row.account),
+        ("bridge_client_host", origin.client_address),
+        ("bridge_transport", origin.transport),
+        ("bridge_connection_id", str(origin.connection_id)),
+    )
+
+
+def session_attrs(auth: Authenticated, origin: Origin, client_attrs: Attrs) -> Attrs:
+    """The bridge's attributes, then the client's own (none of which may pose as the bridge's)."""
+    return bridge_attrs(auth, origin) + without_bridge_keys(client_attrs)
+
+
+def without_bridge_keys(attrs: Attrs) -> Attrs:
+    return tuple((k, v) for k, v in attrs if not k.startswith("bridge_"))
+
+
+def client_attrs_block(hello: HandshakeResponse41) -> bytes:
+    """The client's attributes as they came, unless they need filtering (a client may not
+    pose as the bridge) or did not parse cleanly: then re-encoded from what parsed."""
+    if hello.attrs_block and b"bridge_" not in hello.attrs_block:
+        return hello.attrs_block
+    return encode_attrs_block(without_bridge_keys(hello.attrs))
+
+
+def init_statements(auth: Authenticated, origin: Origin) -> list[str]:
+    """The row's init_sql, rendered for this session."""
+    if not auth.row.init_sql:
+        return []
+    values = {
+        "user": auth.row.user if auth.row.user else auth.identity.name,
+        "external_user": auth.identity.name,
+        "groups": ",".join(auth.identity.groups),
+        "proxy_account": auth.row.account,
+        "account": auth.decision.account,
+        "client_host": origin.client_address,
+        "transport": origin.transport,
+    }
+    return [render(template, values) for template in auth.row.init_sql]
+
+
+def upstream_failure(exc: UpstreamError, account: str, log: Log) -> BridgeError:
+    """An ERR about the client's own request goes back as the upstream sent it; a refusal
+    of the bridge's credentials or an outage is 3169, logged once here."""
+    errno = exc.err.errno if exc.err is not None else None
+    if errno in CLIENT_FACING_UPSTREAM_ERRORS:
+        assert exc.err is not None
+        log.info("upstream refused the client's request as %r: %s", account, exc)
+        failure: BridgeError = UpstreamRefusal(exc.err)
+    elif errno in CREDENTIAL_REFUSALS:
+        log.warning(
+            "upstream refused the bridge's credentials for account %r "
+            "(check the upstream credentials file): %s", account, exc,
+        )  # fmt: skip
+        failure = UpstreamCredentialsRefused(account, f"bridge credentials refused: {exc}")
+    else:
+        log.warning("upstream login failed for account %r: %s", account, exc)
+        failure = UpstreamUnavailable(str(exc))
+    failure.logged = True
+    return failure
