@@ -68,7 +68,7 @@ class AuthExchange:
         self.log = log
         self.switch_to = switch_to  # still owed to the client
         self.on_question = on_question
-        self.loop = asyncio.get_running_loop()
+        self.loop = io.conn.loop
 
     async def ask(self, data: bytes) -> bytes:
         """Send `data` (framed as the switch if one is owed) and return the client's answer."""

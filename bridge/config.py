@@ -635,10 +635,6 @@ def load_config(path: Path) -> BridgeConfig:
     return validate_file(BridgeConfig, path)
 
 
-def load_accounts_file(path: Path) -> AccountsFile:
-    return validate_file(AccountsFile, path)
-
-
 def load_accounts_file_at(path: Path) -> tuple[AccountsFile, yaml.Node | None]:
     return validate_file_at(AccountsFile, path)
 

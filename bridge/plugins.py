@@ -1,15 +1,27 @@
 """Account-row plugins: which backend verifies a row and which wire method it asks for.
 
 Keyed by the MySQL plugin names a DBA writes in CREATE USER ... IDENTIFIED WITH.
+
+Which wire method can feed which backend is said once, in the credentials: each wire
+method's `proves` (what its exchange returns) against each backend's `accepts` (what its
+verify() checks). A row's own `wire_method`, and the client methods a row keeps instead of
+switching (`follows`, narrowed by the plugin's Keep policy), are derived from that pairing.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from enum import Enum
+from functools import cached_property
 
-from bridge.backends.peer import parse_socket_rule
-from bridge.hashing import HashFormatError, parse_ed25519, parse_native, parse_sha2
+from bridge.backends.kerberos import KerberosBackend
+from bridge.backends.ldap import LdapBackend
+from bridge.backends.pam import PamBackend
+from bridge.backends.peer import PeerBackend, parse_socket_rule
+from bridge.backends.store import HASH_PARSERS, StoreBackend
+from bridge.credentials import Credential
+from bridge.hashing import HashFormatError
 from bridge.mapping.auth_string import (
     AuthStringError,
     MappingRule,
@@ -17,6 +29,41 @@ from bridge.mapping.auth_string import (
     parse_ldap,
     parse_pam,
 )
+from bridge.wire import WIRE_METHODS
+
+# What each backend checks, by the name account rows use for it.
+ACCEPTS: dict[str, tuple[type[Credential], ...]] = {
+    backend.name: backend.accepts
+    for backend in (StoreBackend, PamBackend, LdapBackend, KerberosBackend, PeerBackend)
+}
+
+
+def feeds(method: str, backend: str) -> bool:
+    """Can what this wire method proves be checked by this backend?"""
+    proves = WIRE_METHODS[method].proves
+    return any(issubclass(kind, ACCEPTS[backend]) for kind in proves)
+
+
+class Keep(Enum):
+    """Which of the methods that can feed its backend a row keeps when the client opens
+    with one, instead of switching the client to the row's own method."""
+
+    ANY = "any"  # a password is a password, however it came (PAM, LDAP)
+    # Not caching_sha2_password, every client's default: for Kerberos that would turn
+    # single sign-on into a password prompt; a client must choose a password method on purpose.
+    CHOSEN = "chosen"
+    # Only a password the client has already sent in its first packet; otherwise the row's
+    # own method, which proves without the password crossing the wire (the hash store).
+    SENT = "sent"
+    NONE = "none"  # the row's own method only (auth_socket)
+
+
+KEEPS: dict[Keep, Callable[[str], bool]] = {
+    Keep.ANY: lambda method: True,
+    Keep.CHOSEN: lambda method: method != "caching_sha2_password",
+    Keep.SENT: lambda method: method == "mysql_clear_password",
+    Keep.NONE: lambda method: False,
+}
 
 
 @dataclass(frozen=True)
@@ -25,24 +72,24 @@ class PluginSpec:
     backend: str  # key in the runtime's backends
     wire: str  # the wire method the row asks the client for
     parse: Callable[[bytes], object]  # validates the authentication_string, raises ValueError
-    # Methods the row keeps when the client starts with them instead of switching: a client
-    # that opened with mysql_clear_password has already sent its password.
-    follows: tuple[str, ...] = ()
+    keep: Keep = Keep.SENT
     # The group-mapping rule in the authentication_string; None for hash-store rows.
     rule: Callable[[bytes], MappingRule] | None = None
     # False for plugins that never involve a password (auth_socket): their denials are
     # ERROR 1698 without "(using password: ...)", as mysqld sends them.
     mentions_password: bool = True
 
+    @cached_property
+    def follows(self) -> tuple[str, ...]:
+        """The client methods the row keeps when the client starts with them."""
+        keeps = KEEPS[self.keep]
+        return tuple(m for m in WIRE_METHODS if feeds(m, self.backend) and keeps(m))
+
     def mapping_rule(self, authentication_string: bytes) -> MappingRule | None:
         return None if self.rule is None else self.rule(authentication_string)
 
     def wire_for(self, client_method: str | None) -> str:
         return client_method if client_method in self.follows else self.wire
-
-
-def _store(name: str, parse: Callable[[bytes], object]) -> PluginSpec:
-    return PluginSpec(name, "store", name, parse, follows=("mysql_clear_password",))
 
 
 def _text(parse: Callable[[str], MappingRule]) -> Callable[[bytes], MappingRule]:
@@ -55,59 +102,40 @@ def _text(parse: Callable[[str], MappingRule]) -> Callable[[bytes], MappingRule]
     return rule
 
 
-# Every method that can deliver a clear password: a client that starts with one keeps it.
-PASSWORD_METHODS = ("caching_sha2_password", "sha256_password", "mysql_clear_password", "dialog")
-# Kerberos rows keep either GSSAPI exchange, and the password methods a client must choose
-# on purpose (not caching_sha2_password, every client's default: that would turn single
-# sign-on into a password prompt).
-KERBEROS_METHODS = ("authentication_kerberos_client", "auth_gssapi_client",
-                    "mysql_clear_password", "sha256_password")  # fmt: skip
+def _mapped(name: str, backend: str, wire: str, parse: Callable[[str], MappingRule],
+            keep: Keep) -> PluginSpec:  # fmt: skip
+    """A row whose authentication_string is a group-mapping rule."""
+    return PluginSpec(name, backend, wire, _text(parse), keep, rule=_text(parse))
+
+
+# MariaDB's ed25519: the row's plugin is 'ed25519', the client's is 'client_ed25519'.
+_STORE_WIRE = {"ed25519": "client_ed25519"}
 
 PLUGINS: dict[str, PluginSpec] = {
     spec.name: spec
     for spec in (
-        _store("mysql_native_password", parse_native),
-        _store("caching_sha2_password", parse_sha2),
-        _store("sha256_password", parse_sha2),
-        # MariaDB's ed25519: the row's plugin is 'ed25519', the client's is 'client_ed25519'.
-        PluginSpec(
-            "ed25519", "store", "client_ed25519", parse_ed25519, follows=("mysql_clear_password",)
-        ),
-        PluginSpec(
-            "authentication_pam",
-            "pam",
-            "dialog",
-            _text(parse_pam),
-            follows=PASSWORD_METHODS,
-            rule=_text(parse_pam),
-        ),
-        PluginSpec(
-            "authentication_ldap_simple",
-            "ldap",
-            "caching_sha2_password",
-            _text(parse_ldap),
-            follows=("caching_sha2_password", "sha256_password", "mysql_clear_password"),
-            rule=_text(parse_ldap),
-        ),
         *(
-            PluginSpec(
-                name,
-                "kerberos",
-                wire,
-                _text(parse_kerberos),
-                follows=KERBEROS_METHODS,
-                rule=_text(parse_kerberos),
-            )
-            for name, wire in (
-                ("authentication_kerberos", "authentication_kerberos_client"),
-                ("gssapi", "auth_gssapi_client"),
-            )
+            PluginSpec(name, "store", _STORE_WIRE.get(name, name), parse)
+            for name, parse in HASH_PARSERS.items()
         ),
+        _mapped("authentication_pam", "pam", "dialog", parse_pam, Keep.ANY),
+        _mapped(
+            "authentication_ldap_simple", "ldap", "caching_sha2_password", parse_ldap, Keep.ANY
+        ),
+        _mapped(
+            "authentication_kerberos",
+            "kerberos",
+            "authentication_kerberos_client",
+            parse_kerberos,
+            Keep.CHOSEN,
+        ),
+        _mapped("gssapi", "kerberos", "auth_gssapi_client", parse_kerberos, Keep.CHOSEN),
         PluginSpec(
             "auth_socket",
             "peer",
             "auth_socket",
             _text(parse_socket_rule),
+            Keep.NONE,
             rule=_text(parse_socket_rule),
             mentions_password=False,
         ),
@@ -117,27 +145,11 @@ PLUGINS: dict[str, PluginSpec] = {
 STORE_PLUGINS = tuple(name for name, spec in PLUGINS.items() if spec.backend == "store")
 
 
-# What each wire method can prove, and which backends can check that.
-PROOF = {
-    "mysql_native_password": "scramble", "caching_sha2_password": "password",
-    "sha256_password": "password", "mysql_clear_password": "password", "dialog": "conversation",
-    "auth_socket": "peer", "authentication_kerberos_client": "gss", "auth_gssapi_client": "gss",
-    "client_ed25519": "signature",
-}  # fmt: skip
-CHECKS = {
-    "store": {"scramble", "password", "signature"},
-    "pam": {"password", "conversation"},
-    "ldap": {"password"},
-    "kerberos": {"gss", "password"},
-    "peer": {"peer"},
-}
-
-
 def validate_wire_method(plugin: str, method: str) -> None:
     backend = PLUGINS[plugin].backend if plugin in PLUGINS else None
-    if method not in PROOF:
-        raise ValueError(f"'{method}' is not a wire method (known: {', '.join(PROOF)})")
-    if backend is not None and PROOF[method] not in CHECKS[backend]:
+    if method not in WIRE_METHODS:
+        raise ValueError(f"'{method}' is not a wire method (known: {', '.join(WIRE_METHODS)})")
+    if backend is not None and not feeds(method, backend):
         raise ValueError(f"{plugin} accounts cannot be checked with {method}")
 
 

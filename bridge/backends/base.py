@@ -36,7 +36,7 @@ class Identity:
 
 class Backend(Protocol):
     name: str
-    accepts: tuple[type, ...]
+    accepts: tuple[type[Credential], ...]  # the credentials verify() checks
 
     async def verify(
         self, credential: Credential, user: str, row: AccountRow, peer: Peer

@@ -48,7 +48,7 @@ class Acceptor:
 
 class KerberosBackend:
     name = "kerberos"
-    accepts: tuple[type, ...] = (GssapiName, ClearPassword)
+    accepts: tuple[type[Credential], ...] = (GssapiName, ClearPassword)
 
     def __init__(self, config: KerberosConfig, ldap: Any = None) -> None:
         self.config = config

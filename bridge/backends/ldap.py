@@ -47,7 +47,6 @@ from bridge.mapping.auth_string import parse_ldap
 
 log = logging.getLogger("bridge.backends.ldap")
 
-INVALID_CREDENTIALS = 49
 # A search that found nothing is not an outage: success with no entries, noSuchObject, or a
 # referral (never chased: the answer is "not here").
 REFERRAL = 10
@@ -110,7 +109,7 @@ class _GroupCache:
 
 class LdapBackend:
     name = "ldap"
-    accepts: tuple[type, ...] = (ClearPassword,)
+    accepts: tuple[type[Credential], ...] = (ClearPassword,)
 
     def __init__(self, config: LdapConfig) -> None:
         self.config = config

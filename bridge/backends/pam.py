@@ -27,7 +27,7 @@ CLIENT_HUNG_UP = "the client hung up"
 
 class PamBackend:
     name = "pam"
-    accepts: tuple[type, ...] = (ClearPassword, Conversation)
+    accepts: tuple[type[Credential], ...] = (ClearPassword, Conversation)
 
     def __init__(self, config: PamConfig) -> None:
         self.config = config

@@ -36,7 +36,7 @@ def parse_socket_rule(text: str) -> MappingRule:
 
 class PeerBackend:
     name = "peer"
-    accepts: tuple[type, ...] = (PeerCredentials,)
+    accepts: tuple[type[Credential], ...] = (PeerCredentials,)
 
     async def lookup(self, user: str, row: AccountRow) -> tuple[str, ...]:
         """The OS groups of `user` (explain)."""

@@ -70,6 +70,9 @@ class WireContext:
 @runtime_checkable
 class WireMethod(Protocol):
     name: str
+    # The credentials run() may return: what this method can feed a backend with (a
+    # backend's `accepts` says what it checks; bridge/plugins.py pairs the two).
+    proves: tuple[type[Credential], ...]
     # On COM_CHANGE_USER, answer with the connection's first nonce rather than a fresh one:
     # libmariadb's and libmysql's native plugin ignore the AuthSwitchRequest's nonce there.
     keeps_session_nonce: bool
@@ -98,6 +101,7 @@ class WireMethodBase:
     """Defaults for the WireMethod protocol; each method overrides what differs."""
 
     name: str
+    proves: tuple[type[Credential], ...]
     keeps_session_nonce = False
     switch_on_first_send = False
     no_switch = False

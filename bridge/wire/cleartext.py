@@ -16,6 +16,7 @@ from bridge.wire.base import (
 @register
 class MysqlClearPassword(ClearTextMethod):
     name = "mysql_clear_password"
+    proves = (ClearPassword,)
 
     def run(self, ctx: WireContext, first: bytes) -> WireRun:
         yield from ()

@@ -17,6 +17,7 @@ from bridge.wire.base import (
 @register
 class Dialog(ClearTextMethod):
     name = "dialog"
+    proves = (Conversation,)
     switch_on_first_send = True  # the first question travels in the AuthSwitchRequest
 
     def run(self, ctx: WireContext, first: bytes) -> WireRun:

@@ -16,6 +16,7 @@ from bridge.wire.base import WireContext, WireMethodBase, WireRun, register
 @register
 class ClientEd25519(WireMethodBase):
     name = "client_ed25519"
+    proves = (Ed25519Signature,)
     keeps_session_nonce = True  # the challenge is nonce32, fresh for every exchange anyway
 
     def needs_switch(self, first: bytes) -> bool:

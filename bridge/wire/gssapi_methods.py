@@ -22,6 +22,8 @@ GSS_INITIAL_TOKEN_TAG = b"\x60"
 
 
 class _GssapiExchange(WireMethodBase):
+    proves = (GssapiName,)
+
     def needs_switch(self, first: bytes) -> bool:
         """A client that opened with this method before it knew the service principal
         (Connector/Python's auth_plugin='authentication_kerberos_client' sends its password

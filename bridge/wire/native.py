@@ -9,6 +9,7 @@ from bridge.wire.base import WireContext, WireMethodBase, WireRun, is_empty_answ
 @register
 class MysqlNativePassword(WireMethodBase):
     name = "mysql_native_password"
+    proves = (NativeScramble,)
     keeps_session_nonce = True
 
     def run(self, ctx: WireContext, first: bytes) -> WireRun:

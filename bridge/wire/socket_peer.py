@@ -10,6 +10,7 @@ from bridge.wire.base import WireContext, WireMethodBase, WireRun, register
 @register
 class SocketPeer(WireMethodBase):
     name = "auth_socket"
+    proves = (PeerCredentials,)
     no_switch = True  # the client's plugin does not matter: no AuthSwitchRequest
 
     def switch_data(self, ctx: WireContext) -> bytes:

@@ -58,7 +58,7 @@ async def test_a_broken_stack_is_an_outage_not_a_denial(backend: PamBackend) -> 
 async def test_conversation_asks_the_client(backend: PamBackend) -> None:
     asked: list[bytes] = []
 
-    async def ask(packet: bytes) -> bytes:
+    def ask(packet: bytes, timeout: float) -> bytes:  # called from the PAM worker thread
         asked.append(packet)
         return b"alice-pw\0"
 
@@ -68,7 +68,7 @@ async def test_conversation_asks_the_client(backend: PamBackend) -> None:
 
 
 async def test_first_password_is_used_once(backend: PamBackend) -> None:
-    async def ask(packet: bytes) -> bytes:
+    def ask(packet: bytes, timeout: float) -> bytes:
         raise AssertionError("the first password prompt must not reach the client")
 
     identity = await backend.verify(Conversation(ask, b"alice-pw"), "alice", row(), PEER)
