@@ -1,4 +1,5 @@
-"""Everything a session needs, built from the config files in one go.
+"""The configuration a session works with (accounts, grants, credentials, backends, TLS
+and RSA keys, the upstream), built from the config files in one go.
 
 A Runtime is immutable; a reload builds a new one and swaps one reference, so a broken
 file leaves the running one in place. Stateful parts (the store's fast-auth cache, the

@@ -1,1 +1,2 @@
-"""The client side of the protocol toward the real server, and the relay."""
+"""The client side of the protocol toward the real server (the login, what a session asks
+for, the pool, KILL), and the relay."""

@@ -1,8 +1,10 @@
-"""The contract between a wire method and the session's driver.
+"""The contract between a wire method and the session's driver (bridge/auth_io.py).
 
-A wire method's `run()` is a generator: it yields `Send(data)` (an AuthMoreData packet to
-the client) or `RECEIVE` (give me the client's next packet, sent back in), and returns the
-Credential it proved. It raises Denied or a BridgeError to stop. It never touches a socket.
+A wire method's `run()` is a generator: it yields `Send(data)` (a packet to the client:
+AuthMoreData, or the AuthSwitchRequest when the driver owes the client a switch) or
+`RECEIVE` (give me the client's next packet, sent back in), and returns the Credential it
+proved; `proves` names the kinds it can return. It raises Denied or a BridgeError to stop.
+It never touches a socket.
 """
 
 from __future__ import annotations

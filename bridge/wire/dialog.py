@@ -1,6 +1,8 @@
 """MariaDB's `dialog` plugin: the server sends questions (a type byte and a prompt: 2 echo
 on, 4 password; +1 for the last one), the client answers each. The backend drives it: this
-method hands it the channel. The answers are clear text: TLS or a Unix socket only."""
+method hands it the channel (the session's AuthExchange, which the backend asks from its
+worker thread; the first question rides in the AuthSwitchRequest when the client has to
+switch). The answers are clear text: TLS or a Unix socket only."""
 
 from __future__ import annotations
 
