@@ -40,7 +40,7 @@ def imported(name: str, path: Path) -> set[str]:
 
 def _with_packages(names: set[str]) -> set[str]:
     """`bridge.a.b` also imports `bridge.a` (and `bridge`): Python runs their __init__."""
-    out = set()
+    out: set[str] = set()
     for name in names:
         parts = name.split(".")
         out.update(".".join(parts[:n]) for n in range(1, len(parts) + 1))
