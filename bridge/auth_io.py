@@ -13,12 +13,12 @@ question); every later one is AuthMoreData.
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections.abc import Callable
-from typing import Any, cast
+from typing import cast
 
 from bridge.credentials import Credential
 from bridge.errors import BridgeError
+from bridge.logfmt import Log
 from bridge.netio import Conn, ConnectionClosed
 from bridge.protocol.errors import ProtocolError
 from bridge.protocol.framing import Packet
@@ -29,8 +29,6 @@ from bridge.protocol.packets import (
     build_err,
 )
 from bridge.wire import Send, WireRun
-
-Log = logging.Logger | logging.LoggerAdapter[Any]
 
 
 class PacketIO:

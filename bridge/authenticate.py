@@ -8,12 +8,11 @@ All I/O with the client goes through one AuthExchange (bridge/auth_io.py)."""
 from __future__ import annotations
 
 import asyncio
-import logging
 import os
 import ssl
 import time
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import cast
 
 from bridge.attempts import Attempts
 from bridge.auth_io import AuthExchange, PacketIO
@@ -32,6 +31,7 @@ from bridge.errors import (
     NotSupportedAuthMode,
     PasswordChangeRequired,
 )
+from bridge.logfmt import Log
 from bridge.mapping.accounts import AccountRow
 from bridge.mapping.hosts import ClientHost
 from bridge.mapping.proxy import Decision
@@ -41,8 +41,6 @@ from bridge.protocol.errors import ProtocolError
 from bridge.runtime import Runtime
 from bridge.wire import WIRE_METHODS, WireContext, WireMethod
 from bridge.wire.base import GssService, is_empty_answer
-
-Log = logging.Logger | logging.LoggerAdapter[Any]
 
 # Random byte -> scramble byte, as mysqld makes it: 7 bits, and never NUL or '$'.
 _NONCE_BYTES = bytes((b & 0x7F) + 1 if (b & 0x7F) in (0, 0x24) else b & 0x7F for b in range(256))

@@ -1,5 +1,5 @@
 """Logging set-up: the text format for a terminal, or one JSON object a line for journald,
-Loki and the like; and the process title."""
+Loki and the like; the process title; and `Log`, a logger or a session's adapter of one."""
 
 from __future__ import annotations
 
@@ -7,6 +7,10 @@ import json
 import logging
 import sys
 from datetime import UTC, datetime
+from typing import Any
+
+# A logger, or an adapter that prefixes its lines (a session's 'conn=N').
+Log = logging.Logger | logging.LoggerAdapter[Any]
 
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 

@@ -5,10 +5,8 @@ refusal becomes on the client's side."""
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
 from bridge.decision import Authenticated
 from bridge.errors import (
@@ -17,6 +15,7 @@ from bridge.errors import (
     UpstreamRefusal,
     UpstreamUnavailable,
 )
+from bridge.logfmt import Log
 from bridge.mapping.templates import render
 from bridge.protocol.packets import Attrs, HandshakeResponse41, encode_attrs_block
 from bridge.upstream.login import LoginRequest, UpstreamError
@@ -27,8 +26,6 @@ from bridge.upstream.login import LoginRequest, UpstreamError
 CLIENT_FACING_UPSTREAM_ERRORS = frozenset({1040, 1044, 1049, 1102, 1203, 1226, 1231})
 # Upstream errors that refuse the bridge's own credentials for the proxied account.
 CREDENTIAL_REFUSALS = frozenset({1045, 1251, 1698, 1820, 1862, 3118, 4151})
-
-Log = logging.Logger | logging.LoggerAdapter[Any]
 
 
 @dataclass(frozen=True, slots=True)
