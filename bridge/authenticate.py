@@ -85,7 +85,8 @@ class Authenticator:
         self.user = user
         self._refuse_long_name(user, first)
         await self._throttle(user, deadline)
-        choice = choose(self.rt, user, self.client.host, client_plugin)
+        answered = client_plugin is None or not is_empty_answer(first)
+        choice = choose(self.rt, user, self.client.host, client_plugin, answered)
         row, decoy, spec = choice.row, choice.decoy, choice.spec
         method = WIRE_METHODS[choice.wire_method]
         self.attempts.note(row=row.source if decoy else row.account, wire_method=method.name,

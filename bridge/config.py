@@ -242,12 +242,70 @@ class KerberosConfig(Model):
         return self
 
 
+JwsAlgorithm = Literal[
+    "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"
+]
+# The asymmetric JWS algorithms a provider may sign ID tokens with. Never "none", never an
+# HMAC algorithm (a shared secret is not something an identity provider publishes).
+JWS_ALGORITHMS: tuple[JwsAlgorithm, ...] = ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512",
+                  "ES256", "ES384", "ES512", "EdDSA")  # fmt: skip
+
+
+def _https_url(text: str) -> str:
+    if not text.startswith("https://") or len(text) <= len("https://"):
+        raise ValueError(f"{text!r}: an OpenID provider is reached over https:// only")
+    return text
+
+
+HttpsUrl = Annotated[str, AfterValidator(_https_url)]
+
+
+class OidcProviderConfig(Model):
+    """One OpenID Connect provider (docs/oidc.md). Rows name it in their authentication
+    string: {"identity_provider": "<name>", ...}."""
+
+    name: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")
+    issuer: HttpsUrl  # exactly as the tokens' "iss" claim says it
+    discovery: bool = True  # keys from <issuer>/.well-known/openid-configuration's jwks_uri
+    jwks_uri: HttpsUrl | None = None  # when set, used instead of discovery
+    ca: ConfigPath | None = None  # verify the provider's certificate against this CA
+    audience: str = Field(min_length=1)  # the client id the tokens are issued to ("aud")
+    identity_claim: str = Field("sub", min_length=1)  # sub, preferred_username, email, upn
+    groups_claim: str | None = None  # groups, roles: for the group mapping
+    algorithms: tuple[JwsAlgorithm, ...] = Field(JWS_ALGORITHMS, min_length=1)
+    clock_skew: float = Field(60.0, ge=0, le=300)  # seconds of leeway on exp, nbf and iat
+    max_token_age: float | None = Field(None, gt=0)  # seconds since "iat"; None: exp decides
+    max_token_bytes: int = Field(16384, ge=1024, le=65536)
+    jwks_cache_ttl: float = Field(3600.0, ge=60)  # seconds before keys are fetched again
+    jwks_refresh_interval: float = Field(60.0, ge=1)  # at most one fetch per this many seconds
+    timeout: float = Field(5.0, gt=0)  # seconds for one HTTPS request
+
+    @model_validator(mode="after")
+    def _keys_from_somewhere(self) -> OidcProviderConfig:
+        if self.jwks_uri is None and not self.discovery:
+            raise ValueError("set jwks_uri, or leave discovery on")
+        return self
+
+
+class OidcConfig(Model):
+    providers: tuple[OidcProviderConfig, ...] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> OidcConfig:
+        names = [p.name for p in self.providers]
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise ValueError(f"provider names must be unique: {', '.join(twice)}")
+        return self
+
+
 class BackendsConfig(Model):
     """Backend settings. The built-in hash store and auth_socket need none."""
 
     pam: PamConfig | None = None
     ldap: LdapConfig | None = None
     kerberos: KerberosConfig | None = None
+    oidc: OidcConfig | None = None
 
 
 class ProtectionConfig(Model):

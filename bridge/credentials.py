@@ -89,6 +89,18 @@ class GssapiName:
         return False
 
 
+@dataclass(frozen=True, slots=True)
+class OidcToken:
+    """An OpenID Connect ID token sent by MySQL's authentication_openid_connect_client
+    (a bearer credential: secret until it expires)."""
+
+    token: bytes = field(repr=False)
+
+    @property
+    def used_password(self) -> bool:
+        return bool(self.token)
+
+
 Credential = (
     ClearPassword
     | NativeScramble
@@ -97,4 +109,5 @@ Credential = (
     | Conversation
     | PeerCredentials
     | GssapiName
+    | OidcToken
 )

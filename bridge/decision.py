@@ -40,13 +40,16 @@ class Choice:
         return 1045 if self.spec.mentions_password else 1698
 
 
-def choose(rt: Runtime, user: str, client: ClientHost, client_plugin: str | None) -> Choice:
-    """The most specific matching row, or a decoy that looks like one (a wrong password)."""
+def choose(
+    rt: Runtime, user: str, client: ClientHost, client_plugin: str | None, answered: bool = True
+) -> Choice:
+    """The most specific matching row, or a decoy that looks like one (a wrong password).
+    `answered`: the client's first answer carried something (a password was typed)."""
     row = rt.accounts.match(user, client)
     decoy = row is None
     row = row or rt.decoy_for(user, client)
     spec = PLUGINS[row.plugin]
-    return Choice(row, decoy, spec, row.wire_method or spec.wire_for(client_plugin))
+    return Choice(row, decoy, spec, row.wire_method or spec.wire_for(client_plugin, answered))
 
 
 class Verdict(Enum):

@@ -17,6 +17,7 @@ from functools import cached_property
 
 from bridge.backends.kerberos import KerberosBackend
 from bridge.backends.ldap import LdapBackend
+from bridge.backends.oidc import OidcBackend
 from bridge.backends.pam import PamBackend
 from bridge.backends.peer import PeerBackend, parse_socket_rule
 from bridge.backends.store import HASH_PARSERS, StoreBackend
@@ -27,6 +28,7 @@ from bridge.mapping.auth_string import (
     MappingRule,
     parse_kerberos,
     parse_ldap,
+    parse_oidc_rule,
     parse_pam,
 )
 from bridge.wire import WIRE_METHODS
@@ -34,7 +36,8 @@ from bridge.wire import WIRE_METHODS
 # What each backend checks, by the name account rows use for it.
 ACCEPTS: dict[str, tuple[type[Credential], ...]] = {
     backend.name: backend.accepts
-    for backend in (StoreBackend, PamBackend, LdapBackend, KerberosBackend, PeerBackend)
+    for backend in (StoreBackend, PamBackend, LdapBackend, KerberosBackend, PeerBackend,
+                    OidcBackend)  # fmt: skip
 }
 
 
@@ -78,6 +81,10 @@ class PluginSpec:
     # False for plugins that never involve a password (auth_socket): their denials are
     # ERROR 1698 without "(using password: ...)", as mysqld sends them.
     mentions_password: bool = True
+    # The method to ask a client for when it opened with another one and sent no password:
+    # for OpenID Connect rows, MySQL's token plugin (Connector/Python's openid_token_file
+    # sends no password), while a client that typed one keeps a password method.
+    without_password: str | None = None
 
     @cached_property
     def follows(self) -> tuple[str, ...]:
@@ -88,7 +95,9 @@ class PluginSpec:
     def mapping_rule(self, authentication_string: bytes) -> MappingRule | None:
         return None if self.rule is None else self.rule(authentication_string)
 
-    def wire_for(self, client_method: str | None) -> str:
+    def wire_for(self, client_method: str | None, answered: bool = True) -> str:
+        if not answered and self.without_password is not None:
+            return self.without_password
         return client_method if client_method in self.follows else self.wire
 
 
@@ -111,6 +120,13 @@ def _mapped(name: str, backend: str, wire: str, parse: Callable[[str], MappingRu
 # MariaDB's ed25519: the row's plugin is 'ed25519', the client's is 'client_ed25519'.
 _STORE_WIRE = {"ed25519": "client_ed25519"}
 
+OIDC_METHOD = "authentication_openid_connect_client"
+
+
+def _parse_oidc(authentication_string: bytes) -> object:
+    return _text(parse_oidc_rule)(authentication_string)  # the JSON, its keys, the mapping
+
+
 PLUGINS: dict[str, PluginSpec] = {
     spec.name: spec
     for spec in (
@@ -130,6 +146,17 @@ PLUGINS: dict[str, PluginSpec] = {
             Keep.CHOSEN,
         ),
         _mapped("gssapi", "kerberos", "auth_gssapi_client", parse_kerberos, Keep.CHOSEN),
+        # MySQL's OpenID Connect plugin: the token by its own client plugin, or as the
+        # password of any password method (the mariadb CLI, PyMySQL, JDBC: --password=TOKEN).
+        PluginSpec(
+            "authentication_openid_connect",
+            "oidc",
+            "caching_sha2_password",
+            _parse_oidc,
+            Keep.ANY,
+            rule=_text(parse_oidc_rule),
+            without_password=OIDC_METHOD,
+        ),
         PluginSpec(
             "auth_socket",
             "peer",

@@ -21,6 +21,7 @@ from bridge import rsa_keys
 from bridge.backends.base import Backend
 from bridge.backends.kerberos import KerberosBackend
 from bridge.backends.ldap import LdapBackend
+from bridge.backends.oidc import OidcBackend
 from bridge.backends.pam import PamBackend
 from bridge.backends.peer import PeerBackend
 from bridge.backends.store import StoreBackend
@@ -38,6 +39,7 @@ from bridge.config import (
 )
 from bridge.hashing import HASHERS, Sha2CryptHash, to_text
 from bridge.mapping.accounts import AccountRow, AccountTable
+from bridge.mapping.auth_string import parse_oidc
 from bridge.mapping.hosts import ClientHost, HostPatternError, parse_host
 from bridge.mapping.names import AccountNameError, format_account, parse_account
 from bridge.mapping.proxy import ProxyGrant, ProxyGrants
@@ -205,7 +207,24 @@ def build_backends(config: BridgeConfig, previous: Runtime | None) -> dict[str, 
                 backends["kerberos"] = KerberosBackend(krb, backends.get("ldap"))
             except Exception as exc:  # gssapi reports a bad keytab or principal in many ways
                 raise ConfigError(f"backends.kerberos: {exc}") from exc
+    oidc = config.backends.oidc
+    if oidc is not None:
+        kept = old.get("oidc")  # with its cached keys
+        fresh = isinstance(kept, OidcBackend) and kept.config == oidc
+        backends["oidc"] = kept if fresh and kept is not None else OidcBackend(oidc)
     return backends
+
+
+def _check_providers(config_path: Path, config: BridgeConfig, rows: list[AccountRow]) -> None:
+    """Every OpenID Connect row names a configured provider."""
+    known = {p.name for p in config.backends.oidc.providers} if config.backends.oidc else set()
+    for row in rows:
+        if row.plugin == "authentication_openid_connect":
+            name = parse_oidc(row.authentication_string.decode("utf-8")).provider
+            if name not in known:
+                raise ConfigError(f"{config_path}: account {row.account} ({row.source}) names "
+                                  f"identity_provider '{name}', which backends.oidc.providers "
+                                  "does not configure")  # fmt: skip
 
 
 def build_runtime(
@@ -234,6 +253,7 @@ def _build_runtime(config_path: Path, previous: Runtime | None, inspect_only: bo
     if missing:
         needs = ", ".join(f"backends.{name}" for name in missing)
         raise ConfigError(f"{config_path}: the accounts need {needs}, which is not configured")
+    _check_providers(config_path, config, rows)
     decoy_plugins = _decoy_plugins(rows, config.server.default_auth_plugin)
     decoys = previous.decoys if previous is not None else {}
     if set(decoys) != set(decoy_plugins):

@@ -6,12 +6,15 @@ syntaxes MySQL's own plugins use, parsed into one rule model.
   where the DN part is '' (search under the base DN), '+suffix' (DN built from the user
   search attribute and the suffix) or a full DN.
 - Kerberos (authentication_kerberos):     'REALM' or 'user@REALM', then PAM-style mappings.
+- OpenID Connect (authentication_openid_connect): MySQL's JSON, with an optional "mapping"
+  in the LDAP syntax.
 
 The first mapping whose groups the identity all has wins, in string order.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -135,3 +138,42 @@ def parse_ldap(text: str) -> MappingRule:
 def parse_kerberos(text: str) -> MappingRule:
     head, rest = _items(text)
     return MappingRule(head, tuple(_pam_mapping(i) for i in rest))
+
+
+@dataclass(frozen=True, slots=True)
+class OidcAuthString:
+    """MySQL's authentication_openid_connect string, '{"identity_provider": "<name>",
+    "user": "<value of the identity claim>"}', and the bridge's optional "mapping" of groups
+    to accounts in the LDAP syntax ('developers=developer,g1+g2=acct,grp')."""
+
+    provider: str
+    user: str  # '': the client's user name must be the identity claim's value
+    rule: MappingRule
+
+
+OIDC_KEYS = frozenset({"identity_provider", "user", "mapping"})
+
+
+def parse_oidc(text: str) -> OidcAuthString:
+    try:
+        data = json.loads(text)
+    except ValueError as exc:
+        expected = '{"identity_provider": "<name>", "user": "<subject>"}'
+        raise AuthStringError(f"not JSON: expected {expected}") from exc
+    if not isinstance(data, dict):
+        raise AuthStringError("expected a JSON object with identity_provider")
+    unknown = sorted(set(data) - OIDC_KEYS)
+    if unknown:
+        raise AuthStringError(f"unknown key(s) {', '.join(unknown)} (known: "
+                              f"{', '.join(sorted(OIDC_KEYS))})")  # fmt: skip
+    provider, user, mapping = (data.get(k, "") for k in ("identity_provider", "user", "mapping"))
+    if not isinstance(provider, str) or not provider:
+        raise AuthStringError("identity_provider must name a configured provider")
+    if not isinstance(user, str) or not isinstance(mapping, str):
+        raise AuthStringError("user and mapping must be strings")
+    rule = parse_ldap("#" + mapping) if mapping.strip() else MappingRule("")
+    return OidcAuthString(provider, user, MappingRule(provider, rule.mappings))
+
+
+def parse_oidc_rule(text: str) -> MappingRule:
+    return parse_oidc(text).rule

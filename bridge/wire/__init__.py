@@ -10,6 +10,7 @@ from bridge.wire import (
     ed25519_method,
     gssapi_methods,
     native,
+    openid_connect,
     sha256,
     socket_peer,
 )
@@ -28,6 +29,7 @@ __all__ = [
     "ed25519_method",
     "gssapi_methods",
     "native",
+    "openid_connect",
     "sha256",
     "socket_peer",
 ]

@@ -46,10 +46,15 @@ def test_registry_holds_the_mysql_names() -> None:
     assert set(WIRE_METHODS) == {"mysql_native_password", "caching_sha2_password", "sha256_password",
                                  "mysql_clear_password", "dialog", "auth_socket",
                                  "authentication_kerberos_client", "auth_gssapi_client",
-                                 "client_ed25519"}  # fmt: skip
+                                 "client_ed25519", "authentication_openid_connect_client"}  # fmt: skip
     for name in ("mysql_native_password", "caching_sha2_password", "sha256_password"):
         assert WIRE_METHODS[name].switch_data(ctx(True)) == NONCE + b"\0"
-    for name in ("mysql_clear_password", "dialog", "auth_socket"):
+    for name in (
+        "mysql_clear_password",
+        "dialog",
+        "auth_socket",
+        "authentication_openid_connect_client",
+    ):
         assert WIRE_METHODS[name].switch_data(ctx(True)) == b""
 
 

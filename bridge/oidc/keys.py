@@ -1,0 +1,171 @@
+"""A provider's signing keys (its JWKS): fetched over HTTPS off the event loop, cached,
+refreshed when they are old or when a token names a key id the cache does not know, and
+never more often than once per `jwks_refresh_interval` (so a flood of tokens with made-up
+key ids cannot turn into a flood of requests to the provider).
+
+A provider that cannot be reached leaves the cached keys in use. With no key known at all,
+it is an outage (BackendUnavailable), not a wrong password.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import ssl
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from bridge.config import OidcProviderConfig
+from bridge.errors import BackendUnavailable
+from bridge.oidc.tokens import TokenRefused, key_fits
+
+log = logging.getLogger("bridge.oidc")
+
+MAX_DOCUMENT = 1 << 20  # a discovery document or a JWKS larger than 1 MiB is refused
+WELL_KNOWN = "/.well-known/openid-configuration"
+SIGNING_KEY_TYPES = ("RSA", "EC", "OKP")  # never "oct": a shared secret is no public key
+
+Fetch = Callable[[str], Any]  # URL -> the JSON document; raises OSError / ValueError
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    """A redirect could lead off HTTPS or to another host: the URL must be the right one."""
+
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        raise urllib.error.URLError("redirect refused: configure the final URL")
+
+
+def https_fetcher(provider: OidcProviderConfig) -> Fetch:
+    """GET a JSON document over HTTPS with the provider's CA (or the system's), no
+    redirects, no proxy from the environment, bounded in size and time."""
+    context = ssl.create_default_context(cafile=str(provider.ca) if provider.ca else None)
+    opener = urllib.request.build_opener(
+        urllib.request.ProxyHandler({}), urllib.request.HTTPSHandler(context=context), _NoRedirect
+    )
+
+    def fetch(url: str) -> Any:
+        if not url.startswith("https://"):
+            raise ValueError(f"{url!r} is not an https:// URL")
+        request = urllib.request.Request(url, headers={"Accept": "application/json"})  # noqa: S310
+        with opener.open(request, timeout=provider.timeout) as response:
+            body = response.read(MAX_DOCUMENT + 1)
+        if len(body) > MAX_DOCUMENT:
+            raise ValueError(f"{url}: document over {MAX_DOCUMENT} bytes")
+        return json.loads(body)
+
+    return fetch
+
+
+def signing_keys(document: Any) -> dict[str, dict[str, Any]]:
+    """kid -> JWK for the public signing keys of a JWKS document. Keys without a kid are
+    kept under '' (a set with a single key may omit it)."""
+    if not isinstance(document, dict) or not isinstance(document.get("keys"), list):
+        raise ValueError("not a JWKS document (no 'keys' list)")
+    keys: dict[str, dict[str, Any]] = {}
+    for jwk in document["keys"]:
+        if not isinstance(jwk, dict) or jwk.get("kty") not in SIGNING_KEY_TYPES:
+            continue
+        if jwk.get("use", "sig") != "sig" or "d" in jwk:  # encryption keys; private keys
+            continue
+        kid = jwk.get("kid", "")
+        if isinstance(kid, str):
+            keys[kid] = jwk
+    return keys
+
+
+@dataclass
+class KeySet:
+    provider: OidcProviderConfig
+    fetch: Fetch
+    clock: Callable[[], float] = time.monotonic
+    keys: dict[str, dict[str, Any]] = field(default_factory=dict)
+    fetched_at: float | None = None  # last successful fetch
+    attempted_at: float | None = None  # last attempt, successful or not
+    fetches: int = 0  # successful fetches, for tests and the logs
+    jwks_uri: str | None = None  # from discovery, once known
+    _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    async def key_for(self, kid: str | None, alg: str) -> dict[str, Any]:
+        """The JWK that should have signed a token with this header: refreshed if the
+        cache is old or does not know the kid (rate limited)."""
+        if self._stale() or self._find(kid, alg) is None:
+            await self.refresh()
+        found = self._find(kid, alg)
+        if found is None:
+            raise TokenRefused(f"unknown key id {kid!r} for {alg} (not in the provider's JWKS)")
+        return found
+
+    def _stale(self) -> bool:
+        return self.fetched_at is None or (
+            self.clock() - self.fetched_at > self.provider.jwks_cache_ttl
+        )
+
+    def _find(self, kid: str | None, alg: str) -> dict[str, Any] | None:
+        if kid is not None:
+            jwk = self.keys.get(kid)
+            return jwk if jwk is not None and key_fits(jwk, alg) else None
+        fitting = [k for k in self.keys.values() if key_fits(k, alg)]
+        return fitting[0] if len(fitting) == 1 else None  # no kid: only an unambiguous key
+
+    async def refresh(self) -> bool:
+        """Fetch the keys unless that was tried less than jwks_refresh_interval ago (True
+        if they were fetched now). One fetch at a time; a failure keeps the keys already
+        known (and says so in the log), and is an outage only when no key is known."""
+        async with self._lock:
+            now = self.clock()
+            recent = self.attempted_at is not None and (
+                now - self.attempted_at < self.provider.jwks_refresh_interval
+            )
+            if recent:
+                self._outage_if_empty("its keys could not be fetched a moment ago")
+                return False
+            self.attempted_at = now
+            try:
+                keys = await asyncio.to_thread(self._fetch_keys)
+            except (OSError, ValueError) as exc:  # URLError, TLS, timeouts; bad documents
+                name = self.provider.name
+                log.warning("OpenID provider %s: cannot fetch its keys: %s%s", name, exc,
+                            "; keeping the cached keys" if self.keys else "")  # fmt: skip
+                self._outage_if_empty(f"cannot fetch its keys: {exc}")
+                return False
+            self._replace(keys, now)
+            return True
+
+    def _replace(self, keys: dict[str, dict[str, Any]], now: float) -> None:
+        added = sorted(set(keys) - set(self.keys))
+        if self.keys and added:
+            log.info("OpenID provider %s: new signing keys %s", self.provider.name, added)
+        self.keys, self.fetched_at = keys, now
+        self.fetches += 1
+
+    def _outage_if_empty(self, why: str) -> None:
+        if not self.keys:
+            raise BackendUnavailable(f"OpenID provider {self.provider.name}: {why}")
+
+    def _fetch_keys(self) -> dict[str, dict[str, Any]]:
+        """In a worker thread: discovery (once), then the JWKS."""
+        uri = self.provider.jwks_uri or self.jwks_uri or self._discover()
+        keys = signing_keys(self.fetch(uri))
+        if not keys:
+            raise ValueError(f"{uri}: no public signing key in the JWKS")
+        return keys
+
+    def _discover(self) -> str:
+        url = self.provider.issuer.rstrip("/") + WELL_KNOWN
+        document = self.fetch(url)
+        if not isinstance(document, dict):
+            raise ValueError(f"{url}: not a discovery document")
+        # OpenID Connect Discovery 4.3: the issuer in the document is the one configured.
+        if document.get("issuer") != self.provider.issuer:
+            raise ValueError(f"{url}: names issuer {str(document.get('issuer'))[:100]!r}, "
+                             f"not {self.provider.issuer!r}")  # fmt: skip
+        uri = document.get("jwks_uri")
+        if not isinstance(uri, str) or not uri.startswith("https://"):
+            raise ValueError(f"{url}: no https jwks_uri")
+        self.jwks_uri = uri
+        return uri

@@ -1,0 +1,145 @@
+"""The OpenID Connect backend (bridge/backends/oidc.py) with a fake provider: which token
+logs in to which row, and the claims it reads; plus the wire method's packet and the rows'
+authentication strings."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from bridge.backends.base import Peer
+from bridge.backends.oidc import OidcBackend
+from bridge.config import OidcConfig
+from bridge.credentials import ClearPassword, OidcToken
+from bridge.errors import Denied
+from bridge.mapping.accounts import AccountRow
+from bridge.mapping.auth_string import AuthStringError, parse_oidc
+from bridge.mapping.hosts import client_host
+from bridge.oidc.tokens import TokenRefused
+from bridge.plugins import PLUGINS, validate_row
+from bridge.protocol.codec import lenenc_bytes
+from bridge.wire.openid_connect import parse_token_answer
+from tests.oidcfix import AUDIENCE, ISSUER, claims, jwks, rsa_jwk, sign
+
+KEY = rsa_jwk("k1")
+PEER = Peer(client_host("127.0.0.1", False), "tls")
+
+
+def backend(**extra: Any) -> OidcBackend:
+    config = OidcConfig.model_validate({"providers": [
+        {"name": "corp", "issuer": ISSUER, "audience": AUDIENCE, "jwks_uri": ISSUER + "/jwks",
+         **extra},
+    ]})  # fmt: skip
+    return OidcBackend(config, fetcher=lambda _p: lambda _url: jwks(KEY))
+
+
+def row(account: str, **auth: str) -> AccountRow:
+    text = json.dumps({"identity_provider": "corp", **auth})
+    return AccountRow(account, "%", "authentication_openid_connect", text.encode(), "test")
+
+
+async def login(b: OidcBackend, token: str, user: str, r: AccountRow, via: str = "plugin") -> Any:
+    credential = OidcToken(token.encode()) if via == "plugin" else ClearPassword(token.encode())
+    return await b.verify(credential, user, r, PEER)
+
+
+@pytest.mark.parametrize("via", ["plugin", "password"])
+async def test_mysql_row_takes_the_named_subject(via: str) -> None:
+    b = backend()
+    identity = await login(
+        b, sign(claims("0b1c-uuid"), KEY), "alice", row("alice", user="0b1c-uuid"), via
+    )
+    assert (identity.name, identity.source) == ("0b1c-uuid", "oidc")
+    with pytest.raises(TokenRefused, match="claim 'sub' is 'someone-else'"):
+        await login(
+            b, sign(claims("someone-else"), KEY), "alice", row("alice", user="0b1c-uuid"), via
+        )
+
+
+async def test_without_user_the_claim_is_the_login_name() -> None:
+    b = backend(identity_claim="preferred_username", groups_claim="groups")
+    token = sign(claims("uuid-1", preferred_username="alice", groups=["dev", "ops"]), KEY)
+    identity = await login(b, token, "alice", row(""))
+    assert identity.name == "alice" and identity.groups == ("dev", "ops")
+    with pytest.raises(TokenRefused, match="the user name the client sent is 'bob'"):
+        await login(b, token, "bob", row(""))
+
+
+async def test_findings_say_which_claims() -> None:
+    b = backend(identity_claim="email", groups_claim="roles")
+    token = sign(claims("u1", email="a@example.test", roles="dba"), KEY)
+    found = await b.examine(token.encode(), "a@example.test", row(""))
+    text = "\n".join(found.lines())
+    assert "claim 'email' = 'a@example.test'" in text and "groups (claim 'roles'): dba" in text
+
+
+@pytest.mark.parametrize(
+    ("payload", "reason"),
+    [
+        (claims("u1", preferred_username=["a"]), "claim 'preferred_username' is missing"),
+        (claims("u1"), "claim 'preferred_username' is missing"),
+        (claims("u1", preferred_username="a\nb"), "control characters"),
+        (claims("u1", preferred_username="alice", groups={"a": 1}), "not a list"),
+        (claims("u1", preferred_username="alice", groups=[1]), "a group in claim"),
+    ],
+)
+async def test_bad_claims(payload: dict[str, Any], reason: str) -> None:
+    b = backend(identity_claim="preferred_username", groups_claim="groups")
+    with pytest.raises(TokenRefused, match=reason):
+        await login(b, sign(payload, KEY), "alice", row(""))
+
+
+async def test_empty_token_and_unknown_provider() -> None:
+    b = backend()
+    with pytest.raises(Denied, match="no token"):
+        await login(b, "", "alice", row("alice"))
+    other = AccountRow("alice", "%", "authentication_openid_connect",
+                       b'{"identity_provider": "nope"}', "test")  # fmt: skip
+    with pytest.raises(Denied, match="'nope' is not configured"):
+        await login(b, sign(claims("alice"), KEY), "alice", other)
+
+
+def test_token_answer_packet() -> None:
+    token = b"a" * 1500  # tokens are over 1 KB: a 3-byte length
+    assert parse_token_answer(b"\x01" + lenenc_bytes(token)) == token
+    for bad in (b"", b"\x01", b"\x01\x05abc", b"\x01\x03abcd", b"\x00\x03abc", b"\x01\xfb"):
+        with pytest.raises(Denied):
+            parse_token_answer(bad)
+
+
+def test_authentication_strings() -> None:
+    parsed = parse_oidc(
+        '{"identity_provider": "corp", "user": "u1", "mapping": "dev=developer,a+b=ab"}'
+    )
+    assert (parsed.provider, parsed.user) == ("corp", "u1")
+    assert (
+        parsed.rule.account_for(["a", "b"]) == "ab"
+        and parsed.rule.account_for(["dev"]) == "developer"
+    )
+    validate_row("authentication_openid_connect", b'{"identity_provider": "corp"}')
+    for bad in ("corp", "[]", '{"user": "x"}', '{"identity_provider": "c", "extra": 1}',
+                '{"identity_provider": "c", "user": 5}', '{"identity_provider": "c", "mapping": "a=,"}'):  # fmt: skip
+        with pytest.raises((AuthStringError, ValueError)):
+            validate_row("authentication_openid_connect", bad.encode())
+
+
+def test_which_wire_method_a_client_gets() -> None:
+    spec = PLUGINS["authentication_openid_connect"]
+    assert (
+        spec.wire_for("authentication_openid_connect_client")
+        == "authentication_openid_connect_client"
+    )
+    assert spec.wire_for("caching_sha2_password") == "caching_sha2_password"  # token as password
+    assert spec.wire_for("mysql_native_password") == "caching_sha2_password"  # mariadb CLI
+    # Connector/Python with openid_token_file opens with caching_sha2 and no password
+    assert (
+        spec.wire_for("caching_sha2_password", answered=False)
+        == "authentication_openid_connect_client"
+    )
+    # and nothing changes for the other plugins
+    assert (
+        PLUGINS["authentication_pam"].wire_for("caching_sha2_password", answered=False)
+        == "caching_sha2_password"
+    )

@@ -1,0 +1,161 @@
+"""ID token verification, pure (bridge/oidc/tokens.py): what passes, and every forgery and
+mistake refused with its reason."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+
+from bridge.config import OidcProviderConfig
+from bridge.oidc.tokens import TokenRefused, key_fits, read_header, verify
+from tests.oidcfix import (
+    AUDIENCE,
+    ISSUER,
+    claims,
+    ec_jwk,
+    ed_jwk,
+    hs256_with_public_key,
+    public,
+    rsa_jwk,
+    sign,
+    tampered,
+    unsigned,
+)
+
+RSA = rsa_jwk("r1")
+EC = ec_jwk("e1")
+ED = ed_jwk("o1")
+
+
+def provider(**extra: Any) -> OidcProviderConfig:
+    return OidcProviderConfig.model_validate(
+        {"name": "corp", "issuer": ISSUER, "audience": AUDIENCE, **extra}
+    )
+
+
+def check(
+    token: str, jwk: dict[str, Any], now: float | None = None, **extra: Any
+) -> dict[str, Any]:
+    p = provider(**extra)
+    header = read_header(token.encode(), p)
+    return verify(token.encode(), header, public(jwk), p, time.time() if now is None else now)
+
+
+@pytest.mark.parametrize("jwk", [RSA, EC, ED], ids=["RS256", "ES256", "EdDSA"])
+def test_a_good_token_gives_its_claims(jwk: dict[str, Any]) -> None:
+    got = check(sign(claims("alice", groups=["dev"]), jwk), jwk)
+    assert got["sub"] == "alice" and got["groups"] == ["dev"]
+
+
+def test_header_names_alg_and_kid() -> None:
+    header = read_header(sign(claims(), RSA).encode(), provider())
+    assert (header.alg, header.kid) == ("RS256", "r1")
+
+
+@pytest.mark.parametrize(
+    ("token", "reason"),
+    [
+        (unsigned(claims()), "algorithm 'none' is not allowed"),
+        (hs256_with_public_key(claims(), RSA), "algorithm 'HS256' is not allowed"),
+        ("a.b", "not a JWT"),
+        ("a.b.c.d", "not a JWT"),
+        ("aaa.bbb.c+c", "not a JWT"),
+        ("e30.e30.", "algorithm .None. is not allowed"),  # no alg, no signature
+        ("bm90anNvbg.e30.c2ln", "not base64url JSON"),  # header 'notjson'
+        ("WzFd.e30.c2ln", "not a JSON object"),  # header [1]
+    ],
+)
+def test_refused_before_any_key(token: str, reason: str) -> None:
+    with pytest.raises(TokenRefused, match=reason):
+        read_header(token.encode(), provider())
+
+
+def test_the_allow_list_is_the_providers() -> None:
+    with pytest.raises(TokenRefused, match="'ES256' is not allowed"):
+        read_header(sign(claims(), EC).encode(), provider(algorithms=["RS256"]))
+
+
+def test_size_limit() -> None:
+    token = sign(claims(padding="x" * 20000), RSA)
+    with pytest.raises(TokenRefused, match="over max_token_bytes"):
+        read_header(token.encode(), provider())
+    assert read_header(token.encode(), provider(max_token_bytes=65536)).alg == "RS256"
+
+
+def test_crit_headers_are_refused() -> None:
+    token = sign(claims(), RSA)
+    import jwt
+
+    forged = jwt.encode(claims(), jwt.PyJWK(RSA).key, algorithm="RS256",
+                        headers={"kid": "r1", "crit": ["exp"], "exp": 1})  # fmt: skip
+    assert read_header(token.encode(), provider()).kid == "r1"
+    with pytest.raises(TokenRefused, match="crit"):
+        read_header(forged.encode(), provider())
+
+
+@pytest.mark.parametrize(
+    ("token", "reason"),
+    [
+        (sign(claims(aud="other-app"), RSA), "wrong audience"),
+        (sign(claims(iss="https://evil.example.test"), RSA), "wrong issuer"),
+        (tampered(sign(claims("alice"), RSA), sub="root"), "bad signature"),
+        (sign(claims(), rsa_jwk("r1")), "bad signature"),  # same kid, another key
+        (sign({k: v for k, v in claims().items() if k != "exp"}, RSA), "required claim"),
+        (sign(claims(azp="another-client"), RSA), "another party"),
+    ],
+)
+def test_refused_by_verification(token: str, reason: str) -> None:
+    with pytest.raises(TokenRefused, match=reason):
+        check(token, RSA)
+
+
+def test_a_key_of_another_type_never_verifies() -> None:
+    token = sign(claims(), RSA)
+    with pytest.raises(TokenRefused, match="not a RS256 signing key"):
+        check(token, {**EC, "kid": "r1"})
+    assert not key_fits(public(RSA), "ES256")
+    assert not key_fits({**public(RSA), "use": "enc"}, "RS256")
+    assert not key_fits(public(EC), "ES384")  # P-256 only signs ES256
+    assert key_fits({k: v for k, v in public(RSA).items() if k != "alg"}, "PS256")
+    assert not key_fits(public(RSA), "PS256")  # the key says RS256
+
+
+@pytest.mark.filterwarnings("ignore::jwt.warnings.InsecureKeyLengthWarning")
+def test_small_rsa_keys_are_refused() -> None:
+    small = rsa_jwk("r1", bits=1024)
+    with pytest.raises(TokenRefused):
+        check(sign(claims(), small), small)
+
+
+def test_times_with_skew() -> None:
+    now = float(int(time.time()))
+    token = sign(claims(iat=int(now) - 100, exp=int(now) - 30), RSA)
+    assert check(token, RSA, now=now, clock_skew=60)["sub"] == "alice"
+    with pytest.raises(TokenRefused, match="expired 30 s ago"):
+        check(token, RSA, now=now, clock_skew=10)
+    future = sign(claims(iat=int(now) + 120, exp=int(now) + 600), RSA)
+    with pytest.raises(TokenRefused, match="in the future"):
+        check(future, RSA, now=now)
+    early = sign(claims(nbf=int(now) + 120), RSA)
+    with pytest.raises(TokenRefused, match="nbf"):
+        check(early, RSA, now=now)
+    old = sign(claims(iat=int(now) - 4000, exp=int(now) + 600), RSA)
+    assert check(old, RSA, now=now)["sub"] == "alice"
+    with pytest.raises(TokenRefused, match="max_token_age"):
+        check(old, RSA, now=now, max_token_age=3600)
+
+
+def test_times_must_be_numbers() -> None:
+    with pytest.raises(TokenRefused):
+        check(sign(claims(exp="tomorrow"), RSA), RSA)
+    with pytest.raises(TokenRefused, match="not a number"):
+        check(sign(claims(nbf=True), RSA), RSA)
+
+
+def test_reasons_never_hold_the_token() -> None:
+    token = tampered(sign(claims(), RSA), sub="root")
+    with pytest.raises(TokenRefused) as caught:
+        check(token, RSA)
+    assert token.split(".")[2] not in str(caught.value)
