@@ -16,6 +16,9 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from jwt.algorithms import ECAlgorithm, OKPAlgorithm, RSAAlgorithm
 
+from sandbox.oidc import public
+from sandbox.oidc import rsa_jwk as sandbox_rsa_jwk
+
 ISSUER = "https://idp.example.test"
 AUDIENCE = "mysql-bridge"
 
@@ -26,6 +29,8 @@ def b64(data: bytes) -> str:
 
 def rsa_jwk(kid: str, bits: int = 2048) -> dict[str, Any]:
     """A private RSA signing key as a JWK (what oidc-provider takes in its `jwks`)."""
+    if bits == 2048:
+        return sandbox_rsa_jwk(kid)
     key = rsa.generate_private_key(public_exponent=65537, key_size=bits)
     jwk: dict[str, Any] = json.loads(RSAAlgorithm.to_jwk(key))
     return {**jwk, "kid": kid, "use": "sig", "alg": "RS256"}
@@ -41,13 +46,6 @@ def ed_jwk(kid: str) -> dict[str, Any]:
     key = ed25519.Ed25519PrivateKey.generate()
     jwk: dict[str, Any] = json.loads(OKPAlgorithm.to_jwk(key))
     return {**jwk, "kid": kid, "use": "sig", "alg": "EdDSA"}
-
-
-PRIVATE_FIELDS = ("d", "p", "q", "dp", "dq", "qi")
-
-
-def public(jwk: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in jwk.items() if k not in PRIVATE_FIELDS}
 
 
 def jwks(*keys: dict[str, Any]) -> dict[str, Any]:
@@ -68,9 +66,11 @@ def sign(payload: dict[str, Any], jwk: dict[str, Any], kid: str | None = "defaul
     return jwt.encode(payload, key, algorithm=alg, headers=headers)
 
 
-def unsigned(payload: dict[str, Any], kid: str = "k1") -> str:
+def unsigned(payload: dict[str, Any], kid: str = "k1", signature: str = "") -> str:
+    """alg none; a signature part may be added (Connector/Python refuses an empty one
+    before sending, so a forger adds one)."""
     head = b64(json.dumps({"alg": "none", "kid": kid, "typ": "JWT"}).encode())
-    return f"{head}.{b64(json.dumps(payload).encode())}."
+    return f"{head}.{b64(json.dumps(payload).encode())}.{signature}"
 
 
 def hs256_with_public_key(payload: dict[str, Any], jwk: dict[str, Any]) -> str:

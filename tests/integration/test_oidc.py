@@ -1,0 +1,264 @@
+"""OpenID Connect end to end, against a real provider (npm's oidc-provider over HTTPS with
+the test CA, tokens from its own authorization code flow and token endpoint): MySQL's
+client plugin (Connector/Python's openid_token_file), tokens as passwords (the mariadb
+CLI, PyMySQL), group mapping through the anonymous row, every forgery and mistake refused
+with 1045 and a reason in the log, key rotation without a restart, and a provider that is
+down (cached keys keep working; no key known is an outage)."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from sandbox.bridgeproc import Account
+from sandbox.oidc import OTHER_CLIENT, OidcProvider, rsa_jwk
+from tests.integration.harness import (
+    Bridge,
+    closing,
+    connect,
+    error_of,
+    mariadb_cli,
+    scalar,
+    start_bridge,
+)
+from tests.oidcfix import hs256_with_public_key, sign, tampered, unsigned
+
+pytestmark = pytest.mark.integration
+
+MANY_GROUPS = [f"project-{n:03d}-readers" for n in range(60)]  # a token well over 1 KB
+PEOPLE = {
+    "alice": {"preferred_username": "alice", "email": "alice@example.test", "groups": ["staff"]},
+    "bob": {"preferred_username": "bob", "groups": ["dba", *MANY_GROUPS]},
+    "carol": {"preferred_username": "carol", "groups": ["developers"]},
+    "dave-subject-7f3a": {"preferred_username": "dave"},
+}
+
+
+def _row(account: str, **auth: str) -> Account:
+    return Account(account, "", "authentication_openid_connect", upstream_password=f"up-{account}" if account else "",
+                   auth_string=json.dumps(auth))  # fmt: skip
+
+
+ACCOUNTS = [
+    _row("alice", identity_provider="corp"),  # the token's preferred_username must be 'alice'
+    _row("dave", identity_provider="mysql", user="dave-subject-7f3a"),  # MySQL's syntax: sub
+    _row("", identity_provider="corp", mapping="developers=developer,dba=dba_role"),
+]
+
+
+def _providers(idp: OidcProvider, ca: Path) -> dict[str, Any]:
+    common = {"issuer": idp.issuer, "audience": "mysql-bridge", "ca": str(ca),
+              "jwks_refresh_interval": 1}  # fmt: skip
+    return {"oidc": {"providers": [
+        {"name": "corp", **common, "identity_claim": "preferred_username", "groups_claim": "groups"},
+        {"name": "mysql", **common},  # MySQL's default: the identity is "sub"
+    ]}}  # fmt: skip
+
+
+def _start(directory: Path, mariadb, certs, idp: OidcProvider) -> Bridge:  # type: ignore[no-untyped-def]
+    for user in ("alice", "dave", "developer", "dba_role"):
+        mariadb.sql(f"CREATE USER IF NOT EXISTS '{user}'@'%' IDENTIFIED BY 'up-{user}'")
+        mariadb.sql(f"GRANT SELECT ON *.* TO '{user}'@'%'")
+    return start_bridge(directory, mariadb, certs, ACCOUNTS,
+                        upstream_only={"developer": "up-developer", "dba_role": "up-dba_role"},
+                        proxy_grants=[{"proxy": "''@'%'", "proxied": ["'developer'@'%'", "'dba_role'@'%'"]}],
+                        backends=_providers(idp, certs.ca))  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def idp(tmp_path_factory: pytest.TempPathFactory, certs) -> Iterator[OidcProvider]:  # type: ignore[no-untyped-def]
+    provider = OidcProvider.start(tmp_path_factory.mktemp("idp"), certs, PEOPLE)
+    yield provider
+    provider.stop()
+
+
+@pytest.fixture(scope="module")
+def oidc_bridge(
+    tmp_path_factory: pytest.TempPathFactory, mariadb, certs, idp: OidcProvider
+) -> Iterator[Bridge]:  # type: ignore[no-untyped-def]
+    bridge = _start(tmp_path_factory.mktemp("oidc-bridge"), mariadb, certs, idp)
+    yield bridge
+    bridge.stop()
+
+
+def token_file(directory: Path, token: str) -> str:
+    path = directory / "id_token.jwt"
+    path.write_text(token + "\n")
+    return str(path)
+
+
+def current_user_via_token_file(bridge: Bridge, user: str, token: str, directory: Path) -> str:
+    """Connector/Python (pure) with openid_token_file, no password: MySQL's exchange."""
+    with closing(
+        connect("connector", bridge, user, "", openid_token_file=token_file(directory, token))
+    ) as conn:
+        return str(scalar(conn, "SELECT CURRENT_USER()"))
+
+
+# --- logins that land ------------------------------------------------------------------------
+
+
+def test_connector_openid_token_file(
+    oidc_bridge: Bridge, idp: OidcProvider, tmp_path: Path
+) -> None:
+    token = idp.id_token("alice")
+    assert current_user_via_token_file(oidc_bridge, "alice", token, tmp_path) == "alice@%"
+    assert "method=authentication_openid_connect_client backend=oidc" in oidc_bridge.log
+
+
+def test_connector_mysql_style_row_by_subject(
+    oidc_bridge: Bridge, idp: OidcProvider, tmp_path: Path
+) -> None:
+    token = idp.id_token("dave-subject-7f3a")
+    assert current_user_via_token_file(oidc_bridge, "dave", token, tmp_path) == "dave@%"
+
+
+def test_mariadb_cli_token_as_password(oidc_bridge: Bridge, idp: OidcProvider) -> None:
+    token = idp.id_token("alice")
+    done = mariadb_cli(oidc_bridge, "alice", token)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "alice@%"
+
+
+def test_big_token_as_password_maps_by_group(oidc_bridge: Bridge, idp: OidcProvider) -> None:
+    token = idp.id_token("bob")
+    assert len(token) > 2048  # a 3-byte length in every packet that carries it
+    done = mariadb_cli(oidc_bridge, "bob", token)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "dba_role@%"
+
+
+def test_pymysql_token_as_password_through_the_anonymous_row(
+    oidc_bridge: Bridge, idp: OidcProvider
+) -> None:
+    with closing(connect("pymysql", oidc_bridge, "carol", idp.id_token("carol"))) as conn:
+        assert scalar(conn, "SELECT CURRENT_USER()") == "developer@%"
+    assert "user='carol' row=''@'%' method=caching_sha2_password backend=oidc" in oidc_bridge.log
+
+
+def test_big_token_through_the_client_plugin(
+    oidc_bridge: Bridge, idp: OidcProvider, tmp_path: Path
+) -> None:
+    assert (
+        current_user_via_token_file(oidc_bridge, "bob", idp.id_token("bob"), tmp_path)
+        == "dba_role@%"
+    )
+
+
+# --- refusals: 1045, and the reason in the log ------------------------------------------------
+
+
+def _claims(idp: OidcProvider, sub: str, **changes: Any) -> dict[str, Any]:
+    now = int(time.time())
+    return {"iss": idp.issuer, "aud": "mysql-bridge", "sub": sub, "preferred_username": sub,
+            "iat": now, "exp": now + 600, **changes}  # fmt: skip
+
+
+FORGERIES = {
+    "expired": (
+        lambda idp: sign(
+            _claims(idp, "alice", iat=int(time.time()) - 4000, exp=int(time.time()) - 3000),
+            idp.keys[0],
+        ),
+        "token expired",
+    ),
+    "wrong-audience": (lambda idp: idp.id_token("alice", client_id=OTHER_CLIENT), "wrong audience"),
+    "wrong-issuer": (
+        lambda idp: sign(_claims(idp, "alice", iss="https://127.0.0.1:1"), idp.keys[0]),
+        "wrong issuer",
+    ),
+    "tampered": (
+        lambda idp: tampered(idp.id_token("carol"), preferred_username="alice"),
+        "bad signature",
+    ),
+    "alg-none": (
+        lambda idp: unsigned(_claims(idp, "alice"), idp.keys[0]["kid"], "c2ln"),
+        "algorithm 'none' is not allowed",
+    ),
+    "hs256-public-key": (
+        lambda idp: hs256_with_public_key(_claims(idp, "alice"), idp.keys[0]),
+        "algorithm 'HS256' is not allowed",
+    ),
+    "unknown-kid": (
+        lambda idp: sign(_claims(idp, "alice"), rsa_jwk("rogue-key")),
+        "unknown key id 'rogue-key'",
+    ),
+    "someone-else": (
+        lambda idp: idp.id_token("carol"),
+        "token's claim 'preferred_username' is 'carol'",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(FORGERIES))
+@pytest.mark.parametrize("client", ["connector", "pymysql"])
+def test_refused_with_1045_and_a_reason(oidc_bridge: Bridge, idp: OidcProvider, tmp_path: Path,
+                                        case: str, client: str) -> None:  # fmt: skip
+    make, reason = FORGERIES[case]
+    token = make(idp)
+    with pytest.raises(Exception) as caught:
+        if client == "connector":
+            current_user_via_token_file(oidc_bridge, "alice", token, tmp_path)
+        else:
+            connect("pymysql", oidc_bridge, "alice", token).close()
+    errno, message = error_of(caught.value)
+    assert errno == 1045 and "Access denied for user 'alice'" in message
+    oidc_bridge.wait_log(f"reason={reason}")
+
+
+def test_mariadb_cli_refused_token(oidc_bridge: Bridge, idp: OidcProvider) -> None:
+    token = tampered(idp.id_token("alice"), preferred_username="root")
+    done = mariadb_cli(oidc_bridge, "alice", token)
+    assert done.returncode != 0 and "ERROR 1045" in done.stderr
+
+
+# --- the provider's keys: rotation, outage ----------------------------------------------------
+
+
+def test_rotation_and_outage(tmp_path: Path, mariadb, certs) -> None:  # type: ignore[no-untyped-def]
+    """A rotated key is fetched on its first token, without a restart; with the provider
+    stopped, cached keys keep working; a bridge that never saw a key has an outage."""
+    idp = OidcProvider.start(tmp_path / "idp", certs, PEOPLE)
+    bridge = _start(tmp_path / "bridge", mariadb, certs, idp)
+    try:
+        first = idp.id_token("alice")
+        assert current_user_via_token_file(bridge, "alice", first, tmp_path) == "alice@%"
+        time.sleep(1.2)  # past jwks_refresh_interval
+        idp.rotate(rsa_jwk("key-2"))
+        second = idp.id_token("alice")
+        assert json.loads(_part(second, 0))["kid"] == "key-2"
+        assert current_user_via_token_file(bridge, "alice", second, tmp_path) == "alice@%"
+        bridge.wait_log("new signing keys ['key-2']")
+        idp.stop()
+        time.sleep(1.2)
+        for token in (first, second):  # old and new key, from the cache
+            assert current_user_via_token_file(bridge, "alice", token, tmp_path) == "alice@%"
+        with pytest.raises(Exception) as caught:
+            current_user_via_token_file(
+                bridge, "alice", sign(_claims(idp, "alice"), rsa_jwk("k3")), tmp_path
+            )
+        assert error_of(caught.value)[0] == 1045
+        bridge.wait_log("cannot fetch its keys")
+    finally:
+        bridge.stop()
+    fresh = _start(tmp_path / "fresh", mariadb, certs, idp)  # the provider is still down
+    try:
+        with pytest.raises(Exception) as caught:
+            current_user_via_token_file(fresh, "alice", first, tmp_path)
+        assert error_of(caught.value)[0] == 1045
+        fresh.wait_log("backend outage for 'alice': OpenID provider corp: cannot fetch its keys")
+    finally:
+        fresh.stop()
+        idp.stop()
+
+
+def _part(token: str, n: int) -> bytes:
+    import base64
+
+    part = token.split(".")[n]
+    return base64.urlsafe_b64decode(part + "=" * (-len(part) % 4))
