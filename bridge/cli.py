@@ -185,8 +185,9 @@ def explain_command(args: argparse.Namespace) -> int:
         print(f"--host takes an IP address or 'localhost', not {args.host!r}", file=sys.stderr)
         return 1
     groups = tuple(g for g in (args.groups or "").split(",") if g)
-    if args.check_backend:
-        asked = asyncio.run(backend_groups(runtime, args.user, client))
+    if args.check_backend or args.token_file:
+        lookup = backend_groups if args.check_backend else token_groups
+        asked = asyncio.run(lookup(runtime, args.user, client, args.token_file))
         if asked is None:
             return 1
         groups = asked
@@ -218,7 +219,9 @@ def import_sql_command(args: argparse.Namespace) -> int:
     return 1 if result.not_translated else 0
 
 
-async def backend_groups(runtime: Runtime, user: str, client: ClientHost) -> tuple[str, ...] | None:
+async def backend_groups(
+    runtime: Runtime, user: str, client: ClientHost, _token_file: str | None = None
+) -> tuple[str, ...] | None:
     """Ask the matched row's backend for the user's groups (no password needed)."""
     from bridge.errors import BackendUnavailable, Denied
     from bridge.plugins import PLUGINS
@@ -237,6 +240,35 @@ async def backend_groups(runtime: Runtime, user: str, client: ClientHost) -> tup
         print(f"backend {backend.name}: {exc}", file=sys.stderr)
         return None
     print(f"backend {backend.name} reports the groups: {', '.join(groups) or '(none)'}")
+    return groups
+
+
+async def token_groups(
+    runtime: Runtime, user: str, client: ClientHost, token_file: str | None
+) -> tuple[str, ...] | None:
+    """Verify an ID token for the matched OpenID Connect row as a login would (keys from
+    the provider), say which claims matched, and return its groups. Never prints the token."""
+    from bridge.errors import BackendUnavailable, Denied
+    from bridge.plugins import PLUGINS
+
+    assert token_file is not None
+    row = runtime.accounts.match(user, client)
+    backend = runtime.backends.get(PLUGINS[row.plugin].backend) if row is not None else None
+    examine = getattr(backend, "examine", None)
+    if row is None or examine is None:
+        print(f"--token-file: the row for {user!r} is not an OpenID Connect row", file=sys.stderr)
+        return None
+    try:
+        token = Path(token_file).read_bytes().strip()
+        found = await examine(token, user, row)
+    except OSError as exc:
+        print(f"--token-file: {exc.strerror}: {token_file}", file=sys.stderr)
+        return None
+    except (Denied, BackendUnavailable) as exc:
+        print(f"token refused: {exc}", file=sys.stderr)
+        return None
+    print("\n".join(found.lines()))
+    groups: tuple[str, ...] = found.groups
     return groups
 
 
@@ -429,6 +461,8 @@ def parser() -> argparse.ArgumentParser:
     ep.add_argument("--transport", choices=("tcp", "tls", "socket"), default="tls")
     ask = "ask the row's backend (LDAP, PAM/OS groups) for the user's groups"
     ep.add_argument("--check-backend", action="store_true", help=ask)
+    verify = "verify this ID token (OpenID Connect rows) and take its groups"
+    ep.add_argument("--token-file", metavar="PATH", help=verify)
     ip = _sub(sub, "import-sql")
     ip.add_argument("file", help="SQL file ('-' for stdin)")
     ip.add_argument("-o", "--output", help="write the accounts YAML here instead of stdout")

@@ -5,7 +5,8 @@ meets it as ERROR 3169.
 - upstream: log in as each account in the credentials file (its password, the TLS mode);
 - LDAP: bind as the service account;
 - Kerberos: get a ticket for the service principal with the keytab's key and accept it;
-- PAM: find the service file of every PAM service the accounts name.
+- PAM: find the service file of every PAM service the accounts name;
+- OpenID Connect: fetch every provider's signing keys (discovery, then its JWKS).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import yaml
 
 from bridge.backends.ldap import LdapBackend
 from bridge.config import KerberosConfig, read_yaml
+from bridge.errors import BackendUnavailable
 from bridge.mapping.auth_string import parse_pam
 from bridge.protocol.constants import DEFAULT_CHARSET, REQUIRED_FROM_CLIENT, Capability
 from bridge.runtime import Runtime
@@ -146,11 +148,25 @@ async def pam_service_files(rt: Runtime, found: OnlineFindings) -> None:
             found.notes.append(f"PAM service '{service}': {found_in}")
 
 
+async def oidc_keys(rt: Runtime, found: OnlineFindings) -> None:
+    """Each OpenID Connect provider's signing keys, fetched as the first login would."""
+    oidc = rt.backends.get("oidc")
+    if oidc is None:
+        return
+    try:
+        notes: list[str] = await oidc.check()  # type: ignore[attr-defined]
+    except BackendUnavailable as exc:
+        found.errors.append(f"backends.oidc: {exc}")
+        return
+    found.notes.extend(notes)
+
+
 ONLINE_CHECKS: dict[str, OnlineCheck] = {
     "upstream": upstream_logins,
     "ldap": ldap_bind,
     "kerberos": kerberos_ticket,
     "pam": pam_service_files,
+    "oidc": oidc_keys,
 }
 
 

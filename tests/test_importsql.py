@@ -157,3 +157,25 @@ def test_a_server_with_2000_users_imports_into_a_file_the_bridge_loads(tmp_path:
     rows, grants = load_accounts((path,))
     assert len(rows) == 2000 and len(grants.grants) == 2000
     assert len({row.source for row in rows}) == 2000  # each row knows its own line
+
+
+def test_mysql_openid_connect_accounts(tmp_path: Path) -> None:
+    """MySQL 9.1+'s OpenID Connect accounts, as SHOW CREATE USER prints them, and a proxy
+    row mapping the token's groups."""
+    sql = """
+CREATE USER `alice`@`%` IDENTIFIED WITH 'authentication_openid_connect' AS '{"identity_provider": "myOpenIdProvider", "user": "0b1c2d3e"}' REQUIRE NONE;
+CREATE USER ''@'%' IDENTIFIED WITH authentication_openid_connect AS '{"identity_provider": "corp", "mapping": "developers=developer"}';
+GRANT PROXY ON 'developer'@'%' TO ''@'%';
+CREATE USER 'eve'@'%' IDENTIFIED WITH authentication_openid_connect AS 'myOpenIdProvider';
+"""
+    result = import_sql(sql, "oidc.sql")
+    assert len(result.not_translated) == 1 and "'eve'@'%': not JSON" in result.not_translated[0]
+    rows, grants = load(result, tmp_path)
+    alice = rows[("alice", "%")]
+    assert alice.plugin == "authentication_openid_connect"
+    assert (
+        alice.authentication_string
+        == b'{"identity_provider": "myOpenIdProvider", "user": "0b1c2d3e"}'
+    )
+    assert rows[("", "%")].plugin == "authentication_openid_connect"
+    assert grants

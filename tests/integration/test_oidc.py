@@ -8,6 +8,8 @@ down (cached keys keep working; no key known is an outage)."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -147,6 +149,41 @@ def test_big_token_through_the_client_plugin(
     assert (
         current_user_via_token_file(oidc_bridge, "bob", idp.id_token("bob"), tmp_path)
         == "dba_role@%"
+    )
+
+
+# --- the command line: explain with a token, check --online ------------------------------------
+
+
+def cli(bridge: Bridge, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "bridge", *args, "-c", str(bridge.config)],
+                          capture_output=True, text=True, timeout=60)  # fmt: skip
+
+
+def test_explain_with_a_token_file(oidc_bridge: Bridge, idp: OidcProvider, tmp_path: Path) -> None:
+    token = idp.id_token("carol")
+    done = cli(oidc_bridge, "explain", "carol", "--host", "127.0.0.1",
+               "--token-file", token_file(tmp_path, token))  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert (
+        "identity: claim 'preferred_username' = 'carol' matches the user name the client sent"
+        in done.stdout
+    )
+    assert "groups (claim 'groups'): developers" in done.stdout
+    assert "account: 'developer'@'%' (proxied)" in done.stdout
+    assert token not in done.stdout + done.stderr
+    forged = tampered(token, groups=["dba"])
+    refused = cli(oidc_bridge, "explain", "carol", "--host", "127.0.0.1",
+                  "--token-file", token_file(tmp_path, forged))  # fmt: skip
+    assert refused.returncode == 1 and "token refused: bad signature" in refused.stderr
+
+
+def test_check_online_fetches_the_keys(oidc_bridge: Bridge, idp: OidcProvider) -> None:
+    done = cli(oidc_bridge, "check", "--online")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert (
+        f"OpenID provider 'corp': 1 signing key(s) from {idp.issuer}/jwks"
+        in done.stdout + done.stderr
     )
 
 

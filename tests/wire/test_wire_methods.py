@@ -193,3 +193,18 @@ def test_clear_password_needs_a_secure_transport() -> None:
 def test_credential_reprs_hide_secrets() -> None:
     assert "secret" not in repr(ClearPassword(b"secret"))
     assert repr(NativeScramble(NONCE, b"\x07" * 20)) == "NativeScramble()"
+
+
+def test_openid_connect_token_only_over_a_secure_transport() -> None:
+    """A bearer token: TLS or the Unix socket, even where cleartext passwords are allowed."""
+    from bridge.credentials import OidcToken
+    from bridge.protocol.codec import lenenc_bytes
+
+    name = "authentication_openid_connect_client"
+    answer = b"\x01" + lenenc_bytes(b"h.p.s" * 300)
+    assert drive(name, ctx(True), answer, []) == ([], OidcToken(b"h.p.s" * 300))
+    for insecure in (ctx(False), ctx(False, allow=True)):
+        with pytest.raises(SecureTransportRequired):
+            WIRE_METHODS[name].check_transport(insecure)
+        with pytest.raises(SecureTransportRequired):
+            drive(name, insecure, answer, [])
