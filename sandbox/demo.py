@@ -2,6 +2,7 @@
 accounts to log in as and the client commands to try. `python -m sandbox.demo`.
 
 --check logs in once with each demo account through the bridge and exits (0 when all worked).
+The OpenID provider is npm's oidc-provider (tests/node) over HTTPS with the sandbox's CA.
 --ad puts a Samba AD domain controller in place of slapd and the MIT KDC (about 5 s more).
 """
 
@@ -24,6 +25,7 @@ from sandbox.certs import CertSet, make_certs
 from sandbox.kdc import Kdc
 from sandbox.ldap import BASE, SERVICE_DN, Person, Slapd
 from sandbox.mariadb import MariaDB
+from sandbox.oidc import OidcProvider
 from sandbox.pam import PamSandbox
 from sandbox.ports import free_port, port_open
 from sandbox.samba import AdGroup, AdUser, SambaDC
@@ -37,6 +39,16 @@ DEMO_ACCOUNTS = [
     Account("maria", "", "authentication_pam", "%", "upstream-maria", auth_string="mysql"),
     # kuser logs in with a Kerberos ticket (an MIT KDC under the temp dir), no password.
     Account("kuser", "", "gssapi", "%", "upstream-kuser"),
+    # oidcuser logs in with an ID token from an OpenID provider (oidc-provider under the
+    # temp dir), sent as the password or by MySQL's client plugin.
+    Account(
+        "oidcuser",
+        "",
+        "authentication_openid_connect",
+        "%",
+        "upstream-oidcuser",
+        auth_string='{"identity_provider": "sandbox"}',
+    ),
     # Everyone else is looked up in LDAP (slapd under the temp dir) and mapped by group.
     Account("", "", "authentication_ldap_simple", auth_string="#dbadmins=developer,readers=reader"),
 ]
@@ -61,6 +73,39 @@ def setup_upstream(db: MariaDB) -> None:
     for user, password in {**users, **UPSTREAM_ONLY}.items():
         db.sql(f"CREATE USER IF NOT EXISTS '{user}'@'%' IDENTIFIED BY '{password}'")
         db.sql(f"GRANT ALL ON shop.* TO '{user}'@'%'")
+
+
+Settings = dict[str, object]
+OIDC_PEOPLE = {"oidcuser": {"preferred_username": "oidcuser", "groups": ["dbadmins"]}}
+
+
+def oidc_settings(idp: OidcProvider, certs: CertSet) -> Settings:
+    """backends.oidc for the sandbox provider, as docs/oidc.md describes it."""
+    return {"providers": [{"name": "sandbox", "issuer": idp.issuer, "ca": str(certs.ca),
+                           "audience": "mysql-bridge", "identity_claim": "preferred_username",
+                           "groups_claim": "groups"}]}  # fmt: skip
+
+
+def oidc_commands(
+    bridge: BridgeProcess, certs: CertSet, token: Path
+) -> list[tuple[str, list[str]]]:
+    """An ID token as the password (any client, over TLS), and MySQL's client plugin."""
+    tcp = ["-h127.0.0.1", f"-P{bridge.port}", "--protocol=TCP"]
+    tls = [f"--ssl-ca={certs.ca}", "--ssl-verify-server-cert"]
+    cli = shlex.join(["mariadb", "--no-defaults", *tcp, *tls, "-uoidcuser", "-e",
+                      "SELECT USER(), CURRENT_USER()"])  # fmt: skip
+    connector = (
+        f"import mysql.connector as m; c = m.connect(host='127.0.0.1', port={bridge.port}, "
+        f"user='oidcuser', openid_token_file={str(token)!r}, ssl_ca={str(certs.ca)!r}, "
+        "use_pure=True); cur = c.cursor(); cur.execute('SELECT CURRENT_USER()'); "
+        "print(cur.fetchone()[0])"
+    )
+    return [
+        ("OpenID Connect: oidcuser's ID token as the password (TLS)",
+         ["sh", "-c", f'{cli} --password="$(cat {shlex.quote(str(token))})"']),
+        ("OpenID Connect: MySQL's client plugin (Connector/Python, openid_token_file)",
+         [sys.executable, "-c", connector]),
+    ]  # fmt: skip
 
 
 def client_commands(
@@ -98,7 +143,7 @@ def client_commands(
 
 def show(
     bridge: BridgeProcess, db: MariaDB, certs: CertSet, base: Path, krb_env: dict[str, str],
-    ad: bool, interactive: bool,
+    ad: bool, interactive: bool, idp: OidcProvider | None = None,
 ) -> None:  # fmt: skip
     print(f"\nmysql-auth-bridge sandbox in {base}")
     print(f"  upstream MariaDB  127.0.0.1:{db.port}   (root: mariadb -uroot --socket={db.socket})")
@@ -111,6 +156,12 @@ def show(
     print(f"  # a Kerberos ticket for kuser (password: kuser-krb-password)\n  {shlex.join(kinit)}")
     for title, cmd in client_commands(bridge, certs, krb_env, ad):
         print(f"  # {title}\n  {shlex.join(cmd)}")
+    if idp is not None:
+        fetch = [sys.executable, "-m", "sandbox.oidc", idp.issuer, str(certs.ca), "oidcuser"]
+        print("  # a fresh ID token for oidcuser from the sandbox's OpenID provider (an hour)")
+        print(f"  {shlex.join(fetch)} > {base / 'oidcuser.jwt'}")
+        for title, cmd in oidc_commands(bridge, certs, base / "oidcuser.jwt"):
+            print(f"  # {title}\n  {shlex.join(cmd)}")
     admin = [sys.executable, "-m", "bridge", "sessions", "-c", str(bridge.config)]
     print(f"  # who is connected (the admin interface)\n  {shlex.join(admin)}")
     print("  # reload after editing accounts.yaml\n  kill -HUP", bridge.proc.pid)
@@ -120,9 +171,13 @@ def show(
         print("\nLogging in once each way, then stopping and removing everything:\n", flush=True)
 
 
-def self_check(bridge: BridgeProcess, certs: CertSet, krb_env: dict[str, str], ad: bool) -> bool:
+def self_check(
+    bridge: BridgeProcess, certs: CertSet, krb_env: dict[str, str], ad: bool,
+    token: Path | None = None,
+) -> bool:  # fmt: skip
     ok = True
-    for title, cmd in client_commands(bridge, certs, krb_env, ad):
+    oidc = oidc_commands(bridge, certs, token) if token is not None else []
+    for title, cmd in client_commands(bridge, certs, krb_env, ad) + oidc:
         done = subprocess.run(cmd, capture_output=True, text=True, timeout=30)
         error = title.partition("(ERROR ")[2].rstrip(")")  # the error the title promises
         worked = f"ERROR {error}" in done.stderr if error else done.returncode == 0
@@ -146,9 +201,6 @@ class Directories:
     def stop(self) -> None:
         for part in self.parts:
             part.stop()
-
-
-Settings = dict[str, object]
 
 
 def start_slapd_and_kdc(base: Path, certs: CertSet) -> tuple[Directories, Settings, Settings]:
@@ -201,7 +253,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"demo: port {args.port} is in use; choose another --port", file=sys.stderr)
         return 2
     base = Path(tempfile.mkdtemp(prefix="mysql-auth-bridge-sandbox-"))
-    db = bridge = None
+    db = bridge = idp = None
     directory: Directories | None = None
     try:
         certs = make_certs(base / "certs")
@@ -214,15 +266,20 @@ def main(argv: list[str] | None = None) -> int:
         else:
             directory, ldap, kerberos = start_slapd_and_kdc(base, certs)
         krb_env = {**directory.env, "KRB5CCNAME": f"FILE:{base / 'kuser.cc'}"}
-        backends = {"pam": pam.config(), "ldap": ldap, "kerberos": kerberos}
+        idp = OidcProvider.start(base / "oidc", certs, OIDC_PEOPLE)
+        backends = {"pam": pam.config(), "ldap": ldap, "kerberos": kerberos,
+                    "oidc": oidc_settings(idp, certs)}  # fmt: skip
         write_config(base / "bridge", port, db.port, certs, DEMO_ACCOUNTS, UPSTREAM_ONLY,
                      backends=backends, audit_log="audit.jsonl",
                      admin={"listen": f"unix:{base / 'bridge' / 'admin.sock'}"})  # fmt: skip
         add_grants(base / "bridge" / "accounts.yaml", GRANTS)
         bridge = run_bridge(base / "bridge", port, certs, {**pam.env(), **directory.env})
-        show(bridge, db, certs, base, krb_env, args.ad, interactive=not args.check)
+        show(bridge, db, certs, base, krb_env, args.ad, interactive=not args.check, idp=idp)
         directory.kinit("kuser", "kuser-krb-password", base / "kuser.cc")
-        ok = self_check(bridge, certs, krb_env, args.ad)
+        token = base / "oidcuser.jwt"
+        token.touch(mode=0o600)
+        token.write_text(idp.id_token("oidcuser") + "\n")
+        ok = self_check(bridge, certs, krb_env, args.ad, token)
         if args.check:
             return 0 if ok else 1
         signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
@@ -232,7 +289,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 0
     finally:
-        for part in (bridge, directory, db):
+        for part in (bridge, idp, directory, db):
             if part is not None:
                 part.stop()
         if not args.keep:

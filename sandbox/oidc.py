@@ -102,69 +102,89 @@ class OidcProvider:
         self.keys = [new_key, *self.keys]
         self.proc = self._spawn()
 
-    # --- a client of the provider -----------------------------------------------------------
-
-    def _opener(self) -> urllib.request.OpenerDirector:
-        context = ssl.create_default_context(cafile=str(self.certs.ca))
-        return urllib.request.build_opener(
-            urllib.request.ProxyHandler({}), urllib.request.HTTPSHandler(context=context),
-            urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()), _NoRedirect,
-        )  # fmt: skip
-
-    @staticmethod
-    def _open(opener: urllib.request.OpenerDirector, url: str,
-              form: dict[str, str] | None = None,
-              headers: dict[str, str] | None = None) -> tuple[int, str, str]:  # fmt: skip
-        """(status, Location, body) of one request, without following redirects."""
-        data = urllib.parse.urlencode(form).encode() if form is not None else None
-        request = urllib.request.Request(url, data=data, headers=headers or {})  # noqa: S310
-        try:
-            with opener.open(request, timeout=10) as response:
-                return response.status, "", response.read().decode()
-        except urllib.error.HTTPError as exc:
-            location = exc.headers.get("Location", "")
-            return exc.code, urllib.parse.urljoin(url, location), exc.read().decode()
-
     def id_token(self, login: str, client_id: str = CLIENT_ID,
                  scope: str = "openid profile email groups") -> str:  # fmt: skip
-        """Log `login` in through the authorization code flow (the provider's development
-        login and consent pages, submitted as a person would) and return its ID token."""
-        opener = self._opener()
-        query = urllib.parse.urlencode({
-            "client_id": client_id, "response_type": "code", "scope": scope,
-            "redirect_uri": REDIRECT, "state": secrets.token_hex(8),
-            "nonce": secrets.token_hex(8),
-        })  # fmt: skip
-        url = f"{self.issuer}/auth?{query}"
-        for _ in range(12):
-            status, location, body = self._open(opener, url)
-            if location.startswith(REDIRECT):
-                return self._redeem(opener, location, client_id)
-            if location:
-                url = location
-                continue
-            if status != 200 or "/interaction/" not in url:
-                raise RuntimeError(f"oidc-provider answered {status} at {url}: {body[:300]}")
-            prompt = {"prompt": "login", "login": login, "password": "x"} \
-                if 'name="login"' in body else {"prompt": "consent"}  # fmt: skip
-            status, location, body = self._open(opener, url, prompt)
-            if not location:
-                raise RuntimeError(f"oidc-provider refused the {prompt['prompt']}: {body[:300]}")
-            url = location
-        raise RuntimeError("the authorization code flow did not end")
+        return id_token(self.issuer, self.certs.ca, login, client_id, scope)
 
-    def _redeem(self, opener: urllib.request.OpenerDirector, location: str, client: str) -> str:
-        params = urllib.parse.parse_qs(urllib.parse.urlparse(location).query)
-        if "code" not in params:
-            raise RuntimeError(f"no code in the redirect: {params}")
-        basic = base64.b64encode(f"{client}:{CLIENT_SECRET}".encode()).decode()
-        status, _, body = self._open(
-            opener, f"{self.issuer}/token",
-            {"grant_type": "authorization_code", "code": params["code"][0],
-             "redirect_uri": REDIRECT},
-            {"Authorization": f"Basic {basic}"},
-        )  # fmt: skip
-        if status != 200:
-            raise RuntimeError(f"token endpoint answered {status}: {body[:300]}")
-        token: str = json.loads(body)["id_token"]
-        return token
+
+# --- a client of the provider ---------------------------------------------------------------
+
+
+def _opener(ca: Path) -> urllib.request.OpenerDirector:
+    context = ssl.create_default_context(cafile=str(ca))
+    return urllib.request.build_opener(
+        urllib.request.ProxyHandler({}), urllib.request.HTTPSHandler(context=context),
+        urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()), _NoRedirect,
+    )  # fmt: skip
+
+
+def _open(opener: urllib.request.OpenerDirector, url: str, form: dict[str, str] | None = None,
+          headers: dict[str, str] | None = None) -> tuple[int, str, str]:  # fmt: skip
+    """(status, Location, body) of one request, without following redirects."""
+    data = urllib.parse.urlencode(form).encode() if form is not None else None
+    request = urllib.request.Request(url, data=data, headers=headers or {})  # noqa: S310
+    try:
+        with opener.open(request, timeout=10) as response:
+            return response.status, "", response.read().decode()
+    except urllib.error.HTTPError as exc:
+        location = exc.headers.get("Location", "")
+        return exc.code, urllib.parse.urljoin(url, location), exc.read().decode()
+
+
+def id_token(issuer: str, ca: Path, login: str, client_id: str = CLIENT_ID,
+             scope: str = "openid profile email groups") -> str:  # fmt: skip
+    """Log `login` in through the authorization code flow (the provider's development
+    login and consent pages, submitted as a person would) and return its ID token."""
+    opener = _opener(ca)
+    query = urllib.parse.urlencode({
+        "client_id": client_id, "response_type": "code", "scope": scope,
+        "redirect_uri": REDIRECT, "state": secrets.token_hex(8), "nonce": secrets.token_hex(8),
+    })  # fmt: skip
+    url = f"{issuer}/auth?{query}"
+    for _ in range(12):
+        status, location, body = _open(opener, url)
+        if location.startswith(REDIRECT):
+            return _redeem(opener, issuer, location, client_id)
+        if location:
+            url = location
+            continue
+        if status != 200 or "/interaction/" not in url:
+            raise RuntimeError(f"oidc-provider answered {status} at {url}: {body[:300]}")
+        prompt = {"prompt": "login", "login": login, "password": "x"} \
+            if 'name="login"' in body else {"prompt": "consent"}  # fmt: skip
+        status, location, body = _open(opener, url, prompt)
+        if not location:
+            raise RuntimeError(f"oidc-provider refused the {prompt['prompt']}: {body[:300]}")
+        url = location
+    raise RuntimeError("the authorization code flow did not end")
+
+
+def _redeem(opener: urllib.request.OpenerDirector, issuer: str, location: str, client: str) -> str:
+    params = urllib.parse.parse_qs(urllib.parse.urlparse(location).query)
+    if "code" not in params:
+        raise RuntimeError(f"no code in the redirect: {params}")
+    basic = base64.b64encode(f"{client}:{CLIENT_SECRET}".encode()).decode()
+    form = {"grant_type": "authorization_code", "code": params["code"][0],
+            "redirect_uri": REDIRECT}  # fmt: skip
+    status, _, body = _open(opener, f"{issuer}/token", form, {"Authorization": f"Basic {basic}"})
+    if status != 200:
+        raise RuntimeError(f"token endpoint answered {status}: {body[:300]}")
+    token: str = json.loads(body)["id_token"]
+    return token
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m sandbox.oidc ISSUER CA USER`: a fresh ID token for USER on stdout."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("issuer")
+    parser.add_argument("ca", type=Path)
+    parser.add_argument("user")
+    args = parser.parse_args(argv)
+    print(id_token(args.issuer, args.ca, args.user))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

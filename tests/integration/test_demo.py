@@ -20,3 +20,6 @@ def test_demo_check_logs_in_every_way_and_exits() -> None:
     results = [line for line in done.stdout.splitlines() if line.startswith(("ok  ", "FAIL"))]
     assert len(results) >= 8 and all(line.startswith("ok  ") for line in results), done.stdout
     assert "-m bridge sessions -c " in done.stdout  # the admin interface is on in the demo
+    oidc = [line for line in results if "OpenID Connect" in line]
+    assert len(oidc) == 2 and all(line.endswith("oidcuser@%") for line in oidc), done.stdout
+    assert "-m sandbox.oidc https://127.0.0.1:" in done.stdout  # how to get a fresh token

@@ -178,6 +178,15 @@ def test_explain_with_a_token_file(oidc_bridge: Bridge, idp: OidcProvider, tmp_p
     assert refused.returncode == 1 and "token refused: bad signature" in refused.stderr
 
 
+def test_sandbox_token_command(oidc_bridge: Bridge, idp: OidcProvider) -> None:
+    """The command the demo prints for a fresh token: its output is a token that logs in."""
+    done = subprocess.run([sys.executable, "-m", "sandbox.oidc", idp.issuer, str(idp.certs.ca), "alice"],
+                          capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    login = mariadb_cli(oidc_bridge, "alice", done.stdout.strip())
+    assert login.returncode == 0 and login.stdout.strip() == "alice@%", login.stderr
+
+
 def test_check_online_fetches_the_keys(oidc_bridge: Bridge, idp: OidcProvider) -> None:
     done = cli(oidc_bridge, "check", "--online")
     assert done.returncode == 0, done.stdout + done.stderr
