@@ -47,6 +47,7 @@ def _row(account: str, **auth: str) -> Account:
 
 
 ACCOUNTS = [
+    Account("app", "app-pw", "caching_sha2_password", upstream_password="up-app"),
     _row("alice", identity_provider="corp"),  # the token's preferred_username must be 'alice'
     _row("dave", identity_provider="mysql", user="dave-subject-7f3a"),  # MySQL's syntax: sub
     _row("", identity_provider="corp", mapping="developers=developer,dba=dba_role"),
@@ -63,7 +64,7 @@ def _providers(idp: OidcProvider, ca: Path) -> dict[str, Any]:
 
 
 def _start(directory: Path, mariadb, certs, idp: OidcProvider) -> Bridge:  # type: ignore[no-untyped-def]
-    for user in ("alice", "dave", "developer", "dba_role"):
+    for user in ("app", "alice", "dave", "developer", "dba_role"):
         mariadb.sql(f"CREATE USER IF NOT EXISTS '{user}'@'%' IDENTIFIED BY 'up-{user}'")
         mariadb.sql(f"GRANT SELECT ON *.* TO '{user}'@'%'")
     return start_bridge(directory, mariadb, certs, ACCOUNTS,
@@ -141,6 +142,29 @@ def test_pymysql_token_as_password_through_the_anonymous_row(
     with closing(connect("pymysql", oidc_bridge, "carol", idp.id_token("carol"))) as conn:
         assert scalar(conn, "SELECT CURRENT_USER()") == "developer@%"
     assert "user='carol' row=''@'%' method=caching_sha2_password backend=oidc" in oidc_bridge.log
+
+
+def test_connector_opening_with_the_plugin(
+    oidc_bridge: Bridge, idp: OidcProvider, tmp_path: Path
+) -> None:
+    """auth_plugin='authentication_openid_connect_client': the token rides in the handshake
+    response itself (a 2 KB+ length-encoded auth response), no switch."""
+    path = token_file(tmp_path, idp.id_token("bob"))
+    conn = connect("connector", oidc_bridge, "bob", "", openid_token_file=path,
+                   auth_plugin="authentication_openid_connect_client")  # fmt: skip
+    with closing(conn):
+        assert scalar(conn, "SELECT CURRENT_USER()") == "dba_role@%"
+
+
+def test_change_user_with_a_token_as_password(
+    oidc_bridge: Bridge, idp: OidcProvider, tmp_path: Path
+) -> None:
+    """COM_CHANGE_USER to an OpenID Connect row: the token as the password (caching_sha2
+    full authentication over TLS)."""
+    with closing(connect("connector", oidc_bridge, "app", "app-pw")) as conn:
+        assert scalar(conn, "SELECT CURRENT_USER()") == "app@%"
+        conn.cmd_change_user(username="carol", password=idp.id_token("carol"))
+        assert scalar(conn, "SELECT CURRENT_USER()") == "developer@%"
 
 
 def test_big_token_through_the_client_plugin(
@@ -255,6 +279,8 @@ def test_refused_with_1045_and_a_reason(oidc_bridge: Bridge, idp: OidcProvider, 
     errno, message = error_of(caught.value)
     assert errno == 1045 and "Access denied for user 'alice'" in message
     oidc_bridge.wait_log(f"reason={reason}")
+    signature = token.rsplit(".", 1)[1]
+    assert token not in oidc_bridge.log and signature not in oidc_bridge.log  # no secret logged
 
 
 def test_mariadb_cli_refused_token(oidc_bridge: Bridge, idp: OidcProvider) -> None:
