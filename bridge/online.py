@@ -154,7 +154,7 @@ async def oidc_keys(rt: Runtime, found: OnlineFindings) -> None:
     if oidc is None:
         return
     try:
-        notes: list[str] = await oidc.check()  # type: ignore[attr-defined]
+        notes: list[str] = await oidc.fetch_keys()  # type: ignore[attr-defined]
     except BackendUnavailable as exc:
         found.errors.append(f"backends.oidc: {exc}")
         return

@@ -211,7 +211,10 @@ def build_backends(config: BridgeConfig, previous: Runtime | None) -> dict[str, 
     if oidc is not None:
         kept = old.get("oidc")  # with its cached keys
         fresh = isinstance(kept, OidcBackend) and kept.config == oidc
-        backends["oidc"] = kept if fresh and kept is not None else OidcBackend(oidc)
+        try:
+            backends["oidc"] = kept if fresh and kept is not None else OidcBackend(oidc)
+        except (OSError, ssl.SSLError) as exc:  # a provider's ca that cannot be read
+            raise ConfigError(f"backends.oidc: cannot load a provider's ca: {exc}") from exc
     return backends
 
 

@@ -135,7 +135,16 @@ class OidcBackend:
             return row_user, f'the row\'s "user" ({row.account})'
         return user, "the user name the client sent"
 
-    async def check(self) -> list[str]:
+    async def check(self) -> None:
+        """Health (/healthz, the admin status): can tokens be verified? Yes for a provider
+        whose keys are cached, even when it cannot be reached right now; otherwise a fetch,
+        within the refresh rate limit (a health probe never makes more requests than
+        logins may), and BackendUnavailable if it fails."""
+        for keyset in self.keysets.values():
+            if not keyset.keys:
+                await keyset.refresh()
+
+    async def fetch_keys(self) -> list[str]:
         """Fetch every provider's keys now (check --online): a note per provider, or raise
         BackendUnavailable for the first that cannot be reached."""
         notes = []

@@ -13,7 +13,7 @@ from bridge.backends.base import Peer
 from bridge.backends.oidc import OidcBackend
 from bridge.config import OidcConfig
 from bridge.credentials import ClearPassword, OidcToken
-from bridge.errors import Denied
+from bridge.errors import BackendUnavailable, Denied
 from bridge.mapping.accounts import AccountRow
 from bridge.mapping.auth_string import AuthStringError, parse_oidc
 from bridge.mapping.hosts import client_host
@@ -143,3 +143,37 @@ def test_which_wire_method_a_client_gets() -> None:
         PLUGINS["authentication_pam"].wire_for("caching_sha2_password", answered=False)
         == "caching_sha2_password"
     )
+
+
+async def test_health_uses_the_cache_and_the_rate_limit() -> None:
+    """/healthz calls check(): cached keys are healthy whatever the provider does, and a
+    probe never fetches more often than logins may."""
+    requests: list[str] = []
+    state = {"up": True}
+
+    def fetch(url: str) -> Any:
+        requests.append(url)
+        if not state["up"]:
+            raise OSError("connection refused")
+        return jwks(KEY)
+
+    config = OidcConfig.model_validate({"providers": [
+        {"name": "corp", "issuer": ISSUER, "audience": AUDIENCE, "jwks_uri": ISSUER + "/jwks"},
+    ]})  # fmt: skip
+    b = OidcBackend(config, fetcher=lambda _p: fetch)
+    state["up"] = False
+    with pytest.raises(BackendUnavailable):
+        await b.check()
+    with pytest.raises(BackendUnavailable):
+        await b.check()  # within the interval: no second request
+    assert len(requests) == 1
+    with pytest.raises(BackendUnavailable):
+        await b.fetch_keys()  # forced: check --online ignores the interval
+    assert len(requests) == 2
+    state["up"] = True
+    notes = await b.fetch_keys()
+    assert notes == [f"OpenID provider 'corp': 1 signing key(s) from {ISSUER}/jwks"]
+    state["up"] = False
+    for _ in range(5):
+        await b.check()  # keys cached: healthy, and no request
+    assert len(requests) == 3

@@ -62,3 +62,9 @@ def test_a_row_naming_an_unknown_provider(tmp_path: Path) -> None:
     path = files(tmp_path, PROVIDER, '{"identity_provider": "other"}')
     with pytest.raises(ConfigError, match=r"names identity_provider 'other', which backends\.oidc"):
         build_runtime(path, inspect_only=True)
+
+
+def test_a_ca_that_cannot_be_read(tmp_path: Path) -> None:
+    path = files(tmp_path, PROVIDER[:-1] + ", ca: missing-ca.crt}")
+    with pytest.raises(ConfigError, match=r"backends\.oidc: cannot load a provider's ca"):
+        build_runtime(path, inspect_only=True)
