@@ -123,10 +123,6 @@ _STORE_WIRE = {"ed25519": "client_ed25519"}
 OIDC_METHOD = "authentication_openid_connect_client"
 
 
-def _parse_oidc(authentication_string: bytes) -> object:
-    return _text(parse_oidc_rule)(authentication_string)  # the JSON, its keys, the mapping
-
-
 PLUGINS: dict[str, PluginSpec] = {
     spec.name: spec
     for spec in (
@@ -152,7 +148,7 @@ PLUGINS: dict[str, PluginSpec] = {
             "authentication_openid_connect",
             "oidc",
             "caching_sha2_password",
-            _parse_oidc,
+            _text(parse_oidc_rule),  # the JSON, its keys, the mapping
             Keep.ANY,
             rule=_text(parse_oidc_rule),
             without_password=OIDC_METHOD,

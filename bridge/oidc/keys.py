@@ -10,6 +10,7 @@ it is an outage (BackendUnavailable), not a wrong password.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import ssl
@@ -89,16 +90,30 @@ class KeySet:
     fetches: int = 0  # successful fetches, for tests and the logs
     jwks_uri: str | None = None  # from discovery, once known
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    _background: asyncio.Task[None] | None = None
 
     async def key_for(self, kid: str | None, alg: str) -> dict[str, Any]:
-        """The JWK that should have signed a token with this header: refreshed if the
-        cache is old or does not know the kid (rate limited)."""
-        if self._stale() or self._find(kid, alg) is None:
-            await self.refresh()
+        """The JWK that should have signed a token with this header. A cached key answers
+        at once (an old cache is refreshed in the background); a kid the cache does not
+        know waits for a refresh (rate limited)."""
+        found = self._find(kid, alg)
+        if found is not None:
+            if self._stale():
+                self._refresh_in_background()
+            return found
+        await self.refresh()
         found = self._find(kid, alg)
         if found is None:
             raise TokenRefused(f"unknown key id {kid!r} for {alg} (not in the provider's JWKS)")
         return found
+
+    def _refresh_in_background(self) -> None:
+        if self._background is None or self._background.done():
+            self._background = asyncio.get_running_loop().create_task(self._quiet_refresh())
+
+    async def _quiet_refresh(self) -> None:
+        with contextlib.suppress(BackendUnavailable):  # refresh() logged it, keeps the keys
+            await self.refresh()
 
     def _stale(self) -> bool:
         return self.fetched_at is None or (

@@ -92,6 +92,18 @@ async def test_unknown_kid_refreshes_once_per_interval() -> None:
     assert (await keys.key_for("k1", "RS256"))["n"] == K1["n"]  # the old key still works
 
 
+async def test_an_old_cache_answers_at_once_and_refreshes_behind() -> None:
+    idp, clock = Provider(K1), Clock()
+    keys = keyset(idp, clock, jwks_cache_ttl=60)
+    await keys.key_for("k1", "RS256")
+    idp.keys = [K1, K2]
+    clock.now += 61
+    assert (await keys.key_for("k1", "RS256"))["kid"] == "k1"  # no wait for the provider
+    assert keys._background is not None
+    await keys._background
+    assert set(keys.keys) == {"k1", "k2"} and keys.fetches == 2
+
+
 async def test_provider_down_keeps_cached_keys() -> None:
     idp, clock = Provider(K1), Clock()
     keys = keyset(idp, clock, jwks_cache_ttl=60)
@@ -123,6 +135,7 @@ async def test_no_kid_takes_the_only_fitting_key() -> None:
     assert (await keys.key_for(None, "RS256"))["kid"] == "k1"
     idp.keys = [K1, K2]
     clock.now += 3601  # stale: fetched again
+    assert await keys.refresh()
     with pytest.raises(TokenRefused):  # two RSA keys: which one is a guess, never made
         await keys.key_for(None, "RS256")
 
