@@ -144,6 +144,26 @@ def test_pymysql_token_as_password_through_the_anonymous_row(
     assert "user='carol' row=''@'%' method=caching_sha2_password backend=oidc" in oidc_bridge.log
 
 
+@pytest.mark.parametrize(
+    "method", ["caching_sha2_password", "sha256_password", "mysql_clear_password"]
+)
+def test_token_as_password_with_each_password_method(
+    oidc_bridge: Bridge, idp: OidcProvider, method: str
+) -> None:
+    """Connector/Python opening with each password method: the row keeps it, the token is
+    the password (a 2 KB+ one, over TLS)."""
+    with closing(
+        connect("connector", oidc_bridge, "bob", idp.id_token("bob"), auth_plugin=method)
+    ) as conn:
+        assert scalar(conn, "SELECT CURRENT_USER()") == "dba_role@%"
+    oidc_bridge.wait_log(f"user='bob' row=''@'%' method={method} backend=oidc")
+
+
+def test_mysqlclient_token_as_password(oidc_bridge: Bridge, idp: OidcProvider) -> None:
+    with closing(connect("mysqlclient", oidc_bridge, "alice", idp.id_token("alice"))) as conn:
+        assert scalar(conn, "SELECT CURRENT_USER()") == "alice@%"
+
+
 def test_connector_opening_with_the_plugin(
     oidc_bridge: Bridge, idp: OidcProvider, tmp_path: Path
 ) -> None:
