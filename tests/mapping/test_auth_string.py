@@ -1,4 +1,4 @@
-"""The authentication-string syntaxes of MySQL's PAM, LDAP and Kerberos plugins."""
+"""The authentication-string syntaxes of MySQL's PAM, LDAP, Kerberos and OpenID Connect plugins."""
 
 import pytest
 
@@ -6,8 +6,11 @@ from bridge.mapping.auth_string import (
     AuthStringError,
     GroupMapping,
     MappingRule,
+    OidcAuthString,
     parse_kerberos,
     parse_ldap,
+    parse_oidc,
+    parse_oidc_rule,
     parse_pam,
 )
 
@@ -84,3 +87,40 @@ def test_all_groups_of_a_plus_mapping_are_needed() -> None:
     assert rule.account_for({"g1", "g2"}) == "both"
     assert rule.account_for({"g1"}) == "one"
     assert rule.account_for({"g2"}) is None
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ('{"identity_provider": "corp", "user": "0b1c"}', OidcAuthString("corp", "0b1c", MappingRule("corp"))),
+        ('{"identity_provider": "corp"}', OidcAuthString("corp", "", MappingRule("corp"))),
+        ('{"identity_provider": "corp", "mapping": " "}', OidcAuthString("corp", "", MappingRule("corp"))),
+        ('{"identity_provider": "corp", "mapping": "dev=developer,g1+g2=both,ops"}',
+         OidcAuthString("corp", "", MappingRule("corp", (GroupMapping(("dev",), "developer"),
+                                                        GroupMapping(("g1", "g2"), "both"),
+                                                        GroupMapping(("ops",), "ops"))))),
+    ],
+)  # fmt: skip
+def test_oidc(text: str, expected: OidcAuthString) -> None:
+    assert parse_oidc(text) == expected
+    assert parse_oidc_rule(text) == expected.rule
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("corp", "not JSON"),
+        ("[]", "JSON object"),
+        ('"corp"', "JSON object"),
+        ("{}", "identity_provider must name"),
+        ('{"identity_provider": ""}', "identity_provider must name"),
+        ('{"identity_provider": 1}', "identity_provider must name"),
+        ('{"identity_provider": "c", "user": 5}', "must be strings"),
+        ('{"identity_provider": "c", "mapping": ["a"]}', "must be strings"),
+        ('{"identity_provider": "c", "groups": "a=b"}', "unknown key"),
+        ('{"identity_provider": "c", "mapping": "a=,b"}', "empty account name"),
+    ],
+)
+def test_oidc_refused(text: str, message: str) -> None:
+    with pytest.raises(AuthStringError, match=message):
+        parse_oidc(text)
