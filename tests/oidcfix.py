@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from jwt.algorithms import ECAlgorithm, OKPAlgorithm, RSAAlgorithm
 
-from sandbox.oidc import public
+from sandbox.oidc import public as public  # re-exported for the tests
 from sandbox.oidc import rsa_jwk as sandbox_rsa_jwk
 
 ISSUER = "https://idp.example.test"

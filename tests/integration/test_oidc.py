@@ -11,13 +11,15 @@ import json
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from sandbox.bridgeproc import Account
+from sandbox.certs import CertSet
+from sandbox.mariadb import MariaDB
 from sandbox.oidc import OTHER_CLIENT, OidcProvider, rsa_jwk
 from tests.integration.harness import (
     Bridge,
@@ -33,7 +35,7 @@ from tests.oidcfix import hs256_with_public_key, sign, tampered, unsigned
 pytestmark = pytest.mark.integration
 
 MANY_GROUPS = [f"project-{n:03d}-readers" for n in range(60)]  # a token well over 1 KB
-PEOPLE = {
+PEOPLE: dict[str, dict[str, Any]] = {
     "alice": {"preferred_username": "alice", "email": "alice@example.test", "groups": ["staff"]},
     "bob": {"preferred_username": "bob", "groups": ["dba", *MANY_GROUPS]},
     "carol": {"preferred_username": "carol", "groups": ["developers"]},
@@ -63,7 +65,7 @@ def _providers(idp: OidcProvider, ca: Path) -> dict[str, Any]:
     ]}}  # fmt: skip
 
 
-def _start(directory: Path, mariadb, certs, idp: OidcProvider) -> Bridge:  # type: ignore[no-untyped-def]
+def _start(directory: Path, mariadb: MariaDB, certs: CertSet, idp: OidcProvider) -> Bridge:
     for user in ("app", "alice", "dave", "developer", "dba_role"):
         mariadb.sql(f"CREATE USER IF NOT EXISTS '{user}'@'%' IDENTIFIED BY 'up-{user}'")
         mariadb.sql(f"GRANT SELECT ON *.* TO '{user}'@'%'")
@@ -74,7 +76,7 @@ def _start(directory: Path, mariadb, certs, idp: OidcProvider) -> Bridge:  # typ
 
 
 @pytest.fixture(scope="module")
-def idp(tmp_path_factory: pytest.TempPathFactory, certs) -> Iterator[OidcProvider]:  # type: ignore[no-untyped-def]
+def idp(tmp_path_factory: pytest.TempPathFactory, certs: CertSet) -> Iterator[OidcProvider]:
     provider = OidcProvider.start(tmp_path_factory.mktemp("idp"), certs, PEOPLE)
     yield provider
     provider.stop()
@@ -82,8 +84,8 @@ def idp(tmp_path_factory: pytest.TempPathFactory, certs) -> Iterator[OidcProvide
 
 @pytest.fixture(scope="module")
 def oidc_bridge(
-    tmp_path_factory: pytest.TempPathFactory, mariadb, certs, idp: OidcProvider
-) -> Iterator[Bridge]:  # type: ignore[no-untyped-def]
+    tmp_path_factory: pytest.TempPathFactory, mariadb: MariaDB, certs: CertSet, idp: OidcProvider
+) -> Iterator[Bridge]:
     bridge = _start(tmp_path_factory.mktemp("oidc-bridge"), mariadb, certs, idp)
     yield bridge
     bridge.stop()
@@ -249,7 +251,7 @@ def _claims(idp: OidcProvider, sub: str, **changes: Any) -> dict[str, Any]:
             "iat": now, "exp": now + 600, **changes}  # fmt: skip
 
 
-FORGERIES = {
+FORGERIES: dict[str, tuple[Callable[[OidcProvider], str], str]] = {
     "expired": (
         lambda idp: sign(
             _claims(idp, "alice", iat=int(time.time()) - 4000, exp=int(time.time()) - 3000),
@@ -312,7 +314,7 @@ def test_mariadb_cli_refused_token(oidc_bridge: Bridge, idp: OidcProvider) -> No
 # --- the provider's keys: rotation, outage ----------------------------------------------------
 
 
-def test_rotation_and_outage(tmp_path: Path, mariadb, certs) -> None:  # type: ignore[no-untyped-def]
+def test_rotation_and_outage(tmp_path: Path, mariadb: MariaDB, certs: CertSet) -> None:
     """A rotated key is fetched on its first token, without a restart; with the provider
     stopped, cached keys keep working; a bridge that never saw a key has an outage."""
     idp = OidcProvider.start(tmp_path / "idp", certs, PEOPLE)
