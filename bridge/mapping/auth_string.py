@@ -171,8 +171,8 @@ def parse_oidc(text: str) -> OidcAuthString:
         raise AuthStringError("identity_provider must name a configured provider")
     if not isinstance(user, str) or not isinstance(mapping, str):
         raise AuthStringError("user and mapping must be strings")
-    rule = parse_ldap("#" + mapping) if mapping.strip() else MappingRule("")
-    return OidcAuthString(provider, user, MappingRule(provider, rule.mappings))
+    mappings = parse_ldap("#" + mapping).mappings  # '' and blanks: none
+    return OidcAuthString(provider, user, MappingRule(provider, mappings))
 
 
 def parse_oidc_rule(text: str) -> MappingRule:
