@@ -36,8 +36,14 @@ from bridge.wire import WIRE_METHODS
 # What each backend checks, by the name account rows use for it.
 ACCEPTS: dict[str, tuple[type[Credential], ...]] = {
     backend.name: backend.accepts
-    for backend in (StoreBackend, PamBackend, LdapBackend, KerberosBackend, PeerBackend,
-                    OidcBackend)  # fmt: skip
+    for backend in (
+        StoreBackend,
+        PamBackend,
+        LdapBackend,
+        KerberosBackend,
+        PeerBackend,
+        OidcBackend,
+    )
 }
 
 
