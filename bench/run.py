@@ -11,6 +11,12 @@ Two bridge configurations run side by side against the same MariaDB:
 (b) login rate: connect, authenticate, SELECT 1, disconnect (bench/connect.lua), 4 threads
 (c) memory: the bridge's RSS growth per idle relayed session, at --sessions sessions
 
+For (a) and (b) it also prints the bridge's CPU time per event (user + system, from
+/proc/PID/stat before and after the run, over all its processes): microseconds of CPU per
+relayed query (sysbench's query count) and per login (one `SELECT 1` each). Unlike events
+per second, it hardly moves with what else the machine is doing: the figure to compare
+between runs and machines.
+
 Usage: python bench/run.py [--time SECONDS] [--workers N] [--config default|plain|both]
                            [--sessions N] [--json FILE]
 """
@@ -18,7 +24,9 @@ Usage: python bench/run.py [--time SECONDS] [--workers N] [--config default|plai
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -68,17 +76,43 @@ def haproxy(base: Path, upstream_port: int) -> tuple[subprocess.Popen[bytes], in
     return proc, port
 
 
-def sysbench(test: list[str], port: int, password: str, threads: int, seconds: int) -> float:
-    """Transactions per second reported by sysbench."""
+def sysbench(
+    test: list[str], port: int, password: str, threads: int, seconds: int
+) -> tuple[float, int]:
+    """Transactions per second reported by sysbench, and how many queries there were."""
     cmd = ["sysbench", *test, "--db-driver=mysql", "--mysql-host=127.0.0.1",
            f"--mysql-port={port}", f"--mysql-user={USER}", f"--mysql-password={password}",
            "--mysql-db=sbtest", "--mysql-ssl=off", "--tables=1", "--table-size=10000",
            f"--threads={threads}", f"--time={seconds}", "--report-interval=0", "run"]  # fmt: skip
     out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
     match = re.search(r"transactions:\s+\d+\s+\(([\d.]+) per sec", out)
-    if not match:
+    queries = re.search(r"queries:\s+(\d+)\s+\(", out)
+    if not match or not queries:
         raise RuntimeError(f"no rate in sysbench output:\n{out}")
-    return float(match.group(1))
+    return float(match.group(1)), int(queries.group(1))
+
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process and its live children (the workers)."""
+    total = 0.0
+    for one in [pid, *children(pid)]:
+        try:
+            fields = Path(f"/proc/{one}/stat").read_text().rsplit(")", 1)[1].split()
+        except FileNotFoundError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime, stime
+    return total
+
+
+def children(pid: int) -> list[int]:
+    found: list[int] = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        with contextlib.suppress(FileNotFoundError):
+            found += [int(c) for c in (task / "children").read_text().split()]
+    return found
 
 
 def prepare(db: MariaDB, sessions: int) -> None:
@@ -183,11 +217,13 @@ def run_all(
     args: argparse.Namespace, names: list[str], base: Path, db: MariaDB, certs: CertSet,
     proxy_port: int,
 ) -> dict[str, dict[str, float]]:  # fmt: skip
-    tests = {
+    tests = {  # connect.lua: one query (SELECT 1) per login
         "point_select_8_threads": (["oltp_point_select"], 8),
         "login_rate_4_threads": ([str(HERE / "connect.lua")], 4),
     }
     results: dict[str, dict[str, float]] = {name: {} for name in tests}
+    for name in tests:
+        results[f"{name}_cpu_us_per_event"] = {}
     results["rss_kib_per_idle_session"] = {}
     with ExitStack() as stack:
         bridges = {n: stack.enter_context(bridge_for(n, base, db, certs, args.workers))
@@ -195,10 +231,19 @@ def run_all(
         targets = {"direct": (db.port, UPSTREAM_PASSWORD),
                    "haproxy": (proxy_port, UPSTREAM_PASSWORD),
                    **{f"bridge_{n}": (b.port, PASSWORD) for n, b in bridges.items()}}  # fmt: skip
+        pids = {f"bridge_{n}": b.proc.pid for n, b in bridges.items()}
         for name, (test, threads) in tests.items():
             for target, (port, password) in targets.items():
-                results[name][target] = sysbench(test, port, password, threads, args.time)
-                print(f"{name:24} {target:16} {results[name][target]:10.1f} /s", flush=True)
+                pid = pids.get(target)
+                before = cpu_seconds(pid) if pid else 0.0
+                rate, events = sysbench(test, port, password, threads, args.time)
+                results[name][target] = rate
+                line = f"{name:24} {target:16} {rate:10.1f} /s"
+                if pid:
+                    cpu = (cpu_seconds(pid) - before) / max(events, 1) * 1e6
+                    results[f"{name}_cpu_us_per_event"][target] = cpu
+                    line += f"  {cpu:7.1f} us bridge CPU per event"
+                print(line, flush=True)
         if args.sessions and args.workers == 1:
             for n, bridge in bridges.items():
                 kib = rss_per_session(bridge, args.sessions)
@@ -215,13 +260,16 @@ def report(results: dict[str, dict[str, float]], names: list[str]) -> None:
         print(f"{test:24} {r['direct']:10.1f} {r['haproxy']:10.1f} "
               + " ".join(f"{r['bridge_' + n]:16.1f}" for n in names))  # fmt: skip
     print(f"\n{'configuration':14} {'relay/haproxy':>14} {'logins/direct':>14} {'logins/s':>9} "
-          f"{'KiB/idle session':>17}")  # fmt: skip
+          f"{'CPU us/query':>13} {'CPU us/login':>13} {'KiB/idle session':>17}")  # fmt: skip
     relay, logins = results["point_select_8_threads"], results["login_rate_4_threads"]
+    query_cpu = results["point_select_8_threads_cpu_us_per_event"]
+    login_cpu = results["login_rate_4_threads_cpu_us_per_event"]
     for n in names:
         key = f"bridge_{n}"
         rss = results["rss_kib_per_idle_session"].get(key)
         print(f"{n:14} {relay[key] / relay['haproxy']:14.2f} "
               f"{logins[key] / logins['direct']:14.2f} {logins[key]:9.0f} "
+              f"{query_cpu[key]:13.1f} {login_cpu[key]:13.1f} "
               f"{'-' if rss is None else f'{rss:.1f}':>17}")  # fmt: skip
 
 

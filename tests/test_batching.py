@@ -1,0 +1,64 @@
+"""Writer threads take records in batches: one wake-up and one write for many records."""
+
+import io
+import logging
+import queue
+import threading
+
+from bridge.batching import take_batch
+from bridge.logqueue import LogQueue
+
+
+def test_a_batch_gathers_what_comes_during_the_delay() -> None:
+    source: queue.SimpleQueue[int] = queue.SimpleQueue()
+    source.put(1)
+    late = threading.Timer(0.01, lambda: [source.put(n) for n in (2, 3)])
+    late.start()
+    assert take_batch(source, None, delay=0.2) == [1, 2, 3]
+    late.join()
+    assert take_batch(source, 0.01) == []  # nothing came in time
+
+
+def test_a_waiting_batch_is_taken_without_delay() -> None:
+    source: queue.SimpleQueue[int] = queue.SimpleQueue()
+    for n in range(5):
+        source.put(n)
+    assert take_batch(source, None, delay=60) == [0, 1, 2, 3, 4]  # would hang on the delay
+
+
+class CountingStream(io.StringIO):
+    def __init__(self) -> None:
+        super().__init__()
+        self.writes = 0
+
+    def write(self, text: str) -> int:
+        self.writes += 1
+        return super().write(text)
+
+
+def test_a_stream_handler_gets_one_write_per_batch_with_its_level_and_filters() -> None:
+    stream, quiet = CountingStream(), CountingStream()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
+    handler.addFilter(lambda record: "secret" not in record.getMessage())
+    warnings_only = logging.StreamHandler(quiet)
+    warnings_only.setLevel(logging.WARNING)
+    root = logging.getLogger()
+    saved, level = root.handlers[:], root.level
+    root.handlers[:] = [handler, warnings_only]
+    root.setLevel(logging.INFO)
+    try:
+        logs = LogQueue.start()
+        log = logging.getLogger("bridge.test")
+        for i in range(200):
+            log.info("line %d", i)
+        log.info("a secret line")
+        log.warning("careful")
+        logs.stop()
+    finally:
+        root.handlers[:] = saved
+        root.setLevel(level)
+    lines = stream.getvalue().splitlines()
+    assert lines == [f"INFO line {i}" for i in range(200)] + ["WARNING careful"]
+    assert stream.writes < 20  # batches, not a write per line
+    assert quiet.getvalue() == "careful\n"  # no formatter: the message alone
