@@ -53,6 +53,7 @@ class Conn(asyncio.Protocol):
         self.bytes_out = 0
         self.read_limit = DEFAULT_READ_LIMIT
         self._reading_paused = False  # by the buffer bound, not by the relay's flow control
+        self._held: bytearray | None = None  # writes gathered by hold_writes()
 
     @property
     def loop(self) -> asyncio.AbstractEventLoop:
@@ -126,6 +127,8 @@ class Conn(asyncio.Protocol):
     async def _wait(self) -> None:
         if self._eof:
             raise ConnectionClosed("peer closed the connection")
+        if self._held:  # the peer may be waiting for them before it says more
+            self._write_held()
         self._release_reading()  # someone wants more bytes
         self._waiter = self._loop.create_future()
         try:
@@ -163,6 +166,12 @@ class Conn(asyncio.Protocol):
     # --- writing ----------------------------------------------------------------------------
 
     def write(self, data: bytes) -> None:
+        if self._held is not None:
+            self._held += data
+            return
+        self._write(data)
+
+    def _write(self, data: bytes) -> None:
         transport = self.transport
         if transport is None or transport.is_closing():
             return
@@ -175,6 +184,24 @@ class Conn(asyncio.Protocol):
         self.bytes_out += len(data)
         transport.write(data)
 
+    def hold_writes(self) -> None:
+        """Gather what is written into one write (one system call, one TLS record) until
+        release_writes(), the next wait for the peer's bytes, or close(): for the packets a
+        handshake sends one after another (a fast-auth result and the OK)."""
+        if self._held is None:
+            self._held = bytearray()
+
+    def release_writes(self) -> None:
+        """Write what was gathered; writes go out one by one again."""
+        self._write_held()
+        self._held = None
+
+    def _write_held(self) -> None:
+        held = self._held
+        if held:
+            self._held = bytearray()
+            self._write(bytes(held))
+
     def send_packet(self, payload: bytes, seq: int) -> int:
         """Frame and write one payload; return the next sequence id."""
         self.write(frame(payload, seq))
@@ -184,6 +211,7 @@ class Conn(asyncio.Protocol):
         """Close after what is queued is written; a TLS leg first says close_notify, as
         mysqld does, so that the peer reads a clean end of stream, not a truncated one."""
         if self.transport is not None and not self.transport.is_closing():
+            self.release_writes()
             if self._tls is not None and not self._handshaking:
                 with contextlib.suppress(ssl.SSLError):  # SSLWantReadError: no answer awaited
                     self._tls.unwrap()

@@ -158,6 +158,9 @@ class Session:
         self.io.send_error(error)
 
     async def _serve(self) -> None:
+        # The handshake's packets go out when the bridge waits for the client's answer, or
+        # with the OK: a fast-auth result and the OK that follows it share one write.
+        self.conn.hold_writes()
         timeout = self.rt.config.server.connect_timeout
         async with asyncio.timeout(timeout) as deadline:
             await self._proxy_header()
@@ -173,6 +176,7 @@ class Session:
         self.upstream = await self._open_upstream(self.current, hello)
         self.attempts.finish(None)  # the record exists before the client can go on
         self.io.send(self.upstream.ok_payload)
+        self.conn.release_writes()
         if self.log.isEnabledFor(logging.INFO):
             self.log.info("session open: %s", self.describe(self.current))
         await self._relay(self.upstream, self.auth)

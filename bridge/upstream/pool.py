@@ -236,10 +236,13 @@ async def sync(session: UpstreamSession) -> tuple[int, float]:
     token = os.urandom(16).hex().encode()
     # The smaller of the session's wait_timeout and the global one: the reset restores the latter.
     query = b"SELECT '" + token + b"' AS t, LEAST(@@wait_timeout, @@global.wait_timeout) AS w"
+    # Then a reset, pipelined (one write): what the client held (named locks, LOCK TABLES,
+    # temporary tables, prepared statements) ends with its COM_QUIT, not when the
+    # connection is reused.
+    session.conn.hold_writes()
     session.conn.send_packet(bytes([Command.COM_QUERY]) + query, 0)
-    # Then a reset, pipelined: what the client held (named locks, LOCK TABLES, temporary
-    # tables, prepared statements) ends with its COM_QUIT, not when the connection is reused.
     session.conn.send_packet(bytes([Command.COM_RESET_CONNECTION]), 0)
+    session.conn.release_writes()
     answer = _Answer(lenenc_bytes(token))
     row, end = await session.conn.read_with(answer.take)
     wait_timeout = float(Reader(row[len(answer.wanted) :]).lenenc_bytes())
