@@ -2,6 +2,9 @@
 held is kept from a peer the bridge waits for."""
 
 import asyncio
+import contextlib
+import ssl
+from pathlib import Path
 
 from bridge.netio import Conn
 
@@ -73,3 +76,62 @@ def test_close_writes_what_is_held_first() -> None:
         return transport.writes, transport.closed
 
     assert asyncio.run(go()) == ([b"\x05\x00\x00\x01\xff err"], True)
+
+
+# --- a TLS leg: what arrives in one chunk is decrypted whole, whatever the records ---------
+
+
+def tls_pair(tmp_path: Path) -> tuple[ssl.SSLContext, ssl.SSLContext]:
+    from sandbox.certs import make_certs
+
+    certs = make_certs(tmp_path / "tls")
+    server = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server.load_cert_chain(str(certs.cert), str(certs.key))
+    client = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    client.check_hostname, client.verify_mode = False, ssl.CERT_NONE
+    return server, client
+
+
+class Peer:
+    """The other end: a plain SSLObject over memory BIOs, pumped by hand."""
+
+    def __init__(self, context: ssl.SSLContext) -> None:
+        self.incoming, self.outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+        self.tls = context.wrap_bio(self.incoming, self.outgoing, server_side=False)
+
+    def records(self, *plaintexts: bytes) -> bytes:
+        for text in plaintexts:
+            self.tls.write(text)  # one or more records each
+        return self.outgoing.read()
+
+
+def test_a_tls_leg_decrypts_every_record_of_a_chunk_and_waits_for_a_partial_one(
+    tmp_path: Path,
+) -> None:
+    server_ctx, client_ctx = tls_pair(tmp_path)
+
+    async def go() -> list[bytes]:
+        conn, transport = make()
+        peer = Peer(client_ctx)
+        handshake = asyncio.ensure_future(conn.start_tls(server_ctx, server_side=True))
+        while not handshake.done():
+            with contextlib.suppress(ssl.SSLWantReadError):
+                peer.tls.do_handshake()
+            if peer.outgoing.pending:
+                conn.data_received(peer.outgoing.read())
+            for data in transport.writes:
+                peer.incoming.write(data)
+            transport.writes.clear()
+            await asyncio.sleep(0)
+        await handshake
+        got: list[bytes] = []
+        conn.sink = got.append
+        big = bytes(range(256)) * 200  # 51,200 bytes: four records
+        conn.data_received(peer.records(b"one", b"two", big))  # all in one chunk
+        tail = peer.records(b"three")
+        conn.data_received(tail[:7])  # part of a record: nothing to give yet
+        conn.data_received(tail[7:])
+        assert got[0] == b"onetwo" + big
+        return got
+
+    assert asyncio.run(go())[1:] == [b"three"]
