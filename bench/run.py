@@ -11,11 +11,11 @@ Two bridge configurations run side by side against the same MariaDB:
 (b) login rate: connect, authenticate, SELECT 1, disconnect (bench/connect.lua), 4 threads
 (c) memory: the bridge's RSS growth per idle relayed session, at --sessions sessions
 
-For (a) and (b) it also prints the bridge's CPU time per event (user + system, from
-/proc/PID/stat before and after the run, over all its processes): microseconds of CPU per
-relayed query (sysbench's query count) and per login (one `SELECT 1` each). Unlike events
-per second, it hardly moves with what else the machine is doing: the figure to compare
-between runs and machines.
+For (a) and (b) it also prints the CPU time the bridge (and HAProxy) used per query (user +
+system, from /proc/PID/stat before and after the run, over all its processes): microseconds
+per relayed query (sysbench's query count), and per login in (b), where every login runs one
+`SELECT 1`. Unlike events per second, it hardly moves with what else the machine is doing:
+the figure to compare between runs and machines.
 
 Usage: python bench/run.py [--time SECONDS] [--workers N] [--config default|plain|both]
                            [--sessions N] [--json FILE]
@@ -199,7 +199,7 @@ def main() -> int:
         db = MariaDB.start(base / "mariadb", certs=certs)
         prepare(db, args.sessions)
         proxy, proxy_port = haproxy(base, db.port)
-        results = run_all(args, names, base, db, certs, proxy_port)
+        results = run_all(args, names, base, db, certs, (proxy_port, proxy.pid))
         report(results, names)
         if args.json:
             args.json.write_text(json.dumps(results, indent=2))
@@ -215,7 +215,7 @@ def main() -> int:
 
 def run_all(
     args: argparse.Namespace, names: list[str], base: Path, db: MariaDB, certs: CertSet,
-    proxy_port: int,
+    proxy: tuple[int, int],
 ) -> dict[str, dict[str, float]]:  # fmt: skip
     tests = {  # connect.lua: one query (SELECT 1) per login
         "point_select_8_threads": (["oltp_point_select"], 8),
@@ -229,9 +229,9 @@ def run_all(
         bridges = {n: stack.enter_context(bridge_for(n, base, db, certs, args.workers))
                    for n in names}  # fmt: skip
         targets = {"direct": (db.port, UPSTREAM_PASSWORD),
-                   "haproxy": (proxy_port, UPSTREAM_PASSWORD),
+                   "haproxy": (proxy[0], UPSTREAM_PASSWORD),
                    **{f"bridge_{n}": (b.port, PASSWORD) for n, b in bridges.items()}}  # fmt: skip
-        pids = {f"bridge_{n}": b.proc.pid for n, b in bridges.items()}
+        pids = {"haproxy": proxy[1], **{f"bridge_{n}": b.proc.pid for n, b in bridges.items()}}
         for name, (test, threads) in tests.items():
             for target, (port, password) in targets.items():
                 pid = pids.get(target)
@@ -242,7 +242,7 @@ def run_all(
                 if pid:
                     cpu = (cpu_seconds(pid) - before) / max(events, 1) * 1e6
                     results[f"{name}_cpu_us_per_event"][target] = cpu
-                    line += f"  {cpu:7.1f} us bridge CPU per event"
+                    line += f"  {cpu:7.1f} us CPU per {'login' if 'login' in name else 'query'}"
                 print(line, flush=True)
         if args.sessions and args.workers == 1:
             for n, bridge in bridges.items():
@@ -271,6 +271,8 @@ def report(results: dict[str, dict[str, float]], names: list[str]) -> None:
               f"{logins[key] / logins['direct']:14.2f} {logins[key]:9.0f} "
               f"{query_cpu[key]:13.1f} {login_cpu[key]:13.1f} "
               f"{'-' if rss is None else f'{rss:.1f}':>17}")  # fmt: skip
+    print(f"{'(haproxy)':14} {'':14} {'':14} {'':9} {query_cpu['haproxy']:13.1f} "
+          f"{login_cpu['haproxy']:13.1f}")  # fmt: skip
 
 
 if __name__ == "__main__":
