@@ -211,7 +211,8 @@ class Conn(asyncio.Protocol):
         """Close after what is queued is written; a TLS leg first says close_notify, as
         mysqld does, so that the peer reads a clean end of stream, not a truncated one."""
         if self.transport is not None and not self.transport.is_closing():
-            self.release_writes()
+            if not self._handshaking:  # (nothing is held during a handshake)
+                self.release_writes()
             if self._tls is not None and not self._handshaking:
                 with contextlib.suppress(ssl.SSLError):  # SSLWantReadError: no answer awaited
                     self._tls.unwrap()
@@ -241,6 +242,7 @@ class Conn(asyncio.Protocol):
     ) -> None:
         """Run the TLS handshake. Bytes already buffered are TLS records or garbage: both go
         to the TLS engine, which refuses garbage (ssl.SSLError)."""
+        self._write_held()  # in the clear, before the handshake (a greeting not yet sent)
         self._tls_in, self._tls_out = ssl.MemoryBIO(), ssl.MemoryBIO()
         self._tls = context.wrap_bio(
             self._tls_in, self._tls_out, server_side=server_side, server_hostname=server_hostname

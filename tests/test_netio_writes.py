@@ -135,3 +135,27 @@ def test_a_tls_leg_decrypts_every_record_of_a_chunk_and_waits_for_a_partial_one(
         return got
 
     assert asyncio.run(go())[1:] == [b"three"]
+
+
+def test_what_is_held_leaves_in_the_clear_before_a_tls_handshake(tmp_path: Path) -> None:
+    """A client that sent its SSLRequest before the greeting arrived: the read found it in
+    the buffer without waiting, so the greeting is still held when TLS starts."""
+    server_ctx, client_ctx = tls_pair(tmp_path)
+
+    async def go() -> list[bytes]:
+        conn, transport = make()
+        conn.hold_writes()
+        conn.send_packet(b"greeting", 0)
+        peer = Peer(client_ctx)
+        with contextlib.suppress(ssl.SSLWantReadError):
+            peer.tls.do_handshake()
+        conn.data_received(peer.outgoing.read())  # the ClientHello
+        handshake = asyncio.ensure_future(conn.start_tls(server_ctx, server_side=True))
+        await asyncio.sleep(0)
+        assert not handshake.done()
+        handshake.cancel()
+        return transport.writes
+
+    writes = asyncio.run(go())
+    assert writes[0] == b"\x08\x00\x00\x00greeting"
+    assert writes[1][:1] == b"\x16"  # then the ServerHello: a TLS handshake record
