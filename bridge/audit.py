@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from typing import Any
 
-from bridge.batching import take_batch
+from bridge.batching import Batcher
 
 log = logging.getLogger("bridge.audit")
 
@@ -73,8 +73,8 @@ class AuditLog:
     the 'bridge.audit' logger when the target is 'log'.
 
     The event loop only queues the record; a writer thread turns records into JSON lines and
-    writes them in batches (bridge/batching.py: one write for the records of about 10 ms, so
-    a record reaches the file within that under any load). `close()` (on drain) writes
+    writes them in batches (bridge/batching.py: at most one write every 10 ms, so a record
+    reaches the file within about that under any load). `close()` (on drain) writes
     everything queued. If a write fails (a full disk), the records stay in memory, up to
     MAX_PENDING, and the write is retried every second; past that the oldest are dropped,
     counted and logged."""
@@ -117,8 +117,9 @@ class AuditLog:
         file: io.FileIO | None = None
         pending: list[bytes] = []
         stopping = False
+        batches = Batcher(self._queue)
         while not stopping or pending:
-            for item in take_batch(self._queue, RETRY_SECONDS if pending else None):
+            for item in batches.take(RETRY_SECONDS if pending else None):
                 if item is _STOP:
                     stopping = True
                 elif isinstance(item, tuple):  # a new file: what is pending goes to the old

@@ -15,7 +15,7 @@ import queue
 import threading
 from typing import Any
 
-from bridge.batching import take_batch
+from bridge.batching import Batcher
 
 
 class _DeferredFormatHandler(logging.handlers.QueueHandler):
@@ -51,8 +51,9 @@ class _BatchWriter:
         self._thread.join()
 
     def _run(self) -> None:
+        batches = Batcher(self._records)
         while True:
-            batch = take_batch(self._records, None)
+            batch = batches.take(None)
             stop = any(record is _STOP for record in batch)
             self.write([record for record in batch if record is not _STOP])
             if stop:

@@ -4,26 +4,33 @@ import io
 import logging
 import queue
 import threading
+import time
 
-from bridge.batching import take_batch
+from bridge.batching import Batcher
 from bridge.logqueue import LogQueue
 
 
-def test_a_batch_gathers_what_comes_during_the_delay() -> None:
+def test_a_lone_record_is_taken_at_once_and_a_quick_one_waits_for_the_delay() -> None:
     source: queue.SimpleQueue[int] = queue.SimpleQueue()
+    batches = Batcher(source, delay=0.3)
     source.put(1)
-    late = threading.Timer(0.01, lambda: [source.put(n) for n in (2, 3)])
+    started = time.monotonic()
+    assert batches.take(None) == [1]  # the writer was idle: no delay
+    assert time.monotonic() - started < 0.2
+    source.put(2)
+    late = threading.Timer(0.05, lambda: [source.put(n) for n in (3, 4)])
     late.start()
-    assert take_batch(source, None, delay=0.2) == [1, 2, 3]
+    assert batches.take(None) == [2, 3, 4]  # within the delay: others joined it
+    assert time.monotonic() - started >= 0.3
     late.join()
-    assert take_batch(source, 0.01) == []  # nothing came in time
+    assert batches.take(0.01) == []  # nothing came in time
 
 
-def test_a_waiting_batch_is_taken_without_delay() -> None:
+def test_a_waiting_batch_is_taken_whole() -> None:
     source: queue.SimpleQueue[int] = queue.SimpleQueue()
     for n in range(5):
         source.put(n)
-    assert take_batch(source, None, delay=60) == [0, 1, 2, 3, 4]  # would hang on the delay
+    assert Batcher(source).take(None) == [0, 1, 2, 3, 4]
 
 
 class CountingStream(io.StringIO):
