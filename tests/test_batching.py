@@ -18,7 +18,12 @@ def test_a_lone_record_is_taken_at_once_and_a_quick_one_waits_for_the_delay() ->
     assert batches.take(None) == [1]  # the writer was idle: no delay
     assert time.monotonic() - started < 0.2
     source.put(2)
-    late = threading.Timer(0.05, lambda: [source.put(n) for n in (3, 4)])
+
+    def two_more() -> None:
+        source.put(3)
+        source.put(4)
+
+    late = threading.Timer(0.05, two_more)
     late.start()
     assert batches.take(None) == [2, 3, 4]  # within the delay: others joined it
     assert time.monotonic() - started >= 0.3
