@@ -26,7 +26,8 @@ from bridge.config import AdminConfig, ConfigError, check_private, parse_address
 from bridge.plugins import PLUGINS
 from bridge.runtime import Runtime
 from bridge.session import Session
-from bridge.throttle import Throttle
+from bridge.state.engine import StateUnavailable
+from bridge.state.throttle import ThrottleState
 
 log = logging.getLogger("bridge.admin")
 MAX_REQUEST = 64 * 1024
@@ -48,7 +49,7 @@ class Served(Protocol):
     @property
     def last_reload_error(self) -> str | None: ...
     @property
-    def throttle(self) -> Throttle: ...
+    def throttle(self) -> ThrottleState: ...
 
     async def reload(self) -> bool: ...
 
@@ -172,7 +173,10 @@ async def unlock(server: Served, request: dict[str, Any]) -> Any:
     user, host = request.get("user"), request.get("host")
     if not isinstance(user, str) or not (host is None or isinstance(host, str)):
         raise AdminError("unlock takes a user name, and optionally a host")
-    forgotten = server.throttle.unlock(user, host)
+    try:
+        forgotten = await server.throttle.unlock(user, host)
+    except StateUnavailable as exc:
+        raise AdminError(f"unlock: {exc}; try again when it answers") from None
     log.info("admin: unlocked %r (host %r): %d failure record(s) forgotten", user, host, forgotten)
     return {"user": user, "host": host, "records": forgotten}
 

@@ -39,6 +39,8 @@ from bridge.plugins import PLUGINS, PluginSpec
 from bridge.protocol.constants import SCRAMBLE_LENGTH, Capability
 from bridge.protocol.errors import ProtocolError
 from bridge.runtime import Runtime
+from bridge.scramble import check_sha2_token
+from bridge.state.throttle import ThrottleClosed
 from bridge.wire import WIRE_METHODS, WireContext, WireMethod
 from bridge.wire.base import GssService, is_empty_answer
 
@@ -83,7 +85,7 @@ class Authenticator:
         one), verify with its backend. On COM_CHANGE_USER, always switch (fresh nonce)."""
         started = time.monotonic()
         self.user = user
-        self._refuse_long_name(user, first)
+        await self._refuse_long_name(user, first)
         await self._throttle(user, deadline)
         answered = client_plugin is None or not is_empty_answer(first)
         choice = choose(self.rt, user, self.client.host, client_plugin, answered)
@@ -107,7 +109,7 @@ class Authenticator:
         except Denied as exc:
             reason = "no account matches" if decoy else exc.reason
             self._log_denied(user, row, method.name, reason, started)
-            self.ctx.throttle.failure(user, self.client.address, exc.resolved)
+            await self.ctx.throttle.failure(user, self.client.address, exc.resolved)
             if isinstance(exc, PasswordChangeRequired) and not decoy:
                 raise MustChangePassword(reason) from None
             raise self._denial(spec, reason) from None
@@ -116,8 +118,8 @@ class Authenticator:
             self.ctx.metrics.backend_outages.labels(spec.backend).inc()
             raise self._denial(spec, f"backend unavailable: {exc}") from None
         self.attempts.note(proxied_account=decision.account)
-        self._check_resolved_lock(identity)
-        self.ctx.throttle.success(user, self.client.address, identity.resolved_names)
+        await self._check_resolved_lock(identity)
+        await self.ctx.throttle.success(user, self.client.address, identity.resolved_names)
         return Authenticated(row, identity, method.name, decision)
 
     async def _run_method(
@@ -130,7 +132,7 @@ class Authenticator:
         switch = switch and not method.no_switch
         exchange = AuthExchange(self.io, self.log, method.name if switch else None,
                                 lambda: self._extend_for_question(deadline))  # fmt: skip
-        ctx = self._wire_context(row, exchange)
+        ctx = self._wire_context(row, exchange, await self._fast_digest(method, row))
         method.check_transport(ctx)
         if switch:
             self._check_can_switch(method.name)
@@ -154,7 +156,7 @@ class Authenticator:
             extended = asyncio.get_running_loop().time() + pam.timeout
             deadline.reschedule(max(extended, deadline.when() or 0))
 
-    def _refuse_long_name(self, user: str, first: bytes) -> None:
+    async def _refuse_long_name(self, user: str, first: bytes) -> None:
         """Longer than any account name can be: refused up front, as a wrong password."""
         limit = self.rt.config.server.max_user_name_length
         if len(user) <= limit:
@@ -162,14 +164,14 @@ class Authenticator:
         self.used_password = not is_empty_answer(first)
         self.log.info("access denied: user=%r... reason=user name longer than %d characters",
                       user[:limit], limit)  # fmt: skip
-        self.ctx.throttle.failure(user, self.client.address)
+        await self.ctx.throttle.failure(user, self.client.address)
         raise AccessDenied(user, self.client.host.display, self.used_password,
                            f"user name longer than {limit} characters")  # fmt: skip
 
-    def _check_resolved_lock(self, identity: Identity) -> None:
+    async def _check_resolved_lock(self, identity: Identity) -> None:
         """The name the backend resolved may be locked under another spelling."""
-        locked = self.ctx.throttle.locked(self.user, self.client.address,
-                                          identity.resolved_names)  # fmt: skip
+        locked = await self.ctx.throttle.locked(self.user, self.client.address,
+                                                identity.resolved_names)  # fmt: skip
         if locked is not None:
             lock = self.rt.config.protection.lock_time
             raise AccountBlocked(self.user, self.client.host.display, lock, *locked)
@@ -177,12 +179,16 @@ class Authenticator:
     async def _throttle(self, user: str, deadline: asyncio.Timeout | None) -> None:
         """A lock refuses at once (ERROR 3955, whatever the password); a delay is served here,
         on the event loop, with the handshake deadline moved by as much."""
-        throttle, address = self.ctx.throttle, self.client.address
-        locked = throttle.locked(user, address)
+        address = self.client.address
+        try:
+            locked, delay = await self.ctx.throttle.check(user, address)
+        except ThrottleClosed as exc:  # the state engine is down and the policy says refuse
+            self.log.warning("refused %r: %s", user, exc)
+            raise AccessDenied(user, self.client.host.display, self.used_password,
+                               str(exc)) from None  # fmt: skip
         if locked is not None:
             lock = self.rt.config.protection.lock_time
             raise AccountBlocked(user, self.client.host.display, lock, *locked)
-        delay = throttle.delay(user, address)
         if delay:
             self.log.info("delaying %r from %s by %.1f s after failed logins", user, address, delay)
             if deadline is not None and deadline.when() is not None:
@@ -194,14 +200,22 @@ class Authenticator:
             return AccessDeniedNoPassword(self.user, self.client.host.display, reason)
         return AccessDenied(self.user, self.client.host.display, self.used_password, reason)
 
-    def _wire_context(self, row: AccountRow, exchange: AuthExchange) -> WireContext:
-        store, nonce = self.rt.store, self.nonce
+    async def _fast_digest(self, method: WireMethod, row: AccountRow) -> bytes | None:
+        """caching_sha2_password: the row's cached digest, fetched before the exchange."""
+        if method.name != "caching_sha2_password":
+            return None
+        return await self.rt.store.fast_digest(row)
+
+    def _wire_context(
+        self, row: AccountRow, exchange: AuthExchange, digest: bytes | None
+    ) -> WireContext:
+        nonce = self.nonce
         return WireContext(
             nonce=nonce,
             secure=self.client.secure,
             rsa=self.rt.rsa,
             allow_insecure_cleartext=self.rt.config.server.allow_insecure_cleartext,
-            fast_auth=lambda token: store.fast_auth_ok(row, nonce, token),
+            fast_auth=lambda token: digest is not None and check_sha2_token(token, nonce, digest),
             ask=exchange.ask_from_thread,
             peer_uid=self.client.uid,
             gss=cast(GssService | None, self.rt.backends.get("kerberos")),

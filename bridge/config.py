@@ -320,6 +320,51 @@ class ProtectionConfig(Model):
     lock_by: Literal["account", "account_and_address"] = "account_and_address"
 
 
+def _redis_url(text: str) -> str:
+    if not text.startswith(("redis://", "rediss://", "unix://")):
+        raise ValueError(f"{text!r}: a state URL starts with redis://, rediss:// or unix://")
+    return text
+
+
+RedisUrl = Annotated[str, AfterValidator(_redis_url)]
+
+
+class StateConfig(Model):
+    """Where the state bridges share lives (docs/scaling.md): this process's memory, or a
+    Redis/Valkey server that every worker and instance uses."""
+
+    backend: Literal["memory", "redis"] = "memory"
+    url: RedisUrl | None = None  # redis://host:port/db, rediss://... (TLS), unix:///path
+    urls: tuple[RedisUrl, ...] = ()  # several: the first that answers (a replica set's primary)
+    tls_ca: ConfigPath | None = None  # rediss://: the CA that signed the server's certificate
+    tls_cert: ConfigPath | None = None  # rediss://: a client certificate, if the server asks
+    tls_key: ConfigPath | None = None
+    username: str | None = None  # Redis 6 ACL user
+    password_file: ConfigPath | None = None  # a secrets file (0600 or 0640)
+    key_prefix: str = Field("mysql-auth-bridge:", min_length=1, max_length=100)
+    connect_timeout: float = Field(1.0, gt=0)  # seconds
+    command_timeout: float = Field(0.5, gt=0)  # seconds; a slower answer counts as down
+    fast_auth_key_file: ConfigPath | None = None  # 32 random bytes, a secrets file
+    fast_auth_ttl: float = Field(86400.0, gt=0)  # seconds a shared fast-auth entry lives
+    # While the engine is down: known_locks (locks this process has seen still refuse, new
+    # failures are counted in-process), open (in-process counting only), closed (refuse).
+    throttle_when_down: Literal["known_locks", "open", "closed"] = "known_locks"
+
+    @model_validator(mode="after")
+    def _redis_needs(self) -> StateConfig:
+        if self.backend == "memory":
+            return self
+        if self.url is None and not self.urls:
+            raise ValueError("backend redis needs url (or urls)")
+        if self.fast_auth_key_file is None:
+            raise ValueError("backend redis needs fast_auth_key_file (32 random bytes, 0600)")
+        return self
+
+    @property
+    def all_urls(self) -> tuple[str, ...]:
+        return ((self.url,) if self.url else ()) + self.urls
+
+
 class MetricsConfig(Model):
     listen: TcpAddress = "127.0.0.1:9104"  # GET /metrics (Prometheus) and GET /healthz
 
@@ -353,6 +398,7 @@ class BridgeConfig(Model):
     backends: BackendsConfig = BackendsConfig()
     log: LogConfig = LogConfig()
     protection: ProtectionConfig = ProtectionConfig()
+    state: StateConfig = StateConfig()
     metrics: MetricsConfig | None = None
     audit_log: AuditTarget | None = None  # a file (JSON lines), or 'log' for the log
     admin: AdminConfig | None = None

@@ -13,7 +13,7 @@ from bridge.metrics import Metrics
 from bridge.protocol.packets import HandshakeV10
 from bridge.registry import SessionRegistry
 from bridge.runtime import Runtime
-from bridge.throttle import Throttle
+from bridge.state.throttle import ThrottleState
 from bridge.upstream.pool import UpstreamPool
 
 
@@ -29,7 +29,9 @@ class SessionContext(Protocol):
         ...
 
     @property
-    def throttle(self) -> Throttle: ...
+    def throttle(self) -> ThrottleState:
+        """Failed-login counts and locks: this process's, or shared (bridge/state/)."""
+        ...
 
     @property
     def metrics(self) -> Metrics: ...
@@ -42,6 +44,11 @@ class SessionContext(Protocol):
 
     @property
     def pool(self) -> UpstreamPool: ...
+
+    async def remote_upstream_id(self, bridge_id: int) -> int | None:
+        """KILL of a session another worker or instance holds (shared state): its upstream
+        thread id, or None."""
+        ...
 
     def client_capabilities(self, tls: bool) -> int:
         """The capabilities the greeting offers."""

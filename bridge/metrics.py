@@ -51,6 +51,16 @@ class Metrics:
         self.directory_failures = Gauge(
             f"{PREFIX}_ldap_server_failures", "LDAP servers found failing, since start", registry=r
         )
+        self.state_up = Gauge(
+            f"{PREFIX}_state_up",
+            "1 if the state engine answered its last call (memory: 1)",
+            registry=r,
+        )
+        self.state_errors = Gauge(
+            f"{PREFIX}_state_errors",
+            "Calls to the state engine that failed or timed out",
+            registry=r,
+        )
         self.pool_idle = Gauge(
             f"{PREFIX}_upstream_pool_idle", "Upstream connections kept idle", registry=r
         )

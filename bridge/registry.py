@@ -69,6 +69,9 @@ class LocalRegistry:
     def __contains__(self, bridge_id: object) -> bool:
         return bridge_id in self._sessions
 
+    def items(self) -> list[tuple[int, int]]:
+        return list(self._sessions.items())
+
 
 class SharedMemory:
     """The anonymous shared mapping all workers inherit: `workers` regions of `capacity`

@@ -25,11 +25,11 @@ from bridge.metrics import Metrics, MetricsServer
 from bridge.netio import Conn
 from bridge.protocol.constants import BRIDGE_HOP, DEFAULT_CHARSET, PER_HOP, Capability
 from bridge.protocol.packets import HandshakeV10, build_err
-from bridge.registry import ConnectionIds, LocalRegistry, SessionRegistry, SharedMemory
+from bridge.registry import SharedMemory
 from bridge.runtime import Runtime, build_runtime
 from bridge.session import Session
 from bridge.slots import Slots
-from bridge.throttle import Throttle
+from bridge.state import build_state
 from bridge.upstream.login import UpstreamError, probe
 from bridge.upstream.pool import UpstreamPool
 from bridge.workers import worker_ready
@@ -88,7 +88,12 @@ class BridgeServer:
         self.metrics.pool_discarded.set_function(lambda: self.pool.discarded)
         self.metrics.directory_failures.set_function(self._directory_failures)
         self._metrics_server: MetricsServer | None = None
-        self.throttle = Throttle(runtime.config.protection)
+        self.state = build_state(runtime.config, worker, shared)  # throttle, caches, KILL
+        self.throttle = self.state.throttle
+        self.registry = self.state.registry
+        self._ids = self.state.ids
+        self.metrics.state_up.set_function(lambda: self.state.metrics["up"])
+        self.metrics.state_errors.set_function(lambda: self.state.metrics["errors"])
         self.profile = FALLBACK_PROFILE
         self.sessions: dict[asyncio.Task[None], Session] = {}
         self.slots = Slots()
@@ -96,12 +101,6 @@ class BridgeServer:
         self.started = time.monotonic()
         self.last_reload_error: str | None = None
         self._admin: AdminServer | None = None
-        self.registry: SessionRegistry
-        if shared is not None and worker is not None:
-            self.registry = shared.for_worker(worker)
-            self._ids = ConnectionIds(worker, shared.workers)
-        else:
-            self.registry, self._ids = LocalRegistry(), ConnectionIds()
         self._listeners: list[asyncio.Server] = []
         self._stop = asyncio.Event()
         self._reload_lock = asyncio.Lock()
@@ -122,6 +121,10 @@ class BridgeServer:
         if greeting.capabilities != self.profile.capabilities:
             log.info("upstream %s: %s", self.runtime.upstream.describe(), greeting.server_version)
         self.profile = greeting
+
+    async def remote_upstream_id(self, bridge_id: int) -> int | None:
+        """KILL of a session another worker or instance holds (shared state only)."""
+        return await self.state.remote_upstream_id(bridge_id)
 
     def client_capabilities(self, tls: bool) -> int:
         """The greeting's capabilities: the upstream's session bits plus this hop's own."""
@@ -168,6 +171,8 @@ class BridgeServer:
         self.metrics.sessions_active.dec()
 
     async def start(self) -> None:
+        await self.state.start()
+        self.state.attach(self.runtime)
         await self.refresh_profile()
         if self.runtime.config.metrics is not None:
             self._metrics_server = MetricsServer(self.metrics, self.health)
@@ -289,6 +294,9 @@ class BridgeServer:
         self.pool.timeout = runtime.config.upstream.connect_timeout
         self.metrics.reloads.labels("ok").inc()
         self.throttle.config = runtime.config.protection
+        self.state.attach(runtime)
+        if runtime.config.state != self.state.config:
+            log.warning("reload: state settings changed; they take effect at the next restart")
         try:
             self.audit.retarget(runtime.config.audit_log)  # also how the audit file is rotated
         except OSError as exc:
@@ -368,5 +376,6 @@ class BridgeServer:
             with contextlib.suppress(OSError):
                 unix.unlink()
         await self.pool.close()
+        await self.state.close()
         self.audit.close()  # every queued audit record written
         log.info("stopped")

@@ -182,7 +182,8 @@ class Session:
         await self._relay(self.upstream, self.auth)
 
     async def _relay(self, upstream: UpstreamSession, auth: Authenticator) -> None:
-        kill = KillTranslator(self.ctx.registry, self.conn, upstream.conn, self.log)
+        kill = KillTranslator(self.ctx.registry, self.conn, upstream.conn, self.log,
+                              self.ctx.remote_upstream_id)  # fmt: skip
         if not self.ctx.registry.add(self.id, upstream.greeting.connection_id):
             self.log.warning("session registry full: KILL %d will not find this session", self.id)
         change_user = ChangeUserHandler(self, auth)
@@ -193,9 +194,9 @@ class Session:
             if command == Command.COM_CHANGE_USER:
                 await change_user.handle(packet)
             elif command == Command.COM_PROCESS_KILL:
-                kill.process_kill(packet)
+                await kill.process_kill(packet)
             else:
-                kill.query(packet)
+                await kill.query(packet)
 
         self.relay = Relay(self.conn, upstream.conn, held, HELD_QUERY_LIMIT,
                            server.max_handshake_packet, server.change_user_timeout)  # fmt: skip

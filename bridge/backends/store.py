@@ -1,5 +1,6 @@
 """The built-in hash store: native ('*' + SHA1 hex) and SHA-2 ('$A$005$') hashes in the
-account rows, with caching_sha2_password's in-memory fast-auth cache."""
+account rows, with caching_sha2_password's fast-auth cache (in memory, or shared through
+the state engine: bridge/state/fastauth.py)."""
 
 from __future__ import annotations
 
@@ -28,10 +29,9 @@ from bridge.hashing import (
 )
 from bridge.mapping.accounts import AccountRow
 from bridge.scramble import check_native_token, check_sha2_token
+from bridge.state.fastauth import FastAuthCache, MemoryFastAuth
 
 from .base import Identity, Peer
-
-CacheKey = tuple[str, str, bytes]
 
 # The account-row plugins whose authentication_string is a hash this store checks, and how
 # each is read (raising HashFormatError); bridge/plugins.py takes its store rows from here.
@@ -48,11 +48,6 @@ def stored_hash(plugin: str, authentication_string: bytes) -> StoredHash:
     return HASH_PARSERS[plugin](authentication_string)
 
 
-def _key(row: AccountRow) -> CacheKey:
-    # The hash is part of the key: a changed password (after a reload) misses the cache.
-    return (row.user, row.host, row.authentication_string)
-
-
 class StoreBackend:
     name = "store"
     accepts: tuple[type[Credential], ...] = (
@@ -63,16 +58,19 @@ class StoreBackend:
     )
 
     def __init__(self) -> None:
-        self._fast_cache: dict[CacheKey, bytes] = {}
+        # The row's stored hash is part of what a cached digest is bound to: a changed
+        # password (after a reload) misses the cache.
+        self.fast_cache: FastAuthCache = MemoryFastAuth()
         self._checks: dict[type, Callable[[Credential, AccountRow, StoredHash], object]] = {
             NativeScramble: self._check_native,
-            Sha2Scramble: self._check_fast,
             Ed25519Signature: self._check_signature,
         }
 
-    def fast_auth_ok(self, row: AccountRow, nonce: bytes, token: bytes) -> bool:
-        digest = self._fast_cache.get(_key(row))
-        return digest is not None and check_sha2_token(token, nonce, digest)
+    async def fast_digest(self, row: AccountRow) -> bytes | None:
+        """The cached SHA256(SHA256(password)) of a caching_sha2_password row, or None."""
+        if row.plugin != "caching_sha2_password":
+            return None
+        return await self.fast_cache.get(row)
 
     async def verify(
         self, credential: Credential, user: str, row: AccountRow, peer: Peer
@@ -80,6 +78,8 @@ class StoreBackend:
         stored = stored_hash(row.plugin, row.authentication_string)
         if isinstance(credential, ClearPassword):
             ok = await self._check_clear(credential, row, stored)
+        elif isinstance(credential, Sha2Scramble):
+            ok = await self._check_fast(credential, row)
         else:
             ok = bool(self._checks[type(credential)](credential, row, stored))
         if not ok:
@@ -94,9 +94,9 @@ class StoreBackend:
             return check_native_token(cred.token, cred.nonce, stored.stage2)
         return False
 
-    def _check_fast(self, cred: Credential, row: AccountRow, stored: StoredHash) -> bool:
-        assert isinstance(cred, Sha2Scramble)
-        return self.fast_auth_ok(row, cred.nonce, cred.token)
+    async def _check_fast(self, cred: Sha2Scramble, row: AccountRow) -> bool:
+        digest = await self.fast_digest(row)
+        return digest is not None and check_sha2_token(cred.token, cred.nonce, digest)
 
     def _check_signature(self, cred: Credential, row: AccountRow, stored: StoredHash) -> bool:
         assert isinstance(cred, Ed25519Signature)
@@ -107,6 +107,6 @@ class StoreBackend:
             # SHA-256-crypt costs milliseconds: keep it off the event loop.
             ok = await asyncio.to_thread(stored.matches, cred.password)
             if ok and row.plugin == "caching_sha2_password":
-                self._fast_cache[_key(row)] = fast_auth_digest(cred.password)
+                await self.fast_cache.put(row, fast_auth_digest(cred.password))
             return ok
         return stored.matches(cred.password)

@@ -7,6 +7,7 @@ no upstream; a KILL it cannot translate gets ERROR 1235."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 
 from bridge.errors import BridgeError, KillNotSupported, UnknownThread
 from bridge.netio import Conn
@@ -25,13 +26,16 @@ class KillTranslator:
         client: Conn,
         upstream: Conn,
         log: logging.LoggerAdapter[logging.Logger],
+        remote: Callable[[int], Awaitable[int | None]] | None = None,
     ) -> None:
+        """`remote`: finds a session another worker or instance holds (shared state)."""
         self.registry = registry
+        self.remote = remote
         self.client = client
         self.upstream = upstream
         self.log = log
 
-    def query(self, packet: Packet) -> None:
+    async def query(self, packet: Packet) -> None:
         """A COM_QUERY whose first byte may start a KILL: translated, refused, or passed on
         unchanged (most such queries are no KILL at all)."""
         kill = parse_kill(packet.payload[1:])
@@ -41,25 +45,27 @@ class KillTranslator:
             self.log.info("KILL refused: %s", kill.reason)
             self._reply(packet, KillNotSupported())
         else:
-            thread = self._thread(packet, kill.target)
+            thread = await self._thread(packet, kill.target)
             if thread is not None:
                 sql = kill.statement(thread)
                 self.log.info("KILL %d: running %r upstream", kill.target, sql.decode())
                 self.upstream.send_packet(bytes([Command.COM_QUERY]) + sql, 0)
 
-    def process_kill(self, packet: Packet) -> None:
+    async def process_kill(self, packet: Packet) -> None:
         """COM_PROCESS_KILL <id>: the same, as a command."""
         try:
             target = parse_process_kill(packet.payload)
         except ProtocolError:
             target = 0
-        thread = self._thread(packet, target)
+        thread = await self._thread(packet, target)
         if thread is not None:
             self.log.info("COM_PROCESS_KILL %d: upstream thread %d", target, thread)
             self.upstream.send_packet(build_process_kill(thread), 0)
 
-    def _thread(self, packet: Packet, target: int) -> int | None:
+    async def _thread(self, packet: Packet, target: int) -> int | None:
         thread = self.registry.upstream_id(target)
+        if thread is None and self.remote is not None:
+            thread = await self.remote(target)
         if thread is None:
             self.log.info("KILL of connection id %d, which the bridge does not know", target)
             self._reply(packet, UnknownThread(target))

@@ -32,7 +32,7 @@ from bridge.runtime import Runtime, build_runtime
 from bridge.scramble import native_token
 from bridge.server import FALLBACK_PROFILE
 from bridge.session import Session
-from bridge.throttle import Throttle
+from bridge.state.throttle import MemoryThrottle
 from bridge.upstream.pool import UpstreamPool
 from sandbox.bridgeproc import write_config
 from sandbox.certs import CertSet
@@ -51,14 +51,17 @@ class Services:
     profile: HandshakeV10 = FALLBACK_PROFILE
     metrics: Metrics = field(default_factory=Metrics)
     registry: SessionRegistry = field(default_factory=LocalRegistry)
-    throttle: Throttle = field(init=False)
+    throttle: MemoryThrottle = field(init=False)
     pool: UpstreamPool = field(init=False)
     slots: list[tuple[str, str | None, bool]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        self.throttle = Throttle(self.runtime.config.protection)
+        self.throttle = MemoryThrottle(self.runtime.config.protection)
         upstream = self.runtime.config.upstream
         self.pool = UpstreamPool(upstream.pool, upstream.connect_timeout)
+
+    async def remote_upstream_id(self, bridge_id: int) -> int | None:
+        return None  # one process: no other instance's sessions
 
     def client_capabilities(self, tls: bool) -> int:
         return self.profile.capabilities | (C.CLIENT_SSL if tls else 0)

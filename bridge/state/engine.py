@@ -1,0 +1,116 @@
+"""The connection to the state engine (Redis or Valkey), through redis-py's asyncio client.
+
+Every call goes through `Engine.run`: bounded by `command_timeout`, so a slow or absent
+server never holds up a login for long, and never blocks the event loop. A failure marks
+the engine down for a backoff that doubles (0.25 s up to 30 s) while it stays down; during
+the backoff calls fail at once, without touching the network. The first failure logs a
+WARNING, the recovery an INFO line; `errors` and `up` feed the metrics."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+
+from bridge.config import ConfigError, StateConfig, check_private
+
+log = logging.getLogger("bridge.state")
+T = TypeVar("T")
+FIRST_BACKOFF = 0.25  # seconds
+MAX_BACKOFF = 30.0
+
+
+class StateUnavailable(Exception):
+    """The state engine did not answer (down, slow, refusing): callers fall back."""
+
+
+def read_password(config: StateConfig) -> str | None:
+    if config.password_file is None:
+        return None
+    check_private(config.password_file)
+    return config.password_file.read_text(encoding="utf-8").rstrip("\r\n")
+
+
+def _client(url: str, config: StateConfig, password: str | None) -> aioredis.Redis:
+    options: dict[str, Any] = {
+        "socket_connect_timeout": config.connect_timeout,
+        "socket_timeout": config.command_timeout,
+        "retry_on_timeout": False,
+        "health_check_interval": 0,
+    }
+    if password is not None:
+        options["password"] = password
+    if config.username is not None:
+        options["username"] = config.username
+    if url.startswith("rediss://"):
+        options.update(ssl_ca_certs=str(config.tls_ca) if config.tls_ca else None,
+                       ssl_certfile=str(config.tls_cert) if config.tls_cert else None,
+                       ssl_keyfile=str(config.tls_key) if config.tls_key else None)  # fmt: skip
+    try:
+        client: aioredis.Redis = aioredis.Redis.from_url(url, **options)
+    except ValueError as exc:
+        raise ConfigError(f"state.url {url!r}: {exc}") from None
+    return client
+
+
+class Engine:
+    def __init__(self, config: StateConfig) -> None:
+        self.config = config
+        self.prefix = config.key_prefix
+        password = read_password(config)
+        self.urls = config.all_urls
+        self._clients = [_client(url, config, password) for url in self.urls]
+        self._current = 0
+        self._backoff = 0.0
+        self._retry_at = 0.0
+        self.errors = 0  # failed calls, for the metrics
+        self.up = True
+
+    @property
+    def client(self) -> aioredis.Redis:
+        return self._clients[self._current]
+
+    @property
+    def available(self) -> bool:
+        """False while backing off after a failure: callers go straight to their fallback."""
+        return time.monotonic() >= self._retry_at
+
+    async def run(self, op: Callable[[aioredis.Redis], Awaitable[T]]) -> T:
+        """`op(client)` within command_timeout; StateUnavailable if it fails or is skipped."""
+        if not self.available:
+            raise StateUnavailable("state engine down (backing off)")
+        try:
+            async with asyncio.timeout(self.config.command_timeout + self.config.connect_timeout):
+                result = await op(self.client)
+        except (RedisError, OSError, TimeoutError) as exc:
+            self._failed(exc)
+            raise StateUnavailable(f"state engine: {type(exc).__name__}") from None
+        self._recovered()
+        return result
+
+    def _failed(self, exc: Exception) -> None:
+        self.errors += 1
+        if self.up:
+            log.warning("state engine %s unavailable (%s: %s): caches miss, throttling as "
+                        "state.throttle_when_down says", self.urls[self._current],
+                        type(exc).__name__, exc)  # fmt: skip
+        self.up = False
+        self._current = (self._current + 1) % len(self._clients)  # the next URL, if any
+        self._backoff = min(MAX_BACKOFF, self._backoff * 2 if self._backoff else FIRST_BACKOFF)
+        self._retry_at = time.monotonic() + self._backoff
+
+    def _recovered(self) -> None:
+        if not self.up:
+            log.info("state engine %s answers again", self.urls[self._current])
+        self.up, self._backoff = True, 0.0
+
+    async def close(self) -> None:
+        for client in self._clients:
+            with contextlib.suppress(RedisError, OSError):
+                await client.aclose()

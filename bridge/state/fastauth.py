@@ -1,0 +1,170 @@
+"""The caching_sha2_password fast-auth cache: SHA256(SHA256(password)) of an account row,
+kept after a full authentication so that the next login of that row can be a scramble.
+
+- MemoryFastAuth: this process's dict, keyed by the row and its stored hash (a changed hash
+  misses), as mysqld keeps it.
+- RedisFastAuth: shared by every bridge holding the same key file. The digest is a cheap
+  unsalted hash of the password, so it is stored sealed: AES-256-GCM under a key derived
+  from `state.fast_auth_key_file`, with the row (user, host) and the row's stored hash as
+  associated data, so a value moved to another row's key, or read back after the row's hash
+  changed, does not open (and is deleted). The Redis key name is an HMAC of the row under
+  another derived key: a reader learns neither the names nor the digests. Entries live
+  `state.fast_auth_ttl` seconds; each process also keeps what it saw in memory as long.
+  If the engine is down, a miss: the client does a full authentication."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import hmac
+import os
+import time
+from pathlib import Path
+from typing import Any, Protocol
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+from bridge.config import ConfigError, check_private
+from bridge.mapping.accounts import AccountRow
+from bridge.state.engine import Engine, StateUnavailable
+
+KEY_BYTES = 32  # what `head -c 32 /dev/urandom` writes; at least this much is required
+NONCE_BYTES = 12
+DIGEST_BYTES = 32
+MAX_LOCAL = 100_000  # entries a process keeps in memory; beyond, the oldest go
+
+CacheKey = tuple[str, str, bytes]
+
+
+class FastAuthCache(Protocol):
+    async def get(self, row: AccountRow) -> bytes | None:
+        """The cached digest of this row (with its current stored hash), or None."""
+
+    async def put(self, row: AccountRow, digest: bytes) -> None: ...
+
+
+def _key(row: AccountRow) -> CacheKey:
+    return (row.user, row.host, row.authentication_string)
+
+
+class MemoryFastAuth:
+    def __init__(self) -> None:
+        self._digests: dict[CacheKey, bytes] = {}
+
+    async def get(self, row: AccountRow) -> bytes | None:
+        return self._digests.get(_key(row))
+
+    async def put(self, row: AccountRow, digest: bytes) -> None:
+        self._digests[_key(row)] = digest
+
+
+def read_key_file(path: Path) -> bytes:
+    """The shared secret of the bridges: a secrets file of at least 32 bytes."""
+    check_private(path)
+    secret = path.read_bytes()
+    if len(secret) < KEY_BYTES:
+        raise ConfigError(
+            f"{path}: state.fast_auth_key_file holds {len(secret)} bytes; it needs at least "
+            f"{KEY_BYTES} random bytes (head -c 32 /dev/urandom > {path.name}; chmod 600)"
+        )
+    return secret
+
+
+def _derive(secret: bytes, purpose: bytes) -> bytes:
+    kdf = HKDF(hashes.SHA256(), KEY_BYTES, salt=None, info=b"mysql-auth-bridge " + purpose)
+    return kdf.derive(secret)
+
+
+def _joined(*parts: bytes) -> bytes:
+    return b"".join(len(p).to_bytes(4, "big") + p for p in parts)
+
+
+def _account(row: AccountRow) -> bytes:
+    return _joined(row.user.encode("utf-8", "surrogatepass"),
+                   row.host.encode("utf-8", "surrogatepass"))  # fmt: skip
+
+
+def associated_data(row: AccountRow) -> bytes:
+    """What a sealed value is bound to: the row and its stored hash, unambiguously joined."""
+    return _joined(_account(row), row.authentication_string)
+
+
+class Sealer:
+    """AES-GCM sealing and the keyed names, from the key file's secret."""
+
+    def __init__(self, secret: bytes) -> None:
+        self._aead = AESGCM(_derive(secret, b"fast-auth seal"))
+        self._names = _derive(secret, b"fast-auth name")
+
+    def __repr__(self) -> str:
+        return "Sealer(...)"
+
+    def name(self, row: AccountRow) -> str:
+        return hmac.new(self._names, _account(row), hashlib.sha256).hexdigest()
+
+    def seal(self, row: AccountRow, digest: bytes) -> bytes:
+        nonce = os.urandom(NONCE_BYTES)
+        return nonce + self._aead.encrypt(nonce, digest, associated_data(row))
+
+    def open(self, row: AccountRow, sealed: bytes) -> bytes | None:
+        try:
+            digest = self._aead.decrypt(sealed[:NONCE_BYTES], sealed[NONCE_BYTES:],
+                                        associated_data(row))  # fmt: skip
+        except (InvalidTag, ValueError):
+            return None
+        return digest if len(digest) == DIGEST_BYTES else None
+
+
+class RedisFastAuth:
+    def __init__(self, engine: Engine, secret: bytes, ttl: float) -> None:
+        self.engine = engine
+        self.sealer = Sealer(secret)
+        self.ttl = ttl
+        self._local: dict[CacheKey, tuple[float, bytes]] = {}
+
+    def _redis_key(self, row: AccountRow) -> str:
+        return f"{self.engine.prefix}fa:{self.sealer.name(row)}"
+
+    async def get(self, row: AccountRow) -> bytes | None:
+        hit = self._local.get(_key(row))
+        if hit is not None and hit[0] > time.monotonic():
+            return hit[1]
+        name = self._redis_key(row)
+        try:
+            sealed = await self.engine.run(lambda client: client.get(name))
+        except StateUnavailable:
+            return None
+        if not isinstance(sealed, bytes):
+            return None
+        digest = self.sealer.open(row, sealed)
+        if digest is None:  # another hash (a changed password) or not ours: drop it
+            await self._forget(name)
+            return None
+        self._remember(row, digest)
+        return digest
+
+    async def put(self, row: AccountRow, digest: bytes) -> None:
+        self._remember(row, digest)
+        sealed, name = self.sealer.seal(row, digest), self._redis_key(row)
+        ttl_ms = int(self.ttl * 1000)
+
+        async def store(client: Any) -> None:
+            await client.set(name, sealed, px=ttl_ms)
+
+        with contextlib.suppress(StateUnavailable):  # else: the others do a full authentication
+            await self.engine.run(store)
+
+    def _remember(self, row: AccountRow, digest: bytes) -> None:
+        if len(self._local) >= MAX_LOCAL:
+            now = time.monotonic()
+            self._local = {k: v for k, v in self._local.items() if v[0] > now}
+            if len(self._local) >= MAX_LOCAL:
+                self._local.clear()
+        self._local[_key(row)] = (time.monotonic() + self.ttl, digest)
+
+    async def _forget(self, name: str) -> None:
+        with contextlib.suppress(StateUnavailable):
+            await self.engine.run(lambda client: client.delete(name))

@@ -1,0 +1,215 @@
+"""The session registry for KILL on the state engine: bridge connection id -> upstream thread
+id, readable by every worker and instance (docs/scaling.md).
+
+Connection ids are unique across instances by construction: each process claims an
+instance slot (1..4095) with SET NX, and its ids are `slot << 20 | n`. The slot key lives
+15 s and the process renews it every 5 s, with its sessions hash
+(`<prefix>sessions:<slot>`: id -> upstream thread id). A process that dies lets both expire,
+so a stale entry never sends a KILL for a thread id the upstream has reused.
+
+Slot 0 is never claimed: a process that could not reach the engine at start hands out ids
+in slot 0 (worker i of n: i+1, i+1+n, ...), which KILL finds through this process only, and
+claims a slot as soon as the engine answers. If the engine lost its data (a restart without
+persistence) the process claims its slot again and writes its live sessions back."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+from collections.abc import Container
+from typing import Any
+
+from bridge.registry import LocalRegistry
+from bridge.state.engine import Engine, StateUnavailable
+
+log = logging.getLogger("bridge.state")
+SLOT_BITS = 20
+SLOTS = 1 << (32 - SLOT_BITS)  # 4096: slot 0 is the unshared one
+LOW_MASK = (1 << SLOT_BITS) - 1
+HEARTBEAT = 5.0  # seconds
+SLOT_TTL_MS = 15_000
+
+# KEYS: the slot key, the sessions hash; ARGV: our token, ttl -> 1 if still ours
+RENEW = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  redis.call('PEXPIRE', KEYS[2], ARGV[2])
+  return 1
+end
+return 0
+"""
+
+
+class SlotIds:
+    """Connection ids in this process's slot: 32-bit, never 0, never one in use."""
+
+    def __init__(self, worker: int = 0, workers: int = 1) -> None:
+        self.slot = 0
+        self.first, self.step = worker + 1, workers
+        self._next = self.first
+
+    def take(self, in_use: Container[int]) -> int:
+        while True:
+            low = self._next
+            self._next += self.step
+            if self._next > LOW_MASK:
+                self._next = self.first
+            candidate = (self.slot << SLOT_BITS) | low
+            if candidate not in in_use:
+                return candidate
+
+
+class RedisRegistry:
+    def __init__(self, engine: Engine, ids: SlotIds) -> None:
+        self.engine = engine
+        self.ids = ids
+        self.local = LocalRegistry()
+        self.token = secrets.token_hex(16)
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._missed = False  # a write failed: the hash is rewritten at the next heartbeat
+        self._renew = engine.client.register_script(RENEW)
+
+    @property
+    def slot(self) -> int:
+        return self.ids.slot
+
+    def _slot_key(self, slot: int) -> str:
+        return f"{self.engine.prefix}slot:{slot}"
+
+    def _sessions_key(self, slot: int) -> str:
+        return f"{self.engine.prefix}sessions:{slot}"
+
+    # --- SessionRegistry --------------------------------------------------------------------
+
+    def add(self, bridge_id: int, upstream_id: int) -> bool:
+        self.local.add(bridge_id, upstream_id)
+        if self._shared(bridge_id):
+            key = self._sessions_key(self.slot)
+            self._background(lambda c: c.hset(key, str(bridge_id), str(upstream_id)))
+        return True
+
+    def remove(self, bridge_id: int) -> None:
+        if bridge_id not in self.local:
+            return
+        self.local.remove(bridge_id)
+        if self._shared(bridge_id):
+            key = self._sessions_key(self.slot)
+            self._background(lambda c: c.hdel(key, str(bridge_id)))
+
+    def upstream_id(self, bridge_id: int) -> int | None:
+        return self.local.upstream_id(bridge_id)
+
+    def __contains__(self, bridge_id: object) -> bool:
+        return bridge_id in self.local
+
+    # --- other processes' sessions ----------------------------------------------------------
+
+    async def remote_upstream_id(self, bridge_id: int) -> int | None:
+        """The upstream thread id of a session another process holds, or None."""
+        slot = bridge_id >> SLOT_BITS
+        if not 0 < bridge_id <= 0xFFFFFFFF or slot in (0, self.slot):
+            return None
+        key = self._sessions_key(slot)
+        try:
+            found = await self.engine.run(lambda c: c.hget(key, str(bridge_id)))
+        except StateUnavailable:
+            return None
+        return int(found) if found is not None else None
+
+    # --- the slot ---------------------------------------------------------------------------
+
+    async def claim(self) -> bool:
+        """Claim a free slot (the one held before, if it is still free); write back the
+        live sessions of that slot."""
+        try:
+            slot = await self.engine.run(self._claim_any)
+        except StateUnavailable:
+            return False
+        if slot is None:
+            log.warning("state: no free instance slot; KILL finds this process's sessions "
+                        "through this process only")  # fmt: skip
+            return False
+        if slot != self.ids.slot:
+            log.info("state: instance slot %d (connection ids from %d)", slot, slot << SLOT_BITS)
+        self.ids.slot = slot
+        await self._write_back()
+        return True
+
+    async def _claim_any(self, client: Any) -> int | None:
+        first = self.ids.slot
+        if not first:  # spread the instances over the slots
+            first = int(await client.incr(f"{self.engine.prefix}slot-seq")) % (SLOTS - 1) + 1
+        for i in range(SLOTS - 1):
+            slot = (first - 1 + i) % (SLOTS - 1) + 1
+            if await client.set(self._slot_key(slot), self.token, nx=True, px=SLOT_TTL_MS):
+                return slot
+            if (await client.get(self._slot_key(slot))) == self.token.encode():
+                return slot
+        return None
+
+    async def _write_back(self) -> None:
+        """The slot's sessions hash made equal to this process's live sessions."""
+        live = {str(i): str(t) for i, t in self.local.items() if i >> SLOT_BITS == self.slot}
+        key = self._sessions_key(self.slot)
+
+        async def rewrite(client: Any) -> None:
+            async with client.pipeline(transaction=True) as pipe:
+                pipe.delete(key)
+                if live:
+                    pipe.hset(key, mapping=live)
+                    pipe.pexpire(key, SLOT_TTL_MS)
+                await pipe.execute()
+
+        try:
+            await self.engine.run(rewrite)
+            self._missed = False
+        except StateUnavailable:
+            self._missed = True
+
+    async def renew(self) -> None:
+        """One heartbeat: renew the slot (or claim one)."""
+        if self.slot == 0:
+            await self.claim()
+            return
+        keys = [self._slot_key(self.slot), self._sessions_key(self.slot)]
+        try:
+            ours = await self.engine.run(
+                lambda c: self._renew(keys=keys, args=[self.token, SLOT_TTL_MS], client=c)
+            )
+        except StateUnavailable:
+            return
+        if ours and self._missed:
+            await self._write_back()
+        if not ours:
+            log.warning("state: instance slot %d was lost (engine restarted or unreachable "
+                        "too long); claiming it again", self.slot)  # fmt: skip
+            await self.claim()
+
+    async def heartbeat(self) -> None:
+        while True:
+            await self.renew()
+            await asyncio.sleep(HEARTBEAT)
+
+    async def release(self) -> None:
+        """At shutdown: give the slot and its sessions back at once."""
+        if self.slot == 0:
+            return
+        keys = [self._slot_key(self.slot), self._sessions_key(self.slot)]
+        with contextlib.suppress(StateUnavailable):
+            await self.engine.run(lambda c: c.delete(*keys))
+
+    def _shared(self, bridge_id: int) -> bool:
+        return self.slot != 0 and bridge_id >> SLOT_BITS == self.slot
+
+    def _background(self, op: Any) -> None:
+        async def run() -> None:
+            try:
+                await self.engine.run(op)
+            except StateUnavailable:
+                self._missed = True  # rewritten at the first heartbeat after the outage
+
+        task = asyncio.get_running_loop().create_task(run())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)

@@ -1,0 +1,330 @@
+"""Failed-login throttling behind one async interface, so that the counts and locks can be
+shared by every worker and instance (docs/scaling.md).
+
+- MemoryThrottle: bridge/throttle.py's in-process Throttle, as it always was.
+- RedisThrottle: the same rules on the state engine, each operation one Lua script (atomic
+  on the server, expiry set in the same step, the server's clock for every time). Names and
+  addresses are hashed in the keys. While the engine is down it falls back by
+  `state.throttle_when_down`: `known_locks` (the default) keeps refusing the locks this
+  process has seen and counts new failures in-process; `open` counts in-process only;
+  `closed` refuses every login (as a backend outage: ERROR 1045)."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import logging
+import time
+from collections.abc import Iterable
+from typing import Any, Protocol
+
+from bridge.config import ProtectionConfig
+from bridge.state.engine import Engine, StateUnavailable
+from bridge.throttle import MAX_USERS_PER_ADDRESS, OTHERS, Key, Throttle, name_key
+
+log = logging.getLogger("bridge.state")
+FORGET_AFTER_MS = 3_600_000  # as bridge/throttle.py's FORGET_AFTER
+MAX_KNOWN = 100_000  # locks remembered for when the engine is down; expired ones go first
+Lock = tuple[float, int]  # (seconds remaining, failures)
+
+
+class ThrottleClosed(Exception):
+    """throttle_when_down: closed, and the engine is down: refuse the login."""
+
+
+class ThrottleState(Protocol):
+    config: ProtectionConfig
+
+    async def check(self, user: str, address: str) -> tuple[Lock | None, float]:
+        """Before the exchange: a lock on the typed name, and the delay to serve."""
+
+    async def locked(self, user: str, address: str, also: Iterable[str | None]) -> Lock | None:
+        """After it: a lock under any name the backend resolved."""
+
+    async def failure(self, user: str, address: str, also: Iterable[str | None] = ()) -> None: ...
+
+    async def success(self, user: str, address: str, also: Iterable[str | None]) -> None: ...
+
+    async def unlock(self, user: str, address: str | None) -> int: ...
+
+
+class MemoryThrottle:
+    """This process's own counters (state.backend memory)."""
+
+    def __init__(self, config: ProtectionConfig) -> None:
+        self.local = Throttle(config)
+
+    @property
+    def config(self) -> ProtectionConfig:
+        return self.local.config
+
+    @config.setter
+    def config(self, config: ProtectionConfig) -> None:
+        self.local.config = config
+
+    async def check(self, user: str, address: str) -> tuple[Lock | None, float]:
+        return self.local.locked(user, address), self.local.delay(user, address)
+
+    async def locked(self, user: str, address: str, also: Iterable[str | None]) -> Lock | None:
+        return self.local.locked(user, address, also)
+
+    async def failure(self, user: str, address: str, also: Iterable[str | None] = ()) -> None:
+        self.local.failure(user, address, also)
+
+    async def success(self, user: str, address: str, also: Iterable[str | None]) -> None:
+        self.local.success(user, address, also)
+
+    async def unlock(self, user: str, address: str | None) -> int:
+        return self.local.unlock(user, address)
+
+
+# --- Lua: each runs atomically on the server ---------------------------------------------
+
+# KEYS[1]: the count key (for the delay); KEYS[2..]: lock keys.
+# -> {failures of KEYS[1], then per lock key: ms remaining, failures}
+CHECK = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local out = {tonumber(redis.call('HGET', KEYS[1], 'n') or '0')}
+for i = 2, #KEYS do
+  local h = redis.call('HMGET', KEYS[i], 'n', 'l')
+  local l = tonumber(h[2] or '0')
+  out[#out + 1] = (l > now) and (l - now) or 0
+  out[#out + 1] = tonumber(h[1] or '0')
+end
+return out
+"""
+
+# KEYS: records; ARGV: attempts, lock ms, forget ms, max shares, others, then per key:
+# lockable (1/0), share (whose failure, for an address record, or ''), typed-index key or ''.
+# -> per key: ms of lock remaining, failures
+FAILURE = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local attempts, lock_ms = tonumber(ARGV[1]), tonumber(ARGV[2])
+local forget_ms, max_shares, others = tonumber(ARGV[3]), tonumber(ARGV[4]), ARGV[5]
+local out = {}
+for i, key in ipairs(KEYS) do
+  local a = 5 + (i - 1) * 3
+  local lockable, share, typed = ARGV[a + 1], ARGV[a + 2], ARGV[a + 3]
+  local l = tonumber(redis.call('HGET', key, 'l') or '0')
+  local n = redis.call('HINCRBY', key, 'n', 1)
+  if share ~= '' then
+    local field = 's:' .. share
+    if redis.call('HEXISTS', key, field) == 0 then
+      if tonumber(redis.call('HGET', key, 'k') or '0') >= max_shares then
+        field = 's:' .. others
+      else
+        redis.call('HINCRBY', key, 'k', 1)
+      end
+    end
+    redis.call('HINCRBY', key, field, 1)
+  end
+  if lockable == '1' and attempts > 0 and n % attempts == 0 then
+    l = now + lock_ms
+    redis.call('HSET', key, 'l', l)
+  end
+  local ttl = math.max(forget_ms, l - now)
+  redis.call('PEXPIRE', key, ttl)
+  if typed ~= '' then
+    redis.call('SADD', typed, key)
+    redis.call('PEXPIRE', typed, math.max(ttl, redis.call('PTTL', typed)))
+  end
+  out[#out + 1] = (l > now) and (l - now) or 0
+  out[#out + 1] = n
+end
+return out
+"""
+
+# KEYS: records; ARGV per key: '' (forget the record) or a share to take off its count.
+SUCCESS = """
+for i, key in ipairs(KEYS) do
+  local share = ARGV[i]
+  if share == '' then
+    redis.call('DEL', key)
+  else
+    local s = tonumber(redis.call('HGET', key, 's:' .. share) or '0')
+    if s > 0 then
+      redis.call('HDEL', key, 's:' .. share)
+      redis.call('HINCRBY', key, 'k', -1)
+      if redis.call('HINCRBY', key, 'n', -s) <= 0 then
+        redis.call('DEL', key)
+      end
+    end
+  end
+end
+return 1
+"""
+
+
+def _h(text: str) -> str:
+    """A key part: hashed, so that no name or address is readable in the keys."""
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:32]
+
+
+class RedisThrottle:
+    """The throttle's rules (bridge/throttle.py) with the records on the state engine."""
+
+    def __init__(self, config: ProtectionConfig, engine: Engine, when_down: str) -> None:
+        self.engine = engine
+        self.when_down = when_down
+        self.local = Throttle(config)  # the fallback while the engine is down
+        self._known: dict[str, tuple[float, int]] = {}  # lock key -> (monotonic end, failures)
+        client = engine.client
+        self._check, self._failure, self._success = (
+            client.register_script(CHECK), client.register_script(FAILURE),
+            client.register_script(SUCCESS),
+        )  # fmt: skip
+
+    @property
+    def config(self) -> ProtectionConfig:
+        return self.local.config
+
+    @config.setter
+    def config(self, config: ProtectionConfig) -> None:
+        self.local.config = config
+
+    # --- keys -------------------------------------------------------------------------------
+
+    def _key(self, key: Key) -> str:
+        return f"{self.engine.prefix}th:{key[0]}:" + ":".join(_h(part) for part in key[1:])
+
+    def _typed_index(self, name: str) -> str:
+        return f"{self.engine.prefix}th:t:{_h(name)}"
+
+    def _records(self, how: str, names: list[str], address: str) -> list[Key]:
+        return self.local._keys(how, names, address)
+
+    # --- the interface ----------------------------------------------------------------------
+
+    async def check(self, user: str, address: str) -> tuple[Lock | None, float]:
+        cfg = self.config
+        if not self.local.enabled:
+            return None, 0.0
+        name = name_key(user)
+        count = self._key(self._records(cfg.count_by, [name], address)[0])
+        locks = [self._key(k) for k in self._records(cfg.lock_by, [name], address)]
+        locks = locks if cfg.failed_login_attempts else []
+        try:
+            out = await self._call(self._check, [count, *locks], [])
+        except StateUnavailable:
+            return self._fallback_lock(user, address, locks, ()), self.local.delay(user, address)
+        return self._lock_from(locks, out[1:]), self._delay(int(out[0]))
+
+    def _delay(self, failures: int) -> float:
+        threshold = self.config.failed_login_threshold
+        if not threshold or failures < threshold:
+            return 0.0
+        return min(self.config.max_delay, self.config.min_delay * (failures - threshold + 1))
+
+    async def locked(self, user: str, address: str, also: Iterable[str | None]) -> Lock | None:
+        if not self.config.failed_login_attempts:
+            return None
+        also = tuple(also)
+        names = self.local._names(user, also)
+        locks = [self._key(k) for k in self._records(self.config.lock_by, names, address)]
+        try:
+            out = await self._call(self._check, [locks[0], *locks], [])
+        except StateUnavailable:
+            return self._fallback_lock(user, address, locks, also)
+        return self._lock_from(locks, out[1:])
+
+    async def failure(self, user: str, address: str, also: Iterable[str | None] = ()) -> None:
+        if not self.local.enabled:
+            return
+        also = tuple(also)
+        keys, args = self._failure_args(self.local._names(user, also), address)
+        try:
+            out = await self._call(self._failure, keys, args)
+        except StateUnavailable:
+            self.local.failure(user, address, also)
+            return
+        self._lock_from(keys, out)
+
+    def _failure_args(self, names: list[str], address: str) -> tuple[list[str], list[Any]]:
+        cfg = self.config
+        keys: list[str] = []
+        args: list[Any] = [cfg.failed_login_attempts, int(cfg.lock_time * 1000), FORGET_AFTER_MS,
+                           MAX_USERS_PER_ADDRESS, _h(OTHERS)]  # fmt: skip
+        for how in dict.fromkeys((cfg.count_by, cfg.lock_by)):
+            for key in self._records(how, names, address):
+                if (name := self._key(key)) in keys:
+                    continue
+                keys.append(name)
+                share = _h(names[0]) if how == "address" else ""
+                resolved = how != "address" and key[1] != names[0]
+                typed = self._typed_index(names[0]) if resolved else ""
+                args += [1 if how == cfg.lock_by else 0, share, typed]
+        return keys, args
+
+    async def success(self, user: str, address: str, also: Iterable[str | None]) -> None:
+        if not self.local.enabled:
+            return
+        also = tuple(also)
+        names = self.local._names(user, also)
+        self.local.success(user, address, also)
+        keys: list[str] = []
+        shares: list[str] = []
+        for how in dict.fromkeys((self.config.count_by, self.config.lock_by)):
+            for record in self._records(how, names, address):
+                keys.append(self._key(record))
+                shares.append(_h(names[0]) if how == "address" else "")
+        for name in keys:
+            self._known.pop(name, None)
+        with contextlib.suppress(StateUnavailable):  # else the records expire by themselves
+            await self._call(self._success, keys, shares)
+
+    async def unlock(self, user: str, address: str | None) -> int:
+        """Every record of this name (all spellings), and those it was typed for."""
+        name = name_key(user)
+        forgotten = self.local.unlock(user, address)
+        by_name = self._key(("u", name))
+        pattern = self._key(("ua", name, address)) if address else self._key(("ua", name)) + ":*"
+
+        async def gather(client: Any) -> list[str]:
+            found = [by_name] if await client.exists(by_name) else []
+            found += [k.decode() async for k in client.scan_iter(match=pattern, count=500)]
+            typed = [k.decode() for k in await client.smembers(self._typed_index(name))]
+            suffix = f":{_h(address)}" if address else ""
+            start = len(self.engine.prefix) + len("th:")
+            found += [k for k in typed if k.startswith("u:", start) or k.endswith(suffix)]
+            if found:
+                await client.delete(*found)
+            return found
+
+        keys = await self.engine.run(gather)
+        for key in keys:
+            self._known.pop(key, None)
+        return max(forgotten, len(set(keys)))
+
+    # --- helpers ----------------------------------------------------------------------------
+
+    async def _call(self, script: Any, keys: list[str], args: list[Any]) -> list[int]:
+        out = await self.engine.run(lambda client: script(keys=keys, args=args, client=client))
+        return [int(v) for v in out]
+
+    def _lock_from(self, keys: list[str], pairs: list[int]) -> Lock | None:
+        """The first lock in (ms remaining, failures) pairs; every lock seen is remembered
+        for when the engine is down."""
+        found: Lock | None = None
+        now = time.monotonic()
+        if len(self._known) > MAX_KNOWN:
+            self._known = {k: v for k, v in self._known.items() if v[0] > now}
+        for key, remaining, failures in zip(keys, pairs[::2], pairs[1::2], strict=False):
+            if remaining > 0:
+                self._known[key] = (now + remaining / 1000, failures)
+                found = found or (remaining / 1000, failures)
+        return found
+
+    def _fallback_lock(
+        self, user: str, address: str, locks: list[str], also: tuple[str | None, ...]
+    ) -> Lock | None:
+        if self.when_down == "closed":
+            raise ThrottleClosed("state engine down and state.throttle_when_down is closed")
+        if self.when_down == "known_locks":
+            now = time.monotonic()
+            for key in locks:
+                end, failures = self._known.get(key, (0.0, 0))
+                if end > now:
+                    return end - now, failures
+        return self.local.locked(user, address, also)
