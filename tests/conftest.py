@@ -22,6 +22,7 @@ from bridge.mapping.hosts import client_host, parse_host
 if TYPE_CHECKING:  # imported where used: mutation runs copy bridge/ and tests/, not sandbox/
     from sandbox.certs import CertSet
     from sandbox.ldap import Slapd
+    from sandbox.redis import RedisServer
 
 settings.register_profile(
     "mutation",
@@ -64,5 +65,15 @@ def slapd(tmp_path_factory: pytest.TempPathFactory, certs: CertSet) -> Iterator[
     from tests.ldapfix import start_slapd
 
     server = start_slapd(tmp_path_factory.mktemp("slapd"), certs)
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    """A throwaway redis-server for the shared-state tests (tests that stop it make their own)."""
+    from sandbox.redis import RedisServer
+
+    server = RedisServer.start(tmp_path_factory.mktemp("redis"))
     yield server
     server.stop()

@@ -153,7 +153,7 @@ for i, key in ipairs(KEYS) do
     end
   end
 end
-return 1
+return {}
 """
 
 
