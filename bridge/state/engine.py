@@ -2,7 +2,7 @@
 
 Every call goes through `Engine.run`: bounded by `command_timeout`, so a slow or absent
 server never holds up a login for long, and never blocks the event loop. A failure marks
-the engine down for a backoff that doubles (0.25 s up to 30 s) while it stays down; during
+the engine down for a backoff that doubles (0.25 s up to 10 s) while it stays down; during
 the backoff calls fail at once, without touching the network. The first failure logs a
 WARNING, the recovery an INFO line; `errors` and `up` feed the metrics."""
 
@@ -23,7 +23,7 @@ from bridge.config import ConfigError, StateConfig, check_private
 log = logging.getLogger("bridge.state")
 T = TypeVar("T")
 FIRST_BACKOFF = 0.25  # seconds
-MAX_BACKOFF = 30.0
+MAX_BACKOFF = 10.0
 
 
 class StateUnavailable(Exception):

@@ -158,7 +158,9 @@ def test_redis_backend_needs_a_url_and_a_key_file() -> None:
     with pytest.raises(ValueError, match="fast_auth_key_file"):
         StateConfig.model_validate({"backend": "redis", "url": "redis://127.0.0.1:1"})
     with pytest.raises(ValueError, match="redis://"):
-        StateConfig.model_validate({"backend": "redis", "url": "http://x", "fast_auth_key_file": "/k"})
+        StateConfig.model_validate(
+            {"backend": "redis", "url": "http://x", "fast_auth_key_file": "/k"}
+        )
     assert StateConfig().backend == "memory"
 
 

@@ -1,0 +1,288 @@
+"""Shared state in a real redis-server (issue 14): two bridges behind a real HAProxy with the
+PROXY protocol, real clients (PyMySQL, mysqlclient, the mariadb CLI), one MariaDB.
+
+- failed logins spread over both bridges reach the lock at the configured count;
+- a full caching_sha2 login on bridge A, then fast auth on bridge B;
+- KILL QUERY through B interrupts a query of a session on A;
+- redis-server stopped mid-run: logins go on, a known lock still holds, then all recovers;
+- a reader of the Redis keys cannot log in with what they hold."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pymysql
+import pymysql._auth
+import pytest
+import redis
+
+from bridge.scramble import sha2_token
+from sandbox.bridgeproc import BridgeProcess
+from sandbox.mariadb import MariaDB
+from sandbox.ports import free_port, port_open, wait_until
+from sandbox.redis import RedisServer
+from tests.integration.harness import closing, connect, error_of, mariadb_cli, scalar
+from tests.integration.rawclient import Raw
+from tests.integration.test_haproxy import haproxy_config
+from tests.integration.test_kill import running_sleeps, sleep_in_thread
+
+pytestmark = pytest.mark.integration
+LOCK_AFTER = 4
+
+
+class Front:
+    """The bridge fixture's shape, at HAProxy's address."""
+
+    def __init__(self, port: int, bridge: BridgeProcess) -> None:
+        self.port, self.certs, self.socket = port, bridge.certs, bridge.socket
+
+
+@pytest.fixture
+def redis_here(tmp_path: Path) -> Iterator[RedisServer]:
+    """Our own redis-server: some tests stop and restart it."""
+    server = RedisServer.start(tmp_path / "redis")
+    yield server
+    server.stop()
+
+
+def key_file(tmp_path: Path) -> Path:
+    path = tmp_path / "fast-auth.key"
+    if not path.exists():
+        path.write_bytes(os.urandom(32))
+        path.chmod(0o600)
+    return path
+
+
+def state_section(tmp_path: Path, server: RedisServer, **extra: Any) -> dict[str, Any]:
+    return {"backend": "redis", "url": server.url, "fast_auth_key_file": str(key_file(tmp_path)),
+            "command_timeout": 0.3, "connect_timeout": 0.3, **extra}  # fmt: skip
+
+
+def two_bridges(make_bridge: Any, tmp_path: Path, server: RedisServer, proxied: bool = False,
+                **state: Any) -> list[Any]:  # fmt: skip
+    """Two bridges sharing `server`; `proxied`: behind HAProxy (which connects from
+    127.0.0.1 with a PROXY header), so direct clients come from 127.0.0.3."""
+    protection = {"failed_login_attempts": LOCK_AFTER, "lock_time": 120, "lock_by": "account"}
+    listen = {"proxy_protocol_from": ["127.0.0.1/32"]} if proxied else {}
+    bridges = [
+        make_bridge(metrics={"listen": f"127.0.0.1:{free_port()}"}, listen=listen,
+                    state=state_section(tmp_path, server, **state), protection=protection)
+        for _ in range(2)
+    ]  # fmt: skip
+    same_accounts(bridges)
+    return bridges
+
+
+def same_accounts(bridges: list[BridgeProcess]) -> None:
+    """The same account file everywhere, as in production (each bridge was written with
+    its own salts, and a cached digest is bound to the row's stored hash)."""
+    text = (bridges[0].directory / "accounts.yaml").read_text()
+    for bridge in bridges[1:]:
+        (bridge.directory / "accounts.yaml").write_text(text)
+        assert bridge.reload()
+
+
+@pytest.fixture
+def haproxy(tmp_path: Path) -> Iterator[Any]:
+    procs: list[subprocess.Popen[bytes]] = []
+
+    def start(bridges: list[BridgeProcess]) -> Front:
+        port = free_port()
+        pairs = [(b.port, _metrics_port(b)) for b in bridges]
+        (tmp_path / "haproxy.cfg").write_text(haproxy_config(port, pairs))
+        procs.append(subprocess.Popen(["haproxy", "-f", str(tmp_path / "haproxy.cfg")],
+                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))  # fmt: skip
+        wait_until(lambda: port_open(port), 10, "haproxy")
+        time.sleep(1.5)  # the first health checks
+        return Front(port, bridges[0])
+
+    yield start
+    for proc in procs:
+        proc.terminate()
+        proc.wait()
+
+
+def _metrics_port(bridge: BridgeProcess) -> int:
+    import yaml
+
+    listen = yaml.safe_load(bridge.config.read_text())["metrics"]["listen"]
+    return int(listen.rsplit(":", 1)[1])
+
+
+def wrong_login(front: Any, user: str) -> tuple[int, str]:
+    with pytest.raises(pymysql.err.MySQLError) as caught:
+        connect("pymysql", front, user, "not-the-password", "tls", bind_address="127.0.0.2")
+    return error_of(caught.value)
+
+
+def test_failed_logins_over_both_bridges_lock_at_the_configured_count(
+    make_bridge: Any, tmp_path: Path, redis_here: RedisServer, haproxy: Any
+) -> None:
+    bridges = two_bridges(make_bridge, tmp_path, redis_here, proxied=True)
+    front = haproxy(bridges)
+    for _ in range(LOCK_AFTER - 1):
+        assert wrong_login(front, "app")[0] == 1045
+    direct = {"bind_address": "127.0.0.3"}
+    with closing(connect("pymysql", bridges[0], "nat", "nat-pw", "tls", **direct)):
+        pass  # another account is not locked
+    assert wrong_login(front, "app")[0] == 1045  # the LOCK_AFTER-th failure: now locked
+    assert all("access denied" in b.log for b in bridges), "HAProxy used one bridge only"
+    for bridge in bridges:  # the right password, on either bridge: locked
+        with pytest.raises(pymysql.err.MySQLError) as caught:
+            connect("pymysql", bridge, "app", "app-pw", "tls", **direct)
+        errno, message = error_of(caught.value)
+        assert errno == 3955 and f"due to {LOCK_AFTER} consecutive failed logins" in message
+    refused = mariadb_cli(front, "app", "app-pw")  # the CLI too, through HAProxy
+    assert refused.returncode == 1 and "ERROR 3955" in refused.stderr
+
+
+def fast_auth_on_the_wire(bridge: BridgeProcess, user: str, password: str) -> bytes:
+    """A caching_sha2 scramble over plain TCP: b'\\x01\\x03' is fast_auth_success, b'\\x01\\x04'
+    asks for a full authentication."""
+    raw = Raw.connect(bridge.port)
+    greeting = raw.greeting()
+    raw.hello(user, sha2_token(password.encode(), greeting.scramble), "caching_sha2_password")
+    answer = raw.read()[1]
+    raw.close()
+    return answer
+
+
+def _no_rsa(*_: Any) -> bytes:
+    raise AssertionError("the client was asked for a full authentication")
+
+
+def test_fast_auth_on_b_after_a_full_login_on_a(
+    make_bridge: Any, tmp_path: Path, redis_server: RedisServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    a, b = two_bridges(make_bridge, tmp_path, redis_server)
+    assert fast_auth_on_the_wire(b, "fresh", "fresh-pw") == b"\x01\x04"  # nothing cached yet
+    with closing(connect("pymysql", a, "fresh", "fresh-pw", "tls")) as conn:  # full, over TLS
+        assert scalar(conn, "SELECT CURRENT_USER()") == "fresh@%"
+    assert fast_auth_on_the_wire(b, "fresh", "fresh-pw") == b"\x01\x03"
+    # a real client on B over plain TCP with its RSA path taken away: only fast auth works
+    with monkeypatch.context() as patched:
+        patched.setattr(pymysql._auth, "sha2_rsa_encrypt", _no_rsa)
+        with closing(connect("pymysql", b, "fresh", "fresh-pw", "tcp")) as conn:
+            assert scalar(conn, "SELECT CURRENT_USER()") == "fresh@%"
+        with pytest.raises(AssertionError, match="full authentication"):
+            connect("pymysql", b, "app", "app-pw", "tcp")  # not cached: it would need RSA
+    assert fast_auth_on_the_wire(b, "fresh", "wrong-pw") == b"\x01\x04"
+
+
+def test_kill_query_through_b_interrupts_a_session_on_a(
+    make_bridge: Any, tmp_path: Path, redis_server: RedisServer, mariadb: MariaDB
+) -> None:
+    a, b = two_bridges(make_bridge, tmp_path, redis_server)
+    before = set(running_sleeps(mariadb))
+    with closing(connect("pymysql", a, "app", "app-pw", "tls")) as victim:
+        assert victim.thread_id() >= 1 << 20  # an id in A's instance slot
+        thread, outcome = sleep_in_thread(victim)
+        wait_until(lambda: set(running_sleeps(mariadb)) - before, 10, "the SLEEP upstream")
+        started = time.perf_counter()
+        with closing(connect("mysqlclient", b, "app", "app-pw", "tls")) as killer:
+            assert killer.thread_id() >> 20 != victim.thread_id() >> 20  # another slot
+            killer.cursor().execute(f"KILL QUERY {victim.thread_id()}")
+        thread.join(10)
+        assert time.perf_counter() - started < 1.0
+        assert isinstance(outcome[0], pymysql.err.MySQLError)
+        assert error_of(outcome[0])[0] == 1317  # Query execution was interrupted
+        assert scalar(victim, "SELECT 7") == 7
+    assert "KILL QUERY" in b.log and "KILL QUERY" not in a.log
+
+
+def test_redis_stopped_mid_run_then_back(
+    make_bridge: Any, tmp_path: Path, redis_here: RedisServer
+) -> None:
+    a, b = two_bridges(make_bridge, tmp_path, redis_here)
+    for bridge in (a, b, a, b):  # locked, and both bridges have seen the lock
+        with pytest.raises(pymysql.err.MySQLError):
+            connect("pymysql", bridge, "sha", "wrong", "tls")
+    for bridge in (a, b):
+        with pytest.raises(pymysql.err.MySQLError) as caught:
+            connect("pymysql", bridge, "sha", "sha-pw", "tls")
+        assert error_of(caught.value)[0] == 3955
+    redis_here.stop()
+    for bridge in (a, b):  # logins go on: full authentication; the known lock still holds
+        started = time.perf_counter()
+        assert mariadb_cli(bridge, "app", "app-pw").stdout.strip() == "app@%"
+        with closing(connect("pymysql", bridge, "nat", "nat-pw", "tcp")) as conn:
+            assert scalar(conn, "SELECT CURRENT_USER()") == "nat@%"
+        assert time.perf_counter() - started < 5
+        with pytest.raises(pymysql.err.MySQLError) as caught:
+            connect("pymysql", bridge, "sha", "sha-pw", "tls")
+        assert error_of(caught.value)[0] == 3955
+    a.wait_log("state engine")
+    assert "unavailable" in a.log
+    redis_here.start_again()  # empty, as a restart without persistence
+    time.sleep(1.5)  # past the backoff
+    with closing(connect("pymysql", a, "fresh", "fresh-pw", "tls")):  # full on A: cached in Redis
+        pass
+    wait_until(
+        lambda: fast_auth_on_the_wire(b, "fresh", "fresh-pw") == b"\x01\x03", 15, "fast auth"
+    )
+    a.wait_log("answers again")
+    for _ in range(LOCK_AFTER):  # shared counting again
+        with pytest.raises(pymysql.err.MySQLError):
+            connect("pymysql", a if _ % 2 else b, "nat", "wrong", "tls")
+    with pytest.raises(pymysql.err.MySQLError) as caught:
+        connect("pymysql", a, "nat", "nat-pw", "tls")
+    assert error_of(caught.value)[0] == 3955
+
+
+def test_a_bridge_started_while_redis_is_down(
+    make_bridge: Any, tmp_path: Path, mariadb: MariaDB
+) -> None:
+    """It starts, says so, serves logins (ids in slot 0), and claims a slot once Redis is up."""
+    server = RedisServer(tmp_path / "redis", free_port())
+    (tmp_path / "redis").mkdir()
+    bridge = make_bridge(state=state_section(tmp_path, server))
+    assert "not reachable at start" in bridge.log
+    with closing(connect("pymysql", bridge, "app", "app-pw", "tls")) as conn:
+        assert conn.thread_id() < 1 << 20
+        assert scalar(conn, "SELECT CURRENT_USER()") == "app@%"
+    server.start_again()
+    try:
+        bridge.wait_log("instance slot", timeout=20)
+        with closing(connect("pymysql", bridge, "app", "app-pw", "tls")) as conn:
+            assert conn.thread_id() >= 1 << 20
+    finally:
+        server.stop()
+
+
+def test_a_reader_of_the_keys_cannot_log_in_with_them(
+    make_bridge: Any, tmp_path: Path, redis_server: RedisServer
+) -> None:
+    a, _ = two_bridges(make_bridge, tmp_path, redis_server, key_prefix="reader:")
+    with closing(connect("pymysql", a, "fresh", "fresh-pw", "tls")):
+        pass
+    client = redis.Redis(port=redis_server.port)
+    (name,) = client.keys("reader:fa:*")
+    stored = client.get(name)
+    assert stored is not None and b"fresh" not in name + stored
+    # What a reader holds, tried as the SHA256(password) a fast-auth answer is made of.
+    for guess in (stored, stored[12:44], stored[-32:]):
+        raw = Raw.connect(a.port)
+        greeting = raw.greeting()
+        raw.hello("fresh", _token_from(guess, greeting.scramble), "caching_sha2_password")
+        assert raw.read()[1] == b"\x01\x04"  # no fast auth: a full authentication
+        raw.close()
+    # A bridge with the reader's own key file (the same Redis, another key): no fast auth.
+    other = tmp_path / "other"
+    other.mkdir()
+    stranger = make_bridge(state=state_section(other, redis_server, key_prefix="reader:"))
+    assert fast_auth_on_the_wire(stranger, "fresh", "fresh-pw") == b"\x01\x04"
+    client.close()
+
+
+def _token_from(secret: bytes, nonce: bytes) -> bytes:
+    """A fast-auth answer built from `secret` taken as SHA256(password)."""
+    stage1 = (secret * 2)[:32]
+    stage2 = hashlib.sha256(stage1).digest()
+    mask = hashlib.sha256(hashlib.sha256(stage2).digest() + nonce).digest()
+    return bytes(x ^ y for x, y in zip(stage1, mask, strict=True))
