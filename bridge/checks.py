@@ -27,6 +27,8 @@ from bridge.runtime import (
     server_tls_context,
 )
 from bridge.runtime import _row as account_row  # the loader's own row validation
+from bridge.state.engine import read_password
+from bridge.state.fastauth import read_key_file
 
 
 @dataclass
@@ -57,8 +59,34 @@ def _accounts(config: BridgeConfig) -> None:
     load_accounts(config.accounts)
 
 
+def _state_files(config: BridgeConfig) -> None:
+    """state.backend redis: the key file and the password file, as serve reads them."""
+    if config.state.backend != "redis":
+        return
+    assert config.state.fast_auth_key_file is not None
+    read_key_file(config.state.fast_auth_key_file)
+    read_password(config.state)
+
+
+def state_warnings(config: BridgeConfig, workers: int = 1) -> list[str]:
+    """In-process state where several processes share the clients (docs/scaling.md)."""
+    if config.state.backend != "memory":
+        return []
+    shared = "failed-login counts and locks and the fast-auth cache are per process"
+    found = []
+    if workers > 1:
+        found.append(f"--workers {workers} with state.backend memory: {shared} (each worker "
+                     "allows the full count of guesses); use state.backend redis")  # fmt: skip
+    if config.listen.proxy_protocol_from:
+        found.append("listen.proxy_protocol_from is set (a load balancer in front of several "
+                     f"bridges?) with state.backend memory: {shared}, and KILL finds only this "
+                     "instance's sessions; use state.backend redis")  # fmt: skip
+    return found
+
+
 STAGES: dict[str, Callable[[BridgeConfig], object]] = {
     "accounts": _accounts,
+    "state": _state_files,
     "upstream.credentials": lambda c: load_credentials(c.upstream.credentials),
     "tls": lambda c: server_tls_context(c.tls) if c.tls is not None else None,
     "backends": lambda c: build_backends(c, None),
@@ -66,22 +94,25 @@ STAGES: dict[str, Callable[[BridgeConfig], object]] = {
 
 
 def inspect_all(
-    config_path: Path, skip: frozenset[str] = frozenset()
+    config_path: Path, skip: frozenset[str] = frozenset(), workers: int = 1
 ) -> tuple[Runtime | None, Findings]:
     """Every problem `serve` would meet, in one run; the runtime when there is none.
-    `skip` names preflight checks to leave out (e.g. 'ports'). Each file is parsed once,
-    however many stages read it."""
+    `skip` names preflight checks to leave out (e.g. 'ports'); `workers`: as serve will
+    run. Each file is parsed once, however many stages read it."""
     with parse_once():
-        return _inspect_all(config_path, skip)
+        return _inspect_all(config_path, skip, workers)
 
 
-def _inspect_all(config_path: Path, skip: frozenset[str]) -> tuple[Runtime | None, Findings]:
+def _inspect_all(
+    config_path: Path, skip: frozenset[str], workers: int
+) -> tuple[Runtime | None, Findings]:
     found = Findings()
     try:
         config = load_config(config_path)
     except ConfigError as exc:
         found.errors += str(exc).splitlines()
         return None, found
+    found.warnings += state_warnings(config, workers)
     running = running_bridge(config)
     if running is not None and "ports" not in skip:
         skip |= {"ports"}

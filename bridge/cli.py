@@ -147,7 +147,7 @@ def check(args: argparse.Namespace) -> int:
     from bridge.checks import inspect_all
 
     skip = frozenset({"ports"}) if args.skip_ports else frozenset()
-    runtime, findings = inspect_all(Path(args.config), skip)
+    runtime, findings = inspect_all(Path(args.config), skip, args.workers)
     if runtime is not None and args.online:
         from bridge.online import check_online
 
@@ -454,6 +454,7 @@ def parser() -> argparse.ArgumentParser:
     cp.add_argument("--online", action="store_true", help=online)
     skip = "do not try to bind the TCP ports (when systemd's socket unit holds them)"
     cp.add_argument("--skip-ports", action="store_true", help=skip)
+    cp.add_argument("--workers", type=int, default=1, help="as serve will run (for its warnings)")
     ep = _sub(sub, "explain", _common())
     ep.add_argument("user", help="the user name the client sends")
     ep.add_argument("--host", default="localhost", help="the client's IP address or localhost")
