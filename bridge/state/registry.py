@@ -29,6 +29,8 @@ SLOT_BITS = 20
 SLOTS = 1 << (32 - SLOT_BITS)  # 4096: slot 0 is the unshared one
 LOW_MASK = (1 << SLOT_BITS) - 1
 HEARTBEAT = 5.0  # seconds
+FLUSH_DELAY = 0.05  # seconds: registrations are written in batches; a session shorter than
+# this never reaches the engine
 SLOT_TTL_MS = 15_000
 
 # KEYS: the slot key, the sessions hash; ARGV: our token, ttl -> 1 if still ours
@@ -67,8 +69,10 @@ class RedisRegistry:
         self.ids = ids
         self.local = LocalRegistry()
         self.token = secrets.token_hex(16)
-        self._tasks: set[asyncio.Task[Any]] = set()
         self._missed = False  # a write failed: the hash is rewritten at the next heartbeat
+        self._pending: dict[int, int | None] = {}  # id -> thread id to write, None: to delete
+        self._written: set[int] = set()  # ids the engine has
+        self._flusher: asyncio.Task[None] | None = None
         self._renew = engine.client.register_script(RENEW)
 
     @property
@@ -86,17 +90,19 @@ class RedisRegistry:
     def add(self, bridge_id: int, upstream_id: int) -> bool:
         self.local.add(bridge_id, upstream_id)
         if self._shared(bridge_id):
-            key = self._sessions_key(self.slot)
-            self._background(lambda c: c.hset(key, str(bridge_id), str(upstream_id)))
+            self._pending[bridge_id] = upstream_id
+            self._schedule()
         return True
 
     def remove(self, bridge_id: int) -> None:
         if bridge_id not in self.local:
             return
         self.local.remove(bridge_id)
-        if self._shared(bridge_id):
-            key = self._sessions_key(self.slot)
-            self._background(lambda c: c.hdel(key, str(bridge_id)))
+        if bridge_id in self._written:
+            self._pending[bridge_id] = None
+            self._schedule()
+        else:
+            self._pending.pop(bridge_id, None)  # never written: nothing to delete
 
     def upstream_id(self, bridge_id: int) -> int | None:
         return self.local.upstream_id(bridge_id)
@@ -164,9 +170,12 @@ class RedisRegistry:
 
         try:
             await self.engine.run(rewrite)
-            self._missed = False
         except StateUnavailable:
             self._missed = True
+            return
+        self._missed = False
+        self._written = {int(i) for i in live}
+        self._pending.clear()
 
     async def renew(self) -> None:
         """One heartbeat: renew the slot (or claim one)."""
@@ -194,6 +203,8 @@ class RedisRegistry:
 
     async def release(self) -> None:
         """At shutdown: give the slot and its sessions back at once."""
+        if self._flusher is not None:
+            self._flusher.cancel()
         if self.slot == 0:
             return
         keys = [self._slot_key(self.slot), self._sessions_key(self.slot)]
@@ -203,13 +214,30 @@ class RedisRegistry:
     def _shared(self, bridge_id: int) -> bool:
         return self.slot != 0 and bridge_id >> SLOT_BITS == self.slot
 
-    def _background(self, op: Any) -> None:
-        async def run() -> None:
-            try:
-                await self.engine.run(op)
-            except StateUnavailable:
-                self._missed = True  # rewritten at the first heartbeat after the outage
+    def _schedule(self) -> None:
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.get_running_loop().create_task(self._flush())
 
-        task = asyncio.get_running_loop().create_task(run())
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+    async def _flush(self) -> None:
+        """Write what changed in the last FLUSH_DELAY seconds, in one round trip."""
+        await asyncio.sleep(FLUSH_DELAY)
+        batch, self._pending = self._pending, {}
+        adds = {str(i): str(t) for i, t in batch.items() if t is not None}
+        gone = [str(i) for i, t in batch.items() if t is None]
+        key = self._sessions_key(self.slot)
+
+        async def write(client: Any) -> None:
+            async with client.pipeline(transaction=False) as pipe:
+                if adds:
+                    pipe.hset(key, mapping=adds)
+                if gone:
+                    pipe.hdel(key, *gone)
+                await pipe.execute()
+
+        try:
+            await self.engine.run(write)
+        except StateUnavailable:
+            self._missed = True  # rewritten at the first heartbeat after the outage
+            return
+        self._written |= {int(i) for i in adds}
+        self._written -= {int(i) for i in gone}

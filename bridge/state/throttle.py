@@ -80,18 +80,25 @@ class MemoryThrottle:
 
 # --- Lua: each runs atomically on the server ---------------------------------------------
 
-# KEYS[1]: the count key (for the delay); KEYS[2..]: lock keys.
-# -> {failures of KEYS[1], then per lock key: ms remaining, failures}
+# KEYS[1]: the count key (for the delay); KEYS[2..ARGV[1]]: lock keys; the rest: records
+# a success would clear. -> {failures of KEYS[1], then per lock key: ms remaining,
+# failures; then how many of the rest exist}
 CHECK = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local last = tonumber(ARGV[1])
 local out = {tonumber(redis.call('HGET', KEYS[1], 'n') or '0')}
-for i = 2, #KEYS do
+for i = 2, last do
   local h = redis.call('HMGET', KEYS[i], 'n', 'l')
   local l = tonumber(h[2] or '0')
   out[#out + 1] = (l > now) and (l - now) or 0
   out[#out + 1] = tonumber(h[1] or '0')
 end
+local exist = 0
+for i = last + 1, #KEYS do
+  exist = exist + redis.call('EXISTS', KEYS[i])
+end
+out[#out + 1] = exist
 return out
 """
 
@@ -170,6 +177,9 @@ class RedisThrottle:
         self.when_down = when_down
         self.local = Throttle(config)  # the fallback while the engine is down
         self._known: dict[str, tuple[float, int]] = {}  # lock key -> (monotonic end, failures)
+        # (name, address) whose check found no record a success would clear: its success
+        # (under the typed name only) needs no round trip. A failure here takes it out.
+        self._clean: set[tuple[str, str]] = set()
         client = engine.client
         self._check, self._failure, self._success = (
             client.register_script(CHECK), client.register_script(FAILURE),
@@ -205,11 +215,16 @@ class RedisThrottle:
         count = self._key(self._records(cfg.count_by, [name], address)[0])
         locks = [self._key(k) for k in self._records(cfg.lock_by, [name], address)]
         locks = locks if cfg.failed_login_attempts else []
+        clears = self._success_keys([name], address)[0]
         try:
-            out = await self._call(self._check, [count, *locks], [])
+            out = await self._call(self._check, [count, *locks, *clears], [1 + len(locks)])
         except StateUnavailable:
             return self._fallback_lock(user, address, locks, ()), self.local.delay(user, address)
-        return self._lock_from(locks, out[1:]), self._delay(int(out[0]))
+        if out[-1] == 0:
+            if len(self._clean) > MAX_KNOWN:
+                self._clean.clear()
+            self._clean.add((name, address))
+        return self._lock_from(locks, out[1:-1]), self._delay(int(out[0]))
 
     def _delay(self, failures: int) -> float:
         threshold = self.config.failed_login_threshold
@@ -218,22 +233,27 @@ class RedisThrottle:
         return min(self.config.max_delay, self.config.min_delay * (failures - threshold + 1))
 
     async def locked(self, user: str, address: str, also: Iterable[str | None]) -> Lock | None:
+        """After authentication: only for resolved names (the typed one was checked)."""
         if not self.config.failed_login_attempts:
             return None
         also = tuple(also)
         names = self.local._names(user, also)
+        if len(names) == 1:
+            return None
         locks = [self._key(k) for k in self._records(self.config.lock_by, names, address)]
         try:
-            out = await self._call(self._check, [locks[0], *locks], [])
+            out = await self._call(self._check, [locks[0], *locks], [1 + len(locks)])
         except StateUnavailable:
             return self._fallback_lock(user, address, locks, also)
-        return self._lock_from(locks, out[1:])
+        return self._lock_from(locks, out[1:-1])
 
     async def failure(self, user: str, address: str, also: Iterable[str | None] = ()) -> None:
         if not self.local.enabled:
             return
         also = tuple(also)
-        keys, args = self._failure_args(self.local._names(user, also), address)
+        names = self.local._names(user, also)
+        self._clean.discard((names[0], address))
+        keys, args = self._failure_args(names, address)
         try:
             out = await self._call(self._failure, keys, args)
         except StateUnavailable:
@@ -263,16 +283,25 @@ class RedisThrottle:
         also = tuple(also)
         names = self.local._names(user, also)
         self.local.success(user, address, also)
+        clean = (names[0], address) in self._clean
+        self._clean.discard((names[0], address))
+        if clean and len(names) == 1:
+            return  # nothing to clear when the check looked
+        keys, shares = self._success_keys(names, address)
+        for name in keys:
+            self._known.pop(name, None)
+        with contextlib.suppress(StateUnavailable):  # else the records expire by themselves
+            await self._call(self._success, keys, shares)
+
+    def _success_keys(self, names: list[str], address: str) -> tuple[list[str], list[str]]:
+        """The records a success clears, and for each the share to take off ('' = all)."""
         keys: list[str] = []
         shares: list[str] = []
         for how in dict.fromkeys((self.config.count_by, self.config.lock_by)):
             for record in self._records(how, names, address):
                 keys.append(self._key(record))
                 shares.append(_h(names[0]) if how == "address" else "")
-        for name in keys:
-            self._known.pop(name, None)
-        with contextlib.suppress(StateUnavailable):  # else the records expire by themselves
-            await self._call(self._success, keys, shares)
+        return keys, shares
 
     async def unlock(self, user: str, address: str | None) -> int:
         """Every record of this name (all spellings), and those it was typed for."""
