@@ -29,7 +29,7 @@ SLOT_BITS = 20
 SLOTS = 1 << (32 - SLOT_BITS)  # 4096: slot 0 is the unshared one
 LOW_MASK = (1 << SLOT_BITS) - 1
 HEARTBEAT = 5.0  # seconds
-FLUSH_DELAY = 0.05  # seconds: registrations are written in batches; a session shorter than
+FLUSH_DELAY = 0.02  # seconds: registrations are written in batches; a session shorter than
 # this never reaches the engine
 SLOT_TTL_MS = 15_000
 
