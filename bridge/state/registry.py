@@ -72,6 +72,7 @@ class RedisRegistry:
         self._missed = False  # a write failed: the hash is rewritten at the next heartbeat
         self._pending: dict[int, int | None] = {}  # id -> thread id to write, None: to delete
         self._written: set[int] = set()  # ids the engine has
+        self._inflight: set[int] = set()  # ids in the batch being written
         self._flusher: asyncio.Task[None] | None = None
         self._renew = engine.client.register_script(RENEW)
 
@@ -98,7 +99,7 @@ class RedisRegistry:
         if bridge_id not in self.local:
             return
         self.local.remove(bridge_id)
-        if bridge_id in self._written:
+        if bridge_id in self._written or bridge_id in self._inflight:
             self._pending[bridge_id] = None
             self._schedule()
         else:
@@ -225,6 +226,7 @@ class RedisRegistry:
         adds = {str(i): str(t) for i, t in batch.items() if t is not None}
         gone = [str(i) for i, t in batch.items() if t is None]
         key = self._sessions_key(self.slot)
+        self._inflight = {int(i) for i in adds}
 
         async def write(client: Any) -> None:
             async with client.pipeline(transaction=False) as pipe:
@@ -238,6 +240,9 @@ class RedisRegistry:
             await self.engine.run(write)
         except StateUnavailable:
             self._missed = True  # rewritten at the first heartbeat after the outage
-            return
-        self._written |= {int(i) for i in adds}
-        self._written -= {int(i) for i in gone}
+        else:
+            self._written |= {int(i) for i in adds}
+            self._written -= {int(i) for i in gone}
+        self._inflight = set()
+        if self._pending:  # what came in while this batch was being written
+            self._flusher = asyncio.get_running_loop().create_task(self._flush())

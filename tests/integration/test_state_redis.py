@@ -22,12 +22,13 @@ import pymysql._auth
 import pytest
 import redis
 
-from bridge.scramble import sha2_token
-from sandbox.bridgeproc import BridgeProcess
+from bridge.scramble import native_token, sha2_token
+from sandbox.bridgeproc import BridgeProcess, run_bridge, write_config
+from sandbox.certs import CertSet
 from sandbox.mariadb import MariaDB
 from sandbox.ports import free_port, port_open, wait_until
 from sandbox.redis import RedisServer
-from tests.integration.harness import closing, connect, error_of, mariadb_cli, scalar
+from tests.integration.harness import ACCOUNTS, closing, connect, error_of, mariadb_cli, scalar
 from tests.integration.rawclient import Raw
 from tests.integration.test_haproxy import haproxy_config
 from tests.integration.test_kill import running_sleeps, sleep_in_thread
@@ -287,3 +288,59 @@ def _token_from(secret: bytes, nonce: bytes) -> bytes:
     stage2 = hashlib.sha256(stage1).digest()
     mask = hashlib.sha256(hashlib.sha256(stage2).digest() + nonce).digest()
     return bytes(x ^ y for x, y in zip(stage1, mask, strict=True))
+
+
+def wrong_password_on_worker(port: int, want_other_than: int | None) -> int:
+    """One wrong mysql_native_password login, on a worker whose slot is not
+    `want_other_than` (connections that land elsewhere are closed before they send a
+    thing); the slot it landed on."""
+    for _ in range(200):
+        raw = Raw.connect(port)
+        greeting = raw.greeting()
+        slot = greeting.connection_id >> 20
+        if slot == want_other_than:
+            raw.close()
+            continue
+        raw.hello("nat", native_token(b"wrong", greeting.scramble), "mysql_native_password")
+        assert raw.read()[1][:3] == b"\xff\x15\x04"  # ERR 1045
+        raw.close()
+        return slot
+    raise AssertionError("the kernel never spread the connections over both workers")
+
+
+def test_workers_share_the_lock_and_the_kill_registry(
+    tmp_path: Path, mariadb: MariaDB, certs: CertSet, redis_server: RedisServer
+) -> None:
+    """--workers 2 with redis state: failures alternating between the workers lock at the
+    configured count; a KILL that lands on the other worker finds its session."""
+    port = free_port()
+    write_config(tmp_path, port, mariadb.port, certs, ACCOUNTS, None, server={"connect_timeout": 5},
+                 state=state_section(tmp_path, redis_server, key_prefix="workers:"),
+                 protection={"failed_login_attempts": LOCK_AFTER, "lock_by": "account"})  # fmt: skip
+    bridge = run_bridge(tmp_path, port, certs, None, ("--workers", "2"))
+    try:
+        wait_until(lambda: bridge.log.count("instance slot") == 2, 10, "both workers' slots")
+        last = None
+        for _ in range(LOCK_AFTER):
+            last = wrong_password_on_worker(port, last)
+        for _ in range(4):  # the right password, whichever worker: locked
+            with pytest.raises(pymysql.err.MySQLError) as caught:
+                connect("pymysql", bridge, "nat", "nat-pw", "tcp")
+            assert error_of(caught.value)[0] == 3955
+        crossed = 0
+        for _ in range(40):
+            victim = connect("pymysql", bridge, "app", "app-pw", "tcp")
+            killer = connect("pymysql", bridge, "app", "app-pw", "tcp")
+            with closing(killer), closing(victim):
+                if victim.thread_id() >> 20 == killer.thread_id() >> 20:
+                    continue
+                time.sleep(0.1)  # the registration's batch
+                killer.cursor().execute(f"KILL CONNECTION {victim.thread_id()}")
+                with pytest.raises(pymysql.err.OperationalError):
+                    scalar(victim, "SELECT 1")
+                crossed += 1
+            if crossed == 2:
+                break
+        assert crossed == 2, "the kernel never spread the connections over both workers"
+    finally:
+        bridge.stop()

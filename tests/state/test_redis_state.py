@@ -232,3 +232,32 @@ async def test_engine_down_then_back(tmp_path: Path) -> None:
         await engine.close()
     finally:
         server.stop()
+
+
+async def test_registry_batches_end_equal_to_the_live_sessions(
+    tmp_path: Path, redis_server: RedisServer
+) -> None:
+    """Sessions that come and go while batches are being written: what Redis holds in the
+    end is exactly the live sessions (a stale entry would point a KILL at a pooled thread)."""
+    import random
+
+    config = state_config(tmp_path, redis_server.url)
+    registry = RedisRegistry(Engine(config), SlotIds())
+    assert await registry.claim()
+    rng = random.Random(14)
+    live: list[int] = []
+    for step in range(300):
+        if live and rng.random() < 0.45:
+            registry.remove(live.pop(rng.randrange(len(live))))
+        else:
+            bridge_id = registry.ids.take(registry)
+            registry.add(bridge_id, step + 1000)
+            live.append(bridge_id)
+        if rng.random() < 0.3:
+            await asyncio.sleep(rng.choice([0, 0.001, 0.01, 0.03]))
+    await asyncio.sleep(0.3)
+    held = await registry.engine.client.hgetall(f"{config.key_prefix}sessions:{registry.slot}")
+    assert {int(k) for k in held} == set(live)
+    assert all(int(v) == registry.upstream_id(int(k)) for k, v in held.items())
+    await registry.release()
+    await registry.engine.close()
