@@ -344,3 +344,22 @@ def test_workers_share_the_lock_and_the_kill_registry(
         assert crossed == 2, "the kernel never spread the connections over both workers"
     finally:
         bridge.stop()
+
+
+def test_unlock_through_one_bridge_frees_the_account_on_the_other(
+    make_bridge: Any, tmp_path: Path, redis_server: RedisServer
+) -> None:
+    from tests.integration.test_admin import admin
+
+    protection = {"failed_login_attempts": 2, "lock_time": 600, "lock_by": "account_and_address"}
+    a, b = (
+        make_bridge(admin={"listen": f"unix:{tmp_path}/admin-{name}.sock"}, protection=protection,
+                    state=state_section(tmp_path, redis_server, key_prefix="unlock:"))
+        for name in ("a", "b")
+    )  # fmt: skip
+    for _ in range(2):
+        assert mariadb_cli(a, "nat", "wrong").returncode != 0
+    assert "ERROR 3955" in mariadb_cli(b, "nat", "nat-pw").stderr  # locked for both
+    done = admin(b, "unlock", "nat@127.0.0.1")
+    assert done.returncode == 0 and "1 failure record(s) forgotten" in done.stdout, done.stdout
+    assert mariadb_cli(a, "nat", "nat-pw").stdout.strip() == "nat@%"
