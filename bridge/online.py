@@ -6,7 +6,8 @@ meets it as ERROR 3169.
 - LDAP: bind as the service account;
 - Kerberos: get a ticket for the service principal with the keytab's key and accept it;
 - PAM: find the service file of every PAM service the accounts name;
-- OpenID Connect: fetch every provider's signing keys (discovery, then its JWKS).
+- OpenID Connect: fetch every provider's signing keys (discovery, then its JWKS);
+- state (Redis/Valkey): PING every URL.
 """
 
 from __future__ import annotations
@@ -161,8 +162,28 @@ async def oidc_keys(rt: Runtime, found: OnlineFindings) -> None:
     found.notes.extend(notes)
 
 
+async def state_engine(rt: Runtime, found: OnlineFindings) -> None:
+    """state.backend redis: every URL answers PING with the configured credentials."""
+    from bridge.state.engine import Engine, StateUnavailable
+
+    state = rt.config.state
+    if state.backend != "redis":
+        return
+    for url in state.all_urls:
+        engine = Engine(state.model_copy(update={"url": url, "urls": ()}))
+        try:
+            await engine.run(lambda client: client.ping())
+        except StateUnavailable as exc:
+            found.errors.append(f"state.url {url}: {exc}")
+        else:
+            found.notes.append(f"state engine {url} answers")
+        finally:
+            await engine.close()
+
+
 ONLINE_CHECKS: dict[str, OnlineCheck] = {
     "upstream": upstream_logins,
+    "state": state_engine,
     "ldap": ldap_bind,
     "kerberos": kerberos_ticket,
     "pam": pam_service_files,

@@ -363,3 +363,17 @@ def test_unlock_through_one_bridge_frees_the_account_on_the_other(
     done = admin(b, "unlock", "nat@127.0.0.1")
     assert done.returncode == 0 and "1 failure record(s) forgotten" in done.stdout, done.stdout
     assert mariadb_cli(a, "nat", "nat-pw").stdout.strip() == "nat@%"
+
+
+def test_check_online_pings_every_state_url(
+    tmp_path: Path, mariadb: MariaDB, certs: CertSet, redis_server: RedisServer
+) -> None:
+    from tests.integration.test_check_online import check_online
+
+    dead = f"redis://127.0.0.1:{free_port()}/0"
+    state = state_section(tmp_path, redis_server, urls=[dead])
+    config = write_config(tmp_path / "conf", free_port(), mariadb.port, certs, ACCOUNTS[:1],
+                          state=state)  # fmt: skip
+    done = check_online(config)
+    assert f"ok: state engine {redis_server.url} answers" in done.stdout
+    assert done.returncode == 1 and f"error: state.url {dead}: state engine:" in done.stderr
