@@ -29,7 +29,7 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import ldap3
 from ldap3.core import exceptions as ldap_errors
@@ -90,6 +90,15 @@ class LookupResult:
     server: str
 
 
+class GroupCache(Protocol):
+    """A user's groups by DN (lowercased): this process's (_GroupCache), or shared through
+    the state engine (bridge/state/groups.py). Called from the LDAP worker threads."""
+
+    def get(self, key: str) -> tuple[str, ...] | None: ...
+
+    def put(self, key: str, groups: tuple[str, ...]) -> None: ...
+
+
 @dataclass
 class _GroupCache:
     ttl: float
@@ -128,7 +137,7 @@ class LdapBackend:
         self._idle: queue.SimpleQueue[ldap3.Connection] = queue.SimpleQueue()
         # ldap3 packs this into a socket option and takes whole seconds only
         self._receive_timeout = max(1, math.ceil(config.response_timeout))
-        self.cache = _GroupCache(config.group_cache_ttl)
+        self.cache: GroupCache = _GroupCache(config.group_cache_ttl)
         self.outages = 0  # failed attempts to reach a server, for the logs and metrics
         self._naming_context: str | None = None  # base_dn read from the rootDSE, once
 

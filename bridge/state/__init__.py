@@ -15,6 +15,7 @@ from collections.abc import Container
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
+from bridge.backends.ldap import LdapBackend
 from bridge.config import BridgeConfig, StateConfig
 from bridge.registry import ConnectionIds, LocalRegistry, SessionRegistry, SharedMemory
 from bridge.state.engine import Engine, StateUnavailable
@@ -61,11 +62,11 @@ class State:
         """Give this runtime's store and LDAP backend the shared caches."""
         runtime.store.fast_cache = self.fast_auth
         ldap = runtime.backends.get("ldap")
-        if self.engine is None or ldap is None or ldap.config.group_cache_ttl <= 0:  # type: ignore[attr-defined]
+        if self.engine is None or not isinstance(ldap, LdapBackend):
             return
-        if not isinstance(getattr(ldap, "cache", None), SharedGroupCache):
-            loop = asyncio.get_running_loop()
-            ldap.cache = SharedGroupCache(self.engine, ldap.config.group_cache_ttl, loop)  # type: ignore[attr-defined]
+        ttl = ldap.config.group_cache_ttl
+        if ttl > 0 and not isinstance(ldap.cache, SharedGroupCache):
+            ldap.cache = SharedGroupCache(self.engine, ttl, asyncio.get_running_loop())
 
     async def remote_upstream_id(self, bridge_id: int) -> int | None:
         """KILL of a session another instance or worker holds: its upstream thread id."""

@@ -377,3 +377,21 @@ def test_check_online_pings_every_state_url(
     done = check_online(config)
     assert f"ok: state engine {redis_server.url} answers" in done.stdout
     assert done.returncode == 1 and f"error: state.url {dead}: state engine:" in done.stderr
+
+
+def test_throttle_when_down_closed_refuses_logins_until_redis_answers(
+    make_bridge: Any, tmp_path: Path
+) -> None:
+    server = RedisServer(tmp_path / "redis", free_port())
+    (tmp_path / "redis").mkdir()
+    bridge = make_bridge(state=state_section(tmp_path, server, throttle_when_down="closed"),
+                         protection={"failed_login_attempts": 3})  # fmt: skip
+    with pytest.raises(pymysql.err.MySQLError) as caught:
+        connect("pymysql", bridge, "nat", "nat-pw", "tls")
+    assert error_of(caught.value)[0] == 1045
+    assert "state.throttle_when_down is closed" in bridge.log
+    server.start_again()
+    try:
+        wait_until(lambda: mariadb_cli(bridge, "nat", "nat-pw").returncode == 0, 15, "a login")
+    finally:
+        server.stop()
