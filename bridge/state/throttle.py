@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import logging
+import re
 import time
 from collections.abc import Iterable
 from typing import Any, Protocol
@@ -308,7 +309,8 @@ class RedisThrottle:
         name = name_key(user)
         forgotten = self.local.unlock(user, address)
         by_name = self._key(("u", name))
-        pattern = self._key(("ua", name, address)) if address else self._key(("ua", name)) + ":*"
+        exact = self._key(("ua", name, address)) if address else self._key(("ua", name)) + ":"
+        pattern = re.sub(r"([*?\[\]\\])", r"\\\1", exact) + ("" if address else "*")
 
         async def gather(client: Any) -> list[str]:
             found = [by_name] if await client.exists(by_name) else []
@@ -343,6 +345,8 @@ class RedisThrottle:
             if remaining > 0:
                 self._known[key] = (now + remaining / 1000, failures)
                 found = found or (remaining / 1000, failures)
+            else:
+                self._known.pop(key, None)  # unlocked meanwhile (or expired)
         return found
 
     def _fallback_lock(

@@ -261,3 +261,25 @@ async def test_registry_batches_end_equal_to_the_live_sessions(
     assert all(int(v) == registry.upstream_id(int(k)) for k, v in held.items())
     await registry.release()
     await registry.engine.close()
+
+
+async def test_unlock_finds_per_address_records_whatever_the_prefix(
+    tmp_path: Path, redis_server: RedisServer
+) -> None:
+    cfg = protection(failed_login_attempts=2, lock_by="account_and_address")
+    for prefix in ("plain:", "g*l?o[b]\\:"):
+        engine = Engine(state_config(tmp_path, redis_server.url, key_prefix=prefix))
+        throttle = RedisThrottle(cfg, engine, "known_locks")
+        other = RedisThrottle(cfg, Engine(state_config(tmp_path, redis_server.url)), "open")
+        for address in ("10.0.0.1", "10.0.0.2"):
+            for _ in range(2):
+                await throttle.failure("frank", address)
+                await other.failure("frank", address)
+        assert await throttle.unlock("FRANK", "10.0.0.1") == 1
+        assert (await throttle.check("frank", "10.0.0.1"))[0] is None
+        assert (await throttle.check("frank", "10.0.0.2"))[0] is not None
+        assert await throttle.unlock("frank", None) == 1
+        assert (await throttle.check("frank", "10.0.0.2"))[0] is None
+        assert (await other.check("frank", "10.0.0.2"))[0] is not None  # another prefix
+        await engine.close()
+        await other.engine.close()
