@@ -20,11 +20,12 @@ import os
 import shutil
 import sys
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 
 import _root  # noqa: F401  (puts the checkout on sys.path for sandbox/)
-from ed25519_logins import login_rate
 
+from bench.ed25519_logins import login_rate
 from sandbox.bridgeproc import Account, run_bridge, write_config
 from sandbox.certs import make_certs
 from sandbox.mariadb import MariaDB
@@ -42,7 +43,7 @@ ACCOUNTS = {
 PROTECTION = {"failed_login_threshold": 5, "failed_login_attempts": 10, "lock_time": 60}
 
 
-def start_bridge(base: Path, name: str, db: MariaDB, certs: object, state: dict[str, object],
+def start_bridge(base: Path, name: str, db: MariaDB, certs: object, state: Mapping[str, object],
                  accounts_text: str | None) -> tuple[object, int]:  # fmt: skip
     port = free_port()
     directory = base / name

@@ -184,7 +184,7 @@ def test_kill_query_through_b_interrupts_a_session_on_a(
     with closing(connect("pymysql", a, "app", "app-pw", "tls")) as victim:
         assert victim.thread_id() >= 1 << 20  # an id in A's instance slot
         thread, outcome = sleep_in_thread(victim)
-        wait_until(lambda: set(running_sleeps(mariadb)) - before, 10, "the SLEEP upstream")
+        wait_until(lambda: bool(set(running_sleeps(mariadb)) - before), 10, "the SLEEP upstream")
         started = time.perf_counter()
         with closing(connect("mysqlclient", b, "app", "app-pw", "tls")) as killer:
             assert killer.thread_id() >> 20 != victim.thread_id() >> 20  # another slot
@@ -266,7 +266,8 @@ def test_a_reader_of_the_keys_cannot_log_in_with_them(
     client = redis.Redis(port=redis_server.port)
     (name,) = client.keys("reader:fa:*")
     stored = client.get(name)
-    assert stored is not None and b"fresh" not in name + stored
+    assert isinstance(name, bytes) and isinstance(stored, bytes)
+    assert b"fresh" not in name + stored
     # What a reader holds, tried as the SHA256(password) a fast-auth answer is made of.
     for guess in (stored, stored[12:44], stored[-32:]):
         raw = Raw.connect(a.port)

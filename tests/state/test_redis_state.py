@@ -104,7 +104,8 @@ async def test_keys_hold_no_user_name_or_address(tmp_path: Path, redis_server: R
     engine = Engine(config)
     throttle = RedisThrottle(protection(failed_login_attempts=3), engine, "known_locks")
     await throttle.failure("mallory-the-user", "10.9.8.7")
-    keys = [k.decode() for k in await engine.client.keys(config.key_prefix + "*")]
+    keys = [k.decode() if isinstance(k, bytes) else k
+            for k in await engine.client.keys(config.key_prefix + "*")]  # fmt: skip
     assert keys and not any("mallory" in k or "10.9.8.7" in k for k in keys)
     ttls = [await engine.client.pttl(k) for k in keys]
     assert all(0 < ttl <= 3_600_000 for ttl in ttls)  # every one expires
@@ -123,6 +124,7 @@ async def test_fast_auth_is_shared_sealed_and_bound_to_the_row_and_hash(
     assert await b.get(ROW) == digest  # another process: from Redis
     (name,) = [k for k in await one.client.keys(config.key_prefix + "fa:*")]
     stored = await one.client.get(name)
+    assert isinstance(stored, bytes)
     assert digest not in stored and b"app" not in name and b"app" not in stored
     assert 0 < await one.client.pttl(name) <= 60_000
     # the same value under another row's key does not open
