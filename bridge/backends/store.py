@@ -66,11 +66,11 @@ class StoreBackend:
             Ed25519Signature: self._check_signature,
         }
 
-    async def fast_digest(self, row: AccountRow) -> bytes | None:
+    async def fast_digest(self, row: AccountRow, proven: bool = False) -> bytes | None:
         """The cached SHA256(SHA256(password)) of a caching_sha2_password row, or None."""
         if row.plugin != "caching_sha2_password":
             return None
-        return await self.fast_cache.get(row)
+        return await self.fast_cache.get(row, proven)
 
     async def verify(
         self, credential: Credential, user: str, row: AccountRow, peer: Peer
@@ -95,7 +95,7 @@ class StoreBackend:
         return False
 
     async def _check_fast(self, cred: Sha2Scramble, row: AccountRow) -> bool:
-        digest = await self.fast_digest(row)
+        digest = await self.fast_digest(row, proven=True)
         return digest is not None and check_sha2_token(cred.token, cred.nonce, digest)
 
     def _check_signature(self, cred: Credential, row: AccountRow, stored: StoredHash) -> bool:

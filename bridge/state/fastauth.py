@@ -9,11 +9,14 @@ kept after a full authentication so that the next login of that row can be a scr
   associated data, so a value moved to another row's key, or read back after the row's hash
   changed, does not open (and is deleted). The Redis key name is an HMAC of the row under
   another derived key: a reader learns neither the names nor the digests. Entries live
-  `state.fast_auth_ttl` seconds; each process also keeps what it saw in memory as long.
-  If the engine is down, a miss: the client does a full authentication."""
+  `state.fast_auth_ttl` seconds. Each lookup before the exchange asks Redis, so that its
+  time does not tell whether the user logged in lately; what a process saw, it also keeps
+  in memory for as long, and uses while the engine is down (otherwise a miss: the client
+  does a full authentication)."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hashlib
 import hmac
@@ -40,8 +43,10 @@ CacheKey = tuple[str, str, bytes]
 
 
 class FastAuthCache(Protocol):
-    async def get(self, row: AccountRow) -> bytes | None:
-        """The cached digest of this row (with its current stored hash), or None."""
+    async def get(self, row: AccountRow, proven: bool = False) -> bytes | None:
+        """The cached digest of this row (with its current stored hash), or None.
+        `proven`: the client already answered with this digest (the check after the
+        exchange), so what this process remembers may serve without asking again."""
 
     async def put(self, row: AccountRow, digest: bytes) -> None: ...
 
@@ -54,7 +59,7 @@ class MemoryFastAuth:
     def __init__(self) -> None:
         self._digests: dict[CacheKey, bytes] = {}
 
-    async def get(self, row: AccountRow) -> bytes | None:
+    async def get(self, row: AccountRow, proven: bool = False) -> bytes | None:
         return self._digests.get(_key(row))
 
     async def put(self, row: AccountRow, digest: bytes) -> None:
@@ -124,27 +129,34 @@ class RedisFastAuth:
         self.sealer = Sealer(secret)
         self.ttl = ttl
         self._local: dict[CacheKey, tuple[float, bytes]] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
 
     def _redis_key(self, row: AccountRow) -> str:
         return f"{self.engine.prefix}fa:{self.sealer.name(row)}"
 
-    async def get(self, row: AccountRow) -> bytes | None:
-        hit = self._local.get(_key(row))
-        if hit is not None and hit[0] > time.monotonic():
-            return hit[1]
+    async def get(self, row: AccountRow, proven: bool = False) -> bytes | None:
+        """Before the exchange every lookup asks Redis, hit or miss, so the time to answer
+        does not tell whether this user logged in here lately. While Redis is down, what
+        this process remembers serves (every lookup then fails as fast)."""
+        if proven:
+            return self._recalled(row)
         name = self._redis_key(row)
         try:
             sealed = await self.engine.run(lambda client: client.get(name))
         except StateUnavailable:
-            return None
+            return self._recalled(row)
         if not isinstance(sealed, bytes):
             return None
         digest = self.sealer.open(row, sealed)
         if digest is None:  # another hash (a changed password) or not ours: drop it
-            await self._forget(name)
+            self._forget(name)
             return None
         self._remember(row, digest)
         return digest
+
+    def _recalled(self, row: AccountRow) -> bytes | None:
+        hit = self._local.get(_key(row))
+        return hit[1] if hit is not None and hit[0] > time.monotonic() else None
 
     async def put(self, row: AccountRow, digest: bytes) -> None:
         self._remember(row, digest)
@@ -165,6 +177,13 @@ class RedisFastAuth:
                 self._local.clear()
         self._local[_key(row)] = (time.monotonic() + self.ttl, digest)
 
-    async def _forget(self, name: str) -> None:
-        with contextlib.suppress(StateUnavailable):
-            await self.engine.run(lambda client: client.delete(name))
+    def _forget(self, name: str) -> None:
+        """Delete a stale entry, in the background (the login does not wait for it)."""
+
+        async def forget() -> None:
+            with contextlib.suppress(StateUnavailable):
+                await self.engine.run(lambda client: client.delete(name))
+
+        task = asyncio.get_running_loop().create_task(forget())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)

@@ -9,6 +9,7 @@ import asyncio
 import os
 import secrets
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -137,6 +138,7 @@ async def test_fast_auth_is_shared_sealed_and_bound_to_the_row_and_hash(
     # the row's hash changed (a new password): no hit, and the stale entry is gone
     changed = AccountRow("app", "%", "caching_sha2_password", b"$A$005$hash-two")
     assert await RedisFastAuth(two, secret, 60).get(changed) is None
+    await asyncio.sleep(0.1)  # deleted in the background
     assert await one.client.exists(name) == 0
     for engine in (one, two, stranger.engine):
         await engine.close()
@@ -285,3 +287,30 @@ async def test_unlock_finds_per_address_records_whatever_the_prefix(
         assert (await other.check("frank", "10.0.0.2"))[0] is not None  # another prefix
         await engine.close()
         await other.engine.close()
+
+
+async def test_fast_auth_asks_redis_before_the_exchange_hit_or_miss(
+    tmp_path: Path, redis_server: RedisServer
+) -> None:
+    """No answer from memory before the client proved anything (its timing would tell who
+    logged in lately); after the proof, and while Redis is down, memory serves."""
+    config = state_config(tmp_path, redis_server.url)
+    engine = Engine(config)
+    cache = RedisFastAuth(engine, read_key_file(tmp_path / "fast-auth.key"), 60)
+    digest = fast_auth_digest(b"app-pw")
+    await cache.put(ROW, digest)
+    calls: list[object] = []
+    run = engine.run
+
+    async def counted(op: Any) -> Any:
+        calls.append(op)
+        return await run(op)
+
+    engine.run = counted  # type: ignore[method-assign]
+    assert await cache.get(ROW) == digest and len(calls) == 1
+    assert await cache.get(ROW, proven=True) == digest and len(calls) == 1
+    await engine.client.delete(cache._redis_key(ROW))
+    assert await cache.get(ROW) is None  # Redis answered: gone (flushed, expired)
+    engine._retry_at = float("inf")  # down: backing off
+    assert await cache.get(ROW) == digest  # what this process saw
+    await engine.close()
