@@ -244,8 +244,8 @@ class RedisThrottle:
         locks = [self._key(k) for k in self._records(self.config.lock_by, names, address)]
         try:
             out = await self._call(self._check, [locks[0], *locks], [1 + len(locks)])
-        except StateUnavailable:
-            return self._fallback_lock(user, address, locks, also)
+        except StateUnavailable:  # closed refuses at the start of a login, not here
+            return self._fallback_lock(user, address, locks, also, refuse=False)
         return self._lock_from(locks, out[1:-1])
 
     async def failure(self, user: str, address: str, also: Iterable[str | None] = ()) -> None:
@@ -350,9 +350,10 @@ class RedisThrottle:
         return found
 
     def _fallback_lock(
-        self, user: str, address: str, locks: list[str], also: tuple[str | None, ...]
-    ) -> Lock | None:
-        if self.when_down == "closed":
+        self, user: str, address: str, locks: list[str], also: tuple[str | None, ...],
+        refuse: bool = True,
+    ) -> Lock | None:  # fmt: skip
+        if self.when_down == "closed" and refuse:
             raise ThrottleClosed("state engine down and state.throttle_when_down is closed")
         if self.when_down == "known_locks":
             now = time.monotonic()

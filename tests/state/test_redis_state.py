@@ -314,3 +314,15 @@ async def test_fast_auth_asks_redis_before_the_exchange_hit_or_miss(
     engine._retry_at = float("inf")  # down: backing off
     assert await cache.get(ROW) == digest  # what this process saw
     await engine.close()
+
+
+async def test_closed_refuses_at_the_start_only(tmp_path: Path) -> None:
+    """throttle_when_down closed: the check before the exchange raises; the look at
+    resolved names after it (Redis gone meanwhile) does not end the login in an error."""
+    config = state_config(tmp_path, "redis://127.0.0.1:1/0", command_timeout=0.2)
+    engine = Engine(config)
+    throttle = RedisThrottle(protection(failed_login_attempts=2), engine, "closed")
+    with pytest.raises(ThrottleClosed):
+        await throttle.check("gina", "10.0.0.1")
+    assert await throttle.locked("gina", "10.0.0.1", ("uid=gina,ou=people",)) is None
+    await engine.close()
