@@ -29,7 +29,7 @@ from bridge.registry import SharedMemory
 from bridge.runtime import Runtime, build_runtime
 from bridge.session import Session
 from bridge.slots import Slots
-from bridge.state import build_state
+from bridge.state.shared import build_state
 from bridge.upstream.login import UpstreamError, probe
 from bridge.upstream.pool import UpstreamPool
 from bridge.workers import worker_ready

@@ -1,0 +1,113 @@
+"""The state parts of one process, built from the config (bridge/state/__init__.py says
+what each is). The server calls `start()` once its event loop runs, `attach()` on every
+runtime (a reload makes new backends), `close()` at the end."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Container
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
+
+from bridge.backends.ldap import LdapBackend
+from bridge.config import BridgeConfig, StateConfig
+from bridge.registry import ConnectionIds, LocalRegistry, SessionRegistry, SharedMemory
+from bridge.state.engine import Engine
+from bridge.state.fastauth import FastAuthCache, MemoryFastAuth, RedisFastAuth, read_key_file
+from bridge.state.groups import SharedGroupCache
+from bridge.state.registry import RedisRegistry, SlotIds
+from bridge.state.throttle import MemoryThrottle, RedisThrottle, ThrottleState
+
+if TYPE_CHECKING:
+    from bridge.runtime import Runtime
+
+log = logging.getLogger("bridge.state")
+
+
+class Ids(Protocol):
+    def take(self, in_use: Container[int]) -> int: ...
+
+
+@dataclass
+class State:
+    config: StateConfig
+    throttle: ThrottleState
+    fast_auth: FastAuthCache
+    registry: SessionRegistry
+    ids: Ids
+    engine: Engine | None = None
+    _heartbeat: asyncio.Task[None] | None = field(default=None, repr=False)
+
+    async def start(self) -> None:
+        """Claim an instance slot and keep it; if the engine is down now, say so and go on
+        (the heartbeat claims one when it answers)."""
+        if not isinstance(self.registry, RedisRegistry):
+            return
+        assert self.engine is not None
+        if not await self.registry.claim():
+            log.warning("state engine %s not reachable at start: logins go on (full "
+                        "authentication, throttling per state.throttle_when_down); KILL "
+                        "finds sessions of this process only until it answers",
+                        ", ".join(self.engine.urls))  # fmt: skip
+        self._heartbeat = asyncio.get_running_loop().create_task(self.registry.heartbeat())
+
+    def attach(self, runtime: Runtime) -> None:
+        """Give this runtime's store and LDAP backend the shared caches."""
+        runtime.store.fast_cache = self.fast_auth
+        ldap = runtime.backends.get("ldap")
+        if self.engine is None or not isinstance(ldap, LdapBackend):
+            return
+        ttl = ldap.config.group_cache_ttl
+        if ttl > 0 and not isinstance(ldap.cache, SharedGroupCache):
+            ldap.cache = SharedGroupCache(self.engine, ttl, asyncio.get_running_loop())
+
+    async def remote_upstream_id(self, bridge_id: int) -> int | None:
+        """KILL of a session another instance or worker holds: its upstream thread id."""
+        if isinstance(self.registry, RedisRegistry):
+            return await self.registry.remote_upstream_id(bridge_id)
+        return None
+
+    async def close(self) -> None:
+        if self._heartbeat is not None:
+            self._heartbeat.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._heartbeat
+        if isinstance(self.registry, RedisRegistry):
+            await self.registry.release()
+        if self.engine is not None:
+            await self.engine.close()
+
+    @property
+    def metrics(self) -> dict[str, Any]:
+        engine = self.engine
+        return {"up": 1.0 if engine is None or engine.up else 0.0,
+                "errors": float(engine.errors if engine else 0)}  # fmt: skip
+
+
+def build_state(
+    config: BridgeConfig, worker: int | None = None, shared: SharedMemory | None = None
+) -> State:
+    """The state parts for this process. Memory: today's in-process throttle and cache, and
+    the workers' shared-memory registry when there is one."""
+    state = config.state
+    if state.backend == "memory":
+        registry: SessionRegistry = LocalRegistry()
+        ids: Ids = ConnectionIds()
+        if shared is not None and worker is not None:
+            registry, ids = shared.for_worker(worker), ConnectionIds(worker, shared.workers)
+        return State(state, MemoryThrottle(config.protection), MemoryFastAuth(), registry, ids)
+    assert state.fast_auth_key_file is not None  # the config requires it with redis
+    secret = read_key_file(state.fast_auth_key_file)
+    engine = Engine(state)
+    workers = shared.workers if shared is not None else 1
+    slot_ids = SlotIds(worker or 0, workers)
+    return State(
+        state,
+        RedisThrottle(config.protection, engine, state.throttle_when_down),
+        RedisFastAuth(engine, secret, state.fast_auth_ttl),
+        RedisRegistry(engine, slot_ids),
+        slot_ids,
+        engine,
+    )
