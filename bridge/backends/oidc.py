@@ -3,17 +3,18 @@ token from a configured provider, sent by MySQL's authentication_openid_connect_
 in the password field of any password method (the Azure/RDS way).
 
 The token is verified (bridge/oidc/tokens.py) against the provider's signing keys
-(bridge/oidc/keys.py); the identity is the configured identity claim, the groups the groups
-claim, and the row decides who may log in:
+(bridge/oidc/keys.py), the groups are the groups claim, and the row decides who may log in:
 
-- `"user": "<value>"` in the row's authentication string: the identity claim must be it
-  (MySQL's rule, with `sub` as the identity claim by default);
-- no `"user"`: the identity claim must be the user name the client sent, so the session's
-  user is the person the token names (anonymous rows map them by groups).
+- `"user": "<value>"` in the row's authentication string: the token's `sub` must be it
+  (MySQL's rule: whatever identity_claim says, as MySQL's rows are written with subjects);
+- no `"user"`: the configured identity claim must be the user name the client sent, so the
+  session's user is the person the token names (anonymous rows map them by groups). An
+  `email` identity counts only with `email_verified: true`.
 """
 
 from __future__ import annotations
 
+import hmac
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -64,6 +65,13 @@ def _name(value: Any, what: str) -> str:
             or any(ord(ch) < 0x20 or ch == "\x7f" for ch in value)):  # fmt: skip
         raise TokenRefused(f"{what} is missing, not a string, too long or has control characters")
     return value
+
+
+def _identity(claims: dict[str, Any], claim: str) -> str:
+    """The identity claim's value. An address the provider has not verified proves nothing
+    (anyone can type one at self-registration): `email` counts only with
+    `email_verified: true` (OpenID Connect Core 5.1, 5.7)."""
+    return _name(claims.get(claim), f"claim '{claim}'")
 
 
 def _groups(claims: dict[str, Any], claim: str | None) -> tuple[str, ...]:
@@ -118,14 +126,15 @@ class OidcBackend:
         header = read_header(token, provider)
         jwk = await keyset.key_for(header.kid, header.alg)
         claims = verify(token, header, jwk, provider, self.clock())
-        identity = _name(claims.get(provider.identity_claim), f"claim '{provider.identity_claim}'")
+        claim = "sub" if wanted.user else provider.identity_claim
+        identity = _identity(claims, claim)
         expected, source = self._expected(wanted.user, user, row)
-        if identity != expected:
-            raise TokenRefused(f"token's claim '{provider.identity_claim}' is {identity!r}, "
+        if not hmac.compare_digest(identity.encode(), expected.encode()):
+            raise TokenRefused(f"token's claim '{claim}' is {identity!r}, "
                                f"but {source} is {expected!r}")  # fmt: skip
         return TokenFindings(
             provider.name, header.alg, header.kid, str(claims.get("sub", ""))[:MAX_CLAIM],
-            provider.identity_claim, identity, provider.groups_claim,
+            claim, identity, provider.groups_claim,
             _groups(claims, provider.groups_claim), expected, source,
         )  # fmt: skip
 

@@ -58,6 +58,19 @@ async def test_mysql_row_takes_the_named_subject(via: str) -> None:
         )
 
 
+async def test_row_user_is_always_the_subject() -> None:
+    """MySQL's "user" is the token's sub, whatever identity_claim says: a person whose
+    preferred_username is alice's sub (subjects are not secret) is not alice."""
+    b = backend(identity_claim="preferred_username")
+    alice = row("alice", user="0b1c-uuid")
+    mallory = sign(claims("mallory-uuid", preferred_username="0b1c-uuid"), KEY)
+    with pytest.raises(TokenRefused, match="claim 'sub' is 'mallory-uuid'"):
+        await login(b, mallory, "alice", alice)
+    found = await b.examine(sign(claims("0b1c-uuid", preferred_username="al"), KEY).encode(),
+                            "alice", alice)  # fmt: skip
+    assert (found.identity_claim, found.identity) == ("sub", "0b1c-uuid")
+
+
 async def test_without_user_the_claim_is_the_login_name() -> None:
     b = backend(identity_claim="preferred_username", groups_claim="groups")
     token = sign(claims("uuid-1", preferred_username="alice", groups=["dev", "ops"]), KEY)
