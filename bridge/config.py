@@ -251,6 +251,12 @@ JWS_ALGORITHMS: tuple[JwsAlgorithm, ...] = ("RS256", "RS384", "RS512", "PS256", 
                   "ES256", "ES384", "ES512", "EdDSA")  # fmt: skip
 
 
+# The claims a row without "user" may be matched on. Only sub (and Entra's oid, with the
+# tenant bound by the exact issuer) never change; the others are names a person or an
+# administrator can change, and email counts only when the provider verified it.
+IdentityClaim = Literal["sub", "oid", "preferred_username", "email", "upn"]
+
+
 def _https_url(text: str) -> str:
     if not text.startswith("https://") or len(text) <= len("https://"):
         raise ValueError(f"{text!r}: an OpenID provider is reached over https:// only")
@@ -270,7 +276,7 @@ class OidcProviderConfig(Model):
     jwks_uri: HttpsUrl | None = None  # when set, used instead of discovery
     ca: ConfigPath | None = None  # verify the provider's certificate against this CA
     audience: str = Field(min_length=1)  # the client id the tokens are issued to ("aud")
-    identity_claim: str = Field("sub", min_length=1)  # sub, preferred_username, email, upn
+    identity_claim: IdentityClaim = "sub"  # rows without "user": see docs/oidc.md
     groups_claim: str | None = None  # groups, roles: for the group mapping
     algorithms: tuple[JwsAlgorithm, ...] = Field(JWS_ALGORITHMS, min_length=1)
     clock_skew: float = Field(60.0, ge=0, le=300)  # seconds of leeway on exp, nbf and iat

@@ -71,7 +71,10 @@ def _identity(claims: dict[str, Any], claim: str) -> str:
     """The identity claim's value. An address the provider has not verified proves nothing
     (anyone can type one at self-registration): `email` counts only with
     `email_verified: true` (OpenID Connect Core 5.1, 5.7)."""
-    return _name(claims.get(claim), f"claim '{claim}'")
+    value = _name(claims.get(claim), f"claim '{claim}'")
+    if claim == "email" and claims.get("email_verified") is not True:
+        raise TokenRefused("claim 'email' without 'email_verified': true")
+    return value
 
 
 def _groups(claims: dict[str, Any], claim: str | None) -> tuple[str, ...]:

@@ -80,9 +80,19 @@ async def test_without_user_the_claim_is_the_login_name() -> None:
         await login(b, token, "bob", row(""))
 
 
+@pytest.mark.parametrize("verified", [None, False, "true", 1])
+async def test_an_email_counts_only_when_verified(verified: object) -> None:
+    """Anyone can type alice's address at self-registration: unverified, it proves nothing."""
+    b = backend(identity_claim="email")
+    extra = {} if verified is None else {"email_verified": verified}
+    token = sign(claims("u1", email="alice@example.test", **extra), KEY)
+    with pytest.raises(TokenRefused, match="'email' without 'email_verified': true"):
+        await login(b, token, "alice@example.test", row(""))
+
+
 async def test_findings_say_which_claims() -> None:
     b = backend(identity_claim="email", groups_claim="roles")
-    token = sign(claims("u1", email="a@example.test", roles="dba"), KEY)
+    token = sign(claims("u1", email="a@example.test", email_verified=True, roles="dba"), KEY)
     found = await b.examine(token.encode(), "a@example.test", row(""))
     text = "\n".join(found.lines())
     assert "claim 'email' = 'a@example.test'" in text and "groups (claim 'roles'): dba" in text

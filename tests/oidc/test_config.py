@@ -50,6 +50,8 @@ def test_a_provider_loads_with_its_defaults(tmp_path: Path) -> None:
         (PROVIDER[:-1] + ", secret: x}", "secret"),
         (f"{PROVIDER}, {PROVIDER}", "provider names must be unique: corp"),
         ("{name: 'a b', issuer: 'https://x', audience: app}", "name"),
+        (PROVIDER[:-1] + ", identity_claim: nickname}", "identity_claim"),
+        (PROVIDER[:-1] + ", identity_claim: given_name}", "identity_claim"),
     ],
 )
 def test_refused_settings(tmp_path: Path, providers: str, message: str) -> None:
