@@ -30,6 +30,7 @@ from bridge.errors import (
     MustChangePassword,
     NotSupportedAuthMode,
     PasswordChangeRequired,
+    SecureTransportRequired,
 )
 from bridge.logfmt import Log
 from bridge.mapping.accounts import AccountRow
@@ -132,6 +133,9 @@ class Authenticator:
         switch = switch and not method.no_switch
         exchange = AuthExchange(self.io, self.log, method.name if switch else None,
                                 lambda: self._extend_for_question(deadline))  # fmt: skip
+        if PLUGINS[row.plugin].secure_only and not self.client.secure:
+            why = f"{row.plugin} token over insecure transport"
+            raise SecureTransportRequired(SecureTransportRequired.CLEARTEXT, why)
         ctx = self._wire_context(row, exchange, await self._fast_digest(method, row))
         method.check_transport(ctx)
         if switch:

@@ -91,6 +91,10 @@ class PluginSpec:
     # for OpenID Connect rows, MySQL's token plugin (Connector/Python's openid_token_file
     # sends no password), while a client that typed one keeps a password method.
     without_password: str | None = None
+    # The secret is a bearer token (OpenID Connect): TLS or the Unix socket only, whatever
+    # allow_insecure_cleartext says and even though RSA could carry a short one; refused
+    # (3159) before the client is asked for anything.
+    secure_only: bool = False
 
     @cached_property
     def follows(self) -> tuple[str, ...]:
@@ -158,6 +162,7 @@ PLUGINS: dict[str, PluginSpec] = {
             Keep.ANY,
             rule=_text(parse_oidc_rule),
             without_password=OIDC_METHOD,
+            secure_only=True,
         ),
         PluginSpec(
             "auth_socket",

@@ -106,6 +106,8 @@ class OidcBackend:
     async def verify(
         self, credential: Credential, user: str, row: AccountRow, peer: Peer
     ) -> Identity:
+        if peer.transport == "tcp":  # the session refuses it earlier (3159): never a token
+            raise Denied("a token over insecure transport")
         if isinstance(credential, OidcToken):
             token = credential.token
         else:

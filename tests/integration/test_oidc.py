@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from bridge.protocol.packets import parse_err
 from sandbox.bridgeproc import Account
 from sandbox.certs import CertSet
 from sandbox.mariadb import MariaDB
@@ -30,6 +31,7 @@ from tests.integration.harness import (
     scalar,
     start_bridge,
 )
+from tests.integration.rawclient import Raw
 from tests.oidcfix import hs256_with_public_key, sign, tampered, unsigned
 
 pytestmark = pytest.mark.integration
@@ -72,7 +74,8 @@ def _start(directory: Path, mariadb: MariaDB, certs: CertSet, idp: OidcProvider)
     return start_bridge(directory, mariadb, certs, ACCOUNTS,
                         upstream_only={"developer": "up-developer", "dba_role": "up-dba_role"},
                         proxy_grants=[{"proxy": "''@'%'", "proxied": ["'developer'@'%'", "'dba_role'@'%'"]}],
-                        backends=_providers(idp, certs.ca))  # fmt: skip
+                        backends=_providers(idp, certs.ca),
+                        server={"allow_insecure_cleartext": True})  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -187,6 +190,59 @@ def test_change_user_with_a_token_as_password(
         assert scalar(conn, "SELECT CURRENT_USER()") == "app@%"
         conn.cmd_change_user(username="carol", password=idp.id_token("carol"))
         assert scalar(conn, "SELECT CURRENT_USER()") == "developer@%"
+
+
+@pytest.mark.parametrize(
+    ("client", "method"),
+    # (Connector/Python itself refuses sha256_password and mysql_clear_password without TLS)
+    [("connector", "caching_sha2_password"), ("pymysql", None), ("mysqlclient", None)],
+)  # fmt: skip
+def test_no_token_over_plain_tcp(
+    oidc_bridge: Bridge, idp: OidcProvider, client: str, method: str | None
+) -> None:
+    """A token is a bearer credential: over plain TCP, 3159 before the client is asked for
+    it, although this bridge has allow_insecure_cleartext on and RSA could carry a short
+    token."""
+    extra = {} if method is None else {"auth_plugin": method}
+    token = idp.id_token("alice")
+    with pytest.raises(Exception) as caught:
+        connect(client, oidc_bridge, "alice", token, "tcp", **extra).close()
+    errno, message = error_of(caught.value)
+    assert errno == 3159 and "insecure transport" in message
+    assert token not in oidc_bridge.log
+
+
+def _raw_clear_login(port: int, user: str, password: bytes) -> bytes:
+    raw = Raw.connect(port)
+    raw.greeting()
+    raw.hello(user, password + b"\0", "mysql_clear_password")
+    payload = raw.read()[1]
+    raw.close()
+    return payload
+
+
+def test_no_clear_token_over_plain_tcp_even_when_allowed(
+    oidc_bridge: Bridge, idp: OidcProvider
+) -> None:
+    """allow_insecure_cleartext is on: a stored-hash row takes mysql_clear_password over
+    plain TCP, an OpenID Connect row still refuses (3159) without reading the token."""
+    assert _raw_clear_login(oidc_bridge.port, "app", b"app-pw")[0] == 0x00  # OK
+    refused = _raw_clear_login(oidc_bridge.port, "alice", idp.id_token("alice").encode())
+    assert refused[0] == 0xFF and parse_err(refused).errno == 3159
+
+
+def test_no_token_file_over_plain_tcp(
+    oidc_bridge: Bridge, idp: OidcProvider, tmp_path: Path
+) -> None:
+    path = token_file(tmp_path, idp.id_token("alice"))
+    with pytest.raises(Exception) as caught:
+        connect("connector", oidc_bridge, "alice", "", "tcp", openid_token_file=path).close()
+    assert error_of(caught.value)[0] == 3159
+
+
+def test_token_over_the_unix_socket(oidc_bridge: Bridge, idp: OidcProvider) -> None:
+    with closing(connect("pymysql", oidc_bridge, "alice", idp.id_token("alice"), "socket")) as c:
+        assert scalar(c, "SELECT CURRENT_USER()") == "alice@%"
 
 
 def test_big_token_through_the_client_plugin(

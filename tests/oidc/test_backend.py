@@ -114,6 +114,24 @@ async def test_bad_claims(payload: dict[str, Any], reason: str) -> None:
         await login(b, sign(payload, KEY), "alice", row(""))
 
 
+@pytest.mark.parametrize("via", ["plugin", "password"])
+async def test_never_a_token_from_plain_tcp(via: str) -> None:
+    """The session refuses it first (3159); the backend does not rely on that."""
+    b, r = backend(), row("alice", user="0b1c-uuid")
+    token = sign(claims("0b1c-uuid"), KEY).encode()
+    credential = OidcToken(token) if via == "plugin" else ClearPassword(token)
+    plain = Peer(client_host("127.0.0.1", False), "tcp")
+    with pytest.raises(Denied, match="insecure transport"):
+        await b.verify(credential, "alice", r, plain)
+    socket = Peer(client_host("127.0.0.1", False), "socket")
+    assert (await b.verify(credential, "alice", r, socket)).name == "0b1c-uuid"
+
+
+def test_oidc_rows_are_secure_only() -> None:
+    assert PLUGINS["authentication_openid_connect"].secure_only
+    assert not PLUGINS["caching_sha2_password"].secure_only
+
+
 async def test_empty_token_and_unknown_provider() -> None:
     b = backend()
     with pytest.raises(Denied, match="no token"):
