@@ -5,12 +5,18 @@ key ids cannot turn into a flood of requests to the provider).
 
 A provider that cannot be reached leaves the cached keys in use. With no key known at all,
 it is an outage (BackendUnavailable), not a wrong password.
+
+A fetch is a task the key set owns, not the login that asked for it: logins wait for it
+shielded, so one cancelled (its connect_timeout) neither cancels the fetch nor loses what
+it brings, and the rate limit counts from when a fetch finished. Each HTTPS request has a
+total deadline (`timeout`), and a whole refresh at most two of them.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import http.client
 import json
 import logging
 import ssl
@@ -28,6 +34,8 @@ from bridge.oidc.tokens import TokenRefused, key_fits
 log = logging.getLogger("bridge.oidc")
 
 MAX_DOCUMENT = 1 << 20  # a discovery document or a JWKS larger than 1 MiB is refused
+READ_CHUNK = 16384
+REQUESTS_PER_REFRESH = 2  # discovery (the first time) and the JWKS
 WELL_KNOWN = "/.well-known/openid-configuration"
 SIGNING_KEY_TYPES = ("RSA", "EC", "OKP")  # never "oct": a shared secret is no public key
 
@@ -52,14 +60,31 @@ def https_fetcher(provider: OidcProviderConfig) -> Fetch:
     def fetch(url: str) -> Any:
         if not url.startswith("https://"):
             raise ValueError(f"{url!r} is not an https:// URL")
+        deadline = time.monotonic() + provider.timeout
         request = urllib.request.Request(url, headers={"Accept": "application/json"})  # noqa: S310
-        with opener.open(request, timeout=provider.timeout) as response:
-            body = response.read(MAX_DOCUMENT + 1)
-        if len(body) > MAX_DOCUMENT:
-            raise ValueError(f"{url}: document over {MAX_DOCUMENT} bytes")
+        try:
+            with opener.open(request, timeout=provider.timeout) as response:
+                body = _read_body(response, url, deadline)
+        except http.client.HTTPException as exc:  # a bad status line, a truncated body
+            raise OSError(f"{url}: bad HTTP response ({type(exc).__name__})") from None
         return json.loads(body)
 
     return fetch
+
+
+def _read_body(response: Any, url: str, deadline: float) -> bytes:
+    """The body in chunks, at most MAX_DOCUMENT bytes, by the deadline: a provider that
+    drips a byte at a time cannot stretch the socket's per-read timeout into minutes."""
+    body = bytearray()
+    while chunk := response.read1(READ_CHUNK):
+        body += chunk
+        if len(body) > MAX_DOCUMENT:
+            raise ValueError(f"{url}: document over {MAX_DOCUMENT} bytes")
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{url}: not read within the timeout")
+    if getattr(response, "length", None):  # Content-Length said more than came
+        raise OSError(f"{url}: bad HTTP response (the body ended early)")
+    return bytes(body)
 
 
 def signing_keys(document: Any) -> dict[str, dict[str, Any]]:
@@ -86,10 +111,10 @@ class KeySet:
     clock: Callable[[], float] = time.monotonic
     keys: dict[str, dict[str, Any]] = field(default_factory=dict)
     fetched_at: float | None = None  # last successful fetch
-    attempted_at: float | None = None  # last attempt, successful or not
+    attempted_at: float | None = None  # when the last fetch finished, successful or not
     fetches: int = 0  # successful fetches, for tests and the logs
     jwks_uri: str | None = None  # from discovery, once known
-    _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    _fetching: asyncio.Task[str | None] | None = None  # the fetch under way
     _background: asyncio.Task[None] | None = None
 
     async def key_for(self, kid: str | None, alg: str) -> dict[str, Any]:
@@ -128,28 +153,44 @@ class KeySet:
         return fitting[0] if len(fitting) == 1 else None  # no kid: only an unambiguous key
 
     async def refresh(self) -> bool:
-        """Fetch the keys unless that was tried less than jwks_refresh_interval ago (True
-        if they were fetched now). One fetch at a time; a failure keeps the keys already
-        known (and says so in the log), and is an outage only when no key is known."""
-        async with self._lock:
-            now = self.clock()
+        """Fetch the keys unless a fetch finished less than jwks_refresh_interval ago (True
+        if they were fetched now). One fetch at a time, which every caller shares; a
+        failure keeps the keys already known (and says so in the log), and is an outage
+        only when no key is known."""
+        task = self._fetching
+        if task is None:
             recent = self.attempted_at is not None and (
-                now - self.attempted_at < self.provider.jwks_refresh_interval
+                self.clock() - self.attempted_at < self.provider.jwks_refresh_interval
             )
             if recent:
                 self._outage_if_empty("its keys could not be fetched a moment ago")
                 return False
-            self.attempted_at = now
-            try:
-                keys = await asyncio.to_thread(self._fetch_keys)
-            except (OSError, ValueError) as exc:  # URLError, TLS, timeouts; bad documents
-                name = self.provider.name
-                log.warning("OpenID provider %s: cannot fetch its keys: %s%s", name, exc,
-                            "; keeping the cached keys" if self.keys else "")  # fmt: skip
-                self._outage_if_empty(f"cannot fetch its keys: {exc}")
-                return False
-            self._replace(keys, now)
-            return True
+            task = self._fetching = asyncio.get_running_loop().create_task(self._fetch_task())
+        error = await asyncio.shield(task)  # a cancelled login leaves the fetch running
+        if error is not None:
+            self._outage_if_empty(f"cannot fetch its keys: {error}")
+            return False
+        return True
+
+    async def _fetch_task(self) -> str | None:
+        """The fetch, owned by the key set: its keys stored whenever it finishes; None, or
+        why it failed."""
+        deadline = self.provider.timeout * REQUESTS_PER_REFRESH
+        try:
+            keys = await asyncio.wait_for(asyncio.to_thread(self._fetch_keys), deadline)
+        except Exception as exc:  # URLError, TLS, timeouts, bad documents; and
+            # anything else a fetcher raises: nobody may be waiting, so it ends here
+            timeout = isinstance(exc, TimeoutError) and not str(exc)
+            reason = f"no answer within {deadline:g} s" if timeout else str(exc) or repr(exc)
+            name = self.provider.name
+            log.warning("OpenID provider %s: cannot fetch its keys: %s%s", name, reason,
+                        "; keeping the cached keys" if self.keys else "")  # fmt: skip
+            return reason
+        else:
+            self._replace(keys, self.clock())
+            return None
+        finally:
+            self.attempted_at, self._fetching = self.clock(), None
 
     def _replace(self, keys: dict[str, dict[str, Any]], now: float) -> None:
         added = sorted(set(keys) - set(self.keys))

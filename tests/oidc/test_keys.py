@@ -3,14 +3,24 @@ at most once per interval, cached keys kept through an outage, an outage when no
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import http.client
+import json
+import socket
+import ssl
+import threading
+import time
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 
 from bridge.config import OidcProviderConfig
 from bridge.errors import BackendUnavailable
-from bridge.oidc.keys import KeySet, signing_keys
+from bridge.oidc.keys import KeySet, https_fetcher, signing_keys
 from bridge.oidc.tokens import TokenRefused
+from sandbox.certs import CertSet
 from tests.oidcfix import AUDIENCE, ISSUER, ec_jwk, jwks, public, rsa_jwk
 
 K1, K2 = rsa_jwk("k1"), rsa_jwk("k2")
@@ -148,3 +158,135 @@ def test_only_public_signing_keys_are_kept() -> None:
     assert list(kept) == ["k1"]
     with pytest.raises(ValueError, match="not a JWKS"):
         signing_keys({"kid": "x"})
+
+
+# --- a fetch belongs to the key set: cancelled logins, the rate limit, deadlines -------------
+
+
+class Held(Provider):
+    """A provider whose answers wait until the test lets them go (a slow provider)."""
+
+    def __init__(self, *keys: dict[str, Any]) -> None:
+        super().__init__(*keys)
+        self.go = threading.Event()
+
+    def __call__(self, url: str) -> Any:
+        if not self.go.wait(10):
+            raise OSError("never let go")
+        return super().__call__(url)
+
+
+async def test_a_cancelled_login_does_not_lose_the_fetch() -> None:
+    """A login waiting for rotated keys is cancelled (its connect_timeout): the fetch goes
+    on, and its keys are there for the next login, with no second request."""
+    idp, clock = Held(K1, K2), Clock()
+    keys = keyset(idp, clock, jwks_uri=JWKS_URI, discovery=False)
+    waiting = asyncio.ensure_future(keys.key_for("k2", "RS256"))
+    await asyncio.sleep(0.05)
+    waiting.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await waiting
+    idp.go.set()
+    for _ in range(200):
+        if keys.fetches:
+            break
+        await asyncio.sleep(0.01)
+    assert (await keys.key_for("k2", "RS256"))["n"] == K2["n"]
+    assert idp.requests == [JWKS_URI]
+
+
+async def test_logins_share_one_fetch_and_the_interval_counts_from_its_end() -> None:
+    idp, clock = Held(K1), Clock()
+    keys = keyset(idp, clock, jwks_uri=JWKS_URI, discovery=False, jwks_refresh_interval=30)
+    logins = [asyncio.ensure_future(keys.key_for("k1", "RS256")) for _ in range(5)]
+    await asyncio.sleep(0.05)
+    clock.now += 100  # the fetch took long
+    idp.go.set()
+    assert all(k["kid"] == "k1" for k in await asyncio.gather(*logins))
+    assert idp.requests == [JWKS_URI] and keys.attempted_at == clock.now
+    clock.now += 29
+    with pytest.raises(TokenRefused):
+        await keys.key_for("made-up", "RS256")  # 29 s after the fetch ended: no request
+    assert len(idp.requests) == 1
+
+
+async def test_a_hanging_provider_is_an_outage_within_the_deadline() -> None:
+    idp = Held(K1)
+    keys = keyset(idp, Clock(), jwks_uri=JWKS_URI, discovery=False, timeout=0.2)
+    started = time.monotonic()
+    with pytest.raises(BackendUnavailable, match=r"no answer within 0\.4 s"):
+        await keys.key_for("k1", "RS256")
+    assert time.monotonic() - started < 1.5
+    idp.go.set()
+
+
+async def test_an_unexpected_fetch_error_is_an_outage() -> None:
+    def broken(url: str) -> Any:
+        raise http.client.BadStatusLine("garbage")
+
+    config = OidcProviderConfig.model_validate(
+        {"name": "corp", "issuer": ISSUER, "audience": AUDIENCE, "jwks_uri": JWKS_URI}
+    )
+    with pytest.raises(BackendUnavailable, match="cannot fetch its keys"):
+        await KeySet(config, broken, Clock()).key_for("k1", "RS256")
+
+
+# --- the HTTPS fetcher against a real TLS server on loopback ----------------------------------
+
+
+def _serve(certs: CertSet, answer: Callable[[ssl.SSLSocket], None]) -> int:
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(certs.cert, certs.key)
+    server = socket.create_server(("127.0.0.1", 0))
+
+    def run() -> None:
+        with server:
+            conn, _ = server.accept()
+            with context.wrap_socket(conn, server_side=True) as tls:
+                tls.recv(65536)
+                with contextlib.suppress(OSError):
+                    answer(tls)
+
+    threading.Thread(target=run, daemon=True).start()
+    return int(server.getsockname()[1])
+
+
+def _fetcher(certs: CertSet, port: int, timeout: float = 1.0) -> Callable[[str], Any]:
+    config = OidcProviderConfig.model_validate({
+        "name": "t", "issuer": f"https://127.0.0.1:{port}", "audience": "a",
+        "jwks_uri": f"https://127.0.0.1:{port}/jwks", "ca": str(certs.ca), "timeout": timeout,
+    })  # fmt: skip
+    return https_fetcher(config)
+
+
+def test_fetcher_reads_a_document(certs: CertSet) -> None:
+    body = json.dumps(jwks(K1)).encode()
+    port = _serve(certs, lambda tls: tls.sendall(
+        b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)))  # fmt: skip
+    assert _fetcher(certs, port)(f"https://127.0.0.1:{port}/jwks") == jwks(K1)
+
+
+def test_fetcher_has_a_total_deadline(certs: CertSet) -> None:
+    """A byte every 0.3 s never trips the per-read timeout (1 s); the deadline does."""
+
+    def drip(tls: ssl.SSLSocket) -> None:
+        tls.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 40\r\n\r\n")
+        for byte in b'{"keys": []}' + b" " * 28:
+            tls.sendall(bytes([byte]))
+            time.sleep(0.3)
+
+    port = _serve(certs, drip)
+    started = time.monotonic()
+    with pytest.raises(TimeoutError, match="not read within the timeout"):
+        _fetcher(certs, port)(f"https://127.0.0.1:{port}/jwks")
+    assert time.monotonic() - started < 2.5  # 12 s if each read had its own timeout
+
+
+def test_fetcher_turns_a_bad_response_into_oserror(certs: CertSet) -> None:
+    port = _serve(certs, lambda tls: tls.sendall(b"NOT HTTP AT ALL\r\n\r\n"))
+    with pytest.raises(OSError, match="bad HTTP response"):
+        _fetcher(certs, port)(f"https://127.0.0.1:{port}/jwks")
+    short = _serve(certs, lambda tls: tls.sendall(
+        b'HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n{"keys"'))  # fmt: skip
+    with pytest.raises(OSError, match="bad HTTP response"):
+        _fetcher(certs, short)(f"https://127.0.0.1:{short}/jwks")
