@@ -27,7 +27,7 @@ from bridge.errors import BackendUnavailable, Denied
 from bridge.mapping.accounts import AccountRow
 from bridge.mapping.auth_string import AuthStringError, parse_oidc
 from bridge.oidc.keys import Fetch, KeySet, https_fetcher
-from bridge.oidc.tokens import TokenRefused, read_header, verify
+from bridge.oidc.tokens import TokenRefused, read_header, require_pyjwt, verify
 
 MAX_CLAIM = 256  # characters of an identity or group name
 MAX_GROUPS = 1000
@@ -97,6 +97,7 @@ class OidcBackend:
         fetcher: Callable[[OidcProviderConfig], Fetch] = https_fetcher,
         clock: Callable[[], float] = time.time,
     ) -> None:
+        require_pyjwt()
         self.config = config
         self.keysets = {p.name: KeySet(p, fetcher(p)) for p in config.providers}
         self.clock = clock

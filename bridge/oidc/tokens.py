@@ -24,7 +24,7 @@ from typing import Any
 import jwt
 from jwt import exceptions as jwt_errors
 
-from bridge.config import JWS_ALGORITHMS, OidcProviderConfig
+from bridge.config import JWS_ALGORITHMS, ConfigError, OidcProviderConfig
 from bridge.errors import Denied
 
 MAX_HEADER_BYTES = 2048  # a JOSE header is a few dozen bytes; more is not an ID token
@@ -35,6 +35,22 @@ _COMPACT = re.compile(
 KEY_TYPES = {"RS": "RSA", "PS": "RSA", "ES": "EC", "Ed": "OKP"}
 CURVES = {"ES256": "P-256", "ES384": "P-384", "ES512": "P-521"}
 EDDSA_CURVES = ("Ed25519", "Ed448")
+
+
+# PyJWT 2.13 is the first that binds a PyJWK to its one algorithm whatever the header says
+# (GHSA-jq35-7prp-9v3f) and, by the security review, honours enforce_minimum_key_length
+# (older releases ignore unknown options silently); 2.10.0 matched "iss" as a substring
+# (CVE-2024-53861). pyproject.toml requires it; this
+# check stops a bridge that was installed beside an older one (a distribution's package).
+MIN_PYJWT = (2, 13)
+
+
+def require_pyjwt(version: str = jwt.__version__) -> None:
+    found = tuple(int(part) for part in re.findall(r"\d+", version)[:2])
+    if found < MIN_PYJWT:
+        wanted = ".".join(map(str, MIN_PYJWT))
+        raise ConfigError(f"backends.oidc: PyJWT {version} is too old to verify ID tokens "
+                          f"safely: install PyJWT {wanted} or later")  # fmt: skip
 
 
 class TokenRefused(Denied):

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from bridge.config import OidcProviderConfig
-from bridge.oidc.tokens import TokenRefused, key_fits, read_header, verify
+from bridge.config import ConfigError, OidcProviderConfig
+from bridge.oidc.tokens import TokenRefused, key_fits, read_header, require_pyjwt, verify
 from tests.oidcfix import (
     AUDIENCE,
     ISSUER,
@@ -159,3 +159,14 @@ def test_reasons_never_hold_the_token() -> None:
     with pytest.raises(TokenRefused) as caught:
         check(token, RSA)
     assert token.split(".")[2] not in str(caught.value)
+
+
+def test_pyjwt_before_2_13_is_refused() -> None:
+    """Older releases ignore enforce_minimum_key_length and do not bind a JWK to one
+    algorithm; 2.10.0 matched iss as a substring (CVE-2024-53861)."""
+    for old in ("2.10.1", "2.12.1", "1.7.1"):
+        with pytest.raises(ConfigError, match=f"PyJWT {old} is too old"):
+            require_pyjwt(old)
+    for fine in ("2.13.0", "2.15.1", "3.0.0a1"):
+        require_pyjwt(fine)
+    require_pyjwt()  # the one installed
