@@ -17,6 +17,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import math
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -155,9 +156,13 @@ def _number(claims: dict[str, Any], name: str) -> float | None:
     value = claims.get(name)
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise TokenRefused(f"malformed token: '{name}' is not a number")
-    return float(value)
+    try:
+        number = float(value) if isinstance(value, int | float) else math.nan
+    except OverflowError:  # an integer of 400 digits
+        number = math.nan
+    if isinstance(value, bool) or not math.isfinite(number):  # NaN, Infinity, 1e400 too
+        raise TokenRefused(f"malformed token: '{name}' is not a finite number")
+    return number
 
 
 def check_times(claims: dict[str, Any], provider: OidcProviderConfig, now: float) -> None:

@@ -3,6 +3,7 @@ mistake refused with its reason."""
 
 from __future__ import annotations
 
+import math
 import time
 from typing import Any
 
@@ -150,7 +151,7 @@ def test_times_with_skew() -> None:
 def test_times_must_be_numbers() -> None:
     with pytest.raises(TokenRefused):
         check(sign(claims(exp="tomorrow"), RSA), RSA)
-    with pytest.raises(TokenRefused, match="not a number"):
+    with pytest.raises(TokenRefused, match="not a finite number"):
         check(sign(claims(nbf=True), RSA), RSA)
 
 
@@ -170,3 +171,17 @@ def test_pyjwt_before_2_13_is_refused() -> None:
     for fine in ("2.13.0", "2.15.1", "3.0.0a1"):
         require_pyjwt(fine)
     require_pyjwt()  # the one installed
+
+
+@pytest.mark.parametrize("name", ["exp", "iat", "nbf"])
+@pytest.mark.parametrize(
+    "value",
+    [math.nan, math.inf, -math.inf, 10**400, "1700000000", True],
+    ids=["NaN", "Infinity", "-Infinity", "400-digits", "string", "true"],
+)
+def test_times_must_be_finite_numbers(name: str, value: object) -> None:
+    """NaN compares false with everything (a token that never expires), Infinity is
+    "never", a 400-digit integer overflows a float: all refused as malformed."""
+    token = sign(claims("alice", **{name: value}), RSA)
+    with pytest.raises(TokenRefused, match=f"'{name}' is not a finite number"):
+        check(token, RSA)
