@@ -28,6 +28,7 @@ from jwt import exceptions as jwt_errors
 from bridge.config import JWS_ALGORITHMS, ConfigError, OidcProviderConfig
 from bridge.errors import Denied
 
+ID_TOKEN_TYPES = ("JWT", "APPLICATION/JWT")  # an ID token's typ, when it has one
 MAX_HEADER_BYTES = 2048  # a JOSE header is a few dozen bytes; more is not an ID token
 _COMPACT = re.compile(
     rb"^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$"
@@ -93,6 +94,10 @@ def read_header(token: bytes, provider: OidcProviderConfig) -> Header:
         raise TokenRefused("token with critical header extensions ('crit'): not understood")
     if kid is not None and (not isinstance(kid, str) or len(kid) > 256):
         raise TokenRefused("malformed token: 'kid' is not a short string")
+    typ = header.get("typ")
+    if typ is not None and (not isinstance(typ, str) or typ.upper() not in ID_TOKEN_TYPES):
+        # an access token (RFC 9068 "at+jwt"), a logout token...: not an ID token
+        raise TokenRefused(f"not an ID token (typ {str(typ)[:40]!r})")
     return Header(alg, kid)
 
 
@@ -182,8 +187,11 @@ def check_times(claims: dict[str, Any], provider: OidcProviderConfig, now: float
 
 
 def check_azp(claims: dict[str, Any], provider: OidcProviderConfig) -> None:
-    """OpenID Connect Core 3.1.3.7: with several audiences, the authorized party, if named,
-    must be this client."""
-    azp = claims.get("azp")
+    """The authorized party (OpenID Connect Core 3.1.3.7), if named, must be this client;
+    with several audiences it must be named: a token another client obtained for itself
+    that merely lists this one among its audiences does not log in."""
+    azp, aud = claims.get("azp"), claims.get("aud")
+    if azp is None and isinstance(aud, list) and len(aud) > 1:
+        raise TokenRefused("token for several audiences without 'azp'")
     if azp is not None and azp != provider.audience:
         raise TokenRefused(f"token issued to another party (azp {str(azp)[:64]!r})")

@@ -7,6 +7,7 @@ import math
 import time
 from typing import Any
 
+import jwt
 import pytest
 
 from bridge.config import ConfigError, OidcProviderConfig
@@ -105,6 +106,8 @@ def test_crit_headers_are_refused() -> None:
         (sign(claims(), rsa_jwk("r1")), "bad signature"),  # same kid, another key
         (sign({k: v for k, v in claims().items() if k != "exp"}, RSA), "required claim"),
         (sign(claims(azp="another-client"), RSA), "another party"),
+        (sign(claims(aud=[AUDIENCE, "other-app"]), RSA), "several audiences without 'azp'"),
+        (sign(claims(aud=[AUDIENCE, "x"], azp="x"), RSA), "another party"),
     ],
 )
 def test_refused_by_verification(token: str, reason: str) -> None:
@@ -185,3 +188,25 @@ def test_times_must_be_finite_numbers(name: str, value: object) -> None:
     token = sign(claims("alice", **{name: value}), RSA)
     with pytest.raises(TokenRefused, match=f"'{name}' is not a finite number"):
         check(token, RSA)
+
+
+def typed(typ: str | None) -> str:
+    key = jwt.PyJWK(RSA, algorithm="RS256").key
+    return jwt.encode(claims("alice"), key, algorithm="RS256", headers={"kid": "r1", "typ": typ})
+
+
+@pytest.mark.parametrize("typ", ["at+jwt", "application/at+jwt", "logout+jwt", "JWS"])
+def test_only_id_tokens(typ: str) -> None:
+    """An access token (RFC 9068) or a logout token is not an ID token, whoever signed it."""
+    with pytest.raises(TokenRefused, match="not an ID token"):
+        check(typed(typ), RSA)
+
+
+@pytest.mark.parametrize("typ", [None, "JWT", "jwt", "application/jwt"])
+def test_id_token_types(typ: str | None) -> None:
+    assert check(typed(typ), RSA)["sub"] == "alice"
+
+
+def test_one_audience_with_azp_is_fine() -> None:
+    token = sign(claims(aud=[AUDIENCE, "other-app"], azp=AUDIENCE), RSA)
+    assert check(token, RSA)["azp"] == AUDIENCE
