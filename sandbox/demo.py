@@ -92,8 +92,14 @@ def oidc_commands(
     """An ID token as the password (any client, over TLS), and MySQL's client plugin."""
     tcp = ["-h127.0.0.1", f"-P{bridge.port}", "--protocol=TCP"]
     tls = [f"--ssl-ca={certs.ca}", "--ssl-verify-server-cert"]
-    cli = shlex.join(["mariadb", "--no-defaults", *tcp, *tls, "-uoidcuser", "-e",
-                      "SELECT USER(), CURRENT_USER()"])  # fmt: skip
+    # The token goes in an option file only its owner can read, never on the command line
+    # (a --password=... argument is in /proc/<pid>/cmdline for every local user to see);
+    # printf and $(cat) are the shell's own, so the token is in no process's arguments.
+    options = shlex.quote(str(token.with_suffix(".cnf")))
+    write = (f"(umask 077; printf '[client]\\npassword=%s\\n' \"$(cat {shlex.quote(str(token))})\""
+             f" > {options})")  # fmt: skip
+    cli = shlex.join(["mariadb", f"--defaults-file={token.with_suffix('.cnf')}", *tcp, *tls,
+                      "-uoidcuser", "-e", "SELECT USER(), CURRENT_USER()"])  # fmt: skip
     connector = (
         f"import mysql.connector as m; c = m.connect(host='127.0.0.1', port={bridge.port}, "
         f"user='oidcuser', openid_token_file={str(token)!r}, ssl_ca={str(certs.ca)!r}, "
@@ -102,7 +108,7 @@ def oidc_commands(
     )
     return [
         ("OpenID Connect: oidcuser's ID token as the password (TLS)",
-         ["sh", "-c", f'{cli} --password="$(cat {shlex.quote(str(token))})"']),
+         ["sh", "-c", f"{write} && {cli}"]),
         ("OpenID Connect: MySQL's client plugin (Connector/Python, openid_token_file)",
          [sys.executable, "-c", connector]),
     ]  # fmt: skip

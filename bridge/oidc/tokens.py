@@ -30,9 +30,7 @@ from bridge.errors import Denied
 
 ID_TOKEN_TYPES = ("JWT", "APPLICATION/JWT")  # an ID token's typ, when it has one
 MAX_HEADER_BYTES = 2048  # a JOSE header is a few dozen bytes; more is not an ID token
-_COMPACT = re.compile(
-    rb"^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$"
-)  # alg none: no signature
+_COMPACT = re.compile(rb"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")  # fullmatch; none: no sig
 # The key type (and curves) each algorithm family may use.
 KEY_TYPES = {"RS": "RSA", "PS": "RSA", "ES": "EC", "Ed": "OKP"}
 CURVES = {"ES256": "P-256", "ES384": "P-384", "ES512": "P-521"}
@@ -78,7 +76,7 @@ def read_header(token: bytes, provider: OidcProviderConfig) -> Header:
     if len(token) > provider.max_token_bytes:
         raise TokenRefused(f"token of {len(token)} bytes: over max_token_bytes "
                            f"({provider.max_token_bytes})")  # fmt: skip
-    if not _COMPACT.match(token):
+    if not _COMPACT.fullmatch(token):  # not match(): '$' would take a trailing newline
         raise TokenRefused("not a JWT (three base64url parts separated by dots)")
     head = token.split(b".", 1)[0]
     if len(head) > MAX_HEADER_BYTES:

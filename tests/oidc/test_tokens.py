@@ -210,3 +210,11 @@ def test_id_token_types(typ: str | None) -> None:
 def test_one_audience_with_azp_is_fine() -> None:
     token = sign(claims(aud=[AUDIENCE, "other-app"], azp=AUDIENCE), RSA)
     assert check(token, RSA)["azp"] == AUDIENCE
+
+
+@pytest.mark.parametrize("tail", [b"\n", b"\r\n", b" ", b"\x00"])
+def test_nothing_after_the_signature(tail: bytes) -> None:
+    """A token pasted with its file's newline is not a JWT (rather than a confusing
+    "Invalid crypto padding" from the signature's base64)."""
+    with pytest.raises(TokenRefused, match="not a JWT"):
+        read_header(sign(claims(), RSA).encode() + tail, provider())
