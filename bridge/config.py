@@ -284,12 +284,16 @@ class OidcProviderConfig(Model):
     max_token_bytes: int = Field(16384, ge=1024, le=65536)
     jwks_cache_ttl: float = Field(3600.0, ge=60)  # seconds before keys are fetched again
     jwks_refresh_interval: float = Field(60.0, ge=1)  # at most one fetch per this many seconds
+    # cached keys not refreshed for this long (the provider unreachable): an outage
+    jwks_max_stale: float = Field(86400.0, ge=60)
     timeout: float = Field(5.0, gt=0)  # seconds for one HTTPS request
 
     @model_validator(mode="after")
     def _keys_from_somewhere(self) -> OidcProviderConfig:
         if self.jwks_uri is None and not self.discovery:
             raise ValueError("set jwks_uri, or leave discovery on")
+        if self.jwks_max_stale < self.jwks_cache_ttl:
+            raise ValueError("jwks_max_stale must be at least jwks_cache_ttl")
         return self
 
 

@@ -61,6 +61,10 @@ class Metrics:
             "Calls to the state engine that failed or timed out",
             registry=r,
         )
+        self.oidc_keys_age = Gauge(
+            f"{PREFIX}_oidc_keys_age_seconds",
+            "Seconds since the OpenID provider whose keys are oldest was last fetched", registry=r,
+        )  # fmt: skip
         self.pool_idle = Gauge(
             f"{PREFIX}_upstream_pool_idle", "Upstream connections kept idle", registry=r
         )

@@ -87,6 +87,7 @@ class BridgeServer:
         self.metrics.pool_reused.set_function(lambda: self.pool.reused)
         self.metrics.pool_discarded.set_function(lambda: self.pool.discarded)
         self.metrics.directory_failures.set_function(self._directory_failures)
+        self.metrics.oidc_keys_age.set_function(self._oidc_keys_age)
         self._metrics_server: MetricsServer | None = None
         self.state = build_state(runtime.config, worker, shared)  # throttle, caches, KILL
         self.throttle = self.state.throttle
@@ -333,6 +334,10 @@ class BridgeServer:
     def _directory_failures(self) -> float:
         ldap = self.runtime.backends.get("ldap")
         return float(getattr(ldap, "outages", 0))
+
+    def _oidc_keys_age(self) -> float:
+        oldest = getattr(self.runtime.backends.get("oidc"), "oldest_keys", None)
+        return float(oldest()) if oldest is not None else 0.0
 
     def stop(self) -> None:
         self._stop.set()

@@ -152,12 +152,20 @@ class OidcBackend:
 
     async def check(self) -> None:
         """Health (/healthz, the admin status): can tokens be verified? Yes for a provider
-        whose keys are cached, even when it cannot be reached right now; otherwise a fetch,
+        whose keys are cached, even when it cannot be reached right now (within
+        jwks_max_stale); otherwise a fetch,
         within the refresh rate limit (a health probe never makes more requests than
         logins may), and BackendUnavailable if it fails."""
         for keyset in self.keysets.values():
-            if not keyset.keys:
+            if not keyset.keys or keyset.too_old():
                 await keyset.refresh()
+                keyset.refuse_if_too_old()
+
+    def oldest_keys(self) -> float:
+        """The age in seconds of the oldest provider's cached keys (0 with none): the
+        mysql_auth_bridge_oidc_keys_age_seconds gauge, to alert well before jwks_max_stale."""
+        return max((age for k in self.keysets.values() if (age := k.age()) is not None),
+                   default=0.0)  # fmt: skip
 
     async def fetch_keys(self) -> list[str]:
         """Fetch every provider's keys now (check --online): a note per provider, or raise

@@ -122,6 +122,10 @@ class KeySet:
         at once (an old cache is refreshed in the background); a kid the cache does not
         know waits for a refresh (rate limited)."""
         found = self._find(kid, alg)
+        if found is not None and self.too_old():  # the provider unreachable for too long
+            await self.refresh()
+            self.refuse_if_too_old()
+            found = self._find(kid, alg)
         if found is not None:
             if self._stale():
                 self._refresh_in_background()
@@ -139,6 +143,24 @@ class KeySet:
     async def _quiet_refresh(self) -> None:
         with contextlib.suppress(BackendUnavailable):  # refresh() logged it, keeps the keys
             await self.refresh()
+
+    def age(self) -> float | None:
+        """Seconds since the keys were last fetched; None before the first fetch."""
+        return None if self.fetched_at is None else self.clock() - self.fetched_at
+
+    def too_old(self) -> bool:
+        age = self.age()
+        return age is not None and age > self.provider.jwks_max_stale
+
+    def refuse_if_too_old(self) -> None:
+        """Cached keys are trusted through an outage for jwks_max_stale, not for ever: a
+        key the provider revoked meanwhile would still verify tokens."""
+        age = self.age()
+        if age is not None and age > self.provider.jwks_max_stale:
+            raise BackendUnavailable(
+                f"OpenID provider {self.provider.name}: its keys were last fetched {age:.0f} s "
+                f"ago, over jwks_max_stale ({self.provider.jwks_max_stale:g} s)"
+            )
 
     def _stale(self) -> bool:
         return self.fetched_at is None or (

@@ -22,6 +22,7 @@ from sandbox.bridgeproc import Account
 from sandbox.certs import CertSet
 from sandbox.mariadb import MariaDB
 from sandbox.oidc import OTHER_CLIENT, OidcProvider, rsa_jwk
+from sandbox.ports import free_port
 from tests.integration.harness import (
     Bridge,
     closing,
@@ -32,6 +33,7 @@ from tests.integration.harness import (
     start_bridge,
 )
 from tests.integration.rawclient import Raw
+from tests.integration.test_metrics import scrape, value
 from tests.oidcfix import hs256_with_public_key, sign, tampered, unsigned
 
 pytestmark = pytest.mark.integration
@@ -67,7 +69,8 @@ def _providers(idp: OidcProvider, ca: Path) -> dict[str, Any]:
     ]}}  # fmt: skip
 
 
-def _start(directory: Path, mariadb: MariaDB, certs: CertSet, idp: OidcProvider) -> Bridge:
+def _start(directory: Path, mariadb: MariaDB, certs: CertSet, idp: OidcProvider,
+           **sections: Any) -> Bridge:  # fmt: skip
     for user in ("app", "alice", "dave", "developer", "dba_role"):
         mariadb.sql(f"CREATE USER IF NOT EXISTS '{user}'@'%' IDENTIFIED BY 'up-{user}'")
         mariadb.sql(f"GRANT SELECT ON *.* TO '{user}'@'%'")
@@ -75,7 +78,7 @@ def _start(directory: Path, mariadb: MariaDB, certs: CertSet, idp: OidcProvider)
                         upstream_only={"developer": "up-developer", "dba_role": "up-dba_role"},
                         proxy_grants=[{"proxy": "''@'%'", "proxied": ["'developer'@'%'", "'dba_role'@'%'"]}],
                         backends=_providers(idp, certs.ca),
-                        server={"allow_insecure_cleartext": True})  # fmt: skip
+                        server={"allow_insecure_cleartext": True}, **sections)  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -374,10 +377,14 @@ def test_rotation_and_outage(tmp_path: Path, mariadb: MariaDB, certs: CertSet) -
     """A rotated key is fetched on its first token, without a restart; with the provider
     stopped, cached keys keep working; a bridge that never saw a key has an outage."""
     idp = OidcProvider.start(tmp_path / "idp", certs, PEOPLE)
-    bridge = _start(tmp_path / "bridge", mariadb, certs, idp)
+    metrics = free_port()
+    bridge = _start(tmp_path / "bridge", mariadb, certs, idp,
+                    metrics={"listen": f"127.0.0.1:{metrics}"})  # fmt: skip
     try:
         first = idp.id_token("alice")
         assert current_user_via_token_file(bridge, "alice", first, tmp_path) == "alice@%"
+        age = value(scrape(metrics, "/metrics")[1], "mysql_auth_bridge_oidc_keys_age_seconds")
+        assert 0 < age < 60  # the keys just fetched for that login
         time.sleep(1.2)  # past jwks_refresh_interval
         idp.rotate(rsa_jwk("key-2"))
         second = idp.id_token("alice")

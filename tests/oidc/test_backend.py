@@ -218,3 +218,32 @@ async def test_health_uses_the_cache_and_the_rate_limit() -> None:
     for _ in range(5):
         await b.check()  # keys cached: healthy, and no request
     assert len(requests) == 3
+
+
+async def test_health_and_the_key_age_gauge_after_jwks_max_stale() -> None:
+    calls = []
+
+    def fetcher(_p: object) -> Any:
+        def fetch(url: str) -> Any:
+            calls.append(url)
+            if len(calls) > 1:
+                raise OSError("provider down")
+            return jwks(KEY)
+
+        return fetch
+
+    config = OidcConfig.model_validate({"providers": [
+        {"name": "corp", "issuer": ISSUER, "audience": AUDIENCE, "jwks_uri": ISSUER + "/jwks"},
+    ]})  # fmt: skip
+    b = OidcBackend(config, fetcher=fetcher)
+    assert b.oldest_keys() == 0.0
+    await b.check()  # the first fetch
+    keyset = b.keysets["corp"]
+    assert keyset.fetched_at is not None and 0 <= b.oldest_keys() < 5
+    keyset.fetched_at -= 86400 + 10  # a day without the provider
+    keyset.attempted_at = None
+    assert b.oldest_keys() > 86400
+    with pytest.raises(BackendUnavailable, match="over jwks_max_stale"):
+        await b.check()
+    with pytest.raises(BackendUnavailable, match="over jwks_max_stale"):
+        await login(b, sign(claims("0b1c-uuid"), KEY), "alice", row("alice", user="0b1c-uuid"))

@@ -290,3 +290,31 @@ def test_fetcher_turns_a_bad_response_into_oserror(certs: CertSet) -> None:
         b'HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n{"keys"'))  # fmt: skip
     with pytest.raises(OSError, match="bad HTTP response"):
         _fetcher(certs, short)(f"https://127.0.0.1:{short}/jwks")
+
+
+# --- cached keys are not trusted for ever --------------------------------------------------
+
+
+async def test_cached_keys_expire_after_jwks_max_stale() -> None:
+    """Through an outage the cached keys serve for jwks_max_stale, then it is an outage
+    (a key revoked meanwhile must not verify for ever); back up, they are fetched again."""
+    idp, clock = Provider(K1), Clock()
+    keys = keyset(idp, clock, jwks_cache_ttl=600, jwks_max_stale=3600)
+    await keys.key_for("k1", "RS256")
+    idp.up = False
+    clock.now += 3000
+    assert (await keys.key_for("k1", "RS256"))["kid"] == "k1"  # stale, still within
+    assert keys.age() == 3000
+    clock.now += 700
+    with pytest.raises(BackendUnavailable, match="over jwks_max_stale"):
+        await keys.key_for("k1", "RS256")
+    idp.up = True
+    clock.now += 61  # past the refresh interval
+    assert (await keys.key_for("k1", "RS256"))["kid"] == "k1"
+    assert keys.age() == 0
+
+
+def test_jwks_max_stale_is_at_least_the_cache_ttl() -> None:
+    with pytest.raises(ValueError, match="jwks_max_stale must be at least jwks_cache_ttl"):
+        OidcProviderConfig.model_validate({"name": "corp", "issuer": ISSUER, "audience": AUDIENCE,
+                                           "jwks_cache_ttl": 7200, "jwks_max_stale": 3600})  # fmt: skip
