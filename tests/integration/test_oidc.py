@@ -44,6 +44,8 @@ PEOPLE: dict[str, dict[str, Any]] = {
     "bob": {"preferred_username": "bob", "groups": ["dba", *MANY_GROUPS]},
     "carol": {"preferred_username": "carol", "groups": ["developers"]},
     "dave-subject-7f3a": {"preferred_username": "dave"},
+    # picked dave's subject (not a secret) as her user name, where the provider allows it
+    "mallory-subject-0c1d": {"preferred_username": "dave-subject-7f3a"},
 }
 
 
@@ -56,6 +58,8 @@ ACCOUNTS = [
     Account("app", "app-pw", "caching_sha2_password", upstream_password="up-app"),
     _row("alice", identity_provider="corp"),  # the token's preferred_username must be 'alice'
     _row("dave", identity_provider="mysql", user="dave-subject-7f3a"),  # MySQL's syntax: sub
+    # "user" is sub even with a provider whose identity_claim is preferred_username
+    _row("dave2", identity_provider="corp", user="dave-subject-7f3a"),
     _row("", identity_provider="corp", mapping="developers=developer,dba=dba_role"),
 ]
 
@@ -71,7 +75,7 @@ def _providers(idp: OidcProvider, ca: Path) -> dict[str, Any]:
 
 def _start(directory: Path, mariadb: MariaDB, certs: CertSet, idp: OidcProvider,
            **sections: Any) -> Bridge:  # fmt: skip
-    for user in ("app", "alice", "dave", "developer", "dba_role"):
+    for user in ("app", "alice", "dave", "dave2", "developer", "dba_role"):
         mariadb.sql(f"CREATE USER IF NOT EXISTS '{user}'@'%' IDENTIFIED BY 'up-{user}'")
         mariadb.sql(f"GRANT SELECT ON *.* TO '{user}'@'%'")
     return start_bridge(directory, mariadb, certs, ACCOUNTS,
@@ -127,6 +131,22 @@ def test_connector_mysql_style_row_by_subject(
 ) -> None:
     token = idp.id_token("dave-subject-7f3a")
     assert current_user_via_token_file(oidc_bridge, "dave", token, tmp_path) == "dave@%"
+
+
+def test_row_user_is_the_subject_whatever_the_identity_claim(
+    oidc_bridge: Bridge, idp: OidcProvider, tmp_path: Path
+) -> None:
+    """On a provider with identity_claim: preferred_username, a row's "user" is still the
+    token's sub (MySQL's meaning): dave logs in; mallory, whose preferred_username is
+    dave's subject, does not."""
+    dave = idp.id_token("dave-subject-7f3a")
+    assert current_user_via_token_file(oidc_bridge, "dave2", dave, tmp_path) == "dave2@%"
+    with pytest.raises(Exception) as caught:
+        current_user_via_token_file(
+            oidc_bridge, "dave2", idp.id_token("mallory-subject-0c1d"), tmp_path
+        )
+    assert error_of(caught.value)[0] == 1045
+    oidc_bridge.wait_log("reason=token's claim 'sub' is 'mallory-subject-0c1d', but the row's")
 
 
 def test_mariadb_cli_token_as_password(oidc_bridge: Bridge, idp: OidcProvider) -> None:
