@@ -16,7 +16,7 @@ from bridge.config import BridgeConfig, StateConfig
 from bridge.registry import ConnectionIds, LocalRegistry, SessionRegistry, SharedMemory
 from bridge.state.engine import Engine
 from bridge.state.fastauth import FastAuthCache, MemoryFastAuth, RedisFastAuth, read_key_file
-from bridge.state.groups import SharedGroupCache
+from bridge.state.groups import GroupSealer, SharedGroupCache, ldap_context
 from bridge.state.registry import RedisRegistry, SlotIds
 from bridge.state.throttle import MemoryThrottle, RedisThrottle, ThrottleState
 
@@ -38,6 +38,7 @@ class State:
     registry: SessionRegistry
     ids: Ids
     engine: Engine | None = None
+    secret: bytes | None = field(default=None, repr=False)  # the key file's, for sealing
     _heartbeat: asyncio.Task[None] | None = field(default=None, repr=False)
 
     async def start(self) -> None:
@@ -57,11 +58,12 @@ class State:
         """Give this runtime's store and LDAP backend the shared caches."""
         runtime.store.fast_cache = self.fast_auth
         ldap = runtime.backends.get("ldap")
-        if self.engine is None or not isinstance(ldap, LdapBackend):
-            return
+        if self.engine is None or self.secret is None or not isinstance(ldap, LdapBackend):
+            return  # no key file: the groups stay in this process's memory (unsealed)
         ttl = ldap.config.group_cache_ttl
         if ttl > 0 and not isinstance(ldap.cache, SharedGroupCache):
-            ldap.cache = SharedGroupCache(self.engine, ttl, asyncio.get_running_loop())
+            sealer = GroupSealer(self.secret, ldap_context(ldap.config))
+            ldap.cache = SharedGroupCache(self.engine, ttl, asyncio.get_running_loop(), sealer)
 
     async def remote_upstream_id(self, bridge_id: int) -> int | None:
         """KILL of a session another instance or worker holds: its upstream thread id."""
@@ -110,4 +112,5 @@ def build_state(
         RedisRegistry(engine, slot_ids),
         slot_ids,
         engine,
+        secret,
     )

@@ -3,7 +3,6 @@ bridge found serve the other, with real slapd, redis-server and PyMySQL."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 from typing import Any
@@ -11,6 +10,9 @@ from typing import Any
 import pytest
 import redis
 
+from bridge.config import LdapConfig
+from bridge.state.fastauth import read_key_file
+from bridge.state.groups import GroupSealer, ldap_context
 from sandbox.bridgeproc import Account
 from sandbox.ldap import PEOPLE, Slapd
 from sandbox.redis import RedisServer
@@ -42,14 +44,19 @@ def test_groups_found_by_one_bridge_serve_the_other(
         with closing(connect("pymysql", a, "alice", "alice-ldap", "tls")) as conn:
             assert scalar(conn, "SELECT CURRENT_USER()") == "developer@%"
         client = redis.Redis(port=redis_server.port)
-        dn = f"uid=alice,{PEOPLE}".lower()
-        key = "ldapgroups:ldap:" + hashlib.sha256(dn.encode()).hexdigest()
-        found = client.get(key)
-        assert isinstance(found, bytes) and json.loads(found) == [
-            "dbadmins"
-        ]  # what A found, for all
+        (key,) = [k.decode() for k in client.keys("ldapgroups:ldap:*") if isinstance(k, bytes)]
+        sealed = client.get(key)
+        assert "alice" not in key and isinstance(sealed, bytes) and b"dbadmins" not in sealed
         assert 0 < client.ttl(key) <= 300
-        client.set(key, json.dumps(["readers"]), ex=300)  # as if the directory said so
+        client.set(key, json.dumps(["readers"]), ex=300)  # a forged value: a miss
+        with closing(connect("pymysql", b, "alice", "alice-ldap", "tls")) as conn:
+            assert scalar(conn, "SELECT CURRENT_USER()") == "developer@%"  # from the directory
+        dn = f"uid=alice,{PEOPLE}".lower()
+        ldap_config = LdapConfig.model_validate(ldap)  # both bridges' settings are alike
+        sealer = GroupSealer(read_key_file(Path(state["fast_auth_key_file"])),
+                             ldap_context(ldap_config))  # fmt: skip
+        assert key == "ldapgroups:ldap:" + sealer.name(dn)
+        client.set(key, sealer.seal(dn, ("readers",), 300), ex=300)  # as a bridge would
         with closing(connect("pymysql", b, "alice", "alice-ldap", "tls")) as conn:
             assert scalar(conn, "SELECT CURRENT_USER()") == "reader@%"  # B used the cache
         client.close()

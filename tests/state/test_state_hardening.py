@@ -1,0 +1,59 @@
+"""What a writer to Redis must not be able to do (the security review of the shared state),
+against a real redis-server: forge LDAP groups, get parallel guesses past a lock, crash a
+KILL with a bad registry value."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+from pathlib import Path
+
+import redis.asyncio
+
+from bridge.config import LdapConfig
+from bridge.state.engine import Engine
+from bridge.state.groups import GroupSealer, SharedGroupCache, ldap_context
+from sandbox.redis import RedisServer
+from tests.state.test_redis_state import state_config
+
+DN = "uid=alice,ou=people,dc=example,dc=com"
+
+
+def ldap_config(**extra: object) -> LdapConfig:
+    return LdapConfig.model_validate({"servers": ["ldap://127.0.0.1:1"], **extra})
+
+
+async def test_ldap_groups_are_sealed_bound_to_the_dn_and_expire(
+    tmp_path: Path, redis_server: RedisServer
+) -> None:
+    config = state_config(tmp_path, redis_server.url)
+    engine = Engine(config)
+    secret = os.urandom(32)
+    sealer = GroupSealer(secret, ldap_context(ldap_config()))
+    cache = SharedGroupCache(engine, 60, asyncio.get_running_loop(), sealer)
+    raw = redis.asyncio.Redis.from_url(redis_server.url)
+    key = f"{engine.prefix}ldap:{sealer.name(DN)}"
+    assert DN not in key
+
+    await asyncio.to_thread(cache.put, DN, ("developers",))
+    assert await asyncio.to_thread(cache.get, DN) == ("developers",)
+    stored = await raw.get(key)
+    assert isinstance(stored, bytes) and b"developers" not in stored
+    assert 0 < await raw.pttl(key) <= 60_000
+
+    await raw.set(key, json.dumps(["dba"]))  # the review's forgery: plain JSON, no TTL
+    assert await asyncio.to_thread(cache.get, DN) is None
+    await raw.set(key, sealer.seal("uid=bob,ou=people,dc=example,dc=com", ("dba",), 60))
+    assert await asyncio.to_thread(cache.get, DN) is None  # another DN's value
+    await raw.set(key, sealer.seal(DN, ("dba",), -1))  # expired inside, kept by PERSIST
+    assert await asyncio.to_thread(cache.get, DN) is None
+    other = GroupSealer(secret, ldap_context(ldap_config(base_dn="dc=other")))
+    await raw.set(key, other.seal(DN, ("dba",), 60))  # other LDAP settings
+    assert await asyncio.to_thread(cache.get, DN) is None
+    foreign = GroupSealer(os.urandom(32), ldap_context(ldap_config()))
+    await raw.set(key, foreign.seal(DN, ("dba",), 60))  # another key file
+    assert await asyncio.to_thread(cache.get, DN) is None
+    assert "secret" not in repr(sealer) and repr(secret) not in repr(sealer)
+    await raw.aclose()
+    await engine.close()
