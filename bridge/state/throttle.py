@@ -234,13 +234,13 @@ class RedisThrottle:
         return min(self.config.max_delay, self.config.min_delay * (failures - threshold + 1))
 
     async def locked(self, user: str, address: str, also: Iterable[str | None]) -> Lock | None:
-        """After authentication: only for resolved names (the typed one was checked)."""
+        """After authentication: a lock under the typed name (set by the failures of
+        parallel guesses while this exchange ran) or any name the backend resolved, as the
+        memory throttle rechecks every name."""
         if not self.config.failed_login_attempts:
             return None
         also = tuple(also)
         names = self.local._names(user, also)
-        if len(names) == 1:
-            return None
         locks = [self._key(k) for k in self._records(self.config.lock_by, names, address)]
         try:
             out = await self._call(self._check, [locks[0], *locks], [1 + len(locks)])

@@ -11,9 +11,10 @@ from pathlib import Path
 
 import redis.asyncio
 
-from bridge.config import LdapConfig
+from bridge.config import LdapConfig, ProtectionConfig
 from bridge.state.engine import Engine
 from bridge.state.groups import GroupSealer, SharedGroupCache, ldap_context
+from bridge.state.throttle import MemoryThrottle, RedisThrottle
 from sandbox.redis import RedisServer
 from tests.state.test_redis_state import state_config
 
@@ -57,3 +58,23 @@ async def test_ldap_groups_are_sealed_bound_to_the_dn_and_expire(
     assert "secret" not in repr(sealer) and repr(secret) not in repr(sealer)
     await raw.aclose()
     await engine.close()
+
+
+async def test_parallel_guesses_do_not_get_past_the_lock(
+    tmp_path: Path, redis_server: RedisServer
+) -> None:
+    """Four guesses pass the check together; three fail and set the lock; the fourth
+    (the right password) is refused after its exchange, as the memory throttle does."""
+    for lock_by in ("account", "account_and_address"):
+        cfg = ProtectionConfig.model_validate(
+            {"failed_login_attempts": 3, "lock_time": 60, "lock_by": lock_by}
+        )
+        engine = Engine(state_config(tmp_path, redis_server.url))
+        for throttle in (RedisThrottle(cfg, engine, "known_locks"), MemoryThrottle(cfg)):
+            checks = await asyncio.gather(*(throttle.check("dave", "10.0.0.9") for _ in range(4)))
+            assert all(lock is None for lock, _ in checks)
+            for _ in range(3):
+                await throttle.failure("dave", "10.0.0.9")
+            lock = await throttle.locked("dave", "10.0.0.9", ())
+            assert lock is not None and 59 < lock[0] <= 60 and lock[1] == 3, (throttle, lock_by)
+        await engine.close()
