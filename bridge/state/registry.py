@@ -43,6 +43,16 @@ end
 return 0
 """
 
+# KEYS: the slot key, the sessions hash; ARGV: the bridge id -> the thread id, or false
+# when the slot is no longer held (its entries would be stale)
+LOOKUP = """
+if redis.call('EXISTS', KEYS[1]) == 0 then
+  return false
+end
+return redis.call('HGET', KEYS[2], ARGV[1])
+"""
+MAX_THREAD_ID = 0xFFFFFFFF  # COM_PROCESS_KILL carries 4 bytes
+
 
 class SlotIds:
     """Connection ids in this process's slot: 32-bit, never 0, never one in use."""
@@ -75,6 +85,7 @@ class RedisRegistry:
         self._inflight: set[int] = set()  # ids in the batch being written
         self._flusher: asyncio.Task[None] | None = None
         self._renew = engine.client.register_script(RENEW)
+        self._lookup = engine.client.register_script(LOOKUP)
 
     @property
     def slot(self) -> int:
@@ -118,12 +129,14 @@ class RedisRegistry:
         slot = bridge_id >> SLOT_BITS
         if not 0 < bridge_id <= 0xFFFFFFFF or slot in (0, self.slot):
             return None
-        key = self._sessions_key(slot)
+        keys = [self._slot_key(slot), self._sessions_key(slot)]
         try:
-            found = await self.engine.run(lambda c: c.hget(key, str(bridge_id)))
+            found = await self.engine.run(
+                lambda c: self._lookup(keys=keys, args=[str(bridge_id)], client=c)
+            )
         except StateUnavailable:
             return None
-        return int(found) if found is not None else None
+        return _thread_id(found)
 
     # --- the slot ---------------------------------------------------------------------------
 
@@ -232,6 +245,7 @@ class RedisRegistry:
             async with client.pipeline(transaction=False) as pipe:
                 if adds:
                     pipe.hset(key, mapping=adds)
+                    pipe.pexpire(key, SLOT_TTL_MS)  # the hash may be new: it expires too
                 if gone:
                     pipe.hdel(key, *gone)
                 await pipe.execute()
@@ -246,3 +260,12 @@ class RedisRegistry:
         self._inflight = set()
         if self._pending:  # what came in while this batch was being written
             self._flusher = asyncio.get_running_loop().create_task(self._flush())
+
+
+def _thread_id(found: object) -> int | None:
+    """An upstream thread id read from the engine, or None (KILL then answers "unknown
+    thread", ERROR 1094) when it is missing or not one: digits only, 0 < id < 2**32."""
+    if not isinstance(found, bytes) or not found.isdigit() or len(found) > 10:
+        return None
+    thread = int(found)
+    return thread if 0 < thread <= MAX_THREAD_ID else None

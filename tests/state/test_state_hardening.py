@@ -14,6 +14,7 @@ import redis.asyncio
 from bridge.config import LdapConfig, ProtectionConfig
 from bridge.state.engine import Engine
 from bridge.state.groups import GroupSealer, SharedGroupCache, ldap_context
+from bridge.state.registry import SLOT_TTL_MS, RedisRegistry, SlotIds
 from bridge.state.throttle import MemoryThrottle, RedisThrottle
 from sandbox.redis import RedisServer
 from tests.state.test_redis_state import state_config
@@ -78,3 +79,35 @@ async def test_parallel_guesses_do_not_get_past_the_lock(
             lock = await throttle.locked("dave", "10.0.0.9", ())
             assert lock is not None and 59 < lock[0] <= 60 and lock[1] == 3, (throttle, lock_by)
         await engine.close()
+
+
+async def test_kill_registry_expires_checks_the_slot_and_validates_values(
+    tmp_path: Path, redis_server: RedisServer
+) -> None:
+    config = state_config(tmp_path, redis_server.url)
+    a = RedisRegistry(Engine(config), SlotIds())
+    b = RedisRegistry(Engine(config), SlotIds())
+    assert await a.claim() and await b.claim()
+    raw = redis.asyncio.Redis.from_url(redis_server.url)
+    sessions = f"{a.engine.prefix}sessions:{a.slot}"
+    first, second = a.ids.take(a), a.ids.take(a)
+    a.add(first, 4242)
+    await asyncio.sleep(0.1)
+    await raw.delete(sessions)  # as a write-back does before it rewrites the hash
+    a.add(second, 4343)
+    await asyncio.sleep(0.1)
+    assert 0 < await raw.pttl(sessions) <= SLOT_TTL_MS  # the flush's hash expires too
+    assert await b.remote_upstream_id(second) == 4343
+
+    for bad in (b"abc", str(2**70).encode(), b"0", b"-5", b"4294967296", b" 7", b"1e3"):
+        await raw.hset(sessions, str(second), bad)
+        assert await b.remote_upstream_id(second) is None, bad  # unknown thread, no crash
+    await raw.hset(sessions, str(second), b"4294967295")
+    assert await b.remote_upstream_id(second) == 2**32 - 1
+
+    await raw.delete(f"{a.engine.prefix}slot:{a.slot}")  # the slot is no longer held
+    assert await raw.exists(sessions)
+    assert await b.remote_upstream_id(second) is None  # its entries are stale
+    await raw.aclose()
+    for registry in (a, b):
+        await registry.engine.close()
