@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import ipaddress
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from bridge.config import (
     BridgeConfig,
@@ -71,7 +73,7 @@ def _state_files(config: BridgeConfig) -> None:
 def state_warnings(config: BridgeConfig, workers: int = 1) -> list[str]:
     """In-process state where several processes share the clients (docs/scaling.md)."""
     if config.state.backend != "memory":
-        return []
+        return _plain_remote_urls(config.state.all_urls)
     shared = "failed-login counts and locks and the fast-auth cache are per process"
     found = []
     if workers > 1:
@@ -82,6 +84,27 @@ def state_warnings(config: BridgeConfig, workers: int = 1) -> list[str]:
                      f"bridges?) with state.backend memory: {shared}, and KILL finds only this "
                      "instance's sessions; use state.backend redis")  # fmt: skip
     return found
+
+
+def _plain_remote_urls(urls: Iterable[str]) -> list[str]:
+    """redis:// to another host: counts, locks and KILL ids cross the network in clear."""
+    found = []
+    for url in urls:
+        host = urlsplit(url).hostname or ""
+        if url.startswith("redis://") and not _loopback(host):
+            found.append(f"state URL {url} is plain redis:// to a host that is not this one: "
+                         "anyone on the path can read and change the throttle's locks and "
+                         "the KILL registry; use rediss:// (TLS, state.tls_ca)")  # fmt: skip
+    return found
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 STAGES: dict[str, Callable[[BridgeConfig], object]] = {

@@ -16,6 +16,7 @@ from collections.abc import Iterable, Iterator
 from contextvars import ContextVar
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar, cast
+from urllib.parse import urlsplit
 
 import yaml
 from pydantic import (
@@ -331,8 +332,18 @@ class ProtectionConfig(Model):
 
 
 def _redis_url(text: str) -> str:
+    """A state URL without credentials or options: a password in it would reach logs and
+    error texts (state.username and state.password_file carry them), and an option such
+    as ?ssl_cert_reqs=none would override the bridge's TLS settings."""
     if not text.startswith(("redis://", "rediss://", "unix://")):
-        raise ValueError(f"{text!r}: a state URL starts with redis://, rediss:// or unix://")
+        raise ValueError("a state URL starts with redis://, rediss:// or unix://")
+    parts = urlsplit(text)
+    if "@" in parts.netloc:
+        raise ValueError("a state URL holds no user or password: use state.username and "
+                         "state.password_file")  # fmt: skip
+    if parts.query or parts.fragment or text.endswith(("?", "#")):
+        raise ValueError(f"{parts.scheme}://{parts.netloc}{parts.path}: a state URL takes no "
+                         "?options (TLS settings are state.tls_*)")  # fmt: skip
     return text
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import ssl
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
@@ -49,14 +50,25 @@ def _client(url: str, config: StateConfig, password: str | None) -> aioredis.Red
     if config.username is not None:
         options["username"] = config.username
     if url.startswith("rediss://"):
-        options.update(ssl_ca_certs=str(config.tls_ca) if config.tls_ca else None,
-                       ssl_certfile=str(config.tls_cert) if config.tls_cert else None,
-                       ssl_keyfile=str(config.tls_key) if config.tls_key else None)  # fmt: skip
+        options.update(_tls_options(config))
     try:
         client: aioredis.Redis = aioredis.Redis.from_url(url, **options)
-    except ValueError as exc:
+    except ValueError as exc:  # the URL holds no password (config.py refuses one)
         raise ConfigError(f"state.url {url!r}: {exc}") from None
     return client
+
+
+def _tls_options(config: StateConfig) -> dict[str, Any]:
+    """rediss://: the certificate checked against the CA and the host name, TLS 1.2 or
+    later, whatever the redis-py version's defaults."""
+    return {
+        "ssl_ca_certs": str(config.tls_ca) if config.tls_ca else None,
+        "ssl_certfile": str(config.tls_cert) if config.tls_cert else None,
+        "ssl_keyfile": str(config.tls_key) if config.tls_key else None,
+        "ssl_cert_reqs": "required",
+        "ssl_check_hostname": True,
+        "ssl_min_version": ssl.TLSVersion.TLSv1_2,
+    }
 
 
 class Engine:

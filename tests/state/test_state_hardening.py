@@ -7,11 +7,15 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import ssl
 from pathlib import Path
 
+import pytest
 import redis.asyncio
+from pydantic import ValidationError
 
-from bridge.config import LdapConfig, ProtectionConfig
+from bridge.checks import state_warnings
+from bridge.config import BridgeConfig, LdapConfig, ProtectionConfig, StateConfig, UpstreamConfig
 from bridge.state.engine import Engine
 from bridge.state.groups import GroupSealer, SharedGroupCache, ldap_context
 from bridge.state.registry import SLOT_TTL_MS, RedisRegistry, SlotIds
@@ -111,3 +115,41 @@ async def test_kill_registry_expires_checks_the_slot_and_validates_values(
     await raw.aclose()
     for registry in (a, b):
         await registry.engine.close()
+
+
+def test_state_urls_carry_no_credentials_or_options() -> None:
+    """A password in the URL reached logs and error texts; ?ssl_cert_reqs=none overrode the
+    TLS settings. Both are refused, and the error does not repeat the password."""
+    for url in ("redis://app:s3cret@10.0.0.5:6379/0", "redis://:s3cret@10.0.0.5/0",
+                "unix://app:s3cret@/run/redis.sock"):  # fmt: skip
+        with pytest.raises(ValidationError) as info:
+            StateConfig.model_validate({"url": url})
+        message = info.value.errors()[0]["msg"]
+        assert "state.password_file" in message and "s3cret" not in message
+    for url in ("rediss://10.0.0.5/0?ssl_cert_reqs=none", "rediss://h/0?ssl_check_hostname=false",
+                "unix:///run/redis.sock?db=1"):  # fmt: skip
+        with pytest.raises(ValidationError, match="takes no \\?options"):
+            StateConfig.model_validate({"url": url})
+    assert StateConfig.model_validate({"url": "rediss://redis.internal:6380/2"}).url
+
+
+def test_tls_to_redis_checks_the_certificate_and_the_host_name(tmp_path: Path) -> None:
+    config = state_config(tmp_path, "rediss://redis.internal:6380/0")
+    engine = Engine(config)
+    kwargs = engine.client.connection_pool.connection_kwargs
+    assert kwargs["ssl_cert_reqs"] == "required" and kwargs["ssl_check_hostname"] is True
+    assert kwargs["ssl_min_version"] == ssl.TLSVersion.TLSv1_2
+
+
+def test_check_warns_about_plain_redis_to_another_host() -> None:
+    def warnings(*urls: str) -> list[str]:
+        state = StateConfig.model_validate({"backend": "redis", "urls": list(urls),
+                                            "fast_auth_key_file": "/nonexistent"})  # fmt: skip
+        upstream = UpstreamConfig(credentials=Path("/nonexistent"))
+        config = BridgeConfig(upstream=upstream, state=state)
+        return state_warnings(config)
+
+    assert warnings("redis://127.0.0.1:6379/0", "redis://[::1]:6379", "redis://localhost",
+                    "unix:///run/redis.sock", "rediss://10.0.0.5/0") == []  # fmt: skip
+    (found,) = warnings("redis://127.0.0.1/0", "redis://10.0.0.5:6379/0")
+    assert "redis://10.0.0.5:6379/0" in found and "rediss://" in found
