@@ -81,19 +81,48 @@ class MemoryThrottle:
 
 # --- Lua: each runs atomically on the server ---------------------------------------------
 
+# Every script first makes each record it reads a well-formed hash: a value of another type,
+# or a count that is not a small integer (written by someone else), is deleted, as if the
+# record had expired, rather than failing the script (which would count as "engine down").
+# A lock end further away than lock_time (forged) is cut to lock_time.
+CLEAN = """
+local function clean(key, extra)
+  local t = redis.call('TYPE', key)['ok']
+  if t == 'none' then return end
+  if t ~= 'hash' then redis.call('DEL', key) return end
+  local fields = {'n', 'k', 'l'}
+  if extra then fields[4] = extra end
+  for _, f in ipairs(fields) do
+    local v = redis.call('HGET', key, f)
+    if v and (#v > 18 or not string.match(v, '^%-?%d+$')) then
+      redis.call('DEL', key)
+      return
+    end
+  end
+end
+local function num(v)
+  return tonumber(v or '0') or 0
+end
+"""
+
 # KEYS[1]: the count key (for the delay); KEYS[2..ARGV[1]]: lock keys; the rest: records
-# a success would clear. -> {failures of KEYS[1], then per lock key: ms remaining,
-# failures; then how many of the rest exist}
-CHECK = """
+# a success would clear. ARGV[2]: lock ms. -> {failures of KEYS[1], then per lock key: ms
+# remaining, failures; then how many of the rest exist}
+CHECK = (
+    CLEAN
+    + """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local last = tonumber(ARGV[1])
-local out = {tonumber(redis.call('HGET', KEYS[1], 'n') or '0')}
+local last, lock_ms = tonumber(ARGV[1]), tonumber(ARGV[2])
+for i = 1, last do
+  clean(KEYS[i])
+end
+local out = {num(redis.call('HGET', KEYS[1], 'n'))}
 for i = 2, last do
   local h = redis.call('HMGET', KEYS[i], 'n', 'l')
-  local l = tonumber(h[2] or '0')
-  out[#out + 1] = (l > now) and (l - now) or 0
-  out[#out + 1] = tonumber(h[1] or '0')
+  local left = num(h[2]) - now
+  out[#out + 1] = math.min(math.max(left, 0), lock_ms)
+  out[#out + 1] = num(h[1])
 end
 local exist = 0
 for i = last + 1, #KEYS do
@@ -102,11 +131,14 @@ end
 out[#out + 1] = exist
 return out
 """
+)
 
 # KEYS: records; ARGV: attempts, lock ms, forget ms, max shares, others, then per key:
 # lockable (1/0), share (whose failure, for an address record, or ''), typed-index key or ''.
 # -> per key: ms of lock remaining, failures
-FAILURE = """
+FAILURE = (
+    CLEAN
+    + """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local attempts, lock_ms = tonumber(ARGV[1]), tonumber(ARGV[2])
@@ -115,12 +147,16 @@ local out = {}
 for i, key in ipairs(KEYS) do
   local a = 5 + (i - 1) * 3
   local lockable, share, typed = ARGV[a + 1], ARGV[a + 2], ARGV[a + 3]
-  local l = tonumber(redis.call('HGET', key, 'l') or '0')
+  clean(key, share ~= '' and ('s:' .. share) or nil)
+  if share ~= '' then
+    clean(key, 's:' .. others)
+  end
+  local l = math.min(num(redis.call('HGET', key, 'l')), now + lock_ms)
   local n = redis.call('HINCRBY', key, 'n', 1)
   if share ~= '' then
     local field = 's:' .. share
     if redis.call('HEXISTS', key, field) == 0 then
-      if tonumber(redis.call('HGET', key, 'k') or '0') >= max_shares then
+      if num(redis.call('HGET', key, 'k')) >= max_shares then
         field = 's:' .. others
       else
         redis.call('HINCRBY', key, 'k', 1)
@@ -130,11 +166,17 @@ for i, key in ipairs(KEYS) do
   end
   if lockable == '1' and attempts > 0 and n % attempts == 0 then
     l = now + lock_ms
+  end
+  if l > now then
     redis.call('HSET', key, 'l', l)
   end
   local ttl = math.max(forget_ms, l - now)
   redis.call('PEXPIRE', key, ttl)
   if typed ~= '' then
+    local kind = redis.call('TYPE', typed)['ok']
+    if kind ~= 'set' and kind ~= 'none' then
+      redis.call('DEL', typed)
+    end
     redis.call('SADD', typed, key)
     redis.call('PEXPIRE', typed, math.max(ttl, redis.call('PTTL', typed)))
   end
@@ -143,15 +185,19 @@ for i, key in ipairs(KEYS) do
 end
 return out
 """
+)
 
 # KEYS: records; ARGV per key: '' (forget the record) or a share to take off its count.
-SUCCESS = """
+SUCCESS = (
+    CLEAN
+    + """
 for i, key in ipairs(KEYS) do
   local share = ARGV[i]
   if share == '' then
     redis.call('DEL', key)
   else
-    local s = tonumber(redis.call('HGET', key, 's:' .. share) or '0')
+    clean(key, 's:' .. share)
+    local s = num(redis.call('HGET', key, 's:' .. share))
     if s > 0 then
       redis.call('HDEL', key, 's:' .. share)
       redis.call('HINCRBY', key, 'k', -1)
@@ -163,6 +209,7 @@ for i, key in ipairs(KEYS) do
 end
 return {}
 """
+)
 
 
 def _h(text: str) -> str:
@@ -218,7 +265,7 @@ class RedisThrottle:
         locks = locks if cfg.failed_login_attempts else []
         clears = self._success_keys([name], address)[0]
         try:
-            out = await self._call(self._check, [count, *locks, *clears], [1 + len(locks)])
+            out = await self._call(self._check, [count, *locks, *clears], self._check_args(locks))
         except StateUnavailable:
             return self._fallback_lock(user, address, locks, ()), self.local.delay(user, address)
         if out[-1] == 0:
@@ -226,6 +273,9 @@ class RedisThrottle:
                 self._clean.clear()
             self._clean.add((name, address))
         return self._lock_from(locks, out[1:-1]), self._delay(int(out[0]))
+
+    def _check_args(self, locks: list[str]) -> list[int]:
+        return [1 + len(locks), int(self.config.lock_time * 1000)]
 
     def _delay(self, failures: int) -> float:
         threshold = self.config.failed_login_threshold
@@ -243,7 +293,7 @@ class RedisThrottle:
         names = self.local._names(user, also)
         locks = [self._key(k) for k in self._records(self.config.lock_by, names, address)]
         try:
-            out = await self._call(self._check, [locks[0], *locks], [1 + len(locks)])
+            out = await self._call(self._check, [locks[0], *locks], self._check_args(locks))
         except StateUnavailable:  # closed refuses at the start of a login, not here
             return self._fallback_lock(user, address, locks, also, refuse=False)
         return self._lock_from(locks, out[1:-1])
@@ -341,7 +391,9 @@ class RedisThrottle:
         now = time.monotonic()
         if len(self._known) > MAX_KNOWN:
             self._known = {k: v for k, v in self._known.items() if v[0] > now}
-        for key, remaining, failures in zip(keys, pairs[::2], pairs[1::2], strict=False):
+        longest = self.config.lock_time * 1000  # a forged lock end is cut to lock_time
+        for key, left, failures in zip(keys, pairs[::2], pairs[1::2], strict=False):
+            remaining = min(left, longest)
             if remaining > 0:
                 self._known[key] = (now + remaining / 1000, failures)
                 found = found or (remaining / 1000, failures)

@@ -8,6 +8,7 @@ import asyncio
 import json
 import os
 import ssl
+import time
 from pathlib import Path
 
 import pytest
@@ -20,6 +21,7 @@ from bridge.state.engine import Engine
 from bridge.state.groups import GroupSealer, SharedGroupCache, ldap_context
 from bridge.state.registry import SLOT_TTL_MS, RedisRegistry, SlotIds
 from bridge.state.throttle import MemoryThrottle, RedisThrottle
+from bridge.throttle import name_key
 from sandbox.redis import RedisServer
 from tests.state.test_redis_state import state_config
 
@@ -153,3 +155,43 @@ def test_check_warns_about_plain_redis_to_another_host() -> None:
                     "unix:///run/redis.sock", "rediss://10.0.0.5/0") == []  # fmt: skip
     (found,) = warnings("redis://127.0.0.1/0", "redis://10.0.0.5:6379/0")
     assert "redis://10.0.0.5:6379/0" in found and "rediss://" in found
+
+
+async def test_forged_or_corrupt_throttle_records_are_cut_or_dropped(
+    tmp_path: Path, redis_server: RedisServer
+) -> None:
+    """A lock end 31,000 years away lasts lock_time; a record of another type or with a
+    count that is no integer is dropped (as if expired), and the engine stays up."""
+    settings = {"failed_login_attempts": 3, "lock_time": 60, "lock_by": "account"}
+    cfg = ProtectionConfig.model_validate({**settings, "failed_login_threshold": 2})
+    engine = Engine(state_config(tmp_path, redis_server.url))
+    throttle = RedisThrottle(cfg, engine, "known_locks")
+    raw = redis.asyncio.Redis.from_url(redis_server.url)
+    await throttle.failure("erin", "10.0.0.4")
+    await throttle.failure("erin", "10.0.0.4", ("Erin-Resolved",))
+    keys = [k.decode() for k in await raw.keys(f"{engine.prefix}th:*") if isinstance(k, bytes)]
+    by_name = throttle._key(("u", name_key("erin")))
+    assert by_name in keys
+    await raw.hset(by_name, "l", 10**15)
+    lock, _ = await throttle.check("erin", "10.0.0.4")
+    assert lock is not None and 59 < lock[0] <= 60
+    await throttle.failure("erin", "10.0.0.4")
+    assert 0 < await raw.pttl(by_name) <= 3_600_000
+    assert int(await raw.hget(by_name, "l") or 0) <= 10**13  # cut in the record too
+    assert all(end < 61 + time.monotonic() for end, _ in throttle._known.values())
+
+    for key in keys:
+        await raw.delete(key)
+        if "th:t:" in key:
+            await raw.set(key, "not a set")
+        elif "th:a:" in key:
+            await raw.hset(key, mapping={"n": "abc", "k": "1", "s:x": "1"})
+        else:
+            await raw.set(key, "not a hash")
+    await throttle.failure("erin", "10.0.0.4", ("Erin-Resolved",))
+    assert await throttle.check("erin", "10.0.0.4") == (None, 0.0)  # one failure: fresh counts
+    assert await throttle.locked("erin", "10.0.0.4", ("Erin-Resolved",)) is None
+    await throttle.success("erin", "10.0.0.4", ("Erin-Resolved",))
+    assert engine.up and engine.errors == 0
+    await raw.aclose()
+    await engine.close()
