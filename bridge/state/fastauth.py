@@ -7,11 +7,12 @@ kept after a full authentication so that the next login of that row can be a scr
   unsalted hash of the password, so it is stored sealed: AES-256-GCM under a key derived
   from `state.fast_auth_key_file`, with the row (user, host) and the row's stored hash as
   associated data, so a value moved to another row's key, or read back after the row's hash
-  changed, does not open (and is deleted). The Redis key name is an HMAC of the row under
-  another derived key: a reader learns neither the names nor the digests. Entries live
-  `state.fast_auth_ttl` seconds. Each lookup before the exchange asks Redis, so that its
-  time does not tell whether the user logged in lately; what a process saw, it also keeps
-  in memory for as long, and uses while the engine is down (otherwise a miss: the client
+  changed, does not open (and is deleted). The value's end is sealed with the digest: an
+  entry kept past `state.fast_auth_ttl` (PERSIST) does not open either. The Redis key name
+  is an HMAC of the row under another derived key: a reader learns neither the names nor
+  the digests. Each lookup before the exchange asks Redis, so that its time does not tell
+  whether the user logged in lately; what a process saw, it also keeps in memory for as
+  long, and uses while the engine is down (otherwise a miss: the client
   does a full authentication)."""
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from bridge.state.engine import Engine, StateUnavailable
 KEY_BYTES = 32  # what `head -c 32 /dev/urandom` writes; at least this much is required
 NONCE_BYTES = 12
 DIGEST_BYTES = 32
+EXPIRY_BYTES = 8  # unix milliseconds, before the digest in the sealed text
 MAX_LOCAL = 100_000  # entries a process keeps in memory; beyond, the oldest go
 
 CacheKey = tuple[str, str, bytes]
@@ -110,17 +112,24 @@ class Sealer:
     def name(self, row: AccountRow) -> str:
         return hmac.new(self._names, _account(row), hashlib.sha256).hexdigest()
 
-    def seal(self, row: AccountRow, digest: bytes) -> bytes:
+    def seal(self, row: AccountRow, digest: bytes, ttl: float) -> bytes:
+        """The digest and its end (unix ms) sealed together: a value kept past its TTL
+        (PERSIST) does not open."""
+        expiry = int((time.time() + ttl) * 1000).to_bytes(EXPIRY_BYTES, "big")
         nonce = os.urandom(NONCE_BYTES)
-        return nonce + self._aead.encrypt(nonce, digest, associated_data(row))
+        return nonce + self._aead.encrypt(nonce, expiry + digest, associated_data(row))
 
     def open(self, row: AccountRow, sealed: bytes) -> bytes | None:
         try:
-            digest = self._aead.decrypt(sealed[:NONCE_BYTES], sealed[NONCE_BYTES:],
-                                        associated_data(row))  # fmt: skip
+            text = self._aead.decrypt(sealed[:NONCE_BYTES], sealed[NONCE_BYTES:],
+                                      associated_data(row))  # fmt: skip
         except (InvalidTag, ValueError):
             return None
-        return digest if len(digest) == DIGEST_BYTES else None
+        if len(text) != EXPIRY_BYTES + DIGEST_BYTES:
+            return None
+        if int.from_bytes(text[:EXPIRY_BYTES], "big") <= time.time() * 1000:
+            return None
+        return text[EXPIRY_BYTES:]
 
 
 class RedisFastAuth:
@@ -160,7 +169,7 @@ class RedisFastAuth:
 
     async def put(self, row: AccountRow, digest: bytes) -> None:
         self._remember(row, digest)
-        sealed, name = self.sealer.seal(row, digest), self._redis_key(row)
+        sealed, name = self.sealer.seal(row, digest, self.ttl), self._redis_key(row)
         ttl_ms = int(self.ttl * 1000)
 
         async def store(client: Any) -> None:

@@ -28,11 +28,10 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from bridge.config import LdapConfig
 from bridge.state.engine import Engine, StateUnavailable
-from bridge.state.fastauth import NONCE_BYTES, _derive, _joined
+from bridge.state.fastauth import EXPIRY_BYTES, NONCE_BYTES, _derive, _joined
 
 log = logging.getLogger("bridge.state")
 T = TypeVar("T")
-EXPIRY_BYTES = 8  # unix milliseconds, big endian, first in the sealed text
 
 
 def ldap_context(config: LdapConfig) -> bytes:

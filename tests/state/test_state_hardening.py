@@ -17,7 +17,10 @@ from pydantic import ValidationError
 
 from bridge.checks import state_warnings
 from bridge.config import BridgeConfig, LdapConfig, ProtectionConfig, StateConfig, UpstreamConfig
+from bridge.hashing import fast_auth_digest
+from bridge.mapping.accounts import AccountRow
 from bridge.state.engine import Engine
+from bridge.state.fastauth import RedisFastAuth, read_key_file
 from bridge.state.groups import GroupSealer, SharedGroupCache, ldap_context
 from bridge.state.registry import SLOT_TTL_MS, RedisRegistry, SlotIds
 from bridge.state.throttle import MemoryThrottle, RedisThrottle
@@ -194,4 +197,22 @@ async def test_forged_or_corrupt_throttle_records_are_cut_or_dropped(
     await throttle.success("erin", "10.0.0.4", ("Erin-Resolved",))
     assert engine.up and engine.errors == 0
     await raw.aclose()
+    await engine.close()
+
+
+async def test_a_fast_auth_entry_kept_past_its_ttl_does_not_open(
+    tmp_path: Path, redis_server: RedisServer
+) -> None:
+    row = AccountRow("app", "%", "caching_sha2_password", b"$A$005$hash-one")
+    digest = fast_auth_digest(b"app-pw")
+    config = state_config(tmp_path, redis_server.url, fast_auth_ttl=60)
+    engine = Engine(config)
+    cache = RedisFastAuth(engine, read_key_file(Path(str(config.fast_auth_key_file))), 60)
+    await cache.put(row, digest)
+    other = RedisFastAuth(engine, read_key_file(Path(str(config.fast_auth_key_file))), 60)
+    assert await other.get(row) == digest  # a fresh process: from Redis
+    key = f"{config.key_prefix}fa:{cache.sealer.name(row)}"
+    await engine.client.set(key, cache.sealer.seal(row, digest, -1))  # ended, then PERSISTed
+    third = RedisFastAuth(engine, read_key_file(Path(str(config.fast_auth_key_file))), 60)
+    assert await third.get(row) is None
     await engine.close()
