@@ -220,6 +220,7 @@ class Authenticator:
             rsa=self.rt.rsa,
             allow_insecure_cleartext=self.rt.config.server.allow_insecure_cleartext,
             fast_auth=lambda token: digest is not None and check_sha2_token(token, nonce, digest),
+            fast_digest=digest,
             ask=exchange.ask_from_thread,
             peer_uid=self.client.uid,
             gss=cast(GssService | None, self.rt.backends.get("kerberos")),

@@ -34,6 +34,10 @@ class Sha2Scramble:
     nonce: bytes = field(repr=False)
     token: bytes = field(repr=False)
 
+    # the cached digest the token matched before FAST_AUTH_SUCCESS went out: the check
+    # after the exchange uses this one (the cache may have dropped it meanwhile)
+    digest: bytes | None = field(default=None, repr=False)
+
     @property
     def used_password(self) -> bool:
         return bool(self.token)

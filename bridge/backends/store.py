@@ -95,7 +95,9 @@ class StoreBackend:
         return False
 
     async def _check_fast(self, cred: Sha2Scramble, row: AccountRow) -> bool:
-        digest = await self.fast_digest(row, proven=True)
+        digest = cred.digest  # fetched before the exchange (and matched by the wire method)
+        if digest is None:
+            digest = await self.fast_digest(row, proven=True)
         return digest is not None and check_sha2_token(cred.token, cred.nonce, digest)
 
     def _check_signature(self, cred: Credential, row: AccountRow, stored: StoredHash) -> bool:

@@ -59,6 +59,7 @@ class WireContext:
     allow_insecure_cleartext: bool = False
     # caching_sha2_password: does this fast-auth token match the cached digest?
     fast_auth: Callable[[bytes], bool] = field(default=lambda _token: False, repr=False)
+    fast_digest: bytes | None = field(default=None, repr=False)  # what fast_auth checks against
     # dialog: from a backend's worker thread, ask the client a question packet and return
     # its answer (waiting at most the given seconds); the session's AuthExchange provides it
     ask: Callable[[bytes, float], bytes] | None = field(default=None, repr=False)

@@ -31,7 +31,7 @@ class CachingSha2Password(WireMethodBase):
             return credential
         if ctx.fast_auth(first):
             yield Send(FAST_AUTH_SUCCESS)
-            credential = Sha2Scramble(ctx.nonce, first)
+            credential = Sha2Scramble(ctx.nonce, first, ctx.fast_digest)
             return credential
         yield Send(PERFORM_FULL_AUTHENTICATION)
         reply = yield RECEIVE

@@ -15,10 +15,16 @@ import pytest
 import redis.asyncio
 from pydantic import ValidationError
 
+from bridge.backends.base import Peer
+from bridge.backends.store import StoreBackend
 from bridge.checks import state_warnings
 from bridge.config import BridgeConfig, LdapConfig, ProtectionConfig, StateConfig, UpstreamConfig
-from bridge.hashing import fast_auth_digest
+from bridge.credentials import Sha2Scramble
+from bridge.errors import Denied
+from bridge.hashing import Sha2CryptHash, fast_auth_digest, make_sha2
 from bridge.mapping.accounts import AccountRow
+from bridge.mapping.hosts import client_host
+from bridge.scramble import sha2_token
 from bridge.state.engine import Engine
 from bridge.state.fastauth import RedisFastAuth, read_key_file
 from bridge.state.groups import GroupSealer, SharedGroupCache, ldap_context
@@ -216,3 +222,20 @@ async def test_a_fast_auth_entry_kept_past_its_ttl_does_not_open(
     third = RedisFastAuth(engine, read_key_file(Path(str(config.fast_auth_key_file))), 60)
     assert await third.get(row) is None
     await engine.close()
+
+
+async def test_fast_auth_check_uses_the_digest_fetched_before_the_exchange() -> None:
+    """The client already got FAST_AUTH_SUCCESS: the check after the exchange must not
+    depend on the cache still holding the digest (RedisFastAuth drops its memory copy
+    beyond MAX_LOCAL entries)."""
+    stored = make_sha2(b"app-pw", 5)
+    assert isinstance(stored, Sha2CryptHash)
+    row = AccountRow("app", "%", "caching_sha2_password", stored.raw())
+    digest, nonce = fast_auth_digest(b"app-pw"), os.urandom(20)
+    store = StoreBackend()  # its cache is empty: as after the copy was dropped
+    token = sha2_token(b"app-pw", nonce)
+    peer = Peer(client_host("127.0.0.1", False), "tls")
+    identity = await store.verify(Sha2Scramble(nonce, token, digest), "app", row, peer)
+    assert identity.name == "app"
+    with pytest.raises(Denied):
+        await store.verify(Sha2Scramble(nonce, token, fast_auth_digest(b"other")), "app", row, peer)
