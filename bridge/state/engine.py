@@ -17,7 +17,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import redis.asyncio as aioredis
-from redis.exceptions import RedisError
+from redis.exceptions import RedisError, ResponseError
 
 from bridge.config import ConfigError, StateConfig, check_private
 
@@ -29,6 +29,14 @@ MAX_BACKOFF = 10.0
 
 class StateUnavailable(Exception):
     """The state engine did not answer (down, slow, refusing): callers fall back."""
+
+
+class StateDataError(StateUnavailable):
+    """The engine answered, but a key held what a bridge never writes (another type): a
+    miss for that call, the engine is not down."""
+
+
+DATA_ERRORS = ("WRONGTYPE", "ERR value is not an integer", "ERR hash value is not an integer")
 
 
 def read_password(config: StateConfig) -> str | None:
@@ -100,6 +108,12 @@ class Engine:
         try:
             async with asyncio.timeout(self.config.command_timeout + self.config.connect_timeout):
                 result = await op(self.client)
+        except ResponseError as exc:
+            if str(exc).startswith(DATA_ERRORS):
+                self._recovered()
+                raise StateDataError(f"state engine: {str(exc).split(' ', 1)[0]}") from None
+            self._failed(exc)
+            raise StateUnavailable(f"state engine: {type(exc).__name__}") from None
         except (RedisError, OSError, TimeoutError) as exc:
             self._failed(exc)
             raise StateUnavailable(f"state engine: {type(exc).__name__}") from None

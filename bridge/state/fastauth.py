@@ -33,7 +33,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from bridge.config import ConfigError, check_private
 from bridge.mapping.accounts import AccountRow
-from bridge.state.engine import Engine, StateUnavailable
+from bridge.state.engine import Engine, StateDataError, StateUnavailable
 
 KEY_BYTES = 32  # what `head -c 32 /dev/urandom` writes; at least this much is required
 NONCE_BYTES = 12
@@ -152,6 +152,9 @@ class RedisFastAuth:
         name = self._redis_key(row)
         try:
             sealed = await self.engine.run(lambda client: client.get(name))
+        except StateDataError:  # not a value a bridge wrote: drop it, a miss
+            self._forget(name)
+            return None
         except StateUnavailable:
             return self._recalled(row)
         if not isinstance(sealed, bytes):

@@ -239,3 +239,29 @@ async def test_fast_auth_check_uses_the_digest_fetched_before_the_exchange() -> 
     assert identity.name == "app"
     with pytest.raises(Denied):
         await store.verify(Sha2Scramble(nonce, token, fast_auth_digest(b"other")), "app", row, peer)
+
+
+async def test_a_key_of_another_type_is_a_miss_not_an_engine_outage(
+    tmp_path: Path, redis_server: RedisServer
+) -> None:
+    config = state_config(tmp_path, redis_server.url)
+    engine = Engine(config)
+    secret = read_key_file(Path(str(config.fast_auth_key_file)))
+    cache = RedisFastAuth(engine, secret, 60)
+    row = AccountRow("app", "%", "caching_sha2_password", b"$A$005$hash-one")
+    await engine.client.hset(f"{config.key_prefix}fa:{cache.sealer.name(row)}", "x", "1")
+    assert await cache.get(row) is None
+    await asyncio.sleep(0.05)  # the corrupt key is deleted in the background
+    assert not await engine.client.exists(f"{config.key_prefix}fa:{cache.sealer.name(row)}")
+    sealer = GroupSealer(secret, ldap_context(ldap_config()))
+    groups = SharedGroupCache(engine, 60, asyncio.get_running_loop(), sealer)
+    await engine.client.rpush(f"{config.key_prefix}ldap:{sealer.name(DN)}", "dba")
+    assert await asyncio.to_thread(groups.get, DN) is None
+    registry = RedisRegistry(engine, SlotIds())
+    other = RedisRegistry(Engine(config), SlotIds())
+    assert await other.claim()
+    await engine.client.set(f"{config.key_prefix}sessions:{other.slot}", "not a hash")
+    assert await registry.remote_upstream_id((other.slot << 20) | 1) is None
+    assert engine.up and engine.errors == 0 and engine.available
+    await other.engine.close()
+    await engine.close()
