@@ -69,7 +69,8 @@ class MemoryFastAuth:
 
 
 def read_key_file(path: Path) -> bytes:
-    """The shared secret of the bridges: a secrets file of at least 32 bytes."""
+    """The shared secret of the bridges: a secrets file of at least 32 bytes, used as they
+    are (the HKDF input, no decoding), so they must be random (docs/configuration.md)."""
     check_private(path)
     secret = path.read_bytes()
     if len(secret) < KEY_BYTES:
