@@ -81,7 +81,7 @@ def read_key_file(path: Path) -> bytes:
     return secret
 
 
-def _derive(secret: bytes, purpose: bytes) -> bytes:
+def derive_key(secret: bytes, purpose: bytes) -> bytes:
     kdf = HKDF(hashes.SHA256(), KEY_BYTES, salt=None, info=b"mysql-auth-bridge " + purpose)
     return kdf.derive(secret)
 
@@ -104,8 +104,8 @@ class Sealer:
     """AES-GCM sealing and the keyed names, from the key file's secret."""
 
     def __init__(self, secret: bytes) -> None:
-        self._aead = AESGCM(_derive(secret, b"fast-auth seal"))
-        self._names = _derive(secret, b"fast-auth name")
+        self._aead = AESGCM(derive_key(secret, b"fast-auth seal"))
+        self._names = derive_key(secret, b"fast-auth name")
 
     def __repr__(self) -> str:
         return "Sealer(...)"

@@ -28,7 +28,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from bridge.config import LdapConfig
 from bridge.state.engine import Engine, StateUnavailable
-from bridge.state.fastauth import EXPIRY_BYTES, NONCE_BYTES, _derive, _joined
+from bridge.state.fastauth import EXPIRY_BYTES, NONCE_BYTES, _joined, derive_key
 
 log = logging.getLogger("bridge.state")
 T = TypeVar("T")
@@ -46,8 +46,8 @@ class GroupSealer:
     """Seals a DN's groups with an expiry; names the key with an HMAC of the DN."""
 
     def __init__(self, secret: bytes, context: bytes) -> None:
-        self._aead = AESGCM(_derive(secret, b"ldap groups"))
-        self._names = _derive(secret, b"ldap groups name")
+        self._aead = AESGCM(derive_key(secret, b"ldap groups"))
+        self._names = derive_key(secret, b"ldap groups name")
         self._context = context
 
     def __repr__(self) -> str:

@@ -107,7 +107,7 @@ def build_state(
     slot_ids = SlotIds(worker or 0, workers)
     return State(
         state,
-        RedisThrottle(config.protection, engine, state.throttle_when_down),
+        RedisThrottle(config.protection, engine, state.throttle_when_down, secret),
         RedisFastAuth(engine, secret, state.fast_auth_ttl),
         RedisRegistry(engine, slot_ids),
         slot_ids,

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import hmac
 import logging
 import re
 import time
@@ -21,6 +22,7 @@ from typing import Any, Protocol
 
 from bridge.config import ProtectionConfig
 from bridge.state.engine import Engine, StateUnavailable
+from bridge.state.fastauth import derive_key
 from bridge.throttle import MAX_USERS_PER_ADDRESS, OTHERS, Key, Throttle, name_key
 
 log = logging.getLogger("bridge.state")
@@ -212,16 +214,21 @@ return {}
 )
 
 
-def _h(text: str) -> str:
-    """A key part: hashed, so that no name or address is readable in the keys."""
-    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:32]
+def _h(text: str, key: bytes = b"") -> str:
+    """A key part: an HMAC under a key derived from the key file, so that no name or
+    address is readable in the keys, nor found by hashing a guess."""
+    return hmac.new(key, text.encode("utf-8", "surrogatepass"), hashlib.sha256).hexdigest()[:32]
 
 
 class RedisThrottle:
     """The throttle's rules (bridge/throttle.py) with the records on the state engine."""
 
-    def __init__(self, config: ProtectionConfig, engine: Engine, when_down: str) -> None:
+    def __init__(
+        self, config: ProtectionConfig, engine: Engine, when_down: str, secret: bytes = b""
+    ) -> None:
+        """`secret`: the key file's (serve always passes it); the key names' HMAC key."""
         self.engine = engine
+        self._names_key = derive_key(secret, b"throttle names") if secret else b""
         self.when_down = when_down
         self.local = Throttle(config)  # the fallback while the engine is down
         self._known: dict[str, tuple[float, int]] = {}  # lock key -> (monotonic end, failures)
@@ -244,11 +251,14 @@ class RedisThrottle:
 
     # --- keys -------------------------------------------------------------------------------
 
+    def _h(self, text: str) -> str:
+        return _h(text, self._names_key)
+
     def _key(self, key: Key) -> str:
-        return f"{self.engine.prefix}th:{key[0]}:" + ":".join(_h(part) for part in key[1:])
+        return f"{self.engine.prefix}th:{key[0]}:" + ":".join(self._h(part) for part in key[1:])
 
     def _typed_index(self, name: str) -> str:
-        return f"{self.engine.prefix}th:t:{_h(name)}"
+        return f"{self.engine.prefix}th:t:{self._h(name)}"
 
     def _records(self, how: str, names: list[str], address: str) -> list[Key]:
         return self.local._keys(how, names, address)
@@ -316,13 +326,13 @@ class RedisThrottle:
         cfg = self.config
         keys: list[str] = []
         args: list[Any] = [cfg.failed_login_attempts, int(cfg.lock_time * 1000), FORGET_AFTER_MS,
-                           MAX_USERS_PER_ADDRESS, _h(OTHERS)]  # fmt: skip
+                           MAX_USERS_PER_ADDRESS, self._h(OTHERS)]  # fmt: skip
         for how in dict.fromkeys((cfg.count_by, cfg.lock_by)):
             for key in self._records(how, names, address):
                 if (name := self._key(key)) in keys:
                     continue
                 keys.append(name)
-                share = _h(names[0]) if how == "address" else ""
+                share = self._h(names[0]) if how == "address" else ""
                 resolved = how != "address" and key[1] != names[0]
                 typed = self._typed_index(names[0]) if resolved else ""
                 args += [1 if how == cfg.lock_by else 0, share, typed]
@@ -351,7 +361,7 @@ class RedisThrottle:
         for how in dict.fromkeys((self.config.count_by, self.config.lock_by)):
             for record in self._records(how, names, address):
                 keys.append(self._key(record))
-                shares.append(_h(names[0]) if how == "address" else "")
+                shares.append(self._h(names[0]) if how == "address" else "")
         return keys, shares
 
     async def unlock(self, user: str, address: str | None) -> int:
@@ -366,7 +376,7 @@ class RedisThrottle:
             found = [by_name] if await client.exists(by_name) else []
             found += [k.decode() async for k in client.scan_iter(match=pattern, count=500)]
             typed = [k.decode() for k in await client.smembers(self._typed_index(name))]
-            suffix = f":{_h(address)}" if address else ""
+            suffix = f":{self._h(address)}" if address else ""
             start = len(self.engine.prefix) + len("th:")
             found += [k for k in typed if k.startswith("u:", start) or k.endswith(suffix)]
             if found:

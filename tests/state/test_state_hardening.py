@@ -5,6 +5,7 @@ KILL with a bad registry value."""
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import os
 import ssl
@@ -264,4 +265,26 @@ async def test_a_key_of_another_type_is_a_miss_not_an_engine_outage(
     assert await registry.remote_upstream_id((other.slot << 20) | 1) is None
     assert engine.up and engine.errors == 0 and engine.available
     await other.engine.close()
+    await engine.close()
+
+
+async def test_throttle_key_names_are_keyed_by_the_key_file(
+    tmp_path: Path, redis_server: RedisServer
+) -> None:
+    """A reader cannot find a user's or an address's records by hashing a guess, and a
+    writer cannot plant a lock for a name without the key file."""
+    cfg = ProtectionConfig.model_validate({"failed_login_attempts": 3, "lock_by": "account"})
+    engine = Engine(state_config(tmp_path, redis_server.url))
+    one = RedisThrottle(cfg, engine, "known_locks", os.urandom(32))
+    two = RedisThrottle(cfg, engine, "known_locks", os.urandom(32))
+    await one.failure("frank", "10.0.0.6")
+    found = await engine.client.keys(f"{engine.prefix}th:*")
+    keys = {k.decode() for k in found if isinstance(k, bytes)}
+    unkeyed = hashlib.sha256(b"frank").hexdigest()[:32]
+    assert keys and not any(unkeyed in k or "frank" in k for k in keys)
+    assert one._key(("u", "frank")) in keys and two._key(("u", "frank")) not in keys
+    for _ in range(3):
+        await two.failure("frank", "10.0.0.6")  # another key file: other records
+    assert (await one.check("frank", "10.0.0.6"))[0] is None
+    assert (await two.check("frank", "10.0.0.6"))[0] is not None
     await engine.close()
