@@ -214,7 +214,9 @@ def test_pam_failure_delay_does_not_block_other_logins(pam_bridge: Bridge) -> No
         connect("mysqlclient", pam_bridge, "mabt_bob", "bob-pam", "tls").close()
     fast = time.monotonic() - started
     worker.join()
-    assert took and took[0] >= 1.45  # pam_faildelay's 2 s (Linux-PAM varies it by 25%) held
+    # pam_faildelay asks for 2 s; Linux-PAM randomises it (1.38 s was seen once under load), and a
+    # failure without the delay answers in milliseconds: 1 s proves the delay was served
+    assert took and took[0] >= 1.0
     assert fast < 1.5  # while five other logins went through
 
 
