@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import shutil
-import subprocess
 import tempfile
 import threading
 import time
@@ -22,13 +20,13 @@ from pathlib import Path
 import _root  # noqa: F401  (puts the checkout on sys.path for sandbox/)
 import ldap3
 
+from bench.sysbench_connect import socket_login_rate
 from sandbox.bridgeproc import Account, add_grants, run_bridge, write_config
 from sandbox.certs import make_certs
 from sandbox.ldap import BASE, SERVICE_DN, Person, Slapd
 from sandbox.mariadb import MariaDB
 from sandbox.ports import free_port
 
-HERE = Path(__file__).parent
 PASSWORD = "bench-ldap-pw"
 
 
@@ -68,17 +66,6 @@ def direct_rate(url: str, ca: str, threads: int, seconds: float) -> float:
     return count[0] / seconds
 
 
-def bridge_rate(socket: Path, threads: int, seconds: int) -> float:
-    cmd = ["sysbench", str(HERE / "connect.lua"), "--db-driver=mysql", f"--mysql-socket={socket}",
-           "--mysql-user=benchuser", f"--mysql-password={PASSWORD}", "--mysql-ssl=off",
-           f"--threads={threads}", f"--time={seconds}", "--report-interval=0", "run"]  # fmt: skip
-    done = subprocess.run(cmd, capture_output=True, text=True)
-    match = re.search(r"transactions:\s+\d+\s+\(([\d.]+) per sec", done.stdout)
-    if done.returncode or not match:
-        raise RuntimeError(f"sysbench failed:\n{done.stdout}\n{done.stderr}")
-    return float(match.group(1))
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -115,7 +102,7 @@ def main() -> int:
             base / "bridge" / "accounts.yaml", [{"proxy": "''@'%'", "proxied": ["'developer'@'%'"]}]
         )
         bridge = run_bridge(base / "bridge", port, certs)
-        through = bridge_rate(bridge.socket, args.threads, args.time)
+        through = socket_login_rate(bridge.socket, "benchuser", PASSWORD, args.threads, args.time)
         print(
             f"logins through the bridge:  {through:9.1f} /s  ({args.threads} clients, sysbench)",
             flush=True,

@@ -11,32 +11,18 @@ Usage: python bench/oidc_logins.py [--time SECONDS] [--threads N]
 from __future__ import annotations
 
 import argparse
-import re
 import shutil
-import subprocess
 import tempfile
 from pathlib import Path
 
 import _root  # noqa: F401  (puts the checkout on sys.path for sandbox/)
 
+from bench.sysbench_connect import socket_login_rate
 from sandbox.bridgeproc import Account, add_grants, run_bridge, write_config
 from sandbox.certs import make_certs
 from sandbox.mariadb import MariaDB
 from sandbox.oidc import OidcProvider
 from sandbox.ports import free_port
-
-HERE = Path(__file__).parent
-
-
-def rate(socket: Path, user: str, password: str, threads: int, seconds: int) -> float:
-    cmd = ["sysbench", str(HERE / "connect.lua"), "--db-driver=mysql", f"--mysql-socket={socket}",
-           f"--mysql-user={user}", f"--mysql-password={password}", "--mysql-ssl=off",
-           f"--threads={threads}", f"--time={seconds}", "--report-interval=0", "run"]  # fmt: skip
-    done = subprocess.run(cmd, capture_output=True, text=True)
-    match = re.search(r"transactions:\s+\d+\s+\(([\d.]+) per sec", done.stdout)
-    if done.returncode or not match:
-        raise RuntimeError(f"sysbench failed:\n{done.stdout}\n{done.stderr}")
-    return float(match.group(1))
 
 
 def main() -> int:
@@ -75,12 +61,12 @@ def main() -> int:
                    [{"proxy": "''@'%'", "proxied": ["'developer'@'%'"]}])  # fmt: skip
         bridge = run_bridge(base / "bridge", port, certs)
         print(f"ID token: {len(token)} bytes, RS256", flush=True)
-        oidc = rate(bridge.socket, "benchuser", token, args.threads, args.time)
+        oidc = socket_login_rate(bridge.socket, "benchuser", token, args.threads, args.time)
         print(f"bridge, token as password:   {oidc:9.1f} logins/s ({args.threads} clients)",
               flush=True)  # fmt: skip
-        store = rate(bridge.socket, "app", "app-pw", args.threads, args.time)
+        store = socket_login_rate(bridge.socket, "app", "app-pw", args.threads, args.time)
         print(f"bridge, stored sha2 hash:    {store:9.1f} logins/s", flush=True)
-        direct = rate(db.socket, "app", "up-app", args.threads, args.time)
+        direct = socket_login_rate(db.socket, "app", "up-app", args.threads, args.time)
         print(f"MariaDB directly, password:  {direct:9.1f} logins/s", flush=True)
         print(f"ratio token-through-bridge / direct: {oidc / direct:.2f}")
         print(f"ratio token / stored hash (both through the bridge): {oidc / store:.2f}")
