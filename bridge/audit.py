@@ -39,28 +39,35 @@ class Attempt:
     reason: str = ""
     started: float = field(default_factory=time.monotonic)
 
-    def record(self) -> dict[str, Any]:
+    def record(self, ended: float, ended_monotonic: float) -> dict[str, Any]:
+        """The record of an attempt that ended at `ended` (time.time()) and at
+        `ended_monotonic` (time.monotonic())."""
         # A shallow copy: every field is a str, an int, None or a tuple of str (asdict's
         # deep copy cost a few percent of the login rate).
         data = {name: getattr(self, name) for name in _RECORD_FIELDS}
-        data["duration_ms"] = round((time.monotonic() - self.started) * 1000, 1)
+        data["duration_ms"] = round((ended_monotonic - self.started) * 1000, 1)
         data["groups"] = list(self.groups)
-        return {"time": datetime.now(UTC).isoformat(timespec="milliseconds"), **data}
+        stamp = datetime.fromtimestamp(ended, UTC).isoformat(timespec="milliseconds")
+        return {"time": stamp, **data}
 
 
 _RECORD_FIELDS = tuple(f.name for f in fields(Attempt) if f.name != "started")
 
 
 class _Json:
-    """A record that becomes its JSON line only when written (off the event loop)."""
+    """An ended attempt that becomes its JSON line only when written (off the event loop):
+    the event loop only notes when it ended. The attempt is not changed after that."""
 
-    __slots__ = ("data",)
+    __slots__ = ("attempt", "ended", "ended_monotonic")
 
-    def __init__(self, data: dict[str, Any]) -> None:
-        self.data = data
+    def __init__(self, attempt: Attempt) -> None:
+        self.attempt = attempt
+        self.ended = time.time()
+        self.ended_monotonic = time.monotonic()
 
     def __str__(self) -> str:
-        return json.dumps(self.data, ensure_ascii=False, separators=(",", ":"))
+        data = self.attempt.record(self.ended, self.ended_monotonic)
+        return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
 
 
 _STOP = object()
@@ -73,11 +80,11 @@ class AuditLog:
     the 'bridge.audit' logger when the target is 'log'.
 
     The event loop only queues the record; a writer thread turns records into JSON lines and
-    writes them in batches (bridge/batching.py: at most one write every 10 ms, so a record
-    reaches the file within about that under any load). `close()` (on drain) writes
-    everything queued. If a write fails (a full disk), the records stay in memory, up to
-    MAX_PENDING, and the write is retried every second; past that the oldest are dropped,
-    counted and logged."""
+    writes them in batches (bridge/batching.py: at most one write every 10 ms, or every
+    100 ms when busy, so a record reaches the file within about that under any load).
+    `close()` (on drain) writes everything queued. If a write fails (a full disk), the
+    records stay in memory, up to MAX_PENDING, and the write is retried every second; past
+    that the oldest are dropped, counted and logged."""
 
     def __init__(self, target: str | None) -> None:
         self.target: str | None = None
@@ -99,7 +106,7 @@ class AuditLog:
     def write(self, attempt: Attempt) -> None:
         if self.target is None:
             return
-        record = _Json(attempt.record())
+        record = _Json(attempt)
         if self.target == "log":
             log.info("%s", record)  # formatted by the log's own writer thread
         else:

@@ -74,3 +74,24 @@ def test_a_stream_handler_gets_one_write_per_batch_with_its_level_and_filters() 
     assert lines == [f"INFO line {i}" for i in range(200)] + ["WARNING careful"]
     assert stream.writes < 20  # batches, not a write per line
     assert quiet.getvalue() == "careful\n"  # no formatter: the message alone
+
+
+def test_a_busy_writer_waits_longer_until_a_batch_is_small_again() -> None:
+    source: queue.SimpleQueue[int] = queue.SimpleQueue()
+    batches = Batcher(source, delay=0.01, busy_delay=0.3, busy_batch=3)
+    for n in range(3):
+        source.put(n)
+    assert batches.take(None) == [0, 1, 2]  # a burst: not yet busy
+    for n in range(3):
+        source.put(n)
+    started = time.monotonic()
+    assert batches.take(None) == [0, 1, 2]
+    assert time.monotonic() - started < 0.2
+    source.put(3)  # two big batches in a row: busy, the next write waits 0.3 s
+    started = time.monotonic()
+    assert batches.take(None) == [3]
+    assert time.monotonic() - started >= 0.25
+    source.put(4)  # the last batch was small: back to the short delay
+    started = time.monotonic()
+    assert batches.take(None) == [4]
+    assert time.monotonic() - started < 0.2
