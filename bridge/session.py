@@ -60,7 +60,6 @@ from bridge.upstream.request import (
     Origin,
     init_statements,
     login_request,
-    session_attrs,
     upstream_failure,
 )
 
@@ -262,7 +261,7 @@ class Session:
     ) -> UpstreamSession:
         request = login_request(auth, self.origin, hello, self.rt.credentials, self.client_caps)
         try:
-            session = await self._pooled(request, auth, hello)
+            session = await self._pooled(request)
             session = session or await login(self.rt.upstream, request)
             self._upstream_bytes_before = session.conn.bytes_out
             await init_sql.run(session.conn, init_statements(auth, self.origin))
@@ -273,15 +272,13 @@ class Session:
 
     # --- the pool of upstream connections (bridge/upstream/pool.py) --------------------------
 
-    async def _pooled(
-        self, request: LoginRequest, auth: Authenticated, hello: HandshakeResponse41
-    ) -> UpstreamSession | None:
+    async def _pooled(self, request: LoginRequest) -> UpstreamSession | None:
         """A kept upstream connection for this account, re-identified as this client."""
         pool = self.ctx.pool
         self._pool_generation = pool.generation
         caps = upstream_capabilities(self.client_caps, self.ctx.profile.capabilities, None)
         key = PoolKey.of(request.user, request.password, caps)
-        return await pool.checkout(key, request, session_attrs(auth, self.origin, hello.attrs))
+        return await pool.checkout(key, request)
 
     def _end_upstream(self) -> None:
         """Back to the pool if the client ended with COM_QUIT (the pool checks the rest),

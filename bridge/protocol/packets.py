@@ -351,6 +351,8 @@ class ChangeUser:
     charset: int | None = None
     auth_plugin: str | None = None
     attrs: Attrs = ()
+    # more key-value pairs, already encoded (the client's own, as they came), after `attrs`
+    attrs_block: bytes = field(default=b"", repr=False, compare=False)
 
 
 def parse_change_user(payload: bytes, caps: int) -> ChangeUser:
@@ -382,5 +384,5 @@ def build_change_user(c: ChangeUser, caps: int) -> bytes:
     if caps & C.CLIENT_PLUGIN_AUTH:
         parts.append(nul_bytes((c.auth_plugin or "").encode()))
     if caps & C.CLIENT_CONNECT_ATTRS:
-        parts.append(build_attrs(c.attrs))
+        parts.append(lenenc_bytes(encode_attrs_block(c.attrs) + c.attrs_block))
     return b"".join(parts)

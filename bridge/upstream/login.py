@@ -238,7 +238,7 @@ async def change_user(
     plugin = _plugin(session.plugin, password, session.greeting.scramble, secure)
     packet = ChangeUser(
         user, plugin.first(), request.database, request.charset or session.charset,
-        session.plugin, request.attrs,
+        session.plugin, request.attrs, request.attrs_block,
     )  # fmt: skip
     session.conn.send_packet(build_change_user(packet, session.capabilities), 0)
     return await finish_auth(session.conn, plugin, password, secure)

@@ -31,7 +31,7 @@ from bridge.config import PoolConfig
 from bridge.protocol.codec import Reader, lenenc_bytes
 from bridge.protocol.constants import HEADER_SIZE, Capability, Command, Marker, ServerStatus
 from bridge.protocol.errors import ProtocolError
-from bridge.protocol.packets import Attrs, ChangeUser
+from bridge.protocol.packets import ChangeUser
 from bridge.upstream.login import LoginRequest, UpstreamError, UpstreamSession, change_user
 
 log = logging.getLogger("bridge.pool")
@@ -88,10 +88,8 @@ class UpstreamPool:
 
     # --- taking -----------------------------------------------------------------------------
 
-    async def checkout(
-        self, key: PoolKey, request: LoginRequest, attrs: Attrs
-    ) -> UpstreamSession | None:
-        """A kept connection for `key`, re-identified as `request` with the client's `attrs`;
+    async def checkout(self, key: PoolKey, request: LoginRequest) -> UpstreamSession | None:
+        """A kept connection for `key`, re-identified as `request` (its attributes too);
         None when there is none (or none that works): the caller logs in afresh."""
         if not self.config.enabled:
             return None
@@ -102,7 +100,7 @@ class UpstreamPool:
                 continue
             try:
                 async with asyncio.timeout(self.timeout):
-                    session.ok_payload = await _change_user(session, request, attrs)
+                    session.ok_payload = await _change_user(session, request)
             except (UpstreamError, ProtocolError, ConnectionError, TimeoutError) as exc:
                 self._discard(session, f"COM_CHANGE_USER failed: {exc}")
                 continue
@@ -221,8 +219,11 @@ def close_upstream(session: UpstreamSession) -> None:
     session.conn.close()
 
 
-async def _change_user(session: UpstreamSession, request: LoginRequest, attrs: Attrs) -> bytes:
-    packet = ChangeUser(request.user, b"", request.database or "", request.charset, None, attrs)
+async def _change_user(session: UpstreamSession, request: LoginRequest) -> bytes:
+    packet = ChangeUser(
+        request.user, b"", request.database or "", request.charset, None,
+        request.attrs, request.attrs_block,
+    )  # fmt: skip
     return await change_user(session, request.user, request.password, packet)
 
 
