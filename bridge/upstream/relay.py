@@ -54,7 +54,11 @@ class Relay:
 
         self.client.closed.add_done_callback(end)
         self.upstream.closed.add_done_callback(end)
-        await ended
+        try:
+            await ended
+        finally:  # a pooled upstream connection outlives the relay: nothing of it may stay
+            self.client.closed.remove_done_callback(end)
+            self.upstream.closed.remove_done_callback(end)
         if self._intercept is not None and not self._intercept.done():
             self._intercept.cancel()
         if self._failure is not None:

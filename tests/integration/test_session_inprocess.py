@@ -191,3 +191,30 @@ async def test_a_switch_is_the_first_packet_of_the_exchange(services: Services) 
     assert (await client.read(4))[0] == 0x00
     client.send(bytes([Command.COM_QUIT]), 0)
     await asyncio.wait_for(task, 10)
+
+
+async def quick_login_and_quit(services: Services, conn_id: int) -> None:
+    client, task = await open_session(services, conn_id)
+    greeting = parse_handshake_v10(await client.read(0))
+    client.hello("nat", native_token(b"nat-pw", greeting.scramble[:20]), "mysql_native_password")
+    assert (await client.read(2))[0] == 0x00
+    client.send(bytes([Command.COM_QUIT]), 0)
+    assert await client.at_eof()
+    await asyncio.wait_for(task, 10)
+
+
+async def test_a_pooled_connection_keeps_nothing_of_the_sessions_that_used_it(
+    services: Services,
+) -> None:
+    """Each session's relay hooks onto the upstream connection's end; a connection that
+    serves session after session must not collect them (memory, and time on every hook)."""
+    for n in range(5):
+        await quick_login_and_quit(services, 20 + n)
+        for _ in range(100):  # the pool's check of the returned connection
+            if services.pool.idle:
+                break
+            await asyncio.sleep(0.01)
+        assert services.pool.idle == 1
+    ((entry,),) = [list(idle) for idle in services.pool._idle.values()]
+    assert services.pool.reused == 4
+    assert not entry.session.conn.closed._callbacks
