@@ -7,7 +7,8 @@ read and dropped) and whose final status says whether a transaction is open (the
 connection is closed, not kept). The answer also gives the session's wait_timeout, so an
 idle connection is closed before the upstream would drop it. A COM_RESET_CONNECTION sent
 with it ends what the client held (named locks, LOCK TABLES ...) at once, as its COM_QUIT
-would have on a direct connection.
+would have on a direct connection. The answers are read as they arrive, by the
+connection's sink (_Check), with a timer as the deadline: no task per returning connection.
 
 A new client for the same account gets a kept connection re-identified with
 COM_CHANGE_USER: the upstream authenticates the account again, sees the new client's
@@ -31,6 +32,7 @@ from bridge.config import PoolConfig
 from bridge.protocol.codec import Reader, lenenc_bytes
 from bridge.protocol.constants import HEADER_SIZE, Capability, Command, Marker, ServerStatus
 from bridge.protocol.errors import ProtocolError
+from bridge.protocol.framing import take_packet
 from bridge.protocol.packets import ChangeUser
 from bridge.upstream.login import LoginRequest, UpstreamError, UpstreamSession, change_user
 
@@ -79,7 +81,7 @@ class UpstreamPool:
         self.generation = 0
         self._idle: dict[PoolKey, deque[_Idle]] = {}
         self._count = 0
-        self._returning: set[asyncio.Task[None]] = set()
+        self._returning: set[_Check] = set()
         self.reused = self.discarded = 0  # for the metrics
 
     @property
@@ -122,16 +124,16 @@ class UpstreamPool:
     # --- giving back ------------------------------------------------------------------------
 
     def give_back(self, key: PoolKey, session: UpstreamSession, generation: int) -> None:
-        """The client left with COM_QUIT: check the connection off the session's task, then
-        keep it or close it."""
+        """The client left with COM_QUIT: send the check, then keep the connection or close
+        it once the answers are in (read by its sink, off the session's task)."""
         session.conn.sink = None
         session.conn.on_pause = None
         if not self._may_keep(key, generation):
             close_upstream(session)
             return
-        task = asyncio.get_running_loop().create_task(self._give_back(key, session, generation))
-        self._returning.add(task)
-        task.add_done_callback(self._returning.discard)
+        check = _Check(self, key, session, generation)
+        self._returning.add(check)
+        check.start()
 
     def _may_keep(self, key: PoolKey, generation: int) -> bool:
         per_account = len(self._idle.get(key, ()))
@@ -142,28 +144,26 @@ class UpstreamPool:
             and self._count < self.config.max_idle
         )
 
-    async def _give_back(self, key: PoolKey, session: UpstreamSession, generation: int) -> None:
-        try:
-            async with asyncio.timeout(self.timeout):
-                status, wait_timeout = await sync(session)
-        except (UpstreamError, ProtocolError, ConnectionError, TimeoutError) as exc:
-            self._discard(session, f"not in step after the client left: {exc}")
-            return
-        except asyncio.CancelledError:  # the bridge is stopping
-            session.conn.abort()
-            raise
+    def _checked(self, check: _Check, status: int, wait_timeout: float) -> None:
+        """The answers to the check are in: keep the connection, or close it."""
+        self._returning.discard(check)
+        session, key = check.session, check.key
         if status & ServerStatus.SERVER_STATUS_IN_TRANS:  # COM_QUIT: the upstream rolls back
             self._discard(session, "the client left inside a transaction", close_upstream)
             return
-        if not self._may_keep(key, generation):  # a reload, or others came back meanwhile
+        if not self._may_keep(key, check.generation):  # a reload, or others came back
             close_upstream(session)
             return
         lifetime = min(self.config.idle_timeout, wait_timeout * WAIT_TIMEOUT_MARGIN)
         self._keep(key, session, lifetime)
 
+    def _check_failed(self, check: _Check, reason: str) -> None:
+        self._returning.discard(check)
+        self._discard(check.session, f"not in step after the client left: {reason}")
+
     def _keep(self, key: PoolKey, session: UpstreamSession, lifetime: float) -> None:
         entry = _Idle(session)
-        entry.expiry = asyncio.get_running_loop().call_later(lifetime, self._expire, key, entry)
+        entry.expiry = session.conn.loop.call_later(lifetime, self._expire, key, entry)
         self._idle.setdefault(key, deque()).append(entry)
         self._count += 1
         log.debug("upstream connection %d kept for %s, up to %.0f s",
@@ -206,9 +206,10 @@ class UpstreamPool:
 
     async def close(self) -> None:
         """On drain: the checks under way end, and nothing is kept."""
-        for task in list(self._returning):
-            task.cancel()
-        await asyncio.gather(*self._returning, return_exceptions=True)
+        for check in list(self._returning):
+            check.stop()
+            check.session.conn.abort()
+        self._returning.clear()
         self.clear()
 
 
@@ -230,28 +231,93 @@ async def _change_user(session: UpstreamSession, request: LoginRequest) -> bytes
 # --- the check when a connection comes back -------------------------------------------------
 
 
-async def sync(session: UpstreamSession) -> tuple[int, float]:
-    """Ask for a fresh token and read until its answer: (the final status flags, the
-    session's wait_timeout). What came before it (left over from the last client) is
-    dropped unparsed, up to SYNC_LIMIT bytes: the random token cannot be in it."""
-    token = os.urandom(16).hex().encode()
-    # The smaller of the session's wait_timeout and the global one: the reset restores the latter.
-    query = b"SELECT '" + token + b"' AS t, LEAST(@@wait_timeout, @@global.wait_timeout) AS w"
-    # Then a reset, pipelined (one write): what the client held (named locks, LOCK TABLES,
-    # temporary tables, prepared statements) ends with its COM_QUIT, not when the
-    # connection is reused.
-    session.conn.hold_writes()
-    session.conn.send_packet(bytes([Command.COM_QUERY]) + query, 0)
-    session.conn.send_packet(bytes([Command.COM_RESET_CONNECTION]), 0)
-    session.conn.release_writes()
-    answer = _Answer(lenenc_bytes(token))
-    row, end = await session.conn.read_with(answer.take)
-    wait_timeout = float(Reader(row[len(answer.wanted) :]).lenenc_bytes())
-    eof_deprecated = bool(session.capabilities & C.CLIENT_DEPRECATE_EOF)
-    reset = await session.conn.read_packet(RESET_REPLY_LIMIT)
-    if reset.payload[:1] != bytes([Marker.OK]):
-        raise ProtocolError("COM_RESET_CONNECTION failed")
-    return _final_status(end, eof_deprecated), wait_timeout
+class _Check:
+    """The check of a connection that came back, read as the answers arrive (its sink).
+
+    Sent in one write: a query for a fresh random token and the session's wait_timeout
+    (the smaller of the session's and the global one: the reset restores the latter), then
+    COM_RESET_CONNECTION, so that what the client held (named locks, LOCK TABLES, temporary
+    tables, prepared statements) ends with its COM_QUIT, not when the connection is reused.
+    What comes before the token's answer (left over from the last client) is dropped
+    unparsed, up to SYNC_LIMIT bytes: the random token cannot be in it. Anything after the
+    reset's OK, a closed connection or no answer within the pool's timeout: not kept."""
+
+    def __init__(
+        self, pool: UpstreamPool, key: PoolKey, session: UpstreamSession, generation: int
+    ) -> None:
+        self.pool = pool
+        self.key = key
+        self.session = session
+        self.generation = generation
+        token = os.urandom(16).hex().encode()
+        self.query = (
+            b"SELECT '" + token + b"' AS t, LEAST(@@wait_timeout, @@global.wait_timeout) AS w"
+        )
+        self.answer = _Answer(lenenc_bytes(token))
+        self.found: tuple[bytes, bytes] | None = None
+        self.buf = bytearray()
+        self.timer: asyncio.TimerHandle | None = None
+        self.done = False
+
+    def start(self) -> None:
+        conn = self.session.conn
+        loop = conn.loop
+        self.timer = loop.call_later(self.pool.timeout, self._fail, "no answer in time")
+        conn.closed.add_done_callback(self._closed)
+        conn.hold_writes()
+        conn.send_packet(bytes([Command.COM_QUERY]) + self.query, 0)
+        conn.send_packet(bytes([Command.COM_RESET_CONNECTION]), 0)
+        conn.release_writes()
+        conn.sink = self.feed
+        if conn.has_buffered():
+            self.feed(conn.take_buffered())
+
+    def stop(self) -> None:
+        self.done = True
+        conn = self.session.conn
+        conn.sink = None
+        conn.closed.remove_done_callback(self._closed)  # the connection outlives this check
+        if self.timer is not None:
+            self.timer.cancel()
+
+    def feed(self, data: bytes) -> None:
+        if self.done:
+            return
+        self.buf += data
+        try:
+            result = self._take()
+        except (ProtocolError, ValueError) as exc:
+            self._fail(str(exc))
+            return
+        if result is not None:
+            self.stop()
+            self.pool._checked(self, *result)
+
+    def _take(self) -> tuple[int, float] | None:
+        if self.found is None:
+            self.found = self.answer.take(self.buf)
+            if self.found is None:
+                return None
+        reset = take_packet(self.buf, RESET_REPLY_LIMIT)
+        if reset is None:
+            return None
+        if reset.payload[:1] != bytes([Marker.OK]):
+            raise ProtocolError("COM_RESET_CONNECTION failed")
+        if self.buf:
+            raise ProtocolError("the upstream said more than the answers")
+        row, end = self.found
+        wait_timeout = float(Reader(row[len(self.answer.wanted) :]).lenenc_bytes())
+        eof_deprecated = bool(self.session.capabilities & C.CLIENT_DEPRECATE_EOF)
+        return _final_status(end, eof_deprecated), wait_timeout
+
+    def _closed(self, _: object) -> None:
+        self._fail("the upstream closed the connection")
+
+    def _fail(self, reason: str) -> None:
+        if self.done:
+            return
+        self.stop()
+        self.pool._check_failed(self, reason)
 
 
 class _Answer:

@@ -1,10 +1,19 @@
-"""The pool's pure parts: finding the token's answer behind left-over bytes, the final
-status of a result, and which capabilities keep connections apart."""
+"""The pool's parts that need no server: finding the token's answer behind left-over
+bytes, the final status of a result, which capabilities keep connections apart, and the
+check of a connection that came back (fed by hand)."""
 
+import asyncio
+from collections.abc import Callable
+from typing import cast
+
+from bridge.config import PoolConfig
+from bridge.netio import Conn
 from bridge.protocol.codec import lenenc_bytes
 from bridge.protocol.constants import Capability as C
 from bridge.protocol.framing import frame
-from bridge.upstream.pool import PoolKey, _Answer, _final_status
+from bridge.protocol.packets import HandshakeV10
+from bridge.upstream.login import UpstreamSession
+from bridge.upstream.pool import PoolKey, UpstreamPool, _Answer, _final_status
 
 TOKEN = lenenc_bytes(b"0123456789abcdef0123456789abcdef")
 ROW = TOKEN + lenenc_bytes(b"28800")
@@ -52,3 +61,85 @@ def test_pool_keys_ignore_per_hop_bits_but_not_the_stream_format() -> None:
     assert a != PoolKey.of("app", b"other", base)  # a changed credential: another pool
     assert a != PoolKey.of("ops", b"pw", base)
     assert "pw" not in repr(a)
+
+
+# --- the check of a connection that came back, read by its sink -----------------------------
+
+
+class FakeConn:
+    """What the check uses of a Conn: writes are recorded, bytes come in through `sink`."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.closed: asyncio.Future[None] = loop.create_future()
+        self.sink: Callable[[bytes], None] | None = None
+        self.on_pause: object = None
+        self.sent: list[bytes] = []
+        self.aborted = False
+
+    def hold_writes(self) -> None: ...
+
+    def release_writes(self) -> None: ...
+
+    def send_packet(self, payload: bytes, seq: int) -> int:
+        self.sent.append(payload)
+        return seq + 1
+
+    def has_buffered(self) -> bool:
+        return False
+
+    def abort(self) -> None:
+        self.aborted = True
+        if not self.closed.done():
+            self.closed.set_result(None)
+
+    def close(self) -> None:
+        self.abort()
+
+
+def returning(timeout: float = 5.0) -> tuple[UpstreamPool, FakeConn, PoolKey, bytes]:
+    loop = asyncio.get_running_loop()
+    pool = UpstreamPool(PoolConfig(), timeout)
+    conn = FakeConn(loop)
+    greeting = HandshakeV10("10.11", 7, bytes(20), 0, 45, 2, "mysql_native_password")
+    session = UpstreamSession(cast(Conn, conn), greeting, C.CLIENT_PROTOCOL_41)
+    key = PoolKey.of("app", b"pw", C.CLIENT_PROTOCOL_41)
+    pool.give_back(key, session, pool.generation)
+    query = conn.sent[0]
+    assert query[:1] == b"\x03" and conn.sent[1] == b"\x1f"  # COM_QUERY, COM_RESET_CONNECTION
+    token = lenenc_bytes(query.split(b"'")[1])
+    row = token + lenenc_bytes(b"28800")
+    columns = frame(b"\x02", 1) + frame(b"\x03def" + bytes(17), 2)
+    answers = columns + frame(EOF_IDLE, 3) + frame(row, 4) + frame(EOF_IDLE, 5)
+    return pool, conn, key, answers + frame(b"\x00\x00\x00\x02\x00\x00\x00", 1)
+
+
+async def test_a_checked_connection_is_kept_whatever_the_chunking() -> None:
+    pool, conn, _, stream = returning()
+    assert conn.sink is not None and pool.idle == 0
+    for at in range(0, len(stream), 3):
+        conn.sink(stream[at : at + 3])
+    assert pool.idle == 1 and conn.sink is None and not conn.aborted
+    assert not conn.closed._callbacks  # the check let go of the connection
+
+
+async def test_bytes_after_the_reset_answer_mean_out_of_step() -> None:
+    pool, conn, _, stream = returning()
+    assert conn.sink is not None
+    conn.sink(stream + frame(b"\x00\x00\x00\x02\x00\x00\x00", 2))
+    assert pool.idle == 0 and conn.aborted and pool.discarded == 1
+
+
+async def test_no_answer_in_time_is_not_kept() -> None:
+    pool, conn, _, stream = returning(timeout=0.05)
+    assert conn.sink is not None
+    conn.sink(stream[:10])
+    await asyncio.sleep(0.1)
+    assert pool.idle == 0 and conn.aborted and pool.discarded == 1
+
+
+async def test_a_connection_closed_before_the_answer_is_not_kept() -> None:
+    pool, conn, _, _ = returning()
+    conn.closed.set_result(None)
+    await asyncio.sleep(0)  # done callbacks run on the loop
+    assert pool.idle == 0 and pool.discarded == 1
