@@ -2,10 +2,12 @@
 MariaDB (with TLS). Not a test: it prints figures and ratios (and writes them as JSON with
 --json).
 
-Two bridge configurations run side by side against the same MariaDB:
+Three bridge configurations run side by side against the same MariaDB:
 - default: as the bridge ships: upstream TLS preferred (MariaDB offers it, so it is used),
   caching_sha2_password greeting and account row, INFO log, audit file on;
-- plain: upstream TLS disabled, mysql_native_password greeting and row, INFO log, audit on.
+- plain: upstream TLS disabled, mysql_native_password greeting and row, INFO log, audit on;
+- quiet: plain with log level WARNING and no audit file, to show what the per-login log
+  line and audit record cost (plain against quiet).
 
 (a) relay throughput: sysbench oltp_point_select, 8 client threads
 (b) login rate: connect, authenticate, SELECT 1, disconnect (bench/connect.lua), 4 threads
@@ -17,7 +19,7 @@ per relayed query (sysbench's query count), and per login in (b), where every lo
 `SELECT 1`. Unlike events per second, it hardly moves with what else the machine is doing:
 the figure to compare between runs and machines.
 
-Usage: python bench/run.py [--time SECONDS] [--workers N] [--config default|plain|both]
+Usage: python bench/run.py [--time SECONDS] [--workers N] [--config default|plain|quiet|all]
                            [--sessions N] [--json FILE]
 """
 
@@ -61,6 +63,8 @@ CONFIGS: dict[str, tuple[str, dict[str, Any]]] = {
         },
     ),
 }
+CONFIGS["quiet"] = CONFIGS["plain"]
+LOGGING = {"log": {"level": "info"}, "audit_log": "audit.jsonl"}  # all but quiet
 
 
 def haproxy(base: Path, upstream_port: int) -> tuple[subprocess.Popen[bytes], int]:
@@ -135,7 +139,7 @@ def bridge_for(
     directory = base / f"bridge-{name}"
     port = free_port()
     account = Account(USER, PASSWORD, plugin, upstream_password=UPSTREAM_PASSWORD)
-    sections = {**sections, "log": {"level": "info"}, "audit_log": "audit.jsonl"}
+    sections = {**sections, **({} if name == "quiet" else LOGGING)}
     sections["server"] = {"default_auth_plugin": plugin, **sections.get("server", {})}
     write_config(directory, port, db.port, certs, [account], **sections)
     extra = ("--workers", str(workers)) if workers > 1 else ()
@@ -187,11 +191,11 @@ def main() -> int:
     )
     parser.add_argument("--time", type=int, default=10, help="seconds per measurement")
     parser.add_argument("--workers", type=int, default=1, help="bridge worker processes")
-    parser.add_argument("--config", choices=("default", "plain", "both"), default="both")
+    parser.add_argument("--config", choices=(*CONFIGS, "all"), default="all")
     parser.add_argument("--sessions", type=int, default=2000, help="idle sessions for RSS; 0: skip")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args()
-    names = list(CONFIGS) if args.config == "both" else [args.config]
+    names = list(CONFIGS) if args.config == "all" else [args.config]
     base = Path(tempfile.mkdtemp(prefix="mysql-auth-bridge-bench-"))
     db = proxy = None
     try:
@@ -273,6 +277,13 @@ def report(results: dict[str, dict[str, float]], names: list[str]) -> None:
               f"{'-' if rss is None else f'{rss:.1f}':>17}")  # fmt: skip
     print(f"{'(haproxy)':14} {'':14} {'':14} {'':9} {query_cpu['haproxy']:13.1f} "
           f"{login_cpu['haproxy']:13.1f}")  # fmt: skip
+    if "plain" in names and "quiet" in names:
+        cost = 1 - logins["bridge_plain"] / logins["bridge_quiet"]
+        extra = login_cpu["bridge_plain"] - login_cpu["bridge_quiet"]
+        print(
+            f"\nlog line + audit record per login: {cost:.1%} of the login rate, "
+            f"{extra:.1f} us CPU (plain against quiet)"
+        )
 
 
 if __name__ == "__main__":
