@@ -13,6 +13,9 @@ Three bridge configurations run side by side against the same MariaDB:
 (b) login rate: connect, authenticate, SELECT 1, disconnect (bench/connect.lua), 4 threads
 (c) memory: the bridge's RSS growth per idle relayed session, at --sessions sessions
 
+(d) accounts at scale: bench/accounts_scale.py (10,000 account rows: load, `check`, start,
+    logins during reloads; an import of 2,000 users), run after the rest (--no-accounts: skip)
+
 For (a) and (b) it also prints the CPU time the bridge (and HAProxy) used per query (user +
 system, from /proc/PID/stat before and after the run, over all its processes): microseconds
 per relayed query (sysbench's query count), and per login in (b), where every login runs one
@@ -20,7 +23,7 @@ per relayed query (sysbench's query count), and per login in (b), where every lo
 the figure to compare between runs and machines.
 
 Usage: python bench/run.py [--time SECONDS] [--workers N] [--config default|plain|quiet|all]
-                           [--sessions N] [--json FILE]
+                           [--sessions N] [--no-accounts] [--json FILE]
 """
 
 from __future__ import annotations
@@ -193,6 +196,7 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=1, help="bridge worker processes")
     parser.add_argument("--config", choices=(*CONFIGS, "all"), default="all")
     parser.add_argument("--sessions", type=int, default=2000, help="idle sessions for RSS; 0: skip")
+    parser.add_argument("--no-accounts", action="store_true", help="skip (d), accounts at scale")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args()
     names = list(CONFIGS) if args.config == "all" else [args.config]
@@ -207,7 +211,6 @@ def main() -> int:
         report(results, names)
         if args.json:
             args.json.write_text(json.dumps(results, indent=2))
-        return 0
     finally:
         if db is not None:
             db.stop()
@@ -215,6 +218,10 @@ def main() -> int:
             proxy.terminate()
             proxy.wait()
         shutil.rmtree(base, ignore_errors=True)
+    if not args.no_accounts:  # its own MariaDB and bridges, once this run's are gone
+        print("\n(d) accounts at scale: bench/accounts_scale.py", flush=True)
+        return subprocess.run([sys.executable, str(HERE / "accounts_scale.py")]).returncode
+    return 0
 
 
 def run_all(
