@@ -27,6 +27,12 @@ from bridge.protocol.framing import Packet, frame, take_packet
 
 T = TypeVar("T")
 DEFAULT_READ_LIMIT = 1 << 20
+# A memory BIO keeps, for the life of its connection, room for the most it ever held at
+# once. So bytes go through one in pieces: a 256 KiB read would otherwise leave every leg
+# that once carried a large result holding some 340 KiB, and the handshake's server flight
+# (the certificate) about 3 KiB.
+TLS_PIECE = 16 * 1024  # encrypted bytes given to the TLS engine at a time (one record or so)
+HANDSHAKE_PIECE = 512
 
 
 class ConnectionClosed(ConnectionError):
@@ -34,6 +40,28 @@ class ConnectionClosed(ConnectionError):
 
 
 class Conn(asyncio.Protocol):
+    # Two per relayed session, thousands at once: no __dict__ each.
+    __slots__ = (
+        "_buf",
+        "_eof",
+        "_handshaking",
+        "_held",
+        "_loop",
+        "_reading_paused",
+        "_tls",
+        "_tls_in",
+        "_tls_out",
+        "_waiter",
+        "authenticated",
+        "bytes_in",
+        "bytes_out",
+        "closed",
+        "on_pause",
+        "read_limit",
+        "sink",
+        "transport",
+    )  # fmt: skip
+
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.transport: asyncio.Transport | None = None
         self._buf = bytearray()
@@ -70,12 +98,8 @@ class Conn(asyncio.Protocol):
         if sink is not None and self._tls is None:  # the relay's hot path
             sink(data)
             return
-        if self._tls is not None:
-            self._tls_in.write(data)
-            if self._handshaking:
-                self._wake()
-                return
-            data = self._tls_read()
+        if self._tls is not None and not self._handshaking:  # (start_tls feeds a handshake)
+            data = self._tls_feed(data)
             if not data:
                 return
         if self.sink is not None:
@@ -176,11 +200,7 @@ class Conn(asyncio.Protocol):
         if transport is None or transport.is_closing():
             return
         if self._tls is not None:
-            view = memoryview(data)
-            while view:
-                written = self._tls.write(view)
-                view = view[written:]
-            data = self._tls_out.read()
+            data = self._encrypt(data)
         self.bytes_out += len(data)
         transport.write(data)
 
@@ -247,20 +267,52 @@ class Conn(asyncio.Protocol):
         self._tls = context.wrap_bio(
             self._tls_in, self._tls_out, server_side=server_side, server_hostname=server_hostname
         )
-        self._tls_in.write(self.take_buffered())
         self._handshaking = True
         try:
-            while True:
-                try:
-                    self._tls.do_handshake()
-                    break
-                except ssl.SSLWantReadError:
-                    self._flush_tls()
-                    await self._wait()
+            while not self._handshake_step():
+                self._flush_tls()
+                await self._wait()
         finally:
             self._handshaking = False
         self._flush_tls()
-        self._buf += self._tls_read()
+        self._buf += self._tls_feed(self.take_buffered())  # what came after the handshake
+
+    def _handshake_step(self) -> bool:
+        """Give the TLS engine what has arrived, a small piece at a time, until the
+        handshake is done (True) or it needs more from the peer (False)."""
+        assert self._tls is not None
+        while True:
+            self._tls_in.write(self._buf[:HANDSHAKE_PIECE])
+            del self._buf[:HANDSHAKE_PIECE]
+            try:
+                self._tls.do_handshake()
+                return True
+            except ssl.SSLWantReadError:
+                if not self._buf:
+                    return False
+
+    def _tls_feed(self, data: bytes) -> bytes:
+        """Decrypt what arrived: into the TLS engine in pieces of at most TLS_PIECE."""
+        if len(data) <= TLS_PIECE:
+            self._tls_in.write(data)
+            return self._tls_read()
+        view, parts = memoryview(data), []
+        for start in range(0, len(data), TLS_PIECE):
+            self._tls_in.write(view[start : start + TLS_PIECE])
+            parts.append(self._tls_read())
+            if self._eof:
+                break
+        return b"".join(parts)
+
+    def _encrypt(self, data: bytes) -> bytes:
+        """TLS records for `data`, made and taken out of the memory BIO a piece at a time."""
+        assert self._tls is not None
+        view, parts = memoryview(data), []
+        while view:
+            written = self._tls.write(view[:TLS_PIECE])
+            view = view[written:]
+            parts.append(self._tls_out.read())
+        return b"".join(parts)
 
     def _flush_tls(self) -> None:
         data = self._tls_out.read()
@@ -284,8 +336,20 @@ class Conn(asyncio.Protocol):
                 self._eof = True
                 break
             chunks.append(chunk)
+        if self.sink is None and not self._eof:  # a login, not the relay's hot path
+            self._drop_tls_write_buffer()
         self._flush_tls()
         return b"".join(chunks)
+
+    def _drop_tls_write_buffer(self) -> None:
+        """A read that met a post-handshake message (TLS 1.3's NewSessionTicket, which
+        MariaDB sends with its first answer) leaves OpenSSL 3.0 holding a 16 KiB record
+        buffer that SSL_MODE_RELEASE_BUFFERS frees only at the next write: an idle session
+        after its login would keep it. A zero-length write sends nothing (SSL_write_ex)
+        and frees it."""
+        assert self._tls is not None
+        with contextlib.suppress(ssl.SSLError):  # e.g. a renegotiation under way
+            self._tls.write(b"")
 
 
 def peer_uid(conn: Conn) -> int | None:

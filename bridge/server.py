@@ -56,6 +56,8 @@ FALLBACK_PROFILE = HandshakeV10(
 
 
 class ClientConn(Conn):
+    __slots__ = ("kind", "server")
+
     def __init__(
         self, server: BridgeServer, kind: Literal["tcp", "socket"], loop: asyncio.AbstractEventLoop
     ) -> None:

@@ -20,6 +20,8 @@ from bridge.registry import SessionRegistry
 
 
 class KillTranslator:
+    __slots__ = ("client", "log", "registry", "remote", "upstream")
+
     def __init__(
         self,
         registry: SessionRegistry,

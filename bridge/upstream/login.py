@@ -90,7 +90,7 @@ def target_from_config(cfg: UpstreamConfig) -> UpstreamTarget:
     )
 
 
-@dataclass
+@dataclass(slots=True)
 class UpstreamSession:
     conn: Conn
     greeting: HandshakeV10

@@ -23,6 +23,22 @@ _BOUNDED = frozenset({int(Command.COM_CHANGE_USER), int(Command.COM_PROCESS_KILL
 
 
 class Relay:
+    __slots__ = (
+        "_client_write",
+        "_failure",
+        "_held_kind",
+        "_intercept",
+        "_upstream_write",
+        "client",
+        "command_packet",
+        "command_timeout",
+        "max_packet",
+        "on_command",
+        "quit",
+        "scanner",
+        "upstream",
+    )  # fmt: skip
+
     def __init__(
         self, client: Conn, upstream: Conn, on_command: CommandHandler, max_packet: int,
         command_packet: int | None = None, command_timeout: float | None = None,
