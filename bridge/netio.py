@@ -257,16 +257,33 @@ class Conn(asyncio.Protocol):
     def tls_active(self) -> bool:
         return self._tls is not None
 
+    @property
+    def tls_version(self) -> str | None:
+        return self._tls.version() if self._tls is not None else None
+
+    @property
+    def tls_resumed(self) -> bool:
+        """The handshake resumed an earlier session (no certificate was exchanged)."""
+        return self._tls is not None and self._tls.session_reused
+
+    def tls_session(self) -> ssl.SSLSession | None:
+        """This connection's session, for a later one to resume (CPython 3.11 leaks a copy
+        of it at every call: ask rarely)."""
+        return self._tls.session if self._tls is not None else None
+
     async def start_tls(
-        self, context: ssl.SSLContext, server_side: bool, server_hostname: str | None = None
-    ) -> None:
-        """Run the TLS handshake. Bytes already buffered are TLS records or garbage: both go
-        to the TLS engine, which refuses garbage (ssl.SSLError)."""
+        self, context: ssl.SSLContext, server_side: bool, server_hostname: str | None = None,
+        session: ssl.SSLSession | None = None,
+    ) -> None:  # fmt: skip
+        """Run the TLS handshake (a client may offer to resume `session`). Bytes already
+        buffered are TLS records or garbage: both go to the TLS engine, which refuses
+        garbage (ssl.SSLError)."""
         self._write_held()  # in the clear, before the handshake (a greeting not yet sent)
         self._tls_in, self._tls_out = ssl.MemoryBIO(), ssl.MemoryBIO()
         self._tls = context.wrap_bio(
-            self._tls_in, self._tls_out, server_side=server_side, server_hostname=server_hostname
-        )
+            self._tls_in, self._tls_out, server_side=server_side,
+            server_hostname=server_hostname, session=session,
+        )  # fmt: skip
         self._handshaking = True
         try:
             while not self._handshake_step():

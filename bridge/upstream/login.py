@@ -30,6 +30,7 @@ from bridge.protocol.packets import (
     parse_handshake_v10,
 )
 from bridge.upstream.client_auth import ClientPlugin, UpstreamAuthError, client_plugin
+from bridge.upstream.tickets import SessionTicket
 
 C = Capability
 MAX_AUTH_PACKET = 1 << 20
@@ -51,6 +52,7 @@ class UpstreamTarget:
     tls_required: bool
     server_hostname: str | None
     connect_timeout: float
+    ticket: SessionTicket = field(default_factory=SessionTicket, compare=False, repr=False)
 
     @property
     def secure_without_tls(self) -> bool:
@@ -177,8 +179,9 @@ async def _login(
         )
         try:
             await conn.start_tls(
-                target.tls, server_side=False, server_hostname=target.server_hostname
-            )
+                target.tls, server_side=False, server_hostname=target.server_hostname,
+                session=target.ticket.offer(),
+            )  # fmt: skip
         except (ssl.SSLError, ConnectionError) as exc:
             raise UpstreamError(f"TLS to {target.describe()} failed: {exc!r}") from exc
     elif target.tls_required:
@@ -194,6 +197,7 @@ async def _login(
     session = UpstreamSession(conn, greeting, caps, b"", req.charset, plugin_name, secure)
     session.ok_payload = await finish_auth(conn, plugin, req.password, secure)
     conn.authenticated = True
+    target.ticket.learn(conn)  # (TLS 1.3 tickets come before the upstream's first answer)
     return session
 
 
