@@ -4,8 +4,8 @@ A writer thread that woke for every record cost the event loop more than the rec
 each wake-up is a futex call and a hand-over of the GIL, and each write a system call. So
 a writer writes at most once every BATCH_DELAY (10 ms): a record that comes while the
 writer has been idle for longer is written at once; one that comes sooner waits until the
-delay has passed since the last write, and the records of that moment join it. A lone
-record is never held back.
+delay has passed since the last write, and the records of that moment join it: a lone
+record in a quiet bridge is not held back.
 
 When busy (the last two writes held BUSY_BATCH records or more each: a steady flow, not
 a burst such as the lines of start-up), the delay is BUSY_DELAY (100 ms) until a write

@@ -35,6 +35,7 @@ from bridge.protocol.errors import ProtocolError
 from bridge.protocol.framing import take_packet
 from bridge.protocol.packets import ChangeUser
 from bridge.upstream.login import LoginRequest, UpstreamError, UpstreamSession, change_user
+from bridge.upstream.request import CLIENT_FACING_UPSTREAM_ERRORS
 
 log = logging.getLogger("bridge.pool")
 C = Capability
@@ -105,6 +106,8 @@ class UpstreamPool:
                     session.ok_payload = await _change_user(session, request)
             except (UpstreamError, ProtocolError, ConnectionError, TimeoutError) as exc:
                 self._discard(session, f"COM_CHANGE_USER failed: {exc}")
+                if _refuses_the_request(exc):  # another connection would refuse it too
+                    raise
                 continue
             self.reused += 1
             return session
@@ -211,6 +214,14 @@ class UpstreamPool:
             check.session.conn.abort()
         self._returning.clear()
         self.clear()
+
+
+def _refuses_the_request(exc: Exception) -> bool:
+    """The upstream refused what the client asked for (an unknown database, a limit of the
+    account), not this connection: MariaDB takes a second per failed COM_CHANGE_USER, so
+    trying each kept connection in turn would cost the client seconds and empty the pool."""
+    err = exc.err if isinstance(exc, UpstreamError) else None
+    return err is not None and err.errno in CLIENT_FACING_UPSTREAM_ERRORS
 
 
 def close_upstream(session: UpstreamSession) -> None:

@@ -8,6 +8,7 @@ import socket
 import time
 from typing import Any
 
+import pymysql
 import pytest
 
 from bridge.protocol.codec import Reader
@@ -223,6 +224,26 @@ def test_bounded_per_account(make_bridge: MakeBridge) -> None:
     assert len({thread_id(c) for c in again} & first) == 1
     for c in again:
         c.close()
+
+
+def test_a_refused_request_costs_one_kept_connection_not_all(pooled: Bridge) -> None:
+    """MariaDB takes a second to refuse a COM_CHANGE_USER: a client asking for a database
+    that does not exist gets its error from the first kept connection, and the others stay."""
+    conns = [connect("pymysql", pooled, "nat", "nat-pw", "plain") for _ in range(3)]
+    ids = {thread_id(c) for c in conns}
+    before = pooled.log.count(KEPT)
+    for c in conns:
+        c.close()
+    for n in range(3):
+        kept(pooled, before + n)
+    started = time.monotonic()
+    with pytest.raises(pymysql.err.MySQLError) as caught:
+        connect("pymysql", pooled, "nat", "nat-pw", "plain", database="no_such_db")
+    assert error_of(caught.value) == (1049, "Unknown database 'no_such_db'")
+    assert time.monotonic() - started < 2.5  # one refused COM_CHANGE_USER, not three
+    for _ in range(2):
+        with closing(connect("pymysql", pooled, "nat", "nat-pw", "plain")) as c:
+            assert thread_id(c) in ids  # the two others were still kept
 
 
 def test_accounts_do_not_share_connections(pooled: Bridge) -> None:
