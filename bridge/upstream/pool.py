@@ -261,8 +261,12 @@ class _Check:
         self.session = session
         self.generation = generation
         token = os.urandom(16).hex().encode()
+        # Binary strings (character_set_results cannot re-encode them: the token as a hex
+        # literal, the number cast) and LIMIT 1 (sql_select_limit cannot hide the row):
+        # whatever the last client set, the answer is found at once.
         self.query = (
-            b"SELECT '" + token + b"' AS t, LEAST(@@wait_timeout, @@global.wait_timeout) AS w"
+            b"SELECT X'" + token.hex().encode() + b"' AS t,"
+            b" CAST(LEAST(@@wait_timeout, @@global.wait_timeout) AS BINARY) AS w LIMIT 1"
         )
         self.answer = _Answer(lenenc_bytes(token))
         self.found: tuple[bytes, bytes] | None = None

@@ -246,6 +246,24 @@ def test_a_refused_request_costs_one_kept_connection_not_all(pooled: Bridge) -> 
             assert thread_id(c) in ids  # the two others were still kept
 
 
+def test_what_the_client_set_does_not_hide_the_checks_answer(pooled: Bridge) -> None:
+    """The check's answer is found whatever the last client set for its results (a UTF-32
+    result character set would re-encode a string token; a select limit of 0 hides rows)."""
+    before = pooled.log.count(KEPT)
+    started = time.monotonic()
+    with closing(connect("pymysql", pooled, "nat", "nat-pw", "plain")) as c:
+        previous = thread_id(c)
+        c.cursor().execute("SET character_set_results = utf32, sql_select_limit = 0")
+    kept(pooled, before)
+    assert time.monotonic() - started < 3  # not after the check's deadline (5 s)
+    with closing(connect("pymysql", pooled, "nat", "nat-pw", "plain")) as c:
+        assert thread_id(c) == previous
+        cur = c.cursor()
+        cur.execute("SELECT @@character_set_results, @@sql_select_limit")
+        row = cur.fetchone()
+        assert row is not None and row[0] != "utf32" and int(row[1]) > 0  # reset for it
+
+
 def test_accounts_do_not_share_connections(pooled: Bridge) -> None:
     before = pooled.log.count(KEPT)
     with closing(connect("pymysql", pooled, "nat", "nat-pw", "tls")) as c:

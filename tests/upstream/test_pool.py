@@ -107,7 +107,7 @@ def returning(timeout: float = 5.0) -> tuple[UpstreamPool, FakeConn, PoolKey, by
     pool.give_back(key, session, pool.generation)
     query = conn.sent[0]
     assert query[:1] == b"\x03" and conn.sent[1] == b"\x1f"  # COM_QUERY, COM_RESET_CONNECTION
-    token = lenenc_bytes(query.split(b"'")[1])
+    token = lenenc_bytes(bytes.fromhex(query.split(b"'")[1].decode()))
     row = token + lenenc_bytes(b"28800")
     columns = frame(b"\x02", 1) + frame(b"\x03def" + bytes(17), 2)
     answers = columns + frame(EOF_IDLE, 3) + frame(row, 4) + frame(EOF_IDLE, 5)
