@@ -11,8 +11,6 @@ from urllib.parse import urlsplit
 from bridge.config import (
     BridgeConfig,
     ConfigError,
-    line_in,
-    load_accounts_file_at,
     load_config,
     load_credentials,
     parse_once,
@@ -25,10 +23,10 @@ from bridge.runtime import (
     Runtime,
     build_backends,
     build_runtime,
+    gc_paused,
     load_accounts,
     server_tls_context,
 )
-from bridge.runtime import _row as account_row  # the loader's own row validation
 from bridge.state.engine import read_password
 from bridge.state.fastauth import read_key_file
 
@@ -44,20 +42,6 @@ class Findings:
 def _accounts(config: BridgeConfig) -> None:
     """Every bad row of every accounts file, not only the first; then the cross-row rules
     (duplicates, grants to missing rows)."""
-    errors: list[str] = []
-    for path in config.accounts:
-        try:
-            parsed, root = load_accounts_file_at(path)  # one parse: data and line numbers
-        except ConfigError as exc:
-            errors.append(str(exc))
-            continue
-        for i, entry in enumerate(parsed.accounts):
-            try:
-                account_row(entry, line_in(path, root, ["accounts", i]), i)
-            except ConfigError as exc:
-                errors.append(str(exc))
-    if errors:
-        raise ConfigError("\n".join(errors))
     load_accounts(config.accounts)
 
 
@@ -122,7 +106,7 @@ def inspect_all(
     """Every problem `serve` would meet, in one run; the runtime when there is none.
     `skip` names preflight checks to leave out (e.g. 'ports'); `workers`: as serve will
     run. Each file is parsed once, however many stages read it."""
-    with parse_once():
+    with parse_once(), gc_paused():
         return _inspect_all(config_path, skip, workers)
 
 

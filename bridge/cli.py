@@ -300,11 +300,15 @@ def hash_password(args: argparse.Namespace) -> int:
 
 
 def _admin(args: argparse.Namespace, body: dict[str, Any]) -> Any:
-    """Send one request; print the error and return None when the bridge refuses it."""
-    from bridge.adminclient import admin_config, request
+    """Send one request; print the error and return None when the bridge refuses it.
+    A bridge that does not answer is a clear message and exit code 1, as in main()."""
+    from bridge.adminclient import AdminUnavailable, admin_config, request
 
     config = admin_config(Path(args.config), args.admin, args.token_file)
-    reply = request(config, args.worker, body)
+    try:
+        reply = request(config, args.worker, body)
+    except AdminUnavailable as exc:
+        raise ConfigError(str(exc)) from None
     if not reply.get("ok"):
         print(f"mysql-auth-bridge: {reply.get('error')}", file=sys.stderr)
         return None
@@ -476,11 +480,9 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Configuration and environment problems end in a clear message and exit code 1, never
     in a traceback."""
-    from bridge.adminclient import AdminUnavailable
-
     args = parser().parse_args(argv)
     try:
         return COMMANDS[args.command](args)
-    except (ConfigError, AdminUnavailable) as exc:
+    except ConfigError as exc:
         print(f"mysql-auth-bridge: {exc}", file=sys.stderr)
         return 1

@@ -12,7 +12,7 @@ import functools
 import ipaddress
 import os
 import typing
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextvars import ContextVar
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar, cast
@@ -31,8 +31,10 @@ from pydantic import (
     model_validator,
 )
 
+from bridge import yamlfile
 from bridge.mapping.templates import check_template
 from bridge.secretfiles import secret_file_problem
+from bridge.yamlfile import Mark, mark_at, start_line
 
 M = TypeVar("M", bound="BaseModel")
 
@@ -508,17 +510,6 @@ class UpstreamCredential(Model):
 # --- loading ---------------------------------------------------------------------------------
 
 
-def _node_at(node: yaml.Node | None, loc: Iterable[int | str]) -> yaml.Node | None:
-    for key in loc:
-        if isinstance(node, yaml.MappingNode):
-            node = next((v for k, v in node.value if k.value == key), None)
-        elif isinstance(node, yaml.SequenceNode) and isinstance(key, int):
-            node = node.value[key] if key < len(node.value) else None
-        else:
-            return node
-    return node
-
-
 def _model_in(annotation: Any) -> type[BaseModel] | None:
     """The model inside an annotation such as `X | None` or `tuple[X, ...]`."""
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
@@ -546,13 +537,13 @@ def _suggestion(model: type[BaseModel] | None, loc: list[int | str]) -> str:
 def _describe(
     errors: ValidationError,
     path: Path,
-    root: yaml.Node | None,
+    root: Mark | None,
     model: type[BaseModel] | None = None,
 ) -> Iterator[str]:
     for err in errors.errors():
         loc = [p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-"))]
-        node = _node_at(root, loc)
-        line = f":{node.start_mark.line + 1}" if node is not None else ""
+        mark = mark_at(root, loc)
+        line = f":{start_line(mark) + 1}" if mark is not None else ""
         key = ".".join(str(p) for p in loc) or "(top level)"
         message = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
@@ -560,162 +551,55 @@ def _describe(
         yield f"{path}{line}: {key}: {message}"
 
 
-def _loader_class() -> type[Any]:
-    """libyaml's parser (several times faster than PyYAML's own) when PyYAML has it. The
-    node tree is built by `_compose`, in Python: a reload parsing a large file in a thread
-    lets the event loop run in between (libyaml's own composer holds the GIL throughout)."""
-    try:
-        return cast(type[Any], yaml.CSafeLoader)
-    except AttributeError:
-        return yaml.SafeLoader
+def _parse(text: str) -> tuple[Any, Mark | None]:
+    """One parse: the data and the line of every key and item."""
+    return yamlfile.parse(text)
 
 
-_Loader = _loader_class()
-_IMPLICIT = yaml.resolver.Resolver.yaml_implicit_resolvers
+class _Once:
+    """Within `parse_once()`: file text -> its parse, and what was made from the files
+    (validated accounts, credentials), so that a command that validates the same files in
+    several stages (check) reads and validates each once. Off otherwise: a running bridge
+    keeps no parses."""
+
+    def __init__(self) -> None:
+        self.parsed: dict[str, tuple[Any, Mark | None]] = {}
+        self.made: dict[tuple[Any, ...], Any] = {}
 
 
-class _Composer:
-    """Events -> nodes, as PyYAML's Composer, with the common case (a plain scalar that no
-    implicit resolver can claim is a string) decided without the resolver."""
-
-    def __init__(self, loader: Any) -> None:
-        self.loader = loader
-        self.anchors: dict[str, yaml.Node] = {}
-
-    def document(self) -> yaml.Node | None:
-        get = self.loader.get_event
-        get()  # StreamStart
-        if self.loader.check_event(yaml.StreamEndEvent):
-            return None
-        get()  # DocumentStart
-        root = self.node()
-        get()  # DocumentEnd
-        if not self.loader.check_event(yaml.StreamEndEvent):
-            event: Any = get()
-            raise yaml.composer.ComposerError(
-                "expected a single document in the stream", root.start_mark,
-                "but found another document", event.start_mark,
-            )  # fmt: skip
-        return root
-
-    def node(self) -> yaml.Node:
-        event: Any = self.loader.get_event()
-        if isinstance(event, yaml.AliasEvent):
-            if event.anchor not in self.anchors:
-                mark: Any = event.start_mark
-                raise yaml.composer.ComposerError(
-                    None, None, f"found undefined alias {event.anchor!r}", mark
-                )
-            return self.anchors[event.anchor]
-        if isinstance(event, yaml.ScalarEvent):
-            marks: tuple[Any, Any] = (event.start_mark, event.end_mark)
-            node: yaml.Node = yaml.ScalarNode(
-                self._scalar_tag(event), event.value, *marks, event.style
-            )
-            self._anchor(event, node)
-            return node
-        if isinstance(event, yaml.SequenceStartEvent):
-            return self._collection(event, yaml.SequenceNode, yaml.SequenceEndEvent)
-        return self._collection(event, yaml.MappingNode, yaml.MappingEndEvent)
-
-    def _scalar_tag(self, event: Any) -> str:
-        if event.tag not in (None, "!"):
-            return str(event.tag)
-        if not event.implicit[0] or event.value[:1] not in _IMPLICIT:
-            return _TAG + "str"
-        return str(self.loader.resolve(yaml.ScalarNode, event.value, event.implicit))
-
-    def _collection(self, event: Any, kind: type[Any], end: type[yaml.Event]) -> yaml.Node:
-        tag = event.tag
-        if tag in (None, "!"):
-            tag = self.loader.resolve(kind, None, event.implicit)
-        node = kind(tag, [], event.start_mark, None, flow_style=event.flow_style)
-        self._anchor(event, node)
-        check, items = self.loader.check_event, node.value
-        if kind is yaml.SequenceNode:
-            while not check(end):
-                items.append(self.node())
-        else:
-            while not check(end):
-                items.append((self.node(), self.node()))
-        node.end_mark = self.loader.get_event().end_mark
-        return cast(yaml.Node, node)
-
-    def _anchor(self, event: Any, node: yaml.Node) -> None:
-        if event.anchor is not None:
-            if event.anchor in self.anchors:
-                raise yaml.composer.ComposerError(
-                    "found duplicate anchor", self.anchors[event.anchor].start_mark,
-                    "second occurrence", event.start_mark,
-                )  # fmt: skip
-            self.anchors[event.anchor] = node
-
-
-_TAG = "tag:yaml.org,2002:"
-_MERGE = _TAG + "merge"
-
-
-def _data(node: yaml.Node, loader: Any) -> Any:
-    """The data of a node tree, as SafeConstructor makes it; plain strings, lists and maps
-    directly (the bulk of a config), everything else by SafeConstructor itself."""
-    if isinstance(node, yaml.ScalarNode):
-        return node.value if node.tag == _TAG + "str" else loader.construct_object(node)
-    if isinstance(node, yaml.SequenceNode) and node.tag == _TAG + "seq":
-        return [_data(item, loader) for item in node.value]
-    plain_map = isinstance(node, yaml.MappingNode) and node.tag == _TAG + "map"
-    if plain_map and not any(key.tag == _MERGE for key, _ in node.value):
-        return _mapping(cast(yaml.MappingNode, node), loader)
-    return loader.construct_object(node, deep=True)
-
-
-def _mapping(node: yaml.MappingNode, loader: Any) -> dict[Any, Any]:
-    data = {}
-    for key_node, value_node in node.value:
-        key = _data(key_node, loader)
-        if isinstance(key, list | dict):
-            raise yaml.constructor.ConstructorError(
-                "while constructing a mapping", node.start_mark, "found unhashable key",
-                key_node.start_mark,
-            )  # fmt: skip
-        data[key] = _data(value_node, loader)
-    return data
-
-
-def _parse(text: str) -> tuple[Any, yaml.Node | None]:
-    """One parse: the node tree (with line marks) and the data made from it."""
-    loader = _Loader(text)
-    try:
-        root = _Composer(loader).document()
-        return (_data(root, loader) if root is not None else None), root
-    finally:
-        loader.dispose()
-
-
-# Within `parse_once()`: file text -> its parse, so that a command that validates the same
-# file in several stages (check) parses it once. Off otherwise: a running bridge keeps no
-# parse trees.
-_parsed: ContextVar[dict[str, tuple[Any, yaml.Node | None]] | None] = ContextVar(
-    "_parsed", default=None
-)
+_once: ContextVar[_Once | None] = ContextVar("_once", default=None)
+T = TypeVar("T")
 
 
 @contextlib.contextmanager
 def parse_once() -> Iterator[None]:
-    token = _parsed.set({})
+    token = _once.set(_Once())
     try:
         yield
     finally:
-        _parsed.reset(token)
+        _once.reset(token)
 
 
-def read_yaml(path: Path) -> tuple[Any, yaml.Node | None]:
+def made_once(key: tuple[Any, ...], make: Callable[[], T]) -> T:
+    """What `make` returns, made once per key within `parse_once()` (a failure is not kept:
+    a stage that failed stops the command before another asks again)."""
+    once = _once.get()
+    if once is None:
+        return make()
+    if key not in once.made:
+        once.made[key] = make()
+    return cast(T, once.made[key])
+
+
+def read_yaml(path: Path) -> tuple[Any, Mark | None]:
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read: {exc.strerror}") from exc
     except UnicodeDecodeError as exc:
         raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start}: {exc.reason})") from None
-    cache = _parsed.get()
+    once = _once.get()
+    cache = once.parsed if once is not None else None
     if cache is not None and text in cache:
         return cache[text]  # validation reads the data, never changes it
     try:
@@ -733,7 +617,7 @@ def validate_file(model: type[M], path: Path) -> M:
     return validate_file_at(model, path)[0]
 
 
-def validate_file_at(model: type[M], path: Path) -> tuple[M, yaml.Node | None]:
+def validate_file_at(model: type[M], path: Path) -> tuple[M, Mark | None]:
     """The validated model and the node tree it came from (for line numbers later)."""
     data, root = read_yaml(path)
     if data is None:
@@ -744,10 +628,10 @@ def validate_file_at(model: type[M], path: Path) -> tuple[M, yaml.Node | None]:
         raise ConfigError("\n".join(_describe(exc, path, root, model))) from None
 
 
-def line_in(path: Path, root: yaml.Node | None, loc: Iterable[int | str]) -> str:
+def line_in(path: Path, root: Mark | None, loc: Iterable[int | str]) -> str:
     """'path:line' of a key path in an already parsed file."""
-    node = _node_at(root, list(loc))
-    return f"{path}:{node.start_mark.line + 1}" if node is not None else str(path)
+    mark = mark_at(root, list(loc))
+    return f"{path}:{start_line(mark) + 1}" if mark is not None else str(path)
 
 
 def line_of(path: Path, loc: Iterable[int | str]) -> str:
@@ -760,7 +644,7 @@ def load_config(path: Path) -> BridgeConfig:
     return validate_file(BridgeConfig, path)
 
 
-def load_accounts_file_at(path: Path) -> tuple[AccountsFile, yaml.Node | None]:
+def load_accounts_file_at(path: Path) -> tuple[AccountsFile, Mark | None]:
     return validate_file_at(AccountsFile, path)
 
 
@@ -773,6 +657,10 @@ def check_private(path: Path) -> None:
 
 def load_credentials(path: Path) -> dict[str, bytes]:
     """upstream-credentials.yaml: account user name -> the password the bridge uses."""
+    return made_once(("credentials", path), lambda: _load_credentials(path))
+
+
+def _load_credentials(path: Path) -> dict[str, bytes]:
     check_private(path)
     data, root = read_yaml(path)
     data = data or {}
@@ -791,9 +679,9 @@ def load_credentials(path: Path) -> dict[str, bytes]:
 
 
 def _describe_prefixed(
-    exc: ValidationError, path: Path, root: yaml.Node | None, name: Any
+    exc: ValidationError, path: Path, root: Mark | None, name: Any
 ) -> Iterator[str]:
-    sub = _node_at(root, [name])
+    sub = mark_at(root, [name])
     for line in _describe(exc, path, sub, UpstreamCredential):
         file_part, _, rest = line.partition(": ")
         yield f"{file_part}: {name}.{rest}" if rest else f"{file_part}: {name}"

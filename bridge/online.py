@@ -18,8 +18,6 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
-
 from bridge.backends.ldap import LdapBackend
 from bridge.config import KerberosConfig, read_yaml
 from bridge.errors import BackendUnavailable
@@ -27,6 +25,7 @@ from bridge.mapping.auth_string import parse_pam
 from bridge.protocol.constants import DEFAULT_CHARSET, REQUIRED_FROM_CLIENT, Capability
 from bridge.runtime import Runtime
 from bridge.upstream.login import LoginRequest, UpstreamError, login
+from bridge.yamlfile import key_line
 
 PAM_DIRS = (Path("/etc/pam.d"), Path("/usr/lib/pam.d"), Path("/lib/pam.d"))
 TIMEOUT = 15.0
@@ -44,12 +43,8 @@ OnlineCheck = Callable[[Runtime, OnlineFindings], Awaitable[None]]
 
 def _key_line(path: Path, name: str) -> str:
     """'path:line' of a top-level key (the key itself, whatever style its value has)."""
-    _, root = read_yaml(path)
-    if isinstance(root, yaml.MappingNode):
-        for key, _value in root.value:
-            if key.value == name:
-                return f"{path}:{key.start_mark.line + 1}"
-    return str(path)
+    line = key_line(read_yaml(path)[1], name)
+    return f"{path}:{line + 1}" if line is not None else str(path)
 
 
 async def upstream_logins(rt: Runtime, found: OnlineFindings) -> None:

@@ -9,6 +9,7 @@ import yaml
 
 from bridge.config import ConfigError, load_config, load_credentials
 from bridge.runtime import build_runtime, load_accounts
+from bridge.yamlfile import Mark
 
 NATIVE = "*2470C0C06DEE42FD1618BB99005ADCA2EC9D1E19"
 
@@ -162,9 +163,9 @@ def test_hex_authentication_string_keeps_raw_salt_bytes(tmp_path: Path) -> None:
 
 
 def test_one_parse_gives_the_data_yaml_safe_load_gives(tmp_path: Path) -> None:
-    import yaml
 
     from bridge.config import read_yaml
+    from bridge.yamlfile import key_line
 
     text = (
         "base: &base {plugin: mysql_native_password, n: 3, on: yes, f: 1.5, none: ~}\n"
@@ -177,7 +178,7 @@ def test_one_parse_gives_the_data_yaml_safe_load_gives(tmp_path: Path) -> None:
     path = write(tmp_path / "x.yaml", text)
     data, root = read_yaml(path)
     assert data == yaml.safe_load(text)
-    assert root is not None and root.value[1][0].start_mark.line == 1  # 'list' on line 2
+    assert key_line(root, "list") == 1  # 'list' on line 2
 
 
 def test_unhashable_key_is_a_yaml_error(tmp_path: Path) -> None:
@@ -213,7 +214,7 @@ def test_check_parses_each_file_once(conf: Path, monkeypatch: pytest.MonkeyPatch
     parsed: list[str] = []
     real = config_module._parse
 
-    def counting(text: str) -> tuple[Any, yaml.Node | None]:
+    def counting(text: str) -> tuple[Any, Mark | None]:
         parsed.append(text)
         return real(text)
 
