@@ -274,6 +274,18 @@ def gc_paused() -> Iterator[None]:
             gc.enable()
 
 
+@dataclass(frozen=True)
+class Files:
+    """What the files say, validated: the part of a Runtime that is plain data, which a
+    reload reads in a child process (bridge/reloadproc.py) and hands over."""
+
+    config: BridgeConfig
+    rows: tuple[AccountRow, ...]  # in MySQL's search order
+    grants: ProxyGrants
+    credentials: dict[str, bytes] = field(repr=False)
+    decoy_plugins: tuple[str, ...]
+
+
 def build_runtime(
     config_path: Path, previous: Runtime | None = None, inspect_only: bool = False
 ) -> Runtime:
@@ -281,42 +293,77 @@ def build_runtime(
     `inspect_only` (check, explain) writes nothing: no RSA key pair is created. Whatever
     goes wrong while reading (a file that is not UTF-8, YAML nested too deeply, ...) is a
     ConfigError too, so a reload keeps the running configuration."""
+    with reading(config_path):
+        files = read_files(config_path)
+        return assemble(config_path, files, AccountTable(files.rows), previous, inspect_only)
+
+
+@contextlib.contextmanager
+def reading(config_path: Path) -> Iterator[None]:
+    """GC paused; any exception is a ConfigError that names the config file."""
+    with config_errors(config_path), gc_paused():
+        yield
+
+
+@contextlib.contextmanager
+def config_errors(config_path: Path) -> Iterator[None]:
+    """Whatever goes wrong is a ConfigError that names the config file."""
     try:
-        with gc_paused():
-            return _build_runtime(config_path, previous, inspect_only)
+        yield
     except ConfigError:
         raise
     except Exception as exc:
         raise ConfigError(f"{config_path}: cannot load: {type(exc).__name__}: {exc}") from None
 
 
-def _build_runtime(config_path: Path, previous: Runtime | None, inspect_only: bool) -> Runtime:
+OPTIONAL_BACKENDS = ("pam", "ldap", "kerberos", "oidc")  # keys of backends:, as build_backends
+
+
+def read_files(config_path: Path) -> Files:
+    """Every file read and validated, and the rules across them that need no backend."""
     config = load_config(config_path)
     rows, grants = load_accounts(config.accounts)
     credentials = load_credentials(config.upstream.credentials)
-    tls = server_tls_context(config.tls) if config.tls else None
-    rsa = _rsa_pair(config, previous, inspect_only)
-    backends = build_backends(config, previous)
-    missing = sorted({PLUGINS[r.plugin].backend for r in rows} - backends.keys())
+    configured = {"store", "peer"} | {
+        name for name in OPTIONAL_BACKENDS if getattr(config.backends, name) is not None
+    }
+    missing = sorted({PLUGINS[r.plugin].backend for r in rows} - configured)
     if missing:
         needs = ", ".join(f"backends.{name}" for name in missing)
         raise ConfigError(f"{config_path}: the accounts need {needs}, which is not configured")
     _check_providers(config_path, config, rows)
     decoy_plugins = _decoy_plugins(rows, config.server.default_auth_plugin)
+    ordered = AccountTable.build(rows).rows
+    return Files(config, ordered, grants, credentials, decoy_plugins)
+
+
+def assemble(
+    config_path: Path,
+    files: Files,
+    table: AccountTable,
+    previous: Runtime | None,
+    inspect_only: bool,
+) -> Runtime:
+    """The Runtime from what the files say: the server's TLS context, the RSA key pair,
+    the backends, the decoys; what did not change is taken from `previous`."""
+    config = files.config
+    tls = server_tls_context(config.tls) if config.tls else None
+    rsa = _rsa_pair(config, previous, inspect_only)
+    backends = build_backends(config, previous)
     decoys = previous.decoys if previous is not None else {}
-    if set(decoys) != set(decoy_plugins):
-        decoys = _decoys(decoy_plugins)
+    if set(decoys) != set(files.decoy_plugins):
+        decoys = _decoys(files.decoy_plugins)
     return Runtime(
         config_path,
         config,
-        AccountTable.build(rows),
-        grants,
-        credentials,
+        table,
+        files.grants,
+        files.credentials,
         tls,
         rsa,
         target_from_config(config.upstream),
         backends,
         decoys,
-        decoy_plugins,
+        files.decoy_plugins,
         previous.decoy_key if previous is not None else os.urandom(32),
     )

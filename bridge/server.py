@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import logging
 import os
 import signal
 import socket
 import sys
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any, Literal
 
@@ -21,12 +20,14 @@ from bridge.admin import AdminServer
 from bridge.audit import AuditLog
 from bridge.config import ConfigError, tcp_address
 from bridge.errors import TooManyConnections
+from bridge.mapping.accounts import AccountTable
 from bridge.metrics import Metrics, MetricsServer
 from bridge.netio import Conn
 from bridge.protocol.constants import BRIDGE_HOP, DEFAULT_CHARSET, PER_HOP, Capability
 from bridge.protocol.packets import HandshakeV10, build_err
 from bridge.registry import SharedMemory
-from bridge.runtime import Runtime, build_runtime
+from bridge.reloadproc import ChildUnavailable, read_apart
+from bridge.runtime import Files, Runtime, assemble, config_errors, read_files, reading
 from bridge.session import Session
 from bridge.slots import Slots
 from bridge.state.shared import build_state
@@ -255,8 +256,9 @@ class BridgeServer:
         task.add_done_callback(self._reloads.discard)
 
     async def reload(self) -> bool:
-        """Read and validate every file in a thread (sessions and logins go on meanwhile),
-        then swap the new runtime in at once; a broken file keeps the running one."""
+        """Read and validate every file off the event loop (sessions and logins go on
+        meanwhile), then swap the new runtime in at once; a broken file keeps the running
+        one."""
         async with self._reload_lock:
             systemd.reloading()
             try:
@@ -274,21 +276,19 @@ class BridgeServer:
             return True
 
     async def _build_off_loop(self) -> Runtime:
-        """build_runtime in a thread, with the cyclic GC paused: parsing a large accounts
-        file makes hundreds of thousands of short-lived objects, and each collection they
-        set off would stop the event loop (it holds the GIL throughout) for as long as it
-        walks them. They are freed by reference counting before the GC runs again (no
-        gc.freeze here: sessions alive now would never have their cycles collected).
-        Meanwhile the GIL changes hands more often, so each loop wake-up waits less."""
-        was_enabled, interval = gc.isenabled(), sys.getswitchinterval()
-        gc.disable()
-        sys.setswitchinterval(RELOAD_SWITCH_INTERVAL)
-        try:
-            return await asyncio.to_thread(build_runtime, self.runtime.config_path, self.runtime)
-        finally:
-            sys.setswitchinterval(interval)
-            if was_enabled:
-                gc.enable()
+        """The files read and validated by a child process (bridge/reloadproc.py), taken
+        in a slice at a time, so that sessions and logins go on meanwhile; then the TLS
+        context, keys and backends in a thread. The new rows' objects meet the cyclic GC
+        in its young collections as they come, not all at once after the reload."""
+        path = self.runtime.config_path
+        with config_errors(path), _gil_handed_often():
+            try:
+                files, table = await read_apart(path)
+            except ChildUnavailable as exc:
+                log.warning("reload: %s; reading them in a thread instead", exc)
+                files = await asyncio.to_thread(_read_in_thread, path)
+                table = AccountTable(files.rows)
+            return await asyncio.to_thread(assemble, path, files, table, self.runtime, False)
 
     def _apply(self, runtime: Runtime) -> None:
         self.runtime = runtime
@@ -386,3 +386,20 @@ class BridgeServer:
         await self.state.close()
         self.audit.close()  # every queued audit record written
         log.info("stopped")
+
+
+@contextlib.contextmanager
+def _gil_handed_often() -> Iterator[None]:
+    """While a thread works for the reload, it hands the GIL to the event loop sooner
+    (restored afterwards, also when the reload fails)."""
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(RELOAD_SWITCH_INTERVAL)
+    try:
+        yield
+    finally:
+        sys.setswitchinterval(interval)
+
+
+def _read_in_thread(path: Path) -> Files:
+    with reading(path):
+        return read_files(path)

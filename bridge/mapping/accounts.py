@@ -6,7 +6,7 @@ https://dev.mysql.com/doc/refman/8.0/en/connection-access.html
 from __future__ import annotations
 
 import heapq
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 from bridge.mapping.hosts import ClientHost, HostPattern, parse_host
@@ -51,17 +51,13 @@ class AccountTable:
     scan of every row, in time that does not grow with the number of other users' rows."""
 
     rows: tuple[AccountRow, ...]
-    _by_user: dict[str, tuple[int, ...]] = field(init=False, repr=False, compare=False)
+    _by_user: dict[str, list[int]] = field(init=False, repr=False, compare=False)
     _by_name: dict[tuple[str, str], AccountRow] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        by_user: dict[str, list[int]] = {}
-        by_name: dict[tuple[str, str], AccountRow] = {}
-        for position, row in enumerate(self.rows):
-            by_user.setdefault(row.user, []).append(position)
-            by_name.setdefault((row.user, row.host.lower()), row)
-        object.__setattr__(self, "_by_user", {u: tuple(p) for u, p in by_user.items()})
-        object.__setattr__(self, "_by_name", by_name)
+        index = TableBuilder()
+        index.add(self.rows)
+        index.fill(self)
 
     @classmethod
     def build(cls, rows: list[AccountRow]) -> AccountTable:
@@ -83,3 +79,31 @@ class AccountTable:
     def find(self, user: str, host: str) -> AccountRow | None:
         """The row with exactly this user and host text (for PROXY targets and lookups)."""
         return self._by_name.get((user, host.lower()))
+
+
+class TableBuilder:
+    """An AccountTable built a slice at a time from rows already in search order: a reload
+    adds the rows as they arrive from the process that read the files, and the event loop
+    serves sessions between slices."""
+
+    def __init__(self) -> None:
+        self.rows: list[AccountRow] = []
+        self._by_user: dict[str, list[int]] = {}
+        self._by_name: dict[tuple[str, str], AccountRow] = {}
+
+    def add(self, rows: Iterable[AccountRow]) -> None:
+        for row in rows:
+            self._by_user.setdefault(row.user, []).append(len(self.rows))
+            self._by_name.setdefault((row.user, row.host.lower()), row)
+            self.rows.append(row)
+
+    def table(self) -> AccountTable:
+        table = AccountTable.__new__(AccountTable)
+        object.__setattr__(table, "rows", tuple(self.rows))
+        self.fill(table)
+        return table
+
+    def fill(self, table: AccountTable) -> None:
+        """The index into `table` (lists: read only, made in one step without a copy)."""
+        object.__setattr__(table, "_by_user", self._by_user)
+        object.__setattr__(table, "_by_name", self._by_name)
