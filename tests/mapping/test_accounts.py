@@ -94,3 +94,24 @@ def match_in(table: AccountTable, user: str, ip: str) -> str | None:
 def test_an_empty_user_name_is_offered_each_anonymous_row_once() -> None:
     table = AccountTable.build([row("", "10.%"), row("app", "%"), row("", "%")])
     assert [r.host for r in table.candidates("")] == ["10.%", "%"]
+
+
+def test_a_table_built_a_slice_at_a_time_is_the_table_built_at_once() -> None:
+    from bridge.mapping.accounts import TableBuilder
+
+    hosts = ["%", "10.%", "10.1.2.3", "localhost", "%.example"]
+    rows = [row(u, h) for h in hosts for u in ["", "app", "ops", "u1"]]
+    whole = AccountTable.build(rows)
+    builder = TableBuilder()
+    for start in range(0, len(whole.rows), 3):  # rows already in search order
+        builder.add(whole.rows[start : start + 3])
+    sliced = builder.table()
+    assert sliced.rows == whole.rows
+    for user in ["", "app", "ops", "u1", "nobody"]:
+        assert list(sliced.candidates(user)) == list(whole.candidates(user))
+        for ip in [None, "10.1.2.3", "10.9.9.9", "192.0.2.1"]:
+            assert sliced.match(user, client_host(ip, True)) == whole.match(
+                user, client_host(ip, True)
+            )
+        for host in hosts:
+            assert sliced.find(user, host.upper()) == whole.find(user, host)
