@@ -15,13 +15,19 @@ from dataclasses import dataclass
 from enum import Enum
 from functools import cached_property
 
-from bridge.backends.kerberos import KerberosBackend
-from bridge.backends.ldap import LdapBackend
-from bridge.backends.oidc import OidcBackend
-from bridge.backends.pam import PamBackend
-from bridge.backends.peer import PeerBackend, parse_socket_rule
-from bridge.backends.store import HASH_PARSERS, StoreBackend
-from bridge.credentials import Credential
+from bridge.backends.peer import parse_socket_rule
+from bridge.backends.store import HASH_PARSERS
+from bridge.credentials import (
+    ClearPassword,
+    Conversation,
+    Credential,
+    Ed25519Signature,
+    GssapiName,
+    NativeScramble,
+    OidcToken,
+    PeerCredentials,
+    Sha2Scramble,
+)
 from bridge.hashing import HashFormatError
 from bridge.mapping.auth_string import (
     AuthStringError,
@@ -33,17 +39,17 @@ from bridge.mapping.auth_string import (
 )
 from bridge.wire import WIRE_METHODS
 
-# What each backend checks, by the name account rows use for it.
+# What each backend checks, by the name account rows use for it: each backend class's
+# `accepts` (a test holds them equal). Written out here so that reading and validating the
+# files (check, a reload's child) does not load the LDAP, Kerberos and OpenID Connect
+# libraries for a configuration that uses none of them.
 ACCEPTS: dict[str, tuple[type[Credential], ...]] = {
-    backend.name: backend.accepts
-    for backend in (
-        StoreBackend,
-        PamBackend,
-        LdapBackend,
-        KerberosBackend,
-        PeerBackend,
-        OidcBackend,
-    )
+    "store": (ClearPassword, NativeScramble, Sha2Scramble, Ed25519Signature),
+    "pam": (ClearPassword, Conversation),
+    "ldap": (ClearPassword,),
+    "kerberos": (GssapiName, ClearPassword),
+    "peer": (PeerCredentials,),
+    "oidc": (OidcToken, ClearPassword),
 }
 
 

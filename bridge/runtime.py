@@ -21,10 +21,6 @@ from pathlib import Path
 
 from bridge import rsa_keys
 from bridge.backends.base import Backend
-from bridge.backends.kerberos import KerberosBackend
-from bridge.backends.ldap import LdapBackend
-from bridge.backends.oidc import OidcBackend
-from bridge.backends.pam import PamBackend
 from bridge.backends.peer import PeerBackend
 from bridge.backends.store import StoreBackend
 from bridge.config import (
@@ -207,7 +203,8 @@ def _rsa_pair(config: BridgeConfig, previous: Runtime | None, inspect_only: bool
 
 def build_backends(config: BridgeConfig, previous: Runtime | None) -> dict[str, Backend]:
     """The store and auth_socket always; PAM when configured. A backend whose settings did
-    not change is kept (with its caches and threads)."""
+    not change is kept (with its caches and threads). A backend's module (and the library
+    it wraps) is imported when the backend is configured."""
     old = previous.backends if previous is not None else {}
     backends: dict[str, Backend] = {
         "store": old.get("store") or StoreBackend(),
@@ -215,6 +212,8 @@ def build_backends(config: BridgeConfig, previous: Runtime | None) -> dict[str, 
     }
     pam = config.backends.pam
     if pam is not None:
+        from bridge.backends.pam import PamBackend
+
         kept = old.get("pam")
         try:
             fresh = isinstance(kept, PamBackend) and kept.config == pam
@@ -223,11 +222,15 @@ def build_backends(config: BridgeConfig, previous: Runtime | None) -> dict[str, 
             raise ConfigError(f"backends.pam.library: cannot load {pam.library}: {exc}") from exc
     ldap = config.backends.ldap
     if ldap is not None:
+        from bridge.backends.ldap import LdapBackend
+
         kept = old.get("ldap")
         fresh = isinstance(kept, LdapBackend) and kept.config == ldap
         backends["ldap"] = kept if fresh and kept is not None else LdapBackend(ldap)
     krb = config.backends.kerberos
     if krb is not None:
+        from bridge.backends.kerberos import KerberosBackend
+
         kept = old.get("kerberos")
         if isinstance(kept, KerberosBackend) and kept.config == krb:
             backends["kerberos"] = kept
@@ -238,6 +241,8 @@ def build_backends(config: BridgeConfig, previous: Runtime | None) -> dict[str, 
                 raise ConfigError(f"backends.kerberos: {exc}") from exc
     oidc = config.backends.oidc
     if oidc is not None:
+        from bridge.backends.oidc import OidcBackend
+
         kept = old.get("oidc")  # with its cached keys
         fresh = isinstance(kept, OidcBackend) and kept.config == oidc
         try:
