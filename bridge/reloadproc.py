@@ -32,7 +32,7 @@ from bridge.config import ConfigError
 from bridge.mapping.accounts import AccountTable, TableBuilder
 from bridge.runtime import Files, read_files, reading
 
-ROWS_PER_FRAME = 500  # about a millisecond of the event loop's time to take in
+ROWS_PER_FRAME = 250  # about half a millisecond of the event loop's time to take in
 _LENGTH = struct.Struct(">I")
 _ROOT = str(Path(bridge.__file__).resolve().parent.parent)
 _CHILD = (
