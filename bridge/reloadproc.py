@@ -33,6 +33,9 @@ from bridge.mapping.accounts import AccountTable, TableBuilder
 from bridge.runtime import Files, read_files, reading
 
 ROWS_PER_FRAME = 250  # about half a millisecond of the event loop's time to take in
+# Between slices the event loop waits for I/O: it stays a thread that sleeps and wakes,
+# which the kernel schedules promptly on a busy machine, rather than one that runs flat out.
+SLICE_PAUSE = 0.001  # seconds
 _LENGTH = struct.Struct(">I")
 _ROOT = str(Path(bridge.__file__).resolve().parent.parent)
 _CHILD = (
@@ -108,7 +111,7 @@ async def _receive(stream: asyncio.StreamReader) -> tuple[Files, AccountTable]:
             table = builder.table()
             files: Files = dataclasses.replace(value, rows=table.rows, credentials=credentials)
             return files, table
-        await asyncio.sleep(0)  # the loop serves sessions between slices
+        await asyncio.sleep(SLICE_PAUSE)  # the loop serves sessions between slices
 
 
 async def _frame(stream: asyncio.StreamReader) -> bytes:
