@@ -5,13 +5,13 @@ process it would hold the GIL the event loop needs: each time the loop wakes it 
 the thread to hand the GIL back, and on a busy machine the thread may not even be on a CPU
 to do so; a login, a dozen wake-ups, then takes tens or hundreds of milliseconds. A child
 process has its own interpreter. It hands over what the files say (runtime.Files) as
-pickled frames on its stdout: the account rows in slices of ROWS_PER_FRAME, already in
-MySQL's search order, then the rest. The event loop takes in one slice at a time and
-serves sessions in between, so the serving process never works on the reload for more
-than a millisecond or two at a stretch.
+pickled frames on its stdout: the account rows (already in MySQL's search order) and the
+credentials in slices of ROWS_PER_FRAME, then the rest. The event loop takes in one slice
+at a time (about half a millisecond) and serves sessions in between.
 
-The child is this package run by the same interpreter, with the same environment, working
-directory and privileges, so it reads exactly what the process itself would read.
+The child is this package run by the same interpreter, with the same module path,
+environment, working directory and privileges, so it reads exactly what the process itself
+would read.
 """
 
 from __future__ import annotations
@@ -38,10 +38,7 @@ ROWS_PER_FRAME = 250  # about half a millisecond of the event loop's time to tak
 SLICE_PAUSE = 0.001  # seconds
 _LENGTH = struct.Struct(">I")
 _ROOT = str(Path(bridge.__file__).resolve().parent.parent)
-_CHILD = (
-    f"import sys; sys.path.insert(0, {_ROOT!r}); "
-    "from bridge.reloadproc import child; sys.exit(child(sys.argv[1]))"
-)
+_CHILD = "from bridge.reloadproc import child; sys.exit(child(sys.argv[1]))"
 CHILD_NICE = 10  # the child yields the CPU to the serving process on a busy machine
 
 
@@ -52,7 +49,7 @@ class ChildUnavailable(Exception):
 async def read_apart(config_path: Path) -> tuple[Files, AccountTable]:
     """What the files say, read by a child process; ConfigError as build_runtime raises
     it, also when the child ends without an answer; ChildUnavailable when none starts."""
-    command = [sys.executable, "-c", _CHILD, str(config_path)]
+    command = [sys.executable, "-P", "-c", _program(), str(config_path)]
     try:  # in a thread: Popen's vfork does not stop the loop, as copying its pages would
         proc = await asyncio.to_thread(
             subprocess.Popen, command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
@@ -66,6 +63,13 @@ async def read_apart(config_path: Path) -> tuple[Files, AccountTable]:
         if proc.poll() is None:  # cancelled (shutdown) or a broken frame
             proc.kill()
         await asyncio.to_thread(proc.wait)
+
+
+def _program() -> str:
+    """The child's program: this process's module path (without the working directory
+    that `-c` would put first: -P), then `child`."""
+    path = [_ROOT, *(os.path.abspath(p) for p in sys.path if p)]
+    return f"import sys; sys.path[:] = {path!r}; {_CHILD}"
 
 
 async def _talk(proc: subprocess.Popen[bytes], config_path: Path) -> tuple[Files, AccountTable]:

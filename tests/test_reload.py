@@ -159,3 +159,15 @@ async def test_a_cancelled_reload_ends_its_child(
     with pytest.raises(asyncio.CancelledError):
         await task
     assert started[0].poll() is not None  # killed and reaped, not left behind
+
+
+async def test_the_child_does_not_import_from_the_working_directory(
+    running: BridgeServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Its module path is the serving process's, not whatever directory it runs in."""
+    planted = tmp_path / "planted"
+    planted.mkdir()
+    (planted / "yaml.py").write_text("raise SystemExit('imported from the working directory')\n")
+    monkeypatch.chdir(planted)
+    in_process_only(monkeypatch)
+    assert await running.reload(), running.last_reload_error
