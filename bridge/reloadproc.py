@@ -11,13 +11,21 @@ at a time (about half a millisecond) and serves sessions in between.
 
 The child is this package run by the same interpreter, with the same module path,
 environment, working directory and privileges, so it reads exactly what the process itself
-would read.
+would read; isolated (-I) from the environment's Python settings (PYTHONPATH, user site
+packages), which the serving process's own module path already reflects. Two guards:
+- the code: the child must run the code the serving process started with (its package
+  files unchanged since; an upgrade without a restart would otherwise hand over objects
+  of one version to the classes of another): if not, the reload fails and says to restart;
+- time: a child that has not answered within CHILD_DEADLINE (a file on a hung network
+  mount, a FIFO) is killed and the reload fails, keeping the running configuration, so
+  that later reloads are not queued behind it for ever.
 """
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
+import hashlib
 import os
 import pickle
 import struct
@@ -38,8 +46,21 @@ ROWS_PER_FRAME = 250  # about half a millisecond of the event loop's time to tak
 SLICE_PAUSE = 0.001  # seconds
 _LENGTH = struct.Struct(">I")
 _ROOT = str(Path(bridge.__file__).resolve().parent.parent)
-_CHILD = "from bridge.reloadproc import child; sys.exit(child(sys.argv[1]))"
+_CHILD = "from bridge.reloadproc import child; sys.exit(child(sys.argv[1], sys.argv[2]))"
 CHILD_NICE = 10  # the child yields the CPU to the serving process on a busy machine
+CHILD_DEADLINE = 120.0  # seconds for the child to read and hand over everything
+
+
+def code_stamp() -> str:
+    """A digest of this package's files as they are on disk now (names, sizes, times)."""
+    digest = hashlib.sha256()
+    for path in sorted(Path(bridge.__file__).resolve().parent.rglob("*.py")):
+        stat = path.stat()
+        digest.update(f"{path}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
+    return digest.hexdigest()
+
+
+STARTED_WITH = code_stamp()  # imported when the server starts: the code it runs
 
 
 class ChildUnavailable(Exception):
@@ -49,7 +70,7 @@ class ChildUnavailable(Exception):
 async def read_apart(config_path: Path) -> tuple[Files, AccountTable]:
     """What the files say, read by a child process; ConfigError as build_runtime raises
     it, also when the child ends without an answer; ChildUnavailable when none starts."""
-    command = [sys.executable, "-P", "-c", _program(), str(config_path)]
+    command = [sys.executable, "-I", "-c", _program(), str(config_path), STARTED_WITH]
     try:  # in a thread: Popen's vfork does not stop the loop, as copying its pages would
         proc = await asyncio.to_thread(
             subprocess.Popen, command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
@@ -58,7 +79,13 @@ async def read_apart(config_path: Path) -> tuple[Files, AccountTable]:
     except (OSError, ValueError) as exc:
         raise ChildUnavailable(f"cannot start a process to read the files: {exc}") from None
     try:
-        return await _talk(proc, config_path)
+        async with asyncio.timeout(CHILD_DEADLINE):
+            return await _talk(proc, config_path)
+    except TimeoutError:
+        raise ConfigError(
+            f"{config_path}: the process reading the files did not finish in "
+            f"{CHILD_DEADLINE:.0f} s (a file on a mount that does not answer?); stopped"
+        ) from None
     finally:
         if proc.poll() is None:  # cancelled (shutdown) or a broken frame
             proc.kill()
@@ -67,7 +94,7 @@ async def read_apart(config_path: Path) -> tuple[Files, AccountTable]:
 
 def _program() -> str:
     """The child's program: this process's module path (without the working directory
-    that `-c` would put first: -P), then `child`."""
+    that `-c` would put first: -I), then `child`."""
     path = [_ROOT, *(os.path.abspath(p) for p in sys.path if p)]
     return f"import sys; sys.path[:] = {path!r}; {_CHILD}"
 
@@ -123,12 +150,22 @@ async def _frame(stream: asyncio.StreamReader) -> bytes:
     return await stream.readexactly(length)
 
 
-def child(config_path: str) -> int:
+def child(config_path: str, stamp: str) -> int:
     """In the child: read the files and write the frames. A problem with the files is an
     answer too (an 'error' frame with the message build_runtime would raise)."""
     os.nice(CHILD_NICE)
     out = sys.stdout.buffer
     path = Path(config_path)
+    if stamp != STARTED_WITH:
+        _write(
+            out,
+            (
+                "error",
+                f"{path}: the bridge's code changed since it started "
+                "(an upgrade?): restart it to load the new configuration",
+            ),
+        )
+        return 0
     try:
         with reading(path):
             files = read_files(path)

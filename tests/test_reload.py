@@ -171,3 +171,27 @@ async def test_the_child_does_not_import_from_the_working_directory(
     monkeypatch.chdir(planted)
     in_process_only(monkeypatch)
     assert await running.reload(), running.last_reload_error
+
+
+async def test_a_child_that_never_answers_is_stopped_and_the_old_config_stays(
+    running: BridgeServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(reloadproc, "CHILD_DEADLINE", 0.5)
+    monkeypatch.setattr(reloadproc, "_CHILD", "import time; time.sleep(60)")
+    before = running.runtime
+    assert not await running.reload()
+    assert running.runtime is before
+    assert "did not finish in 0 s" in (running.last_reload_error or "")
+    monkeypatch.undo()  # the next reload is not queued behind the stopped one
+    assert await running.reload(), running.last_reload_error
+
+
+async def test_code_changed_since_start_is_a_failed_reload_that_says_restart(
+    running: BridgeServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(reloadproc, "STARTED_WITH", "the code of an older version")
+    before = running.runtime
+    assert not await running.reload()
+    assert running.runtime is before
+    assert "code changed since it started" in (running.last_reload_error or "")
+    assert "restart it" in (running.last_reload_error or "")
