@@ -608,6 +608,8 @@ def read_yaml(path: Path) -> tuple[Any, Mark | None]:
         raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
     except RecursionError:
         raise ConfigError(f"{path}: not valid YAML: nested too deeply") from None
+    except (ValueError, OverflowError) as exc:  # a value YAML cannot build (a date, ...)
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
     if cache is not None:
         cache[text] = parsed
     return parsed
@@ -668,6 +670,11 @@ def _load_credentials(path: Path) -> dict[str, bytes]:
         raise ConfigError(f"{path}: expected a mapping of account name to credentials")
     resolved: dict[str, bytes] = {}
     for name, entry in data.items():
+        if not isinstance(name, str):  # `no:` or `null:` unquoted: YAML reads false, None
+            raise ConfigError(
+                f"{line_in(path, root, [name])}: the account name {name!r} is not text "
+                "(YAML read it as another type): put it in quotes"
+            )
         try:
             cred = UpstreamCredential.model_validate(entry, context={"base": path.parent})
             resolved[str(name)] = cred.resolve()

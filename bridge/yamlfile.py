@@ -132,7 +132,15 @@ class _Fast:
         if tag == _MERGE:
             raise _Unusual
         node = yaml.ScalarNode(tag, text, event.start_mark, event.end_mark, event.style)
-        return self.loader.construct_object(node)
+        try:
+            return self.loader.construct_object(node)
+        except (ValueError, OverflowError) as exc:  # e.g. 2001-02-30 read as a date
+            raise yaml.constructor.ConstructorError(
+                None,
+                None,
+                f"cannot read {text!r} as {tag.rsplit(':', 1)[-1]}: {exc}",
+                event.start_mark,
+            ) from None
 
     def mapping(self, line: int) -> tuple[dict[Any, Any], Marks]:
         data: dict[Any, Any] = {}

@@ -88,6 +88,17 @@ def test_a_password_file_follows_the_same_rule(tmp_path: Path) -> None:
     assert load_credentials(creds) == {"a": b"from-file"}
 
 
+@pytest.mark.parametrize("key", ["no", "null", "0x1F", "1000"])
+def test_a_credentials_name_yaml_reads_as_no_text_is_refused_not_guessed(
+    tmp_path: Path, key: str
+) -> None:
+    creds = write(tmp_path / "c.yaml", f"ok: {{password: a}}\n{key}: {{password: b}}\n", 0o600)
+    with pytest.raises(ConfigError, match=r"c.yaml:2: the account name .* put it in quotes"):
+        load_credentials(creds)
+    write(tmp_path / "c.yaml", f'ok: {{password: a}}\n"{key}": {{password: b}}\n', 0o600)
+    assert load_credentials(creds) == {"ok": b"a", key: b"b"}
+
+
 def test_unknown_key_suggests_the_key_meant(conf: Path) -> None:
     write(conf, "upstream: {adress: 'db:3306', credentials: creds.yaml, tls: {mod: required}}\n"
                 "lgo: {level: info}\nlisten: {tcp: ['127.0.0.1:1'], unixx: /tmp/x}\n")  # fmt: skip

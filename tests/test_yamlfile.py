@@ -134,3 +134,10 @@ def test_any_dumped_document_reads_back_as_safe_load_reads_it(doc: Any, flow: bo
     text = yaml.safe_dump(doc, default_flow_style=flow, allow_unicode=True)
     data, _ = yamlfile.parse(text)
     assert data == yaml.safe_load(text)
+
+
+def test_a_value_yaml_cannot_build_is_a_yaml_error_with_its_line() -> None:
+    with pytest.raises(yaml.YAMLError) as caught:
+        yamlfile.parse("accounts:\n  - {user: a, host: 2001-02-30}\n")
+    assert "cannot read '2001-02-30' as timestamp" in str(caught.value)
+    assert "line 2" in str(caught.value)
