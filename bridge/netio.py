@@ -324,6 +324,9 @@ class Conn(asyncio.Protocol):
     def _encrypt(self, data: bytes) -> bytes:
         """TLS records for `data`, made and taken out of the memory BIO a piece at a time."""
         assert self._tls is not None
+        if len(data) <= TLS_PIECE:  # a packet or a few: one record
+            self._tls.write(data)
+            return self._tls_out.read()
         view, parts = memoryview(data), []
         while view:
             written = self._tls.write(view[:TLS_PIECE])
@@ -332,8 +335,10 @@ class Conn(asyncio.Protocol):
         return b"".join(parts)
 
     def _flush_tls(self) -> None:
+        if not self._tls_out.pending:
+            return
         data = self._tls_out.read()
-        if data and self.transport is not None and not self.transport.is_closing():
+        if self.transport is not None and not self.transport.is_closing():
             self.bytes_out += len(data)
             self.transport.write(data)
 
@@ -353,6 +358,8 @@ class Conn(asyncio.Protocol):
                 self._eof = True
                 break
             chunks.append(chunk)
+            if not self._tls_in.pending and not self._tls.pending():
+                break  # nothing more to decrypt: spare the read that would say so
         if self.sink is None and not self._eof:  # a login, not the relay's hot path
             self._drop_tls_write_buffer()
         self._flush_tls()
@@ -365,8 +372,10 @@ class Conn(asyncio.Protocol):
         after its login would keep it. A zero-length write sends nothing (SSL_write_ex)
         and frees it."""
         assert self._tls is not None
-        with contextlib.suppress(ssl.SSLError):  # e.g. a renegotiation under way
+        try:  # noqa: SIM105 - contextlib.suppress is an object per call, on every login read
             self._tls.write(b"")
+        except ssl.SSLError:  # e.g. a renegotiation under way
+            pass
 
 
 def peer_uid(conn: Conn) -> int | None:
