@@ -172,15 +172,17 @@ async def _login(
 ) -> UpstreamSession:
     caps = upstream_capabilities(req.client_capabilities, greeting.capabilities, req.database)
     seq = 1
+    offered: ssl.SSLSession | None = None  # the TLS session offered to resume
     if target.tls is not None and greeting.capabilities & C.CLIENT_SSL:
         caps |= C.CLIENT_SSL
         seq = conn.send_packet(
             build_ssl_request(SSLRequest(caps, req.max_packet, req.charset)), seq
         )
+        offered = target.ticket.offer()
         try:
             await conn.start_tls(
                 target.tls, server_side=False, server_hostname=target.server_hostname,
-                session=target.ticket.offer(),
+                session=offered,
             )  # fmt: skip
         except (ssl.SSLError, ConnectionError) as exc:
             raise UpstreamError(f"TLS to {target.describe()} failed: {exc!r}") from exc
@@ -197,7 +199,7 @@ async def _login(
     session = UpstreamSession(conn, greeting, caps, b"", req.charset, plugin_name, secure)
     session.ok_payload = await finish_auth(conn, plugin, req.password, secure)
     conn.authenticated = True
-    target.ticket.learn(conn)  # (TLS 1.3 tickets come before the upstream's first answer)
+    target.ticket.learn(conn, offered)  # (TLS 1.3 tickets come before the first answer)
     return session
 
 

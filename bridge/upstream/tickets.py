@@ -23,37 +23,57 @@ from bridge.netio import Conn
 
 log = logging.getLogger("bridge.upstream")
 
-# TLS 1.3 full handshakes that brought no ticket before the bridge stops asking.
-MAX_TICKETLESS = 3
+# Full TLS 1.3 handshakes in a row that gave nothing to resume with (no ticket, or the
+# ticket offered was refused: several upstreams behind one address, each with its own
+# ticket key) before the bridge stops offering and reading tickets for this target (until
+# a reload). Each read of a session leaks a copy of it in CPython 3.11 (gh-116810): this
+# bounds what an upstream that never resumes costs.
+MAX_MISSES = 3
 
 
 class SessionTicket:
     """The session new connections to one upstream (one SSLContext) offer to resume."""
 
-    __slots__ = ("_session", "_ticketless")
+    __slots__ = ("_gave_up", "_misses", "_session")
 
     def __init__(self) -> None:
         self._session: ssl.SSLSession | None = None
-        self._ticketless = 0
+        self._misses = 0
+        self._gave_up = False
 
     def offer(self) -> ssl.SSLSession | None:
         return self._session
 
-    def learn(self, conn: Conn) -> None:
-        """After a login on `conn`: a full TLS 1.3 handshake (the first, or one whose
-        ticket the upstream no longer took) gives the session to offer from now on."""
+    def learn(self, conn: Conn, offered: ssl.SSLSession | None) -> None:
+        """After a login on `conn`, which offered `offered`: a full TLS 1.3 handshake (the
+        first, or one whose ticket the upstream refused) gives the session to offer from
+        now on."""
         if conn.tls_resumed:
+            self._misses = 0
             log.debug("upstream TLS session resumed")
             return
-        if conn.tls_version != "TLSv1.3":
+        if conn.tls_version != "TLSv1.3" or self._gave_up:
             return
-        if self._ticketless >= MAX_TICKETLESS:
-            self._session = None
-            return
+        if offered is None and self._session is not None:
+            return  # began before the first ticket was known (a burst): one is known now
+        if offered is not None:
+            self._miss()  # offered and refused
+            if self._gave_up:
+                return
         session = conn.tls_session()
         if session is not None and session.has_ticket:
-            self._session, self._ticketless = session, 0
+            self._session = session
             log.debug("upstream TLS: full handshake; its session ticket is kept")
-        else:
-            self._session = None
-            self._ticketless += 1
+            return
+        self._session = None
+        self._miss()
+
+    def _miss(self) -> None:
+        self._misses += 1
+        if self._misses >= MAX_MISSES:
+            self._session, self._gave_up = None, True
+            log.info(
+                "upstream TLS: %d full handshakes in a row without a session to resume "
+                "(no ticket, or ticket refused): not offering tickets until a reload",
+                self._misses,
+            )
