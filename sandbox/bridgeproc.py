@@ -16,6 +16,7 @@ import yaml
 from bridge.hashing import HASHERS, make_sha2, to_text
 from sandbox.certs import CertSet
 from sandbox.ports import port_open, wait_until
+from sandbox.process import stop_process
 
 
 @dataclass(frozen=True)
@@ -108,13 +109,7 @@ class BridgeProcess:
         (self.directory / "accounts.yaml").write_text(yaml.safe_dump({"accounts": rows}))
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc, 15)
 
 
 def write_config(directory: Path, port: int, upstream_port: int, certs: CertSet,

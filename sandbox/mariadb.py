@@ -9,6 +9,7 @@ from pathlib import Path
 
 from sandbox.certs import CertSet
 from sandbox.ports import free_port, wait_until
+from sandbox.process import stop_process
 
 
 def _binary(*names: str) -> str:
@@ -76,10 +77,4 @@ class MariaDB:
         return done.stdout.strip()
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc, 30)

@@ -17,6 +17,7 @@ from typing import Any
 
 from sandbox.certs import CertSet, make_certs
 from sandbox.ports import port_open, wait_until
+from sandbox.process import stop_process
 
 REALM = "AD.TEST"
 DOMAIN = "ADTEST"
@@ -147,13 +148,7 @@ class SambaDC:
         return all(port_open(port, self.address) for port in AD_PORTS)
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc, 10)
 
     # --- the directory's contents -----------------------------------------------------------
 
