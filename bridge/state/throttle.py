@@ -51,8 +51,8 @@ class ThrottleState(Protocol):
     async def unlock(self, user: str, address: str | None) -> int: ...
 
 
-class MemoryThrottle:
-    """This process's own counters (state.backend memory)."""
+class _WithLocalCounters:
+    """This process's own counters, whose settings are the throttle's (a reload sets them)."""
 
     def __init__(self, config: ProtectionConfig) -> None:
         self.local = Throttle(config)
@@ -64,6 +64,10 @@ class MemoryThrottle:
     @config.setter
     def config(self, config: ProtectionConfig) -> None:
         self.local.config = config
+
+
+class MemoryThrottle(_WithLocalCounters):
+    """This process's own counters (state.backend memory)."""
 
     async def check(self, user: str, address: str) -> tuple[Lock | None, float]:
         return self.local.locked(user, address), self.local.delay(user, address)
@@ -220,17 +224,18 @@ def _h(text: str, key: bytes = b"") -> str:
     return hmac.new(key, text.encode("utf-8", "surrogatepass"), hashlib.sha256).hexdigest()[:32]
 
 
-class RedisThrottle:
-    """The throttle's rules (bridge/throttle.py) with the records on the state engine."""
+class RedisThrottle(_WithLocalCounters):
+    """The throttle's rules (bridge/throttle.py) with the records on the state engine;
+    `local` counts while the engine is down."""
 
     def __init__(
         self, config: ProtectionConfig, engine: Engine, when_down: str, secret: bytes = b""
     ) -> None:
         """`secret`: the key file's (serve always passes it); the key names' HMAC key."""
+        super().__init__(config)
         self.engine = engine
         self._names_key = derive_key(secret, b"throttle names") if secret else b""
         self.when_down = when_down
-        self.local = Throttle(config)  # the fallback while the engine is down
         self._known: dict[str, tuple[float, int]] = {}  # lock key -> (monotonic end, failures)
         # (name, address) whose check found no record a success would clear: its success
         # (under the typed name only) needs no round trip. A failure here takes it out.
@@ -240,14 +245,6 @@ class RedisThrottle:
             client.register_script(CHECK), client.register_script(FAILURE),
             client.register_script(SUCCESS),
         )  # fmt: skip
-
-    @property
-    def config(self) -> ProtectionConfig:
-        return self.local.config
-
-    @config.setter
-    def config(self, config: ProtectionConfig) -> None:
-        self.local.config = config
 
     # --- keys -------------------------------------------------------------------------------
 
