@@ -12,10 +12,11 @@ a burst such as the lines of start-up), the delay is BUSY_DELAY (100 ms) until a
 holds fewer again. Every time a writer thread wakes, it waits for
 the GIL while the event loop (uvloop releases and retakes the GIL around each callback)
 wakes it again and again, a futex call each time; fewer wake-ups under load are what keep
-logging cheap. Measured with a login loop (bench/run.py's plain configuration, log level
-INFO and the audit file on, about 2,000 logins/s): the log line and audit record of a
-login cost 60 µs of CPU with a 10 ms delay, 38 with 50 ms and 22 with 100 ms, against
-about 370 µs for the login itself.
+logging cheap. Measured with a login loop (bench/connect.lua against bench/run.py's plain
+configuration, log level INFO and the audit file on, about 2,000 logins/s, the bridge's
+CPU per thread from /proc; docs/benchmarks.md): the log line and audit record of a login
+cost 60 µs of CPU with a 10 ms delay, 38 with 50 ms and 22 with 100 ms, against about
+370 µs for the login itself.
 """
 
 from __future__ import annotations
