@@ -87,7 +87,11 @@ class BridgeProcess:
         return port_open(self.port) and self.socket.exists()
 
     def wait_log(self, text: str, timeout: float = 10) -> None:
-        wait_until(lambda: text in self.log, timeout, f"log line {text!r}")
+        try:
+            wait_until(lambda: text in self.log, timeout, f"log line {text!r}")
+        except TimeoutError as exc:  # what the bridge did say, for the failure's report
+            tail = "\n".join(self.log.splitlines()[-40:])
+            raise TimeoutError(f"{exc}; the bridge's log ends:\n{tail}") from None
 
     def signal(self, sig: signal.Signals) -> None:
         self.proc.send_signal(sig)

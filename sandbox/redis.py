@@ -40,8 +40,26 @@ class RedisServer:
                 str(self.base / "redis.log"), "--protected-mode", "no"]  # fmt: skip
         if self.password:
             args += ["--requirepass", self.password]
-        self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        wait_until(lambda: port_open(self.port), 10, "redis-server")
+        log = self.base / "redis.log"
+        seen = log.stat().st_size if log.exists() else 0
+        proc = self.proc = subprocess.Popen(
+            args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+
+        def ready() -> bool:  # its own "ready" line: an open port may be another process
+            if proc.poll() is not None:
+                raise RuntimeError(f"redis-server exited: {self._log_from(seen)[-2000:]}")
+            return "Ready to accept connections" in self._log_from(seen) and port_open(self.port)
+
+        wait_until(ready, 10, "redis-server")
+
+    def _log_from(self, offset: int) -> str:
+        try:
+            with (self.base / "redis.log").open("rb") as f:
+                f.seek(offset)
+                return f.read().decode(errors="replace")
+        except FileNotFoundError:
+            return ""
 
     @property
     def url(self) -> str:

@@ -23,6 +23,8 @@ import pytest
 import redis
 
 from bridge.scramble import native_token, sha2_token
+from bridge.state.engine import MAX_BACKOFF
+from bridge.state.registry import HEARTBEAT
 from sandbox.bridgeproc import BridgeProcess, run_bridge, write_config
 from sandbox.certs import CertSet
 from sandbox.mariadb import MariaDB
@@ -250,7 +252,13 @@ def test_a_bridge_started_while_redis_is_down(
         assert scalar(conn, "SELECT CURRENT_USER()") == "app@%"
     server.start_again()
     try:
-        bridge.wait_log("instance slot", timeout=20)
+        # The next heartbeat after the engine's backoff ends claims the slot.
+        wait = HEARTBEAT + MAX_BACKOFF + 10
+        try:
+            bridge.wait_log("instance slot", timeout=wait)
+        except TimeoutError as exc:
+            redis_log = (tmp_path / "redis" / "redis.log").read_text(errors="replace")
+            raise AssertionError(f"{exc}\nredis.log:\n{redis_log[-3000:]}") from None
         with closing(connect("pymysql", bridge, "app", "app-pw", "tls")) as conn:
             assert conn.thread_id() >= 1 << 20
     finally:
