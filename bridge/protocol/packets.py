@@ -230,7 +230,8 @@ def build_handshake_response41(h: HandshakeResponse41) -> bytes:
     caps = (
         caps | C.CLIENT_PLUGIN_AUTH if h.auth_plugin is not None else caps & ~C.CLIENT_PLUGIN_AUTH
     )
-    caps = caps | C.CLIENT_CONNECT_ATTRS if h.attrs or h.attrs_block else caps
+    has_attrs = bool(h.attrs or h.attrs_block)
+    caps = caps | C.CLIENT_CONNECT_ATTRS if has_attrs else caps & ~C.CLIENT_CONNECT_ATTRS
     parts = [
         _build_fixed_head(caps, h.max_packet, h.charset),
         nul_bytes(h.user.encode()),
@@ -240,7 +241,7 @@ def build_handshake_response41(h: HandshakeResponse41) -> bytes:
         parts.append(nul_bytes(h.database.encode()))
     if h.auth_plugin is not None:
         parts.append(nul_bytes(h.auth_plugin.encode()))
-    if h.attrs or h.attrs_block:
+    if has_attrs:
         parts.append(lenenc_bytes(encode_attrs_block(h.attrs) + h.attrs_block))
     return b"".join(parts)
 

@@ -133,6 +133,19 @@ def test_handshake_response_round_trip() -> None:
     assert parsed.attrs == hello.attrs
 
 
+def test_handshake_response_without_attrs_does_not_claim_them() -> None:
+    """CLIENT_CONNECT_ATTRS only with a block behind it: MariaDB answers 1043 'Bad
+    handshake' to the flag with nothing after the plugin name."""
+    caps = C.CLIENT_PROTOCOL_41 | C.CLIENT_CONNECT_ATTRS
+    for attrs in ((), (("_client_name", "x"),)):
+        hello = HandshakeResponse41(caps, 1 << 24, 45, "bob", b"", None, "x_plugin", attrs)
+        built = build_handshake_response41(hello)
+        flags = int.from_bytes(built[:4], "little")
+        assert bool(flags & C.CLIENT_CONNECT_ATTRS) == bool(attrs)
+        assert built.endswith(b"x_plugin\0") != bool(attrs)
+        assert parse_handshake_response41(built).attrs == attrs
+
+
 def test_ssl_request() -> None:
     default = payload_of(PACKETS["connector_python_ssl_request_default"])
     assert not is_ssl_request(default)  # flags 0: no CLIENT_SSL, not an SSLRequest

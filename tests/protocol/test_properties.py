@@ -157,7 +157,7 @@ def expected_response(h: HandshakeResponse41) -> HandshakeResponse41:
     caps = (
         caps | C.CLIENT_PLUGIN_AUTH if h.auth_plugin is not None else caps & ~C.CLIENT_PLUGIN_AUTH
     )
-    caps = caps | C.CLIENT_CONNECT_ATTRS if h.attrs else caps
+    caps = caps | C.CLIENT_CONNECT_ATTRS if h.attrs else caps & ~C.CLIENT_CONNECT_ATTRS
     return HandshakeResponse41(wire_caps(caps), h.max_packet, h.charset, h.user, h.auth_response,
                                h.database or None, h.auth_plugin, h.attrs)  # fmt: skip
 
