@@ -692,3 +692,20 @@ def _describe_prefixed(
     for line in _describe(exc, path, sub, UpstreamCredential):
         file_part, _, rest = line.partition(": ")
         yield f"{file_part}: {name}.{rest}" if rest else f"{file_part}: {name}"
+
+
+# Settings read once at start: a reload that changes them says so, and they stay as they were
+# until the next restart (the listeners are bound, the log handler and Redis set up, once).
+RESTART_ONLY: dict[str, Callable[[BridgeConfig], object]] = {
+    "listen.tcp": lambda c: c.listen.tcp,
+    "listen.unix": lambda c: c.listen.unix,
+    "metrics": lambda c: c.metrics,
+    "admin": lambda c: c.admin,
+    "log": lambda c: c.log,
+    "state": lambda c: c.state,
+}
+
+
+def restart_only_changes(running: BridgeConfig, new: BridgeConfig) -> list[str]:
+    """The names of the restart-only settings that differ between the two."""
+    return [name for name, get in RESTART_ONLY.items() if get(running) != get(new)]

@@ -18,7 +18,7 @@ from typing import Any, Literal
 from bridge import systemd
 from bridge.admin import AdminServer
 from bridge.audit import AuditLog
-from bridge.config import ConfigError, tcp_address
+from bridge.config import ConfigError, restart_only_changes, tcp_address
 from bridge.errors import TooManyConnections
 from bridge.mapping.accounts import AccountTable
 from bridge.metrics import Metrics, MetricsServer
@@ -82,6 +82,7 @@ class BridgeServer:
         self.worker = worker
         self.shared_unix = shared_unix
         self.runtime = runtime
+        self.started_with = runtime.config  # what a reload cannot change (listeners, logging)
         self.audit = AuditLog(runtime.config.audit_log)
         upstream = runtime.config.upstream
         self.pool = UpstreamPool(upstream.pool, upstream.connect_timeout)
@@ -268,7 +269,11 @@ class BridgeServer:
                 if not isinstance(exc, ConfigError):
                     detail = f"{type(exc).__name__}: {exc}"
                 self.last_reload_error = detail
-                log.error("reload failed, keeping the running configuration:\n%s", detail)
+                # One line (log shippers split on newlines): the errors joined with ' | '.
+                log.error(
+                    "reload failed, keeping the running configuration: %s",
+                    " | ".join(line.strip() for line in detail.splitlines() if line.strip()),
+                )
                 self.metrics.reloads.labels("failed").inc()
                 systemd.ready("running; the last reload failed, see the log")
                 return False
@@ -298,8 +303,10 @@ class BridgeServer:
         self.metrics.reloads.labels("ok").inc()
         self.throttle.config = runtime.config.protection
         self.state.attach(runtime)
-        if runtime.config.state != self.state.config:
-            log.warning("reload: state settings changed; they take effect at the next restart")
+        changed = restart_only_changes(self.started_with, runtime.config)
+        if changed:
+            log.warning("reload: %s changed; the running values stay until the next restart",
+                        ", ".join(changed))  # fmt: skip
         try:
             self.audit.retarget(runtime.config.audit_log)  # also how the audit file is rotated
         except OSError as exc:

@@ -110,6 +110,48 @@ async def test_a_broken_file_is_the_message_check_gives_and_the_old_config_stays
     assert sys.getswitchinterval() == interval
 
 
+async def test_a_failed_reload_is_one_log_line_with_every_error(
+    running: BridgeServer, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    accounts = tmp_path / "accounts.yaml"
+    text = accounts.read_text().replace(HASH, "*nothex", 1)
+    accounts.write_text(text.replace("accounts:\n", "accounts:\n  - {user: x, plugin: nope}\n"))
+    with caplog.at_level(logging.ERROR, logger="bridge.server"):
+        assert not await running.reload()
+    (record,) = [r for r in caplog.records if "reload failed" in r.getMessage()]
+    line = record.getMessage()
+    assert "\n" not in line
+    assert "a mysql_native_password hash is" in line and "plugin 'nope'" in line
+
+
+async def test_a_reload_says_which_settings_wait_for_a_restart(
+    running: BridgeServer, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """listen.tcp changed: the reload is taken (the rest applies), the bridge keeps the
+    address it has, and the log says so; a second reload without changes says nothing."""
+    old_port = running.runtime.config.listen.tcp[0]
+    config = tmp_path / "bridge.yaml"
+    text = config.read_text()
+    new_port = f"127.0.0.1:{free_port()}"
+    config.write_text(
+        text.replace(old_port, new_port).replace("accounts:", "log: {level: debug}\naccounts:")
+    )
+    with caplog.at_level(logging.WARNING, logger="bridge.server"):
+        assert await running.reload(), running.last_reload_error
+    assert (
+        "reload: listen.tcp, log changed; the running values stay until the next restart"
+        in caplog.text
+    )
+    host, port = old_port.rsplit(":", 1)
+    _, writer = await asyncio.open_connection(host, int(port))  # still listening there
+    writer.close()
+    config.write_text(text)
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="bridge.server"):
+        assert await running.reload()
+    assert "next restart" not in caplog.text
+
+
 async def test_a_child_that_dies_is_a_failed_reload_that_says_how(
     running: BridgeServer, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
