@@ -669,20 +669,30 @@ def _load_credentials(path: Path) -> dict[str, bytes]:
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping of account name to credentials")
     resolved: dict[str, bytes] = {}
+    errors: list[str] = []  # every entry's, as check promises: not only the first
     for name, entry in data.items():
-        if not isinstance(name, str):  # `no:` or `null:` unquoted: YAML reads false, None
-            raise ConfigError(
-                f"{line_in(path, root, [name])}: the account name {name!r} is not text "
-                "(YAML read it as another type): put it in quotes"
-            )
         try:
-            cred = UpstreamCredential.model_validate(entry, context={"base": path.parent})
-            resolved[str(name)] = cred.resolve()
-        except ValidationError as exc:
-            raise ConfigError("\n".join(_describe_prefixed(exc, path, root, name))) from None
-        except (OSError, ValueError) as exc:
-            raise ConfigError(f"{line_in(path, root, [name])}: {name}: {exc}") from None
+            resolved[name] = _credential(path, root, name, entry)
+        except ConfigError as exc:
+            errors.append(str(exc))
+    if errors:
+        raise ConfigError("\n".join(errors))
     return resolved
+
+
+def _credential(path: Path, root: Mark | None, name: Any, entry: object) -> bytes:
+    if not isinstance(name, str):  # `no:` or `null:` unquoted: YAML reads false, None
+        raise ConfigError(
+            f"{line_in(path, root, [name])}: the account name {name!r} is not text "
+            "(YAML read it as another type): put it in quotes"
+        )
+    try:
+        cred = UpstreamCredential.model_validate(entry, context={"base": path.parent})
+        return cred.resolve()
+    except ValidationError as exc:
+        raise ConfigError("\n".join(_describe_prefixed(exc, path, root, name))) from None
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"{line_in(path, root, [name])}: {name}: {exc}") from None
 
 
 def _describe_prefixed(
@@ -691,7 +701,9 @@ def _describe_prefixed(
     sub = mark_at(root, [name])
     for line in _describe(exc, path, sub, UpstreamCredential):
         file_part, _, rest = line.partition(": ")
-        yield f"{file_part}: {name}.{rest}" if rest else f"{file_part}: {name}"
+        rest = rest.removeprefix("(top level)")  # the entry itself: 'name: give exactly one'
+        joint = "" if not rest or rest.startswith(":") else "."
+        yield f"{file_part}: {name}{joint}{rest}"
 
 
 # Settings read once at start: a reload that changes them says so, and they stay as they were

@@ -128,6 +128,18 @@ def test_credentials_sources(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
         load_credentials(creds)
 
 
+def test_every_bad_credentials_entry_is_reported_in_one_run(tmp_path: Path) -> None:
+    creds = write(tmp_path / "c.yaml", "good: {password: g}\nboth: {password: x, password_env: Y}\n"
+                  "none: {}\ntypo: {pasword: x}\nunset: {password_env: NOT_SET_ANYWHERE}\n"
+                  "missing: {password_file: no-such-file}\n", 0o600)  # fmt: skip
+    with pytest.raises(ConfigError) as caught:
+        load_credentials(creds)
+    lines = str(caught.value).splitlines()
+    for line_no, name in ((2, "both"), (3, "none"), (4, "typo"), (5, "unset"), (6, "missing")):
+        assert any(line.startswith(f"{creds}:{line_no}: {name}") for line in lines), (name, lines)
+    assert not any("good" in line for line in lines)
+
+
 @pytest.mark.parametrize(
     ("entry", "message"),
     [
