@@ -101,7 +101,9 @@ def parse_sha2(raw: bytes) -> Sha2CryptHash | EmptyHash:
     if not raw:
         return EmptyHash()
     if len(raw) != 7 + SALT_LENGTH + 43 or raw[:3] != b"$A$" or raw[6:7] != b"$":
-        raise HashFormatError("a caching_sha2_password hash is '$A$NNN$' + 20 salt bytes + 43")
+        raise HashFormatError(
+            "a caching_sha2_password hash is '$A$NNN$' + 20 salt bytes + 43 characters"
+        )
     try:
         iterations = int(raw[3:6].decode("ascii"), 16)
     except ValueError as exc:

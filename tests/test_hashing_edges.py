@@ -82,7 +82,10 @@ def test_bad_iteration_fields_say_so(raw: bytes, message: str) -> None:
 def test_sha2_layout_is_exact(raw: bytes) -> None:
     with pytest.raises(HashFormatError) as caught:
         parse_sha2(raw)
-    assert str(caught.value) == "a caching_sha2_password hash is '$A$NNN$' + 20 salt bytes + 43"
+    assert (
+        str(caught.value)
+        == "a caching_sha2_password hash is '$A$NNN$' + 20 salt bytes + 43 characters"
+    )
 
 
 def test_a_salt_may_hold_any_byte() -> None:
