@@ -129,7 +129,9 @@ class UnknownCommand(BridgeError):
 
 
 class UpstreamUnavailable(BridgeError):
-    """ER_SERVER_ISNT_AVAILABLE: the bridge could not log in to the upstream server."""
+    """The bridge could not log in to the upstream server. 3169, as documented since the
+    first release (MariaDB has no such code; MySQL's catalog names 3169
+    ER_SESSION_WAS_KILLED and 3168 ER_SERVER_ISNT_AVAILABLE): docs/protocol.md says so."""
 
     errno, sqlstate = 3169, "HY000"
 
