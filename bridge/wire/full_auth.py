@@ -26,4 +26,9 @@ def password_from(ctx: WireContext, reply: bytes, key_request: bytes) -> WireRun
         return credential
     if ctx.secure:
         return ClearPassword(strip_nul(reply))
+    if len(reply) != ctx.rsa.size_bytes:  # (the log's reason only: the client sees 1045)
+        raise Denied(
+            "not RSA-encrypted, on a connection without TLS: a password sent in clear "
+            "(Connector/Python does) is refused, as mysqld refuses it"
+        )
     return decrypt_password(ctx, reply)
