@@ -28,7 +28,8 @@ def password_from(ctx: WireContext, reply: bytes, key_request: bytes) -> WireRun
         return ClearPassword(strip_nul(reply))
     if len(reply) != ctx.rsa.size_bytes:  # (the log's reason only: the client sees 1045)
         raise Denied(
-            "not RSA-encrypted, on a connection without TLS: a password sent in clear "
-            "(Connector/Python does) is refused, as mysqld refuses it"
+            f"not RSA-encrypted with this key ({len(reply)} bytes, not {ctx.rsa.size_bytes}) "
+            "on a connection without TLS: a password sent in clear (Connector/Python does) "
+            "or encrypted with another key, refused as mysqld refuses it"
         )
     return decrypt_password(ctx, reply)

@@ -149,7 +149,10 @@ def test_caching_sha2_rsa_with_known_key() -> None:
 
 def test_caching_sha2_clear_password_over_plain_tcp_is_not_accepted() -> None:
     # Without TLS the reply must be RSA ciphertext; a clear password is refused, not read.
-    with pytest.raises(Denied, match="not RSA-encrypted, on a connection without TLS"):
+    with pytest.raises(
+        Denied,
+        match=r"not RSA-encrypted with this key \(7 bytes, not \d+\) on a connection without TLS",
+    ):
         drive("caching_sha2_password", ctx(False), b"\x05" * 32, [b"secret\0"])
 
 
