@@ -2,7 +2,9 @@
 would, so a wrong upstream password or an unreachable directory is found before a user
 meets it as ERROR 3169.
 
-- upstream: log in as each account in the credentials file (its password, the TLS mode);
+- upstream: log in as each account in the credentials file (its password, the TLS mode),
+  and ask CURRENT_USER(): the upstream must give the account itself, not another row
+  (an anonymous ''@'localhost' matches before 'np'@'%');
 - LDAP: bind as the service account;
 - Kerberos: get a ticket for the service principal with the keytab's key and accept it;
 - PAM: find the service file of every PAM service the accounts name;
@@ -23,8 +25,10 @@ from bridge.config import KerberosConfig, read_yaml
 from bridge.errors import BackendUnavailable
 from bridge.mapping.auth_string import parse_pam
 from bridge.protocol.constants import DEFAULT_CHARSET, REQUIRED_FROM_CLIENT, Capability
+from bridge.protocol.errors import ProtocolError
 from bridge.runtime import Runtime
-from bridge.upstream.login import LoginRequest, UpstreamError, login
+from bridge.upstream.login import LoginRequest, UpstreamError, UpstreamSession, login
+from bridge.upstream.whoami import current_user, wrong_account
 from bridge.yamlfile import key_line
 
 PAM_DIRS = (Path("/etc/pam.d"), Path("/usr/lib/pam.d"), Path("/lib/pam.d"))
@@ -59,15 +63,29 @@ async def upstream_logins(rt: Runtime, found: OnlineFindings) -> None:
         )  # fmt: skip
         try:
             session = await login(rt.upstream, request)
+            how = "TLS" if session.conn.tls_active else "no TLS"
+            why = await _wrong_account(session, user)
         except UpstreamError as exc:
             if exc.err is None and str(exc).startswith(("cannot connect", "no greeting")):
                 found.errors.append(f"upstream.address: {exc}")
                 return
             found.errors.append(f"{_key_line(creds_file, user)}: {user}: upstream login: {exc}")
             continue
-        how = "TLS" if session.conn.tls_active else "no TLS"
-        session.conn.close()
+        if why is not None:
+            found.errors.append(f"{_key_line(creds_file, user)}: {user}: upstream login: {why}")
+            continue
         found.notes.append(f"upstream login as '{user}' to {rt.upstream.describe()} ({how})")
+
+
+async def _wrong_account(session: UpstreamSession, user: str) -> str | None:
+    """Ask CURRENT_USER() on a fresh login; why it is not `user`'s account, or None."""
+    try:
+        async with asyncio.timeout(TIMEOUT):
+            return wrong_account(user, await current_user(session))
+    except (TimeoutError, ProtocolError, ConnectionError) as exc:
+        raise UpstreamError(f"SELECT CURRENT_USER() got no answer: {exc!r}") from exc
+    finally:
+        session.conn.close()
 
 
 async def ldap_bind(rt: Runtime, found: OnlineFindings) -> None:

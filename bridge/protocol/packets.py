@@ -387,3 +387,15 @@ def build_change_user(c: ChangeUser, caps: int) -> bytes:
     if caps & C.CLIENT_CONNECT_ATTRS:
         parts.append(lenenc_bytes(encode_attrs_block(c.attrs) + c.attrs_block))
     return b"".join(parts)
+
+
+# --- COM_QUERY ---------------------------------------------------------------------------------
+# https://dev.mysql.com/doc/dev/mysql-server/latest/page_protocol_com_query.html
+
+
+def build_com_query(sql: bytes, caps: int) -> bytes:
+    """A COM_QUERY of the bridge's own (no parameters): int<1> 0x03; with
+    CLIENT_QUERY_ATTRIBUTES (MySQL 8.0.23+) int<lenenc> parameter_count (0) and
+    int<lenenc> parameter_set_count (always 1); then string<EOF> the query."""
+    attributes = b"\x00\x01" if caps & C.CLIENT_QUERY_ATTRIBUTES else b""
+    return bytes([Command.COM_QUERY]) + attributes + sql
