@@ -12,6 +12,7 @@ from typing import Any, Protocol
 from bridge.attempts import Attempts
 from bridge.auth_io import PacketIO
 from bridge.authenticate import Authenticator
+from bridge.context import SessionContext
 from bridge.decision import Authenticated
 from bridge.errors import (
     AccessDenied,
@@ -53,6 +54,8 @@ class ChangingSession(Protocol):
 
     current: Authenticated | None  # the account the session is now
 
+    @property
+    def ctx(self) -> SessionContext: ...
     @property
     def rt(self) -> Runtime: ...
     @property
@@ -134,8 +137,12 @@ class ChangeUserHandler:
             if exc.err is None:
                 raise failure from None
             return failure
-        try:
+        pool = session.ctx.pool
+        try:  # the account itself, not another row (bridge/upstream/whoami.py)
+            await pool.accounts.confirm(session.upstream, auth.upstream_user, pool.timeout)
             await init_sql.run(session.upstream.conn, init_statements(auth, session.origin))
         except UpstreamError as exc:  # the upstream is the new account now: end the session
-            raise upstream_failure(exc, auth.upstream_user, session.log) from None
+            failure = upstream_failure(exc, auth.upstream_user, session.log)
+            session.io.send_error(failure)  # the answer the client waits for, then the end
+            raise failure from None
         return ok

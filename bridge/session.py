@@ -263,9 +263,17 @@ class Session:
         try:
             session = await self._pooled(request)
             session = session or await login(self.rt.upstream, request)
-            self._upstream_bytes_before = session.conn.bytes_out
+        except UpstreamError as exc:
+            raise upstream_failure(exc, auth.upstream_user, self.log) from None
+        self._upstream_bytes_before = session.conn.bytes_out
+        pool = self.ctx.pool
+        try:
+            # The account itself, not another row (bridge/upstream/whoami.py): asked on
+            # its first login only, or again once a connection came back as another.
+            await pool.accounts.confirm(session, auth.upstream_user, pool.timeout)
             await init_sql.run(session.conn, init_statements(auth, self.origin))
         except UpstreamError as exc:
+            close_upstream(session)
             raise upstream_failure(exc, auth.upstream_user, self.log) from None
         self.ctx.learn_profile(session.greeting)
         return session

@@ -5,7 +5,9 @@ one round trip proves it is in step and idle: a query whose answer carries a fre
 token (everything before that answer, e.g. the rest of a result the client did not read, is
 read and dropped) and whose final status says whether a transaction is open (then the
 connection is closed, not kept). The answer also gives the session's wait_timeout, so an
-idle connection is closed before the upstream would drop it. A COM_RESET_CONNECTION sent
+idle connection is closed before the upstream would drop it, and CURRENT_USER(): a
+connection that is not the account it was meant to be (bridge/upstream/whoami.py) is
+closed, and the account is asked again on its next login. A COM_RESET_CONNECTION sent
 with it ends what the client held (named locks, LOCK TABLES ...) at once, as its COM_QUIT
 would have on a direct connection. The answers are read as they arrive, by the
 connection's sink (_Check), with a timer as the deadline: no task per returning connection.
@@ -33,9 +35,10 @@ from bridge.protocol.codec import Reader, lenenc_bytes
 from bridge.protocol.constants import HEADER_SIZE, Capability, Command, Marker, ServerStatus
 from bridge.protocol.errors import ProtocolError
 from bridge.protocol.framing import take_packet
-from bridge.protocol.packets import ChangeUser
+from bridge.protocol.packets import ChangeUser, build_com_query
 from bridge.upstream.login import LoginRequest, UpstreamError, UpstreamSession, change_user
 from bridge.upstream.request import CLIENT_FACING_UPSTREAM_ERRORS
+from bridge.upstream.whoami import CURRENT_USER, AccountCheck
 
 log = logging.getLogger("bridge.pool")
 C = Capability
@@ -84,6 +87,7 @@ class UpstreamPool:
         self._count = 0
         self._returning: set[_Check] = set()
         self.reused = self.discarded = 0  # for the metrics
+        self.accounts = AccountCheck()  # which accounts the upstream gives as themselves
 
     @property
     def idle(self) -> int:
@@ -147,10 +151,13 @@ class UpstreamPool:
             and self._count < self.config.max_idle
         )
 
-    def _checked(self, check: _Check, status: int, wait_timeout: float) -> None:
+    def _checked(self, check: _Check, status: int, wait_timeout: float, user: str) -> None:
         """The answers to the check are in: keep the connection, or close it."""
         self._returning.discard(check)
         session, key = check.session, check.key
+        if not self.accounts.judge(key.user, user):  # (logged there, once)
+            self._discard(session, f"the upstream account is {user!r}", close_upstream)
+            return
         if status & ServerStatus.SERVER_STATUS_IN_TRANS:  # COM_QUIT: the upstream rolls back
             self._discard(session, "the client left inside a transaction", close_upstream)
             return
@@ -198,6 +205,7 @@ class UpstreamPool:
         """Close every kept connection; connections now in use will not come back (a reload,
         new credentials). `config` replaces the settings."""
         self.generation += 1
+        self.accounts.clear()
         if config is not None:
             self.config = config
         for idle in self._idle.values():
@@ -245,8 +253,9 @@ async def _change_user(session: UpstreamSession, request: LoginRequest) -> bytes
 class _Check:
     """The check of a connection that came back, read as the answers arrive (its sink).
 
-    Sent in one write: a query for a fresh random token and the session's wait_timeout
-    (the smaller of the session's and the global one: the reset restores the latter), then
+    Sent in one write: a query for a fresh random token, the session's wait_timeout
+    (the smaller of the session's and the global one: the reset restores the latter) and
+    CURRENT_USER() (the account the connection really is), then
     COM_RESET_CONNECTION, so that what the client held (named locks, LOCK TABLES, temporary
     tables, prepared statements) ends with its COM_QUIT, not when the connection is reused.
     What comes before the token's answer (left over from the last client) is dropped
@@ -266,7 +275,8 @@ class _Check:
         # whatever the last client set, the answer is found at once.
         self.query = (
             b"SELECT X'" + token.hex().encode() + b"' AS t,"
-            b" CAST(LEAST(@@wait_timeout, @@global.wait_timeout) AS BINARY) AS w LIMIT 1"
+            b" CAST(LEAST(@@wait_timeout, @@global.wait_timeout) AS BINARY) AS w,"
+            b" " + CURRENT_USER + b" AS u LIMIT 1"
         )
         self.answer = _Answer(lenenc_bytes(token))
         self.found: tuple[bytes, bytes] | None = None
@@ -280,7 +290,7 @@ class _Check:
         self.timer = loop.call_later(self.pool.timeout, self._fail, "no answer in time")
         conn.closed.add_done_callback(self._closed)
         conn.hold_writes()
-        conn.send_packet(bytes([Command.COM_QUERY]) + self.query, 0)
+        conn.send_packet(build_com_query(self.query, self.session.capabilities), 0)
         conn.send_packet(bytes([Command.COM_RESET_CONNECTION]), 0)
         conn.release_writes()
         conn.sink = self.feed
@@ -308,7 +318,7 @@ class _Check:
             self.stop()
             self.pool._checked(self, *result)
 
-    def _take(self) -> tuple[int, float] | None:
+    def _take(self) -> tuple[int, float, str] | None:
         if self.found is None:
             self.found = self.answer.take(self.buf)
             if self.found is None:
@@ -321,9 +331,11 @@ class _Check:
         if self.buf:
             raise ProtocolError("the upstream said more than the answers")
         row, end = self.found
-        wait_timeout = float(Reader(row[len(self.answer.wanted) :]).lenenc_bytes())
+        values = Reader(row[len(self.answer.wanted) :])
+        wait_timeout = float(values.lenenc_bytes())
+        user = values.lenenc_bytes().decode("utf-8", "replace")
         eof_deprecated = bool(self.session.capabilities & C.CLIENT_DEPRECATE_EOF)
-        return _final_status(end, eof_deprecated), wait_timeout
+        return _final_status(end, eof_deprecated), wait_timeout, user
 
     def _closed(self, _: object) -> None:
         self._fail("the upstream closed the connection")

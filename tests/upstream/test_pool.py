@@ -3,8 +3,11 @@ bytes, the final status of a result, which capabilities keep connections apart, 
 check of a connection that came back (fed by hand)."""
 
 import asyncio
+import logging
 from collections.abc import Callable
 from typing import cast
+
+import pytest
 
 from bridge.config import PoolConfig
 from bridge.netio import Conn
@@ -97,9 +100,11 @@ class FakeConn:
         self.abort()
 
 
-def returning(timeout: float = 5.0) -> tuple[UpstreamPool, FakeConn, PoolKey, bytes]:
+def returning(
+    timeout: float = 5.0, current_user: bytes = b"app@%", pool: UpstreamPool | None = None
+) -> tuple[UpstreamPool, FakeConn, PoolKey, bytes]:
     loop = asyncio.get_running_loop()
-    pool = UpstreamPool(PoolConfig(), timeout)
+    pool = pool or UpstreamPool(PoolConfig(), timeout)
     conn = FakeConn(loop)
     greeting = HandshakeV10("10.11", 7, bytes(20), 0, 45, 2, "mysql_native_password")
     session = UpstreamSession(cast(Conn, conn), greeting, C.CLIENT_PROTOCOL_41)
@@ -107,8 +112,9 @@ def returning(timeout: float = 5.0) -> tuple[UpstreamPool, FakeConn, PoolKey, by
     pool.give_back(key, session, pool.generation)
     query = conn.sent[0]
     assert query[:1] == b"\x03" and conn.sent[1] == b"\x1f"  # COM_QUERY, COM_RESET_CONNECTION
+    assert b"CAST(CURRENT_USER() AS BINARY) AS u LIMIT 1" in query
     token = lenenc_bytes(bytes.fromhex(query.split(b"'")[1].decode()))
-    row = token + lenenc_bytes(b"28800")
+    row = token + lenenc_bytes(b"28800") + lenenc_bytes(current_user)
     columns = frame(b"\x02", 1) + frame(b"\x03def" + bytes(17), 2)
     answers = columns + frame(EOF_IDLE, 3) + frame(row, 4) + frame(EOF_IDLE, 5)
     return pool, conn, key, answers + frame(b"\x00\x00\x00\x02\x00\x00\x00", 1)
@@ -143,3 +149,36 @@ async def test_a_connection_closed_before_the_answer_is_not_kept() -> None:
     conn.closed.set_result(None)
     await asyncio.sleep(0)  # done callbacks run on the loop
     assert pool.idle == 0 and pool.discarded == 1
+
+
+async def test_a_connection_that_came_back_as_another_account_is_closed(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The upstream gave the anonymous ''@'localhost' for 'app': that connection is not
+    kept, the account is asked again on its next login, and the ERROR is said once."""
+    pool, conn, _, stream = returning(current_user=b"@localhost")
+    pool.accounts.judge("app", "app@%")  # as if its first login had been confirmed
+    assert conn.sink is not None
+    conn.sink(stream)
+    assert pool.idle == 0 and conn.closed.done() and pool.discarded == 1
+    assert not pool.accounts.confirmed("app")
+    errors = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
+    assert len(errors) == 1 and "logged the bridge in as ''@'localhost', not as 'app'" in errors[0]
+    _, again, _, stream = returning(current_user=b"@localhost", pool=pool)
+    assert again.sink is not None
+    again.sink(stream)  # the same again: not kept, and not said twice
+    assert pool.idle == 0 and pool.discarded == 2
+    assert len([r for r in caplog.records if r.levelno == logging.ERROR]) == 1
+    _, fine, _, stream = returning(current_user=b"app@10.%", pool=pool)
+    assert fine.sink is not None
+    fine.sink(stream)  # the user's own row, whichever host: kept, and confirmed
+    assert pool.idle == 1 and pool.accounts.confirmed("app")
+
+
+async def test_a_reload_asks_every_account_again() -> None:
+    pool, conn, _, stream = returning()
+    assert conn.sink is not None
+    conn.sink(stream)
+    assert pool.accounts.confirmed("app")
+    pool.clear()
+    assert not pool.accounts.confirmed("app")
