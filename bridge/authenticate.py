@@ -19,7 +19,7 @@ from bridge.auth_io import AuthExchange, PacketIO
 from bridge.backends.base import Identity, Peer
 from bridge.context import SessionContext
 from bridge.credentials import Credential
-from bridge.decision import Authenticated, Verdict, choose, resolve
+from bridge.decision import Authenticated, Verdict, check_transport, choose, resolve
 from bridge.errors import (
     AccessDenied,
     AccessDeniedNoPassword,
@@ -30,7 +30,6 @@ from bridge.errors import (
     MustChangePassword,
     NotSupportedAuthMode,
     PasswordChangeRequired,
-    SecureTransportRequired,
 )
 from bridge.logfmt import Log
 from bridge.mapping.accounts import AccountRow
@@ -99,6 +98,7 @@ class Authenticator:
             # later native switch from it (even after a refusal): so does the bridge.
             self.nonce = new_nonce()
         self.used_password = not is_empty_answer(first)
+        check_transport(self.rt, choice, self.client.secure)  # 3159 before anything is asked
         try:
             credential = await self._run_method(method, row, client_plugin, first, deadline)
             self.used_password = credential.used_password
@@ -133,11 +133,7 @@ class Authenticator:
         switch = switch and not method.no_switch
         exchange = AuthExchange(self.io, self.log, method.name if switch else None,
                                 lambda: self._extend_for_question(deadline))  # fmt: skip
-        if PLUGINS[row.plugin].secure_only and not self.client.secure:
-            why = f"{row.plugin} token over insecure transport"
-            raise SecureTransportRequired(SecureTransportRequired.CLEARTEXT, why)
         ctx = self._wire_context(row, exchange, await self._fast_digest(method, row))
-        method.check_transport(ctx)
         if switch:
             self._check_can_switch(method.name)
         if switch and method.switch_on_first_send:

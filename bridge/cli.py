@@ -172,7 +172,12 @@ def check(args: argparse.Namespace) -> int:
 def explain_command(args: argparse.Namespace) -> int:
     from bridge.explain import explain
     from bridge.mapping.hosts import client_host
+    from bridge.wire import WIRE_METHODS
 
+    if args.default_auth is not None and args.default_auth not in WIRE_METHODS:
+        known = ", ".join(WIRE_METHODS)
+        print(f"--default-auth takes a client plugin ({known})", file=sys.stderr)
+        return 1
     runtime = _inspect(args)
     if runtime is None:
         return 1
@@ -191,7 +196,8 @@ def explain_command(args: argparse.Namespace) -> int:
         if asked is None:
             return 1
         groups = asked
-    result = explain(runtime, args.user, client, groups, args.transport)
+    result = explain(runtime, args.user, client, groups, args.transport,
+                     client_plugin=args.default_auth)  # fmt: skip
     print("\n".join(result.lines))
     return 0 if result.granted else 1
 
@@ -463,7 +469,10 @@ def parser() -> argparse.ArgumentParser:
     ep.add_argument("user", help="the user name the client sends")
     ep.add_argument("--host", default="localhost", help="the client's IP address or localhost")
     ep.add_argument("--groups", help="comma-separated groups the backend would report")
-    ep.add_argument("--transport", choices=("tcp", "tls", "socket"), default="tls")
+    how = "how the client connects: plain TCP, TCP with TLS (the default), the Unix socket"
+    ep.add_argument("--transport", choices=("tcp", "tls", "socket"), default="tls", help=how)
+    opens = "the client plugin the client opens with, as the mariadb CLI's --default-auth"
+    ep.add_argument("--default-auth", metavar="PLUGIN", help=opens)
     ask = "ask the row's backend (LDAP, PAM/OS groups) for the user's groups"
     ep.add_argument("--check-backend", action="store_true", help=ask)
     verify = "verify this ID token (OpenID Connect rows) and take its groups"

@@ -12,10 +12,12 @@ from enum import Enum
 from typing import TYPE_CHECKING
 
 from bridge.backends.base import Identity
+from bridge.errors import SecureTransportRequired
 from bridge.mapping.accounts import AccountRow
 from bridge.mapping.hosts import ClientHost
 from bridge.mapping.proxy import Decision, resolve_proxied
 from bridge.plugins import PLUGINS, PluginSpec
+from bridge.wire import WIRE_METHODS, WireContext
 
 if TYPE_CHECKING:
     from bridge.runtime import Runtime
@@ -50,6 +52,20 @@ def choose(
     row = row or rt.decoy_for(user, client)
     spec = PLUGINS[row.plugin]
     return Choice(row, decoy, spec, row.wire_method or spec.wire_for(client_plugin, answered))
+
+
+def check_transport(rt: Runtime, choice: Choice, secure: bool) -> None:
+    """mysqld's rule for secrets in clear, before the client is asked for anything: raise
+    SecureTransportRequired (3159) when the row's secret is a bearer token (OpenID Connect)
+    or its wire method's answer is the password in clear (mysql_clear_password, dialog)
+    and the connection is neither TLS nor the Unix socket (`secure`), unless
+    server.allow_insecure_cleartext allows the latter."""
+    if choice.spec.secure_only and not secure:
+        why = f"{choice.row.plugin} token over insecure transport"
+        raise SecureTransportRequired(SecureTransportRequired.CLEARTEXT, why)
+    allow = rt.config.server.allow_insecure_cleartext
+    ctx = WireContext(nonce=b"", secure=secure, rsa=rt.rsa, allow_insecure_cleartext=allow)
+    WIRE_METHODS[choice.wire_method].check_transport(ctx)
 
 
 class Verdict(Enum):

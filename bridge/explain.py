@@ -7,7 +7,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from bridge.decision import Choice, Outcome, Verdict, choose, resolve
+from bridge.decision import Choice, Outcome, Verdict, check_transport, choose, resolve
+from bridge.errors import SecureTransportRequired
 from bridge.mapping.accounts import AccountRow
 from bridge.mapping.hosts import ClientHost
 from bridge.runtime import Runtime
@@ -35,7 +36,8 @@ def explain(
     """The decision a login takes (bridge/decision.py), told step by step; `groups` and
     `authenticated_as` stand for what the backend would report."""
     out = Explanation()
-    out.say(f"user '{user}' from {client.display} over {transport}")
+    opening = f", opening with {client_plugin}" if client_plugin else ""
+    out.say(f"user '{user}' from {client.display} over {transport}{opening}")
     if _refused_transport(rt, transport, out):
         return out
     _list_rows(rt, user, client, out)
@@ -44,6 +46,8 @@ def explain(
         _say_decoy(rt, out)
         return out
     _say_method(choice, out)
+    if _refused_cleartext(rt, choice, transport, out):
+        return out
     outcome = resolve(rt, choice.row, groups, authenticated_as)
     out.say(f"groups: {', '.join(groups) if groups else '(none)'}")
     out.say(f"mapping: {outcome.decision.reason}")
@@ -84,6 +88,17 @@ def _refused_transport(rt: Runtime, transport: str, out: Explanation) -> bool:
     tls = rt.config.tls
     if tls is not None and tls.require_secure_transport and transport == "tcp":
         out.say("result: refused before authentication: require_secure_transport (ERROR 3159)")
+        return True
+    return False
+
+
+def _refused_cleartext(rt: Runtime, choice: Choice, transport: str, out: Explanation) -> bool:
+    """The rule a real login applies before the client is asked for anything (3159)."""
+    try:
+        check_transport(rt, choice, secure=transport != "tcp")
+    except SecureTransportRequired as exc:
+        out.say(f"result: refused before authentication (ERROR 3159): {exc.log_reason}")
+        out.say(f"  (the client is told: {exc.message})")
         return True
     return False
 

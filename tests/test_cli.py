@@ -105,6 +105,66 @@ def test_explain_follows_the_rows_wire_method_and_says_3169_without_credentials(
     assert done.returncode == 1
 
 
+@pytest.fixture
+def cleartext_conf(conf: Path) -> Path:
+    """A store row asked for mysql_clear_password and a PAM default proxy."""
+    native = hash_text("mysql_native_password", "pw")
+    (conf.parent / "accounts.yaml").write_text(f"""accounts:
+  - {{user: clr, host: "%", plugin: mysql_native_password, authentication_string: "{native}",
+     wire_method: mysql_clear_password}}
+  - {{user: "", host: "%", plugin: authentication_pam, authentication_string: "mysql, staff=app"}}
+proxy_grants:
+  - {{proxy: "''@'%'", proxied: ["'app'@'%'"]}}
+""")
+    (conf.parent / "creds.yaml").write_text("clr: {password: x}\napp: {password: y}\n")
+    with conf.open("a") as config:
+        config.write("backends: {pam: {service: mysql}}\n")
+    return conf
+
+
+REFUSED = "result: refused before authentication (ERROR 3159): {} answers over insecure transport"
+
+
+def test_explain_refuses_clear_text_over_plain_tcp_as_a_login_does(cleartext_conf: Path) -> None:
+    """ERROR 3159 where a real login gets it (tests/integration/test_explain_vs_login.py),
+    before any mapping: the client is never asked for its password."""
+    config = str(cleartext_conf)
+    done = cli("explain", "-c", config, "clr", "--host", "10.0.0.1", "--transport", "tcp")
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert REFUSED.format("mysql_clear_password") in done.stdout
+    assert "connect with TLS or through the Unix socket" in done.stdout
+    assert "account:" not in done.stdout  # a refused login is never mapped
+    for transport, host in (("tls", "10.0.0.1"), ("socket", "localhost")):
+        done = cli("explain", "-c", config, "clr", "--host", host, "--transport", transport)
+        assert done.returncode == 0 and "result: logs in upstream as 'clr'" in done.stdout
+
+
+def test_explain_for_a_pam_row_depends_on_the_clients_plugin(cleartext_conf: Path) -> None:
+    """PAM asks for dialog (clear text) unless the client opens with a password method it
+    keeps: caching_sha2_password carries the password RSA-encrypted over plain TCP."""
+    config = str(cleartext_conf)
+    tcp = ("--host", "10.0.0.1", "--transport", "tcp", "--groups", "staff")
+    for opening in ((), ("--default-auth", "mysql_native_password")):
+        done = cli("explain", "-c", config, "pat", *tcp, *opening)
+        assert done.returncode == 1 and REFUSED.format("dialog") in done.stdout, done.stdout
+    done = cli("explain", "-c", config, "pat", *tcp, "--default-auth", "mysql_clear_password")
+    assert done.returncode == 1 and REFUSED.format("mysql_clear_password") in done.stdout
+    done = cli("explain", "-c", config, "pat", *tcp, "--default-auth", "caching_sha2_password")
+    assert "over tcp, opening with caching_sha2_password\n" in done.stdout
+    assert done.returncode == 0 and "result: logs in upstream as 'app'" in done.stdout
+    done = cli("explain", "-c", config, "pat", *tcp, "--default-auth", "nosuch")
+    assert done.returncode == 1 and "--default-auth takes a client plugin (" in done.stderr
+
+
+def test_explain_follows_allow_insecure_cleartext(cleartext_conf: Path) -> None:
+    with cleartext_conf.open("a") as config:
+        config.write("server: {allow_insecure_cleartext: true}\n")
+    for user in ("clr", "pat"):
+        done = cli("explain", "-c", str(cleartext_conf), user, "--host", "10.0.0.1",
+                   "--transport", "tcp", "--groups", "staff")  # fmt: skip
+        assert done.returncode == 0 and "result: logs in upstream as " in done.stdout, done.stdout
+
+
 def test_import_sql_cli(tmp_path: Path) -> None:
     sql = tmp_path / "users.sql"
     sql.write_text("CREATE USER 'r'@'%' IDENTIFIED WITH mysql_native_password AS '*2470C0C06DEE42FD1618BB99005ADCA2EC9D1E19';\n"

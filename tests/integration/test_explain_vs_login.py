@@ -25,8 +25,20 @@ from bridge.protocol.proxy_header import build_v2
 from sandbox.bridgeproc import run_bridge, write_config
 from sandbox.certs import CertSet
 from sandbox.mariadb import MariaDB
+from sandbox.pam import PamSandbox
 from sandbox.ports import free_port
-from tests.integration.harness import ACCOUNTS, Bridge, closing, connect, error_of, scalar
+from tests.integration.harness import (
+    ACCOUNTS,
+    Account,
+    Bridge,
+    MakeBridge,
+    closing,
+    connect,
+    create_upstream_accounts,
+    error_of,
+    mariadb_cli,
+    scalar,
+)
 
 ROOT = Path(__file__).parent.parent.parent
 EXAMPLE = ROOT / "mappings" / "store-accounts.yaml"
@@ -183,3 +195,61 @@ def test_the_cases_cover_a_session_a_3169_and_a_decoy(store_bridge: Bridge) -> N
     """The comparison above is only worth something if the logins differ in outcome."""
     outcomes = {logged_in(store_bridge, *case[:3]).error for case in CASES}
     assert outcomes == {None, 3169, 1045}
+
+
+# --- clear text over plain TCP: ERROR 3159, in explain as in a login ---------------------------
+
+
+@pytest.fixture
+def cleartext_bridge(make_bridge: MakeBridge, mariadb: MariaDB, tmp_path: Path) -> Iterator[Bridge]:
+    """A store row asked for mysql_clear_password and a PAM row (pam_wrapper's pam_matrix),
+    each with its upstream account."""
+    pam = PamSandbox.create(tmp_path / "pam", [("pat", "pat-pw", "mysql")])
+    accounts = [
+        Account("clr", "clr-pw", "mysql_native_password", upstream_password="up-clr",
+                wire_method="mysql_clear_password"),
+        Account("pat", "", "authentication_pam", auth_string="mysql", upstream_password="up-pat"),
+    ]  # fmt: skip
+    create_upstream_accounts(mariadb, accounts)
+    yield make_bridge(accounts, env=pam.env(), backends={"pam": pam.config()})
+    for account in accounts:
+        mariadb.sql(f"DROP USER IF EXISTS '{account.user}'@'%'")
+
+
+def explain_result(bridge: Bridge, user: str, *args: str) -> tuple[int, str]:
+    cmd = [sys.executable, "-m", "bridge", "explain", "-c", str(bridge.config), user,
+           "--host", "127.0.0.1", *args]  # fmt: skip
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+    result = re.search(r"^result: (.*)$", done.stdout, re.M)
+    assert result, done.stdout + done.stderr
+    return done.returncode, result[1]
+
+
+def test_clear_text_over_plain_tcp_is_3159_in_explain_and_in_a_login(
+    cleartext_bridge: Bridge,
+) -> None:
+    bridge = cleartext_bridge
+    # The store row asked for mysql_clear_password: PyMySQL without TLS, then with it.
+    with pytest.raises(pymysql.MySQLError) as refused:
+        connect("pymysql", bridge, "clr", "clr-pw", "tcp")
+    assert error_of(refused.value)[0] == 3159
+    status, result = explain_result(bridge, "clr", "--transport", "tcp")
+    assert status == 1 and result.startswith("refused before authentication (ERROR 3159): ")
+    with closing(connect("pymysql", bridge, "clr", "clr-pw", "tls")) as conn:
+        assert scalar(conn, "SELECT CURRENT_USER()") == "clr@%"
+    assert explain_result(bridge, "clr", "--transport", "tls") == (
+        0, "logs in upstream as 'clr'")  # fmt: skip
+
+    # The PAM row: the mariadb CLI opening with mysql_native_password is switched to dialog.
+    done = mariadb_cli(bridge, "pat", "pat-pw", "--default-auth=mysql_native_password",
+                       transport="tcp")  # fmt: skip
+    assert done.returncode == 1 and "ERROR 3159" in done.stderr, done.stderr
+    status, result = explain_result(bridge, "pat", "--transport", "tcp",
+                                    "--default-auth", "mysql_native_password")  # fmt: skip
+    assert status == 1 and result.startswith("refused before authentication (ERROR 3159): dialog")
+    # PyMySQL opens with caching_sha2_password, which PAM rows keep: RSA over plain TCP.
+    with closing(connect("pymysql", bridge, "pat", "pat-pw", "tcp")) as conn:
+        assert scalar(conn, "SELECT CURRENT_USER()") == "pat@%"
+    assert explain_result(bridge, "pat", "--transport", "tcp",
+                          "--default-auth", "caching_sha2_password") == (
+        0, "logs in upstream as 'pat'")  # fmt: skip
