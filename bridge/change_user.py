@@ -70,6 +70,8 @@ class ChangingSession(Protocol):
     def upstream(self) -> UpstreamSession | None: ...
     @property
     def origin(self) -> Origin: ...
+    @property
+    def pool_generation(self) -> int: ...
 
     def start_attempt(self, event: str, user: str) -> None: ...
 
@@ -128,6 +130,8 @@ class ChangeUserHandler:
         session = self.session
         assert session.upstream is not None
         password = upstream_password(session.rt.credentials, auth.upstream_user)
+        pool = session.ctx.pool
+        accounts = pool.account_check(session.pool_generation)  # of this session's credentials
         attrs = session_attrs(auth, session.origin, request.attrs)
         request = ChangeUser(request.user, b"", request.database, request.charset, None, attrs)
         try:
@@ -137,9 +141,8 @@ class ChangeUserHandler:
             if exc.err is None:
                 raise failure from None
             return failure
-        pool = session.ctx.pool
         try:  # the account itself, not another row (bridge/upstream/whoami.py)
-            await pool.accounts.confirm(session.upstream, auth.upstream_user, pool.timeout)
+            await accounts.confirm(session.upstream, auth.upstream_user, pool.timeout)
             await init_sql.run(session.upstream.conn, init_statements(auth, session.origin))
         except UpstreamError as exc:  # the upstream is the new account now: end the session
             failure = upstream_failure(exc, auth.upstream_user, session.log)

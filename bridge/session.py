@@ -260,17 +260,18 @@ class Session:
         self, auth: Authenticated, hello: HandshakeResponse41
     ) -> UpstreamSession:
         request = login_request(auth, self.origin, hello, self.rt.credentials, self.client_caps)
+        pool = self.ctx.pool
         try:
             session = await self._pooled(request)
             session = session or await login(self.rt.upstream, request)
         except UpstreamError as exc:
             raise upstream_failure(exc, auth.upstream_user, self.log) from None
         self._upstream_bytes_before = session.conn.bytes_out
-        pool = self.ctx.pool
         try:
             # The account itself, not another row (bridge/upstream/whoami.py): asked on
             # its first login only, or again once a connection came back as another.
-            await pool.accounts.confirm(session, auth.upstream_user, pool.timeout)
+            accounts = pool.account_check(self._pool_generation)
+            await accounts.confirm(session, auth.upstream_user, pool.timeout)
             await init_sql.run(session.conn, init_statements(auth, self.origin))
         except UpstreamError as exc:
             close_upstream(session)
@@ -318,6 +319,11 @@ class Session:
     def _set_host(self, host: ClientHost) -> None:
         self.host = host
         self.client_address = str(host.ip) if host.ip is not None else "localhost"
+
+    @property
+    def pool_generation(self) -> int:
+        """The pool's generation when the upstream connection was obtained."""
+        return self._pool_generation
 
     @property
     def origin(self) -> Origin:

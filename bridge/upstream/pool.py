@@ -93,6 +93,11 @@ class UpstreamPool:
     def idle(self) -> int:
         return self._count
 
+    def account_check(self, generation: int) -> AccountCheck:
+        """What is known of the accounts, for a connection logged in at `generation`: one
+        logged in before the last reload (maybe with old credentials) records nothing."""
+        return self.accounts if generation == self.generation else AccountCheck()
+
     # --- taking -----------------------------------------------------------------------------
 
     async def checkout(self, key: PoolKey, request: LoginRequest) -> UpstreamSession | None:
@@ -155,7 +160,8 @@ class UpstreamPool:
         """The answers to the check are in: keep the connection, or close it."""
         self._returning.discard(check)
         session, key = check.session, check.key
-        if not self.accounts.judge(key.user, user):  # (logged there, once)
+        current = check.generation == self.generation  # else it tells of old credentials
+        if current and not self.accounts.judge(key.user, user):  # (logged there, once)
             self._discard(session, f"the upstream account is {user!r}", close_upstream)
             return
         if status & ServerStatus.SERVER_STATUS_IN_TRANS:  # COM_QUIT: the upstream rolls back
@@ -205,7 +211,7 @@ class UpstreamPool:
         """Close every kept connection; connections now in use will not come back (a reload,
         new credentials). `config` replaces the settings."""
         self.generation += 1
-        self.accounts.clear()
+        self.accounts = AccountCheck()  # what sessions under way find goes to the old one
         if config is not None:
             self.config = config
         for idle in self._idle.values():

@@ -106,17 +106,13 @@ def _ends_result(payload: bytes) -> bool:
 
 
 class AccountCheck:
-    """Which upstream accounts this process has seen to be themselves (since the start or
-    the last reload), and which it has reported as wrong."""
+    """Which upstream accounts this process has seen to be themselves, and which it has
+    reported as wrong. A reload (new credentials, a new upstream) makes a new one: every
+    account is asked again; a login under way when it came records in the old one."""
 
     def __init__(self) -> None:
         self._confirmed: set[str] = set()
         self._reported: set[str] = set()
-
-    def clear(self) -> None:
-        """A reload: new credentials or a new upstream; every account is asked again."""
-        self._confirmed.clear()
-        self._reported.clear()
 
     def confirmed(self, user: str) -> bool:
         return user in self._confirmed

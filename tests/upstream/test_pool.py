@@ -180,5 +180,21 @@ async def test_a_reload_asks_every_account_again() -> None:
     assert conn.sink is not None
     conn.sink(stream)
     assert pool.accounts.confirmed("app")
+    before = pool.generation
     pool.clear()
     assert not pool.accounts.confirmed("app")
+    assert pool.account_check(pool.generation) is pool.accounts
+    # A connection logged in before the reload (maybe with old credentials) tells nothing
+    # of the new ones: neither what a session asks on it nor its give-back check counts.
+    assert pool.account_check(before) is not pool.accounts
+    old = pool.account_check(before)
+    old.judge("app", "app@%")
+    assert not pool.accounts.confirmed("app")
+
+
+async def test_an_old_connection_coming_back_does_not_judge_the_new_credentials() -> None:
+    pool, conn, key, stream = returning()
+    pool.clear()  # a reload while the check is under way
+    assert conn.sink is not None
+    conn.sink(stream)
+    assert not pool.accounts.confirmed(key.user) and pool.idle == 0
