@@ -58,10 +58,16 @@ class Capability(IntEnum):
 
 LOWER_32 = 0xFFFFFFFF
 
+# Offered on neither leg. With query attributes (MySQL 8.0.23+) every COM_QUERY starts with
+# a parameter block, typed binary values included, before the SQL: the bridge reads the SQL
+# of a COM_QUERY to find a KILL of one of its own connection ids (bridge/protocol/kill.py),
+# and a KILL it did not see would reach the upstream with the bridge's id as a thread id.
+WITHHELD = Capability.CLIENT_QUERY_ATTRIBUTES
+
 # Bits that belong to one hop (client<->bridge or bridge<->upstream) and are never copied
 # from one leg to the other: transport security, compression, and how authentication and
-# attributes are encoded on that hop.
-PER_HOP = (
+# attributes are encoded on that hop; and the WITHHELD ones.
+PER_HOP = WITHHELD | (
     Capability.CLIENT_SSL
     | Capability.CLIENT_COMPRESS
     | Capability.CLIENT_ZSTD_COMPRESSION_ALGORITHM
