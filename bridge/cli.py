@@ -213,6 +213,10 @@ def import_sql_command(args: argparse.Namespace) -> int:
     except (OSError, SqlSyntaxError) as exc:
         print(f"{args.file}: {exc}", file=sys.stderr)
         return 1
+    except UnicodeDecodeError as exc:  # raw binary hashes: docs/migration.md says how to avoid
+        print(f"{args.file}: byte {exc.start} is not UTF-8 text: on MySQL 8, dump with "
+              "print_identified_with_as_hex=ON (docs/migration.md)", file=sys.stderr)  # fmt: skip
+        return 1
     text = to_yaml(result)
     if args.output:
         Path(args.output).write_text(text)

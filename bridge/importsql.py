@@ -4,7 +4,7 @@ an accounts file. Every statement that is not translated is reported with the re
 
 from __future__ import annotations
 
-import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -13,6 +13,9 @@ import yaml
 from bridge.hashing import HASHERS, make_sha2, to_text
 from bridge.mapping.names import format_account, unquote
 from bridge.plugins import PLUGINS, STORE_PLUGINS, validate_row
+from bridge.sqltext import SqlSyntaxError, Token, embedded_opener, statements, tokenize
+
+__all__ = ["Result", "SqlSyntaxError", "import_sql", "to_yaml", "tokenize"]
 
 # MariaDB's and Percona's plugin names for what MySQL and the bridge call otherwise.
 PLUGIN_NAMES = {
@@ -23,54 +26,34 @@ PLUGIN_NAMES = {
     "auth_pam_compat": "authentication_pam",
 }
 
-_TOKEN = re.compile(
-    r"""\s+|--[^\n]*|\#[^\n]*|/\*.*?\*/
-    |(?P<string>'(?:[^'\\]|\\.|'')*'|"(?:[^"\\]|\\.|"")*")
-    |(?P<ident>`(?:[^`]|``)*`)
-    |(?P<hex>0x[0-9A-Fa-f]+|[xX]'[0-9A-Fa-f]*')
-    |(?P<word>[A-Za-z0-9_$.%*-]+)
-    |(?P<symbol>[@,;()=])""",
-    re.VERBOSE | re.DOTALL,
+# What may follow the accounts of a CREATE USER (MySQL 8 and MariaDB): anything else there
+# is text the parser does not understand, and is reported rather than dropped.
+CREATE_USER_OPTIONS = frozenset(
+    ("DEFAULT", "REQUIRE", "WITH", "PASSWORD", "FAILED_LOGIN_ATTEMPTS", "PASSWORD_LOCK_TIME",
+     "ACCOUNT", "COMMENT", "ATTRIBUTE")
+)  # fmt: skip
+
+
+# What may follow the accounts of a GRANT: MariaDB's and MySQL 5.7's IDENTIFIED BY, REQUIRE,
+# WITH GRANT OPTION / ADMIN OPTION / MAX_..., MySQL 8's AS user WITH ROLE.
+GRANT_OPTIONS = frozenset(("IDENTIFIED", "REQUIRE", "WITH", "AS"))
+# The words of those options, and the words after which a value (a name, a string, a
+# number) comes: a word that is neither is text the parser does not understand.
+OPTION_WORDS = frozenset(
+    ("DEFAULT", "ROLE", "REQUIRE", "NONE", "SSL", "X509", "CIPHER", "ISSUER", "SUBJECT", "AND",
+     "WITH", "MAX_QUERIES_PER_HOUR", "MAX_UPDATES_PER_HOUR", "MAX_CONNECTIONS_PER_HOUR",
+     "MAX_USER_CONNECTIONS", "MAX_STATEMENT_TIME", "PASSWORD", "EXPIRE", "NEVER", "INTERVAL",
+     "DAY", "HISTORY", "REUSE", "CURRENT", "OPTIONAL", "FAILED_LOGIN_ATTEMPTS",
+     "PASSWORD_LOCK_TIME", "UNBOUNDED", "ACCOUNT", "LOCK", "UNLOCK", "COMMENT", "ATTRIBUTE",
+     "GRANT", "ADMIN", "OPTION", "IDENTIFIED", "BY", "VIA", "USING", "OR", "AS", "ALL", "EXCEPT")
+)  # fmt: skip
+TAKES_VALUE = frozenset(
+    ("ROLE", "CIPHER", "ISSUER", "SUBJECT", "COMMENT", "ATTRIBUTE", "PASSWORD", "BY", "USING",
+     "AS", "VIA", "OR", "WITH", ",", "@", "(")
+)  # fmt: skip
+SEVERAL_FACTORS = (
+    "several authentication factors (IDENTIFIED ... AND IDENTIFIED ...) are not supported"
 )
-
-
-class SqlSyntaxError(ValueError):
-    pass
-
-
-@dataclass(frozen=True)
-class Token:
-    kind: str
-    text: str
-    line: int
-
-    @property
-    def upper(self) -> str:
-        return self.text.upper() if self.kind == "word" else ""
-
-
-def tokenize(sql: str) -> list[Token]:
-    tokens, pos = [], 0
-    line = 1  # counted as the text goes by, not from the start for every token
-    while pos < len(sql):
-        match = _TOKEN.match(sql, pos)
-        if match is None:
-            raise SqlSyntaxError(f"line {line}: cannot read {sql[pos : pos + 20]!r}")
-        if match.lastgroup:
-            tokens.append(Token(match.lastgroup, match.group(), line))
-        line += sql.count("\n", pos, match.end())
-        pos = match.end()
-    return tokens
-
-
-def statements(tokens: list[Token]) -> list[list[Token]]:
-    out: list[list[Token]] = [[]]
-    for token in tokens:
-        if token.kind == "symbol" and token.text == ";":
-            out.append([])
-        else:
-            out[-1].append(token)
-    return [s for s in out if s]
 
 
 @dataclass
@@ -79,6 +62,7 @@ class Result:
     grants: dict[str, list[str]] = field(default_factory=dict)
     not_translated: list[str] = field(default_factory=list)  # would lose an account
     skipped: list[str] = field(default_factory=list)  # not about authentication
+    grant_lines: dict[tuple[str, str], str] = field(default_factory=dict)  # (proxy, proxied)
 
     def document(self) -> dict[str, Any]:
         doc: dict[str, Any] = {"accounts": self.accounts}
@@ -159,8 +143,23 @@ def _identified(cur: _Cursor) -> tuple[str, bytes] | str:
     else:
         auth = b""
     if cur.accept("OR"):
+        _alternatives(cur)
         return "several authentication methods (IDENTIFIED VIA ... OR ...) are not supported"
     return plugin, auth
+
+
+def _alternatives(cur: _Cursor) -> None:
+    """Read MariaDB's other methods: `OR plugin [USING|AS 'x' | USING PASSWORD('x')] ...`."""
+    while True:
+        cur.value()
+        if cur.accept("AS") or cur.accept("USING"):
+            if cur.accept("PASSWORD", "("):
+                cur.value()
+                cur.accept(")")
+            else:
+                cur.take()
+        if not cur.accept("OR"):
+            return
 
 
 def _native_or_sha2(plugin: str, password: bytes) -> bytes:
@@ -174,15 +173,32 @@ def _create_user(cur: _Cursor, where: str, result: Result) -> None:
     while True:
         user, host = cur.account()
         outcome = _identified(cur) if cur.accept("IDENTIFIED") else ("mysql_native_password", b"")
+        if cur.peek() is not None and cur.accept("AND"):  # MySQL 8.0.27+: more factors
+            _more_factors(cur)
+            outcome = SEVERAL_FACTORS
         specs.append((user, host, outcome))
         if not cur.accept(","):
             break
-    rest = [t.upper for t in cur.tokens[cur.pos :]]
-    locked = any(rest[i : i + 2] == ["ACCOUNT", "LOCK"] for i in range(len(rest)))
+    rest = cur.tokens[cur.pos :]
+    if rest and rest[0].upper not in CREATE_USER_OPTIONS:
+        raise SqlSyntaxError(f"unexpected {rest[0].text!r} after the account name")
+    _options(rest, "after the account name")
+    words = [t.upper for t in rest]
+    locked = any(words[i : i + 2] == ["ACCOUNT", "LOCK"] for i in range(len(words)))
     for user, host, outcome in specs:
         if locked:
             outcome = "ACCOUNT LOCK: a locked account is not imported"
         _store(result, where, user, host, outcome)
+
+
+def _more_factors(cur: _Cursor) -> None:
+    """Read the second and third factors (`AND IDENTIFIED WITH plugin [BY|AS ...]`)."""
+    while True:
+        if not cur.accept("IDENTIFIED"):
+            raise SqlSyntaxError("AND must be followed by IDENTIFIED")
+        _identified(cur)
+        if not cur.accept("AND"):
+            return
 
 
 def _store(
@@ -209,34 +225,119 @@ def _store(
     )
 
 
-def _grant(cur: _Cursor, where: str, result: Result) -> bool:
-    """GRANT PROXY ON a TO b[, c]; False if this is another kind of GRANT."""
+def _grant(cur: _Cursor, where: str, result: Result) -> None:
+    """GRANT PROXY ON a TO b[, c] [WITH GRANT OPTION]; other GRANTs are skipped."""
     if not cur.accept("PROXY", "ON"):
-        return False
+        _privileges(cur)
+        _upstream(cur, where, result)
+        return
     proxied = format_account(*cur.account())
     if not cur.accept("TO"):
         raise SqlSyntaxError("GRANT PROXY ON ... needs TO")
-    while True:
-        proxy = format_account(*cur.account())
-        result.grants.setdefault(proxy, []).append(proxied)
-        if not cur.accept(","):
-            return True
+    proxies = [format_account(*cur.account())]
+    while cur.accept(","):
+        proxies.append(format_account(*cur.account()))
+    cur.accept("WITH", "GRANT", "OPTION")
+    if cur.peek() is not None:
+        raise SqlSyntaxError(f"unexpected {cur.take().text!r} after GRANT PROXY ... TO")
+    for proxy in proxies:
+        proxied_by = result.grants.setdefault(proxy, [])
+        if proxied not in proxied_by:  # SHOW GRANTS of a dump and a hand-written line
+            proxied_by.append(proxied)
+            result.grant_lines[(proxy, proxied)] = where
+
+
+def _privileges(cur: _Cursor) -> None:
+    """Read `GRANT privileges|roles [ON what] TO a[, b] [options]` to the end, so that text
+    after it that is not a GRANT's is reported."""
+    ends = [i for i, t in enumerate(cur.tokens) if i >= cur.pos and t.upper == "TO"]
+    if not ends:
+        raise SqlSyntaxError("GRANT ... needs TO")
+    cur.pos = ends[0] + 1
+    cur.account()
+    while cur.accept(","):
+        cur.account()
+    after = cur.tokens[cur.pos :]
+    if after and after[0].upper not in GRANT_OPTIONS:
+        raise SqlSyntaxError(f"unexpected {after[0].text!r} after GRANT ... TO")
+    _options(after, "after GRANT ... TO")
+
+
+def _options(tokens: list[Token], where: str) -> None:
+    """Raise on the first token that is neither an option's word nor a value after one."""
+    previous = ""
+    for token in tokens:
+        known = token.upper in OPTION_WORDS or token.text in ",@()"
+        number = token.kind == "word" and token.text.replace(".", "").isdigit()
+        if not (known or number or previous in TAKES_VALUE):
+            raise SqlSyntaxError(f"unexpected {token.text!r} {where}")
+        previous = token.upper or token.text
+
+
+def _upstream(_cur: _Cursor, where: str, result: Result) -> None:
+    result.skipped.append(f"{where}: privileges stay on the upstream server")
+
+
+def _accounts_then_options(cur: _Cursor, where: str) -> None:
+    """`a[, b]` and then nothing but options (`WITH ADMIN ...`)."""
+    cur.account()
+    while cur.accept(","):
+        cur.account()
+    _options(cur.tokens[cur.pos :], where)
+
+
+def _default_role(cur: _Cursor, where: str, result: Result) -> None:
+    """SET DEFAULT ROLE roles FOR a (MariaDB) or TO a[, b] (MySQL 8)."""
+    ends = [i for i, t in enumerate(cur.tokens) if i >= cur.pos and t.upper in ("FOR", "TO")]
+    if ends:
+        cur.pos = ends[0] + 1
+        _accounts_then_options(cur, "after SET DEFAULT ROLE ... FOR")
+    _upstream(cur, where, result)
+
+
+def _role(cur: _Cursor, where: str, result: Result) -> None:
+    cur.accept("IF", "NOT", "EXISTS")
+    _accounts_then_options(cur, "after CREATE ROLE")
+    result.skipped.append(
+        f"{where}: a role is not an account: it and its privileges stay on the upstream server"
+    )
+
+
+Handler = Callable[[_Cursor, str, Result], None]
+HANDLERS: dict[tuple[str, ...], Handler] = {
+    ("CREATE", "USER"): _create_user,
+    ("CREATE", "OR", "REPLACE", "USER"): _create_user,
+    ("GRANT",): _grant,
+    ("CREATE", "ROLE"): _role,
+    ("CREATE", "OR", "REPLACE", "ROLE"): _role,
+    ("SET", "DEFAULT", "ROLE"): _default_role,
+}
+
+
+def _statement(statement: list[Token], where: str, result: Result) -> None:
+    words = " ".join(t.text for t in statement[:3])
+    inside = embedded_opener(statement)
+    if inside is not None:
+        raise SqlSyntaxError(
+            f"'{inside.text} ...' inside the statement '{words} ...' (a missing ';'?)"
+        )
+    cur = _Cursor(statement)
+    for opener, handler in HANDLERS.items():
+        if cur.accept(*opener):
+            handler(cur, where, result)
+            return
+    lines = f" (to line {statement[-1].line})" if statement[-1].line > statement[0].line else ""
+    result.skipped.append(f"{where}: '{words} ...'{lines} is not CREATE USER or GRANT PROXY")
 
 
 def import_sql(sql: str, source: str = "-") -> Result:
+    """Every statement of the text: translated, skipped (not about logging in) or reported
+    as not translated, each with its file:line."""
     result = Result()
     for statement in statements(tokenize(sql)):
         where = f"{source}:{statement[0].line}"
-        cur = _Cursor(statement)
         try:
-            if cur.accept("CREATE", "USER"):
-                _create_user(cur, where, result)
-            elif cur.accept("GRANT"):
-                if not _grant(cur, where, result):
-                    result.skipped.append(f"{where}: privileges stay on the upstream server")
-            else:
-                words = " ".join(t.text for t in statement[:3])
-                result.skipped.append(f"{where}: '{words} ...' is not CREATE USER or GRANT PROXY")
+            _statement(statement, where, result)
         except SqlSyntaxError as exc:
             result.not_translated.append(f"{where}: cannot parse: {exc}")
     _drop_orphan_grants(result)
@@ -248,8 +349,9 @@ def _drop_orphan_grants(result: Result) -> None:
     imported = {format_account(a["user"], a["host"]) for a in result.accounts}
     for proxy in [p for p in result.grants if p not in imported]:
         for proxied in result.grants.pop(proxy):
+            where = result.grant_lines[(proxy, proxied)]
             result.not_translated.append(
-                f"GRANT PROXY ON {proxied} TO {proxy}: {proxy} was not imported"
+                f"{where}: GRANT PROXY ON {proxied} TO {proxy}: {proxy} was not imported"
             )
 
 

@@ -1,0 +1,101 @@
+"""SQL text as account dumps hold it, in tokens and statements, for `import-sql`.
+
+A dump made with `mysql -N` holds what SHOW CREATE USER and SHOW GRANTS print: one statement
+a line, with no `;` (a quoted name may hold a newline, so a statement can span lines). A
+statement therefore ends at a `;`, or where a line outside quotes starts with the words that
+open an account statement (OPENERS). Anything else on a line continues the statement before
+it, so a hand-formatted statement may span lines as long as no continuation line starts with
+an opener."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+_TOKEN = re.compile(
+    r"""\s+|--[^\n]*|\#[^\n]*|/\*.*?\*/
+    |(?P<string>'(?:[^'\\]|\\.|'')*'|"(?:[^"\\]|\\.|"")*")
+    |(?P<ident>`(?:[^`]|``)*`)
+    |(?P<hex>0x[0-9A-Fa-f]+|[xX]'[0-9A-Fa-f]*')
+    |(?P<word>[A-Za-z0-9_$.%*-]+)
+    |(?P<symbol>[@,;()=])""",
+    re.VERBOSE | re.DOTALL,
+)
+
+# The first words of the statements SHOW CREATE USER, SHOW GRANTS and account dumps
+# (pt-show-grants, mysqlpump --users) print, on MySQL 5.7/8.x and MariaDB.
+OPENERS = (
+    ("CREATE", "USER"), ("CREATE", "ROLE"), ("CREATE", "OR", "REPLACE"), ("ALTER", "USER"),
+    ("DROP", "USER"), ("DROP", "ROLE"), ("RENAME", "USER"), ("SET", "PASSWORD"),
+    ("SET", "DEFAULT", "ROLE"), ("GRANT",), ("REVOKE",), ("FLUSH", "PRIVILEGES"),
+)  # fmt: skip
+_LONGEST = max(len(words) for words in OPENERS)
+
+
+class SqlSyntaxError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class Token:
+    kind: str
+    text: str
+    line: int
+    starts_line: bool = False  # only whitespace or comments before it on its line
+
+    @property
+    def upper(self) -> str:
+        return self.text.upper() if self.kind == "word" else ""
+
+
+def tokenize(sql: str) -> list[Token]:
+    tokens, pos = [], 0
+    line, fresh = 1, True  # counted as the text goes by, not from the start for every token
+    while pos < len(sql):
+        match = _TOKEN.match(sql, pos)
+        if match is None:
+            raise SqlSyntaxError(f"line {line}: cannot read {sql[pos : pos + 20]!r}")
+        if match.lastgroup:
+            tokens.append(Token(match.lastgroup, match.group(), line, fresh))
+            fresh = False
+        elif "\n" in match.group():
+            fresh = True
+        line += sql.count("\n", pos, match.end())
+        pos = match.end()
+    return tokens
+
+
+def opens_statement(tokens: list[Token], i: int) -> bool:
+    """Do the words at tokens[i] open an account statement? (`GRANT OPTION` does not: it is
+    a privilege, and `WITH GRANT OPTION` ends a GRANT.)"""
+    words = tuple(t.upper for t in tokens[i : i + _LONGEST])
+    if words[:2] == ("GRANT", "OPTION"):
+        return False
+    return any(words[: len(opener)] == opener for opener in OPENERS)
+
+
+def statements(tokens: list[Token]) -> list[list[Token]]:
+    """Split at `;` and before a line that starts with an opener."""
+    out: list[list[Token]] = [[]]
+    for i, token in enumerate(tokens):
+        if token.kind == "symbol" and token.text == ";":
+            out.append([])
+            continue
+        if token.starts_line and out[-1] and opens_statement(tokens, i):
+            out.append([])
+        out[-1].append(token)
+    return [s for s in out if s]
+
+
+def embedded_opener(statement: list[Token]) -> Token | None:
+    """The first opener inside a statement (two statements on one line with no `;` between
+    them), or None. A GRANT's or REVOKE's privilege list (CREATE USER, DROP ROLE ...) is not
+    looked at: the search starts at its TO or FROM."""
+    start = 1
+    if statement[0].upper in ("GRANT", "REVOKE"):
+        ends = [i for i, t in enumerate(statement) if t.upper in ("TO", "FROM")]
+        start = ends[0] if ends else len(statement)
+    for i in range(start, len(statement)):
+        if opens_statement(statement, i):
+            return statement[i]
+    return None
