@@ -1,0 +1,147 @@
+"""docs/migration.md, steps 1-2 as written, against a real MariaDB 10.11 with several
+accounts, a quoted name, a role (and MariaDB's PUBLIC role), a locked account and a PROXY
+grant: the dump commands run literally (only the connection options are added to each
+`mysql`, as the page says), `import-sql` translates the dump, a real bridge loads the
+result and real clients log in as the imported accounts with their old passwords."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+
+from sandbox.bridgeproc import BridgeProcess, run_bridge, write_config
+from sandbox.certs import CertSet
+from sandbox.mariadb import MariaDB
+from sandbox.ports import free_port
+from tests.integration.harness import closing, connect, error_of, mariadb_cli, scalar
+
+pytestmark = pytest.mark.integration
+ROOT = Path(__file__).parent.parent.parent
+MIGRATION = ROOT / "docs" / "migration.md"
+
+# The old server's accounts, as a DBA made them. The bridge-only upstream passwords are set
+# after the dump (step 3), so a login proves the old hash came across.
+SETUP = """
+CREATE DATABASE shop;
+CREATE USER 'alice'@'%' IDENTIFIED BY 'alice-pw';
+CREATE USER 'o''brien'@'%' IDENTIFIED BY 'ob-pw';
+CREATE USER 'dev'@'%' IDENTIFIED BY 'dev-old';
+CREATE USER 'gone'@'%' IDENTIFIED BY 'x' ACCOUNT LOCK;
+CREATE ROLE analyst;
+GRANT SELECT ON shop.* TO analyst;
+GRANT analyst TO 'alice'@'%';
+SET DEFAULT ROLE analyst FOR 'alice'@'%';
+GRANT SELECT ON mysql.db TO PUBLIC;
+GRANT ALL ON shop.* TO 'dev'@'%';
+GRANT SELECT ON shop.* TO 'o''brien'@'%';
+GRANT PROXY ON 'dev'@'%' TO 'alice'@'%';
+"""
+
+
+def doc_block(heading: str) -> str:
+    """The first sh block after `heading` in docs/migration.md."""
+    text = MIGRATION.read_text()
+    assert heading in text, f"docs/migration.md no longer says {heading!r}: update this test"
+    found = re.search(r"```sh\n(.*?)```", text.split(heading, 1)[1], re.S)
+    assert found is not None
+    return found.group(1)
+
+
+@pytest.fixture(scope="module")
+def old_server(plain_mariadb: MariaDB) -> MariaDB:
+    plain_mariadb.sql(SETUP)
+    roles = plain_mariadb.sql("SELECT user FROM mysql.user WHERE is_role = 'Y' ORDER BY user")
+    assert roles.split() == ["PUBLIC", "analyst"]  # what made the old commands fail
+    return plain_mariadb
+
+
+@pytest.fixture(scope="module")
+def imported(old_server: MariaDB, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Steps 1 and 2 in a temp dir: users.sql, then accounts.yaml."""
+    work = tmp_path_factory.mktemp("migration")
+    dump = doc_block("On **MariaDB**").replace(
+        "mysql ", f"mysql --no-defaults -S {old_server.socket} -u root "
+    )
+    done = subprocess.run(["bash", "-euo", "pipefail", "-c", dump], cwd=work,
+                          capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert (done.returncode, done.stderr) == (0, ""), done.stderr
+    yield work
+
+
+def test_the_dump_holds_every_account_and_no_role(imported: Path) -> None:
+    dump = (imported / "users.sql").read_text()
+    assert "CREATE USER `o'brien`@`%` IDENTIFIED BY PASSWORD '*" in dump
+    assert "GRANT PROXY ON `dev`@`%` TO `alice`@`%`" in dump
+    assert ";" not in dump  # mysql -N prints no ';': import-sql must split the lines itself
+    assert "analyst`@" not in dump and "PUBLIC" not in dump and "mariadb.sys" not in dump
+
+
+def test_import_translates_the_dump_and_reports_the_rest(imported: Path) -> None:
+    translate = doc_block("2. **Translate**").strip()
+    assert translate.startswith("mysql-auth-bridge import-sql users.sql -o ")
+    done = subprocess.run([sys.executable, "-m", "bridge", "import-sql", "users.sql", "-o",
+                           "accounts.yaml"], cwd=imported, capture_output=True, text=True,
+                          timeout=60)  # fmt: skip
+    assert done.returncode == 1, done.stderr  # the locked account is not imported
+    lines = done.stderr.splitlines()
+    assert [line for line in lines if line.startswith("NOT TRANSLATED")] == [
+        f"NOT TRANSLATED: users.sql:{_line(imported, 'gone')}: 'gone'@'%': ACCOUNT LOCK: "
+        "a locked account is not imported"
+    ]
+    assert all(re.match(r"(skipped|NOT TRANSLATED): users\.sql:\d+: ", line) for line in lines)
+    role = _line(imported, "SET DEFAULT ROLE `analyst`")  # roles stay upstream, said so
+    assert f"skipped: users.sql:{role}: privileges stay on the upstream server" in lines
+    doc = yaml.safe_load((imported / "accounts.yaml").read_text())
+    users = {row["user"] for row in doc["accounts"]}
+    assert {"alice", "o'brien", "dev"} <= users and "gone" not in users
+    assert {"proxy": "'alice'@'%'", "proxied": ["'dev'@'%'"]} in doc["proxy_grants"]
+
+
+def _line(work: Path, start: str) -> int:
+    """The line of users.sql that starts with `start` (or with CREATE USER `start`)."""
+    lines = (work / "users.sql").read_text().splitlines()
+    starts = (start, f"CREATE USER `{start}`")
+    return next(i for i, line in enumerate(lines, 1) if line.startswith(starts))
+
+
+@pytest.fixture(scope="module")
+def migrated_bridge(imported: Path, old_server: MariaDB, certs: CertSet) -> Iterator[BridgeProcess]:
+    """Step 3: the upstream accounts get passwords only the bridge knows; the bridge loads
+    the imported accounts file as it is."""
+    subprocess.run([sys.executable, "-m", "bridge", "import-sql", "users.sql", "-o",
+                    "accounts.yaml"], cwd=imported, capture_output=True, timeout=60)  # fmt: skip
+    old_server.sql("ALTER USER 'dev'@'%' IDENTIFIED BY 'up-dev';"
+                   "ALTER USER 'o''brien'@'%' IDENTIFIED BY 'up-ob'")  # fmt: skip
+    directory, port = imported / "bridge", free_port()
+    write_config(directory, port, old_server.port, certs, [],
+                 {"dev": "up-dev", "o'brien": "up-ob"})  # fmt: skip
+    (directory / "accounts.yaml").write_text((imported / "accounts.yaml").read_text())
+    bridge = run_bridge(directory, port, certs)
+    yield bridge
+    bridge.stop()
+
+
+def test_an_imported_proxy_account_logs_in_with_its_old_password(
+    migrated_bridge: BridgeProcess,
+) -> None:
+    with closing(connect("pymysql", migrated_bridge, "alice", "alice-pw", "tls")) as conn:
+        assert scalar(conn, "SELECT CURRENT_USER()") == "dev@%"
+        assert scalar(conn, "SELECT USER()").startswith("dev@")
+    with pytest.raises(Exception) as refused:
+        connect("pymysql", migrated_bridge, "alice", "dev-old", "tls")
+    assert error_of(refused.value)[0] == 1045
+
+
+def test_an_imported_quoted_name_logs_in_with_the_mariadb_cli(
+    migrated_bridge: BridgeProcess,
+) -> None:
+    done = mariadb_cli(migrated_bridge, "o'brien", "ob-pw", sql="SELECT CURRENT_USER(), "
+                       "(SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = 'shop')")  # fmt: skip
+    assert (done.returncode, done.stdout.split()) == (0, ["o'brien@%", "1"]), done.stderr
+    assert mariadb_cli(migrated_bridge, "gone", "x").returncode == 1  # not imported
