@@ -11,6 +11,14 @@ from bridge.admin import address_for
 from bridge.config import AdminConfig, ConfigError, check_private
 
 
+NOT_ASKED = (
+    "the running bridge was not asked (if one runs, it goes on with the configuration it "
+    "has): its admin address is read from {path}, which cannot be loaded (above). Fix the "
+    "file (`mysql-auth-bridge check -c {path}` lists every error), or give the address "
+    "with --admin unix:/path/to/admin.sock (or --admin host:port --token-file FILE)."
+)
+
+
 class AdminUnavailable(Exception):
     """No bridge answers on the admin address (not running, or no admin section)."""
 
@@ -22,7 +30,10 @@ def admin_config(config_path: Path, listen: str | None, token_file: str | None) 
         return AdminConfig(listen=listen, token_file=token)
     from bridge.config import load_config
 
-    config = load_config(config_path)
+    try:
+        config = load_config(config_path)
+    except ConfigError as exc:  # not a refused request: say the bridge never saw one
+        raise ConfigError(f"{exc}\n{NOT_ASKED.format(path=config_path)}") from None
     if config.admin is None:
         raise ConfigError(f"{config_path}: has no 'admin' section: the admin interface is off")
     return config.admin

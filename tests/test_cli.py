@@ -177,6 +177,23 @@ def test_import_sql_cli(tmp_path: Path) -> None:
     assert cli("import-sql", "-", stdin=sql.read_text().splitlines()[0]).returncode == 0
 
 
+@pytest.mark.parametrize("command", ["reload", "status", "sessions"])
+def test_admin_commands_with_a_broken_bridge_yaml_say_the_bridge_was_not_asked(
+    tmp_path: Path, command: str
+) -> None:
+    config = tmp_path / "bridge.yaml"
+    config.write_text("server:\n  max_conections: 3\n")
+    done = cli(command, "-c", str(config))
+    assert done.returncode == 1
+    assert f"{config}:2: server.max_conections: unknown key" in done.stderr
+    assert "the running bridge was not asked" in done.stderr
+    assert "--admin unix:" in done.stderr and f"check -c {config}" in done.stderr
+    # --admin: the file is not read at all, and the message is about the address
+    done = cli(command, "-c", str(config), "--admin", f"unix:{tmp_path}/none.sock")
+    assert done.returncode == 1 and "max_conections" not in done.stderr
+    assert f"no bridge answers on unix:{tmp_path}/none.sock" in done.stderr
+
+
 def test_module_docstring_names_every_command() -> None:
     import bridge.cli
 

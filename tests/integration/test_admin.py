@@ -103,6 +103,30 @@ def test_reload_reports_ok_or_the_errors_and_keeps_the_running_config(with_admin
     assert admin(with_admin, "reload").returncode == 0
 
 
+def test_reload_with_a_broken_bridge_yaml_says_the_bridge_was_not_asked(
+    with_admin: Bridge, tmp_path: Path
+) -> None:
+    """The client reads the admin address from bridge.yaml: when that file is broken, its
+    errors are not a refused reload. --admin reaches the bridge, which refuses it itself."""
+    good = with_admin.config.read_text()
+    broken = good.replace("server:\n", "server:\n  max_conections: 3\n", 1)
+    assert broken != good
+    with_admin.config.write_text(broken)
+    try:
+        done = admin(with_admin, "reload")
+        assert done.returncode == 1
+        assert "server.max_conections: unknown key" in done.stderr
+        assert "the running bridge was not asked" in done.stderr and "--admin" in done.stderr
+        assert "reload failed" not in done.stderr
+        done = admin(with_admin, "reload", "--admin", f"unix:{tmp_path}/admin.sock")
+        assert done.returncode == 1
+        assert "reload failed, keeping the running configuration" in done.stderr
+        assert "server.max_conections: unknown key" in done.stderr
+        assert mariadb_cli(with_admin, "nat", "nat-pw").stdout.strip() == "nat@%"
+    finally:
+        with_admin.config.write_text(good)
+
+
 def test_status_reports_files_upstream_and_counts(with_admin: Bridge) -> None:
     assert mariadb_cli(with_admin, "app", "app-pw").returncode == 0
     report = admin_json(with_admin, "status")
