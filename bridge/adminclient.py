@@ -10,7 +10,6 @@ from typing import Any
 from bridge.admin import address_for
 from bridge.config import AdminConfig, ConfigError, check_private
 
-
 NOT_ASKED = (
     "the running bridge was not asked (if one runs, it goes on with the configuration it "
     "has): its admin address is read from {path}, which cannot be loaded (above). Fix the "
