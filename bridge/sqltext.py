@@ -30,6 +30,7 @@ OPENERS = (
     ("SET", "DEFAULT", "ROLE"), ("GRANT",), ("REVOKE",), ("FLUSH", "PRIVILEGES"),
 )  # fmt: skip
 _LONGEST = max(len(words) for words in OPENERS)
+_FIRST_WORDS = frozenset(words[0] for words in OPENERS)
 
 
 class SqlSyntaxError(ValueError):
@@ -68,6 +69,8 @@ def tokenize(sql: str) -> list[Token]:
 def opens_statement(tokens: list[Token], i: int) -> bool:
     """Do the words at tokens[i] open an account statement? (`GRANT OPTION` does not: it is
     a privilege, and `WITH GRANT OPTION` ends a GRANT.)"""
+    if tokens[i].upper not in _FIRST_WORDS:  # most words: checked once, not per opener
+        return False
     words = tuple(t.upper for t in tokens[i : i + _LONGEST])
     if words[:2] == ("GRANT", "OPTION"):
         return False
