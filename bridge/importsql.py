@@ -126,7 +126,7 @@ def _identified(cur: _Cursor) -> tuple[str, bytes] | str:
         password = cur.value().encode()
         return "caching_sha2_password", to_text(make_sha2(password)).encode()
     if not (cur.accept("WITH") or cur.accept("VIA")):
-        return "IDENTIFIED must be followed by BY, WITH or VIA"
+        raise SqlSyntaxError("IDENTIFIED must be followed by BY, WITH or VIA")
     plugin = cur.value().lower()
     plugin = PLUGIN_NAMES.get(plugin, plugin)
     if cur.accept("AS") or cur.accept("USING"):
@@ -173,7 +173,7 @@ def _create_user(cur: _Cursor, where: str, result: Result) -> None:
     while True:
         user, host = cur.account()
         outcome = _identified(cur) if cur.accept("IDENTIFIED") else ("mysql_native_password", b"")
-        if cur.peek() is not None and cur.accept("AND"):  # MySQL 8.0.27+: more factors
+        if cur.accept("AND"):  # MySQL 8.0.27+: a second (and third) factor
             _more_factors(cur)
             outcome = SEVERAL_FACTORS
         specs.append((user, host, outcome))

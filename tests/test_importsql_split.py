@@ -233,3 +233,30 @@ def test_a_line_the_parser_does_not_understand_never_vanishes(
     named = [line for line in after.not_translated if f"unexpected {first!r}" in line]
     assert named or f"(to line {where + 1})" in " ".join(after.skipped)
     assert not any(f"unexpected {first!r}" in line for line in before.not_translated)
+
+
+def test_every_option_mysql_8_and_mariadb_print_after_the_account_is_understood() -> None:
+    hex_hash = "0x" + b"$A$005$".hex().upper() + "41" * 63
+    sql = (
+        f"CREATE USER `m`@`%` IDENTIFIED WITH 'caching_sha2_password' AS {hex_hash}"
+        " DEFAULT ROLE `r1`@`%`,`r2`@`%` REQUIRE ISSUER '/C=SE/CN=ca' AND SUBJECT '/CN=m'"
+        " WITH MAX_QUERIES_PER_HOUR 10 MAX_USER_CONNECTIONS 2 PASSWORD EXPIRE INTERVAL 90 DAY"
+        " ACCOUNT UNLOCK PASSWORD HISTORY 5 PASSWORD REUSE INTERVAL DEFAULT"
+        " PASSWORD REQUIRE CURRENT OPTIONAL FAILED_LOGIN_ATTEMPTS 3 PASSWORD_LOCK_TIME UNBOUNDED"
+        ' ATTRIBUTE \'{"team": "ops"}\'\n'
+        f"CREATE USER `n`@`%` IDENTIFIED BY PASSWORD '{NATIVE}' REQUIRE SSL"
+        " WITH MAX_STATEMENT_TIME 1.5 PASSWORD EXPIRE NEVER\n"
+        "GRANT SELECT (`c`) ON `db`.`t` TO `n`@`%` AS `root`@`localhost` WITH ROLE DEFAULT\n"
+        "GRANT USAGE ON *.* TO `n`@`%` IDENTIFIED VIA pam USING 'svc' OR unix_socket\n"
+    )
+    result = import_sql(sql, "f.sql")
+    assert result.not_translated == []
+    assert [a["user"] for a in result.accounts] == ["m", "n"]
+    assert len(result.skipped) == 2
+
+
+def test_identified_without_a_method_is_reported() -> None:
+    result = import_sql("CREATE USER a IDENTIFIED FOO\n", "f.sql")
+    assert result.not_translated == [
+        "f.sql:1: cannot parse: IDENTIFIED must be followed by BY, WITH or VIA"
+    ]
