@@ -385,7 +385,7 @@ class BridgeServer:
             for task in pending:
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
-        unix = self.runtime.config.listen.unix
+        unix = self.started_with.listen.unix  # the path bound at start, whatever a reload says
         if unix is not None and self.worker is None:
             with contextlib.suppress(OSError):
                 unix.unlink()

@@ -152,6 +152,28 @@ async def test_a_reload_says_which_settings_wait_for_a_restart(
     assert "next restart" not in caplog.text
 
 
+async def test_after_a_reload_moved_listen_unix_the_stop_removes_the_socket_it_bound(
+    tmp_path: Path,
+) -> None:
+    """The new path may be another service's socket: it is left alone, and the bridge's
+    own socket goes, as the reload's warning ('the running values stay') promises."""
+    config = write_files(tmp_path, 3)
+    mine, theirs = tmp_path / "bridge.sock", tmp_path / "other.sock"
+    text = config.read_text()
+    config.write_text(text.replace("listen: {", f"listen: {{unix: {mine}, "))
+    server = BridgeServer(build_runtime(config))
+    await server.start()
+    try:
+        assert mine.exists()
+        theirs.write_text("another service's socket")
+        config.write_text(text.replace("listen: {", f"listen: {{unix: {theirs}, "))
+        assert await server.reload(), server.last_reload_error
+    finally:
+        server.stop()
+        await server.drain()
+    assert theirs.exists() and not mine.exists()
+
+
 async def test_a_child_that_dies_is_a_failed_reload_that_says_how(
     running: BridgeServer, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
