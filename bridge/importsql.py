@@ -63,6 +63,9 @@ class Result:
     not_translated: list[str] = field(default_factory=list)  # would lose an account
     skipped: list[str] = field(default_factory=list)  # not about authentication
     grant_lines: dict[tuple[str, str], str] = field(default_factory=dict)  # (proxy, proxied)
+    # account -> the statements that change it after CREATE USER ('file:line: ALTER USER')
+    changed: dict[str, list[str]] = field(default_factory=dict)
+    account_lines: dict[str, str] = field(default_factory=dict)  # account -> its CREATE's
 
     def document(self) -> dict[str, Any]:
         doc: dict[str, Any] = {"accounts": self.accounts}
@@ -218,6 +221,7 @@ def _store(
     except ValueError as exc:
         result.not_translated.append(f"{where}: {name}: {exc}")
         return
+    result.account_lines[name] = where
     printable = auth.isascii() and auth.decode("ascii").isprintable()
     text = auth.decode("ascii") if printable else "0x" + auth.hex().upper()
     result.accounts.append(
@@ -303,6 +307,45 @@ def _role(cur: _Cursor, where: str, result: Result) -> None:
     )
 
 
+CHANGED = (
+    "changed afterwards ({changes}): not imported, since its password or state would be "
+    "what CREATE USER said, not the server's (import SHOW CREATE USER as it is now)"
+)
+
+
+def _change(cur: _Cursor, where: str) -> str:
+    """'file:line: ALTER USER (to line N)': a statement that changes accounts."""
+    last = cur.tokens[-1].line
+    span = f" (to line {last})" if last > cur.tokens[0].line else ""
+    return f"{where}: {' '.join(t.upper for t in cur.tokens[:2])}{span}"
+
+
+def _account_change(cur: _Cursor, where: str, result: Result) -> None:
+    """ALTER USER, DROP USER, RENAME USER: every account they name (the first name of each
+    comma-separated part, and after RENAME's TO) is changed after its CREATE USER."""
+    change = _change(cur, where)
+    cur.accept("IF", "EXISTS")
+    names = [format_account(*cur.account())]
+    depth = 0
+    while (token := cur.peek()) is not None:
+        cur.pos += 1
+        depth += (token.text == "(") - (token.text == ")")
+        if depth == 0 and (token.text == "," or token.upper == "TO") and cur.peek() is not None:
+            try:
+                names.append(format_account(*cur.account()))
+            except SqlSyntaxError:  # not a name (a role list's NONE ...): nothing to record
+                continue
+    for name in dict.fromkeys(names):
+        result.changed.setdefault(name, []).append(change)
+
+
+def _set_password(cur: _Cursor, where: str, result: Result) -> None:
+    change = _change(cur, where)
+    if not cur.accept("FOR"):
+        raise SqlSyntaxError("SET PASSWORD without FOR changes the password of whoever runs it")
+    result.changed.setdefault(format_account(*cur.account()), []).append(change)
+
+
 Handler = Callable[[_Cursor, str, Result], None]
 HANDLERS: dict[tuple[str, ...], Handler] = {
     ("CREATE", "USER"): _create_user,
@@ -311,6 +354,10 @@ HANDLERS: dict[tuple[str, ...], Handler] = {
     ("CREATE", "ROLE"): _role,
     ("CREATE", "OR", "REPLACE", "ROLE"): _role,
     ("SET", "DEFAULT", "ROLE"): _default_role,
+    ("ALTER", "USER"): _account_change,
+    ("DROP", "USER"): _account_change,
+    ("RENAME", "USER"): _account_change,
+    ("SET", "PASSWORD"): _set_password,
 }
 
 
@@ -340,8 +387,30 @@ def import_sql(sql: str, source: str = "-") -> Result:
             _statement(statement, where, result)
         except SqlSyntaxError as exc:
             result.not_translated.append(f"{where}: cannot parse: {exc}")
+    _drop_changed_accounts(result)
     _drop_orphan_grants(result)
     return result
+
+
+def _drop_changed_accounts(result: Result) -> None:
+    """An account a later statement changes (a password set by ALTER USER after a bare
+    CREATE USER, a lock, a rename) would be imported as it was first created: it is left
+    out and reported at its CREATE USER; each changing statement gets a skipped line."""
+    for account in list(result.accounts):
+        name = format_account(account["user"], account["host"])
+        if name in result.changed:
+            result.accounts.remove(account)
+            said = CHANGED.format(changes=", ".join(result.changed[name]))
+            result.not_translated.append(f"{result.account_lines[name]}: {name}: {said}")
+    by_statement: dict[str, list[str]] = {}
+    for name, statements_of in result.changed.items():
+        for change in statements_of:
+            by_statement.setdefault(change, []).append(name)
+    for change, names in by_statement.items():
+        result.skipped.append(
+            f"{change} {', '.join(names)}: nothing to import (an account of this file that it "
+            "changes is left out, as reported)"
+        )
 
 
 def _drop_orphan_grants(result: Result) -> None:
