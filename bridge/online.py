@@ -25,10 +25,9 @@ from bridge.config import KerberosConfig, read_yaml
 from bridge.errors import BackendUnavailable
 from bridge.mapping.auth_string import parse_pam
 from bridge.protocol.constants import DEFAULT_CHARSET, REQUIRED_FROM_CLIENT, Capability
-from bridge.protocol.errors import ProtocolError
 from bridge.runtime import Runtime
 from bridge.upstream.login import LoginRequest, UpstreamError, UpstreamSession, login
-from bridge.upstream.whoami import current_user, wrong_account
+from bridge.upstream.whoami import ask_current_user, wrong_account
 from bridge.yamlfile import key_line
 
 PAM_DIRS = (Path("/etc/pam.d"), Path("/usr/lib/pam.d"), Path("/lib/pam.d"))
@@ -80,10 +79,7 @@ async def upstream_logins(rt: Runtime, found: OnlineFindings) -> None:
 async def _wrong_account(session: UpstreamSession, user: str) -> str | None:
     """Ask CURRENT_USER() on a fresh login; why it is not `user`'s account, or None."""
     try:
-        async with asyncio.timeout(TIMEOUT):
-            return wrong_account(user, await current_user(session))
-    except (TimeoutError, ProtocolError, ConnectionError) as exc:
-        raise UpstreamError(f"SELECT CURRENT_USER() got no answer: {exc!r}") from exc
+        return wrong_account(user, await ask_current_user(session, TIMEOUT))
     finally:
         session.conn.close()
 

@@ -85,6 +85,16 @@ async def current_user(session: UpstreamSession) -> str:
     return await _read_answer(conn, lenenc_bytes(token))
 
 
+async def ask_current_user(session: UpstreamSession, timeout: float) -> str:
+    """current_user() within `timeout` seconds; UpstreamError (for the log and 3169) when
+    the upstream sends no answer that can be read."""
+    try:
+        async with asyncio.timeout(timeout):
+            return await current_user(session)
+    except (TimeoutError, ProtocolError, ConnectionError) as exc:
+        raise UpstreamError(f"SELECT CURRENT_USER() got no answer: {exc!r}") from exc
+
+
 async def _read_answer(conn: Conn, wanted: bytes) -> str:
     found: bytes | None = None
     for _ in range(MAX_ANSWER_PACKETS):
@@ -123,11 +133,7 @@ class AccountCheck:
         upstream does not answer within `timeout` seconds."""
         if user in self._confirmed:
             return
-        try:
-            async with asyncio.timeout(timeout):
-                current = await current_user(session)
-        except (TimeoutError, ProtocolError, ConnectionError) as exc:
-            raise UpstreamError(f"SELECT CURRENT_USER() got no answer: {exc!r}") from exc
+        current = await ask_current_user(session, timeout)
         if not self.judge(user, current):
             got = UpstreamAccount.parse(current)
             raise UpstreamError(f"the upstream logged the bridge in as {got}, not as '{user}'")
