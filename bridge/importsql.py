@@ -313,11 +313,15 @@ CHANGED = (
 )
 
 
+def _to_line(statement: list[Token]) -> str:
+    """' (to line N)' for a statement that spans lines, else ''."""
+    last = statement[-1].line
+    return f" (to line {last})" if last > statement[0].line else ""
+
+
 def _change(cur: _Cursor, where: str) -> str:
     """'file:line: ALTER USER (to line N)': a statement that changes accounts."""
-    last = cur.tokens[-1].line
-    span = f" (to line {last})" if last > cur.tokens[0].line else ""
-    return f"{where}: {' '.join(t.upper for t in cur.tokens[:2])}{span}"
+    return f"{where}: {' '.join(t.upper for t in cur.tokens[:2])}{_to_line(cur.tokens)}"
 
 
 def _account_change(cur: _Cursor, where: str, result: Result) -> None:
@@ -373,8 +377,9 @@ def _statement(statement: list[Token], where: str, result: Result) -> None:
         if cur.accept(*opener):
             handler(cur, where, result)
             return
-    lines = f" (to line {statement[-1].line})" if statement[-1].line > statement[0].line else ""
-    result.skipped.append(f"{where}: '{words} ...'{lines} is not CREATE USER or GRANT PROXY")
+    result.skipped.append(
+        f"{where}: '{words} ...'{_to_line(statement)} is not CREATE USER or GRANT PROXY"
+    )
 
 
 def import_sql(sql: str, source: str = "-") -> Result:
@@ -396,12 +401,15 @@ def _drop_changed_accounts(result: Result) -> None:
     """An account a later statement changes (a password set by ALTER USER after a bare
     CREATE USER, a lock, a rename) would be imported as it was first created: it is left
     out and reported at its CREATE USER; each changing statement gets a skipped line."""
-    for account in list(result.accounts):
+    kept = []
+    for account in result.accounts:
         name = format_account(account["user"], account["host"])
-        if name in result.changed:
-            result.accounts.remove(account)
-            said = CHANGED.format(changes=", ".join(result.changed[name]))
-            result.not_translated.append(f"{result.account_lines[name]}: {name}: {said}")
+        if name not in result.changed:
+            kept.append(account)
+            continue
+        said = CHANGED.format(changes=", ".join(result.changed[name]))
+        result.not_translated.append(f"{result.account_lines[name]}: {name}: {said}")
+    result.accounts = kept
     by_statement: dict[str, list[str]] = {}
     for name, statements_of in result.changed.items():
         for change in statements_of:
