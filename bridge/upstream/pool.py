@@ -38,7 +38,7 @@ from bridge.protocol.framing import take_packet
 from bridge.protocol.packets import ChangeUser, build_com_query
 from bridge.upstream.login import LoginRequest, UpstreamError, UpstreamSession, change_user
 from bridge.upstream.request import CLIENT_FACING_UPSTREAM_ERRORS
-from bridge.upstream.whoami import CURRENT_USER, AccountCheck
+from bridge.upstream.whoami import CURRENT_USER, AccountCheck, token_select
 
 log = logging.getLogger("bridge.pool")
 C = Capability
@@ -275,14 +275,15 @@ class _Check:
         self.key = key
         self.session = session
         self.generation = generation
-        token = os.urandom(16).hex().encode()
+        token = os.urandom(16)
         # Binary strings (character_set_results cannot re-encode them: the token as a hex
         # literal, the number cast) and LIMIT 1 (sql_select_limit cannot hide the row):
         # whatever the last client set, the answer is found at once.
-        self.query = (
-            b"SELECT X'" + token.hex().encode() + b"' AS t,"
-            b" CAST(LEAST(@@wait_timeout, @@global.wait_timeout) AS BINARY) AS w,"
-            b" " + CURRENT_USER + b" AS u LIMIT 1"
+        self.query = token_select(
+            token,
+            b"CAST(LEAST(@@wait_timeout, @@global.wait_timeout) AS BINARY) AS w, "
+            + CURRENT_USER
+            + b" AS u",
         )
         self.answer = _Answer(lenenc_bytes(token))
         self.found: tuple[bytes, bytes] | None = None

@@ -71,8 +71,15 @@ def wrong_account(intended: str, current: str) -> str | None:
     return f"{said}: sessions would have {got}'s privileges; log in as an account that is itself"
 
 
+def token_select(token: bytes, columns: bytes) -> bytes:
+    """`SELECT X'<token>' AS t, <columns> LIMIT 1`: its row starts with the token (a binary
+    string, which no character_set_results re-encodes), so it is found behind anything
+    else the connection sends; LIMIT 1 keeps sql_select_limit from hiding it."""
+    return b"SELECT X'" + token.hex().encode() + b"' AS t, " + columns + b" LIMIT 1"
+
+
 def current_user_query(token: bytes) -> bytes:
-    return b"SELECT X'" + token.hex().encode() + b"' AS t, " + CURRENT_USER + b" AS u LIMIT 1"
+    return token_select(token, CURRENT_USER + b" AS u")
 
 
 async def current_user(session: UpstreamSession) -> str:
