@@ -170,7 +170,26 @@ def check_runtime(rt: Runtime) -> Findings:
                 f"entry '{grant.proxied_user}' for the bridge to log in upstream with"
             )
     found.warnings += _shadowed_default_proxy(rt)
+    found.warnings += _mappings_without_grant(rt)
     return found
+
+
+def _mappings_without_grant(rt: Runtime) -> list[str]:
+    """A group mapping to an account the row has no PROXY grant for: every login it
+    decides ends in ERROR 1045, as in MySQL (no grant, no login; never a fallback)."""
+    warnings = []
+    for row in rt.accounts.rows:
+        rule = PLUGINS[row.plugin].mapping_rule(row.authentication_string)
+        for mapping in rule.mappings if rule is not None else ():
+            if rt.grants.target(row, mapping.account) is None:
+                groups = "+".join(mapping.groups)
+                warnings.append(
+                    f"{row.source}: {row.account} maps {groups} to '{mapping.account}', but has "
+                    f"no PROXY grant for '{mapping.account}': those logins get ERROR 1045 (add "
+                    f"{{proxy: \"{row.account}\", proxied: [\"'{mapping.account}'@'%'\"]}} "
+                    "to proxy_grants)"
+                )
+    return warnings
 
 
 def _shadowed_default_proxy(rt: Runtime) -> list[str]:

@@ -122,6 +122,21 @@ proxy_grants:
     return conf
 
 
+def test_check_warns_of_a_group_mapping_no_proxy_grant_covers(cleartext_conf: Path) -> None:
+    """MySQL refuses every login a mapping decides when the row may not proxy the mapped
+    account; check says so instead of 'OK' (explain shows it per user)."""
+    accounts = cleartext_conf.parent / "accounts.yaml"
+    accounts.write_text(accounts.read_text().replace("staff=app", "staff=app, dba=developer"))
+    done = cli("check", "-c", str(cleartext_conf))
+    assert done.returncode == 0, done.stderr
+    warnings = [line for line in done.stderr.splitlines() if "PROXY grant" in line]
+    assert warnings == [
+        f"warning: {accounts}:4: ''@'%' maps dba to 'developer', but has no PROXY grant for "
+        "'developer': those logins get ERROR 1045 (add "
+        "{proxy: \"''@'%'\", proxied: [\"'developer'@'%'\"]} to proxy_grants)"
+    ]
+
+
 REFUSED = "result: refused before authentication (ERROR 3159): {} answers over insecure transport"
 
 
