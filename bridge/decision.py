@@ -48,8 +48,23 @@ def choose(
     """The most specific matching row, or a decoy that looks like one (a wrong password).
     `answered`: the client's first answer carried something (a password was typed)."""
     row = rt.accounts.match(user, client)
-    decoy = row is None
-    row = row or rt.decoy_for(user, client)
+    if row is None:
+        return _choice(rt.decoy_for(user, client), True, client_plugin, answered)
+    return _choice(row, False, client_plugin, answered)
+
+
+def decoy_choices(
+    rt: Runtime, user: str, client: ClientHost, client_plugin: str | None
+) -> list[Choice]:
+    """What `choose` can give a user no row matches, for each plugin the decoy may be drawn
+    from (the running bridge draws with a secret key of its own; explain names them all)."""
+    rows = [rt.decoys[plugin] for plugin in sorted(set(rt.decoy_plugins))]
+    stand_ins = [AccountRow(user, client.display, row.plugin, row.authentication_string, "decoy")
+                 for row in rows]  # fmt: skip
+    return [_choice(row, True, client_plugin, True) for row in stand_ins]
+
+
+def _choice(row: AccountRow, decoy: bool, client_plugin: str | None, answered: bool) -> Choice:
     spec = PLUGINS[row.plugin]
     return Choice(row, decoy, spec, row.wire_method or spec.wire_for(client_plugin, answered))
 

@@ -7,7 +7,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from bridge.decision import Choice, Outcome, Verdict, check_transport, choose, resolve
+from bridge.decision import (
+    Choice,
+    Outcome,
+    Verdict,
+    check_transport,
+    choose,
+    decoy_choices,
+    resolve,
+)
 from bridge.errors import SecureTransportRequired
 from bridge.mapping.accounts import AccountRow
 from bridge.mapping.hosts import ClientHost
@@ -43,7 +51,7 @@ def explain(
     _list_rows(rt, user, client, out)
     choice = choose(rt, user, client, client_plugin)
     if choice.decoy:
-        _say_decoy(rt, out)
+        _say_decoy(decoy_choices(rt, user, client, client_plugin), transport, rt, out)
         return out
     _say_method(choice, out)
     if _refused_cleartext(rt, choice, transport, out):
@@ -75,13 +83,23 @@ def _say_method(choice: Choice, out: Explanation) -> None:
     out.say(f"backend: {choice.backend}")
 
 
-def _say_decoy(rt: Runtime, out: Explanation) -> None:
+def _say_decoy(choices: list[Choice], transport: str, rt: Runtime, out: Explanation) -> None:
+    """A decoy is refused for clear text over plain TCP as a real row is (3159, before any
+    password is asked), else denied as a wrong password (1045)."""
     out.say("  no row matches: the client is answered as for a wrong password (decoy)")
     # The running bridge draws the decoy's plugin with a secret key of its own: explain can
-    # name only the plugins it draws from (those of the rows, in their proportions).
-    drawn = ", ".join(sorted(set(rt.decoy_plugins)))
-    out.say(f"decoy: the wire method of one of the plugins in use, by the user name: {drawn}")
-    out.say("result: access denied (ERROR 1045)")
+    # name only the wire methods of the plugins it draws from (those of the rows).
+    methods = sorted({c.wire_method for c in choices})
+    out.say(f"decoy: the wire method of one of the plugins in use, by the user name: "
+            f"{', '.join(methods)}")  # fmt: skip
+    refused = [c for c in choices if _transport_refusal(rt, c, transport) is not None]
+    if not refused:
+        out.say("result: access denied (ERROR 1045)")
+        return
+    _refused_cleartext(rt, refused[0], transport, out)
+    if len(refused) < len(choices):
+        drawn = ", ".join(sorted({c.row.plugin for c in refused}))
+        out.say(f"  (only for a user name that draws {drawn}; otherwise ERROR 1045)")
 
 
 def _refused_transport(rt: Runtime, transport: str, out: Explanation) -> bool:
@@ -92,15 +110,24 @@ def _refused_transport(rt: Runtime, transport: str, out: Explanation) -> bool:
     return False
 
 
-def _refused_cleartext(rt: Runtime, choice: Choice, transport: str, out: Explanation) -> bool:
+def _transport_refusal(
+    rt: Runtime, choice: Choice, transport: str
+) -> SecureTransportRequired | None:
     """The rule a real login applies before the client is asked for anything (3159)."""
     try:
         check_transport(rt, choice, secure=transport != "tcp")
     except SecureTransportRequired as exc:
-        out.say(f"result: refused before authentication (ERROR 3159): {exc.log_reason}")
-        out.say(f"  (the client is told: {exc.message})")
-        return True
-    return False
+        return exc
+    return None
+
+
+def _refused_cleartext(rt: Runtime, choice: Choice, transport: str, out: Explanation) -> bool:
+    refusal = _transport_refusal(rt, choice, transport)
+    if refusal is None:
+        return False
+    out.say(f"result: refused before authentication (ERROR 3159): {refusal.log_reason}")
+    out.say(f"  (the client is told: {refusal.message})")
+    return True
 
 
 def _list_rows(rt: Runtime, user: str, client: ClientHost, out: Explanation) -> None:

@@ -180,6 +180,32 @@ def test_explain_follows_allow_insecure_cleartext(cleartext_conf: Path) -> None:
         assert done.returncode == 0 and "result: logs in upstream as " in done.stdout, done.stdout
 
 
+def test_explain_refuses_an_unknown_user_opening_with_clear_text_over_plain_tcp(
+    conf: Path,
+) -> None:
+    """No row matches 'ghost': the decoy keeps mysql_clear_password as a store row does, so
+    over plain TCP a real login gets 3159 before the decoy is reached, not 1045
+    (tests/integration/test_explain_vs_login.py proves it against a running bridge)."""
+    accounts = (conf.parent / "accounts.yaml").read_text().splitlines()
+    (conf.parent / "accounts.yaml").write_text("\n".join(accounts[:3]) + "\n")  # no ''@'%'
+    ghost = ("explain", "-c", str(conf), "ghost", "--host", "10.0.0.1")
+    clear = ("--default-auth", "mysql_clear_password")
+    done = cli(*ghost, "--transport", "tcp", *clear)
+    assert done.returncode == 1 and REFUSED.format("mysql_clear_password") in done.stdout
+    assert "decoy: the wire method of one of the plugins in use, by the user name: "\
+           "mysql_clear_password\n" in done.stdout  # fmt: skip
+    assert "ERROR 1045" not in done.stdout
+    for transport in ("tls", "socket"):
+        done = cli(*ghost, "--transport", transport, *clear)
+        assert done.returncode == 1 and "result: access denied (ERROR 1045)" in done.stdout
+    done = cli(*ghost, "--transport", "tcp", "--default-auth", "mysql_native_password")
+    assert "result: access denied (ERROR 1045)" in done.stdout, done.stdout
+    with conf.open("a") as config:
+        config.write("server: {allow_insecure_cleartext: true}\n")
+    done = cli(*ghost, "--transport", "tcp", *clear)
+    assert done.returncode == 1 and "result: access denied (ERROR 1045)" in done.stdout
+
+
 def test_import_sql_cli(tmp_path: Path) -> None:
     sql = tmp_path / "users.sql"
     sql.write_text("CREATE USER 'r'@'%' IDENTIFIED WITH mysql_native_password AS '*2470C0C06DEE42FD1618BB99005ADCA2EC9D1E19';\n"

@@ -253,3 +253,23 @@ def test_clear_text_over_plain_tcp_is_3159_in_explain_and_in_a_login(
     assert explain_result(bridge, "pat", "--transport", "tcp",
                           "--default-auth", "caching_sha2_password") == (
         0, "logs in upstream as 'pat'")  # fmt: skip
+
+
+@pytest.mark.parametrize(("transport", "code"), [("tcp", 3159), ("tls", 1045), ("socket", 1045)])
+def test_an_unknown_user_opening_with_clear_text_gets_what_explain_says(
+    cleartext_bridge: Bridge, transport: str, code: int
+) -> None:
+    """No row matches 'ghost': the decoy keeps the client's mysql_clear_password as a store
+    row does, so over plain TCP the transport rule answers first (3159), not the decoy's
+    1045; over TLS or the socket the decoy denies. The mariadb CLI and explain agree."""
+    bridge = cleartext_bridge
+    done = mariadb_cli(bridge, "ghost", "ghost-pw", "--default-auth=mysql_clear_password",
+                       "--enable-cleartext-plugin", transport=transport)  # fmt: skip
+    assert done.returncode == 1 and f"ERROR {code} " in done.stderr, done.stderr
+    host = "localhost" if transport == "socket" else "127.0.0.1"
+    cmd = [sys.executable, "-m", "bridge", "explain", "-c", str(bridge.config), "ghost",
+           "--host", host, "--transport", transport,
+           "--default-auth", "mysql_clear_password"]  # fmt: skip
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 1 and "(decoy)" in out.stdout, out.stdout + out.stderr
+    assert _explained_error(out.stdout) == code, out.stdout

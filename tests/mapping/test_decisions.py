@@ -3,11 +3,19 @@ has no upstream credentials, and the audit log records `account` and `proxied`."
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
+from bridge.decision import check_transport, decoy_choices
+from bridge.errors import SecureTransportRequired
 from bridge.mapping.accounts import AccountRow
 from bridge.mapping.auth_string import MappingRule, parse_ldap, parse_pam
+from bridge.mapping.hosts import client_host
 from bridge.mapping.proxy import Decision, ProxyGrant, ProxyGrants, mapped_name, resolve_proxied
+from bridge.plugins import STORE_PLUGINS
+from bridge.runtime import build_runtime
+from bridge.wire import WIRE_METHODS
 
 
 def row(user: str, host: str = "%", plugin: str = "authentication_pam") -> AccountRow:
@@ -117,3 +125,40 @@ def test_target_prefers_the_rows_host_case_blind_then_file_order() -> None:
     assert grants.target(local, "nobody") is None
     first = ProxyGrants((grants.grants[0], ProxyGrant("", "localhost", "dev", "10.%")))
     assert first.target(local, "dev") == grants.grants[0]
+
+
+# --- decoys: explain's answer must not depend on the running bridge's secret draw ----------
+
+
+@pytest.mark.parametrize("opener", [None, *WIRE_METHODS])
+@pytest.mark.parametrize("secure", [False, True])
+def test_every_plugin_a_decoy_may_draw_meets_the_same_transport_rule(
+    opener: str | None, secure: bool, tmp_path: Path
+) -> None:
+    """explain cannot know which store plugin the running bridge draws for an unknown user;
+    its answer (3159 or 1045) is right only because every one of them gives the same."""
+    rt = build_runtime(every_store_plugin(tmp_path), inspect_only=True)
+    assert sorted(set(rt.decoy_plugins)) == sorted(STORE_PLUGINS)
+    choices = decoy_choices(rt, "ghost", client_host("10.0.0.1", False), opener)
+    assert [c.row.plugin for c in choices] == sorted(STORE_PLUGINS)
+    refused = set()
+    for choice in choices:
+        try:
+            check_transport(rt, choice, secure)
+        except SecureTransportRequired:
+            refused.add(choice.row.plugin)
+    assert refused in (set(), set(STORE_PLUGINS))
+    assert bool(refused) == (opener == "mysql_clear_password" and not secure)
+
+
+def every_store_plugin(tmp_path: Path) -> Path:
+    rows = "".join(
+        f"  - {{user: u{i}, plugin: {plugin}}}\n" for i, plugin in enumerate(STORE_PLUGINS)
+    )
+    (tmp_path / "accounts.yaml").write_text(f"accounts:\n{rows}")
+    (tmp_path / "creds.yaml").write_text("{}\n")
+    (tmp_path / "creds.yaml").chmod(0o600)
+    config = tmp_path / "bridge.yaml"
+    config.write_text("upstream: {credentials: creds.yaml}\naccounts: [accounts.yaml]\n"
+                      "rsa: {private_key: k.pem, public_key: k.pub}\n")  # fmt: skip
+    return config
