@@ -534,6 +534,15 @@ def _suggestion(model: type[BaseModel] | None, loc: list[int | str]) -> str:
     return f"; did you mean `{close[0]}`?" if close else ""
 
 
+def key_path(loc: Iterable[int | str]) -> str:
+    """A key path as the errors print it: `accounts[3].host`, `listen.tcp[0]`,
+    `backends.oidc.providers[1].issuer` (docs/configuration.md)."""
+    text = ""
+    for part in loc:
+        text += f"[{part}]" if isinstance(part, int) else f".{part}" if text else str(part)
+    return text
+
+
 def _describe(
     errors: ValidationError,
     path: Path,
@@ -544,7 +553,7 @@ def _describe(
         loc = [p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-"))]
         mark = mark_at(root, loc)
         line = f":{start_line(mark) + 1}" if mark is not None else ""
-        key = ".".join(str(p) for p in loc) or "(top level)"
+        key = key_path(loc) or "(top level)"
         message = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
             message = "unknown key" + _suggestion(model, loc) if loc else "unknown key"

@@ -12,7 +12,14 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from bridge.config import BridgeConfig, ConfigError, line_of, parse_address, tcp_address
+from bridge.config import (
+    BridgeConfig,
+    ConfigError,
+    key_path,
+    line_of,
+    parse_address,
+    tcp_address,
+)
 from bridge.secretfiles import secret_file_problem
 
 Loc = tuple[str | int, ...]
@@ -195,7 +202,7 @@ def preflight(
         if name in skip:
             continue
         for problem in check(config):
-            key = ".".join(str(p) for p in problem.loc)
+            key = key_path(problem.loc)
             found.append(f"{_where(config_path, problem.loc)}: {key}: {problem.message}")
     return found
 

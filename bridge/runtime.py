@@ -30,6 +30,7 @@ from bridge.config import (
     ProxyGrantEntry,
     TlsConfig,
     check_private,
+    key_path,
     line_in,
     load_accounts_file_at,
     load_config,
@@ -101,12 +102,13 @@ def _row(entry: AccountEntry, where: str, index: int) -> AccountRow:
         validate_row(entry.plugin, auth)
         parse_host(entry.host)
     except (ValueError, HostPatternError) as exc:
-        raise ConfigError(f"{where}: accounts[{index}]: {exc}") from None
+        raise ConfigError(f"{where}: {key_path(('accounts', index))}: {exc}") from None
     if entry.wire_method is not None:
         try:
             validate_wire_method(entry.plugin, entry.wire_method)
         except ValueError as exc:
-            raise ConfigError(f"{where}: accounts[{index}].wire_method: {exc}") from None
+            key = key_path(("accounts", index, "wire_method"))
+            raise ConfigError(f"{where}: {key}: {exc}") from None
     return AccountRow(
         entry.user, entry.host, entry.plugin, auth, where, entry.init_sql, entry.wire_method
     )
@@ -117,7 +119,7 @@ def _grants(entry: ProxyGrantEntry, where: str, index: int) -> list[ProxyGrant]:
         proxy = parse_account(entry.proxy)
         proxied = [parse_account(name) for name in entry.proxied]
     except AccountNameError as exc:
-        raise ConfigError(f"{where}: proxy_grants[{index}]: {exc}") from None
+        raise ConfigError(f"{where}: {key_path(('proxy_grants', index))}: {exc}") from None
     return [ProxyGrant(*proxy, *target, where) for target in proxied]
 
 

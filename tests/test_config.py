@@ -1,13 +1,14 @@
 """The YAML contract: validated, frozen, unknown keys refused, errors that point at lines."""
 
 import os
+import re
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-from bridge.config import ConfigError, load_config, load_credentials
+from bridge.config import ConfigError, key_path, load_config, load_credentials
 from bridge.runtime import build_runtime, load_accounts
 from bridge.yamlfile import Mark
 
@@ -165,7 +166,44 @@ def test_bad_account_rows(tmp_path: Path, entry: str, message: str) -> None:
     )
     with pytest.raises(ConfigError, match=message) as err:
         load_accounts((accounts,))
-    assert f"{accounts}:3" in str(err.value)
+    assert f"{accounts}:3: accounts[1]" in str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("loc", "key"),
+    [
+        (("accounts", 3, "host"), "accounts[3].host"),
+        (("listen", "tcp", 0), "listen.tcp[0]"),
+        (("backends", "oidc", "providers", 1, "issuer"), "backends.oidc.providers[1].issuer"),
+        (("proxy_grants", 0, "proxied", 2), "proxy_grants[0].proxied[2]"),
+        ((), ""),
+    ],
+)
+def test_key_paths_are_written_one_way(loc: tuple[int | str, ...], key: str) -> None:
+    assert key_path(loc) == key
+
+
+def test_every_error_names_list_items_in_brackets(tmp_path: Path) -> None:
+    """Schema errors (pydantic), row checks (runtime) and preflight write a key path the
+    same way, as docs/configuration.md shows it: never `accounts.1.host`."""
+    bad_rows = write(tmp_path / "a.yaml", "accounts:\n  - {user: ok, plugin: mysql_native_password}\n"
+                     "  - {user: b, plugin: mysql_native_password, hots: x}\n")  # fmt: skip
+    bad_hash = write(tmp_path / "b.yaml", "accounts:\n  - {user: ok, plugin: mysql_native_password}\n"
+                     "  - {user: b, plugin: mysql_native_password, authentication_string: x}\n"
+                     "proxy_grants:\n  - {proxy: \"'ok\", proxied: [\"'x'@'%'\"]}\n")  # fmt: skip
+    config = write(tmp_path / "bridge.yaml", "upstream: {credentials: c.yaml}\n"
+                   "listen: {tcp: ['127.0.0.1:1', 'nope']}\n"
+                   "backends: {oidc: {providers: [{name: a, issuer: 'http://x', audience: b}]}}\n")  # fmt: skip
+    lines = []
+    for load in (lambda: load_accounts((bad_rows,)), lambda: load_accounts((bad_hash,)),
+                 lambda: load_config(config)):  # fmt: skip
+        with pytest.raises(ConfigError) as err:
+            load()
+        lines += str(err.value).splitlines()
+    keys = [line.split(": ")[1] for line in lines]
+    assert "accounts[1].hots" in keys and "accounts[1]" in keys and "proxy_grants[0]" in keys
+    assert "listen.tcp[1]" in keys and any(k.startswith("backends.oidc.providers[0]") for k in keys)
+    assert not [k for k in keys if re.search(r"\.\d", k)], lines
 
 
 def test_duplicate_account(tmp_path: Path) -> None:

@@ -64,7 +64,7 @@ def test_check_reports_every_environment_problem_in_one_run(tmp_path: Path, busy
         f"error: {conf}:3: listen.unix: the directory {tmp_path}/sock for the Unix socket does not exist (mkdir -p {tmp_path}/sock)"
         in err
     )
-    assert f"error: {conf}:2: listen.tcp.0: 127.0.0.1:{busy_port}: the port is in use" in err
+    assert f"error: {conf}:2: listen.tcp[0]: 127.0.0.1:{busy_port}: the port is in use" in err
     assert (
         f"error: {conf}:7: tls.cert: the certificate {tmp_path}/tls/server.crt does not exist; make a self-signed pair with: mkdir -p {tmp_path}/tls && openssl req -x509"
         in err
