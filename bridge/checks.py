@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -113,12 +114,52 @@ def inspect_all(
 def _inspect_all(
     config_path: Path, skip: frozenset[str], workers: int
 ) -> tuple[Runtime | None, Findings]:
-    found = Findings()
+    """The stages find problems in their own order (preflight by setting, rows before
+    grants, file after file): they are told in the files' order, each by line."""
     try:
         config = load_config(config_path)
     except ConfigError as exc:
-        found.errors += str(exc).splitlines()
-        return None, found
+        return None, Findings(errors=str(exc).splitlines())
+    runtime, found = _inspect_config(config_path, config, skip, workers)
+    files = [config_path, *config.accounts, config.upstream.credentials]
+    found.errors = in_file_order(found.errors, files)
+    found.warnings = in_file_order(found.warnings, files)
+    return runtime, found
+
+
+def in_file_order(lines: list[str], files: Iterable[Path]) -> list[str]:
+    """`file:line: ...` lines sorted by file (in the order given, then any other file in the
+    order it first comes) and by line in each; a file's own lines (`file: ...`) first, lines
+    that name no file last. Lines with the same place keep their order."""
+    rank = {str(path): i for i, path in enumerate(dict.fromkeys(files))}
+    places = [_place(line, rank) for line in lines]
+    for path, _ in places:
+        if path is not None:
+            rank.setdefault(path, len(rank))
+    keyed = [(len(rank), 0) if path is None else (rank[path], n) for path, n in places]
+    return [line for _, line in sorted(zip(keyed, lines, strict=True), key=lambda kl: kl[0])]
+
+
+_PLACE = re.compile(r"(?P<path>[^:\s]*[/.][^:\s]*?)(?::(?P<line>\d+))?: ")
+
+
+def _place(line: str, known: dict[str, int]) -> tuple[str | None, int]:
+    """(file, line) at the start of an error line: a known file, else what looks like a
+    path (a '/' or a '.' in it, no space); (None, 0) when there is none."""
+    for path in known:
+        if line.startswith(f"{path}:"):
+            number = re.match(r"(\d+): ", line[len(path) + 1 :])
+            return path, int(number[1]) if number else 0
+    found = _PLACE.match(line)
+    if found is None:
+        return None, 0
+    return found["path"], int(found["line"] or 0)
+
+
+def _inspect_config(
+    config_path: Path, config: BridgeConfig, skip: frozenset[str], workers: int
+) -> tuple[Runtime | None, Findings]:
+    found = Findings()
     found.warnings += state_warnings(config, workers)
     running = running_bridge(config)
     if running is not None and "ports" not in skip:
