@@ -13,7 +13,8 @@ import yaml
 from bridge.hashing import HASHERS, make_sha2, to_text
 from bridge.mapping.names import format_account, unquote
 from bridge.plugins import PLUGINS, STORE_PLUGINS, validate_row
-from bridge.sqltext import SqlSyntaxError, Token, embedded_opener, statements, tokenize
+from bridge.sqlclauses import CREATE_USER_OPTIONS, GRANT_OPTIONS, ROLE_OPTIONS, read_options
+from bridge.sqltext import Cursor, SqlSyntaxError, Token, embedded_opener, statements, tokenize
 
 __all__ = ["Result", "SqlSyntaxError", "import_sql", "to_yaml", "tokenize"]
 
@@ -26,34 +27,17 @@ PLUGIN_NAMES = {
     "auth_pam_compat": "authentication_pam",
 }
 
-# What may follow the accounts of a CREATE USER (MySQL 8 and MariaDB): anything else there
-# is text the parser does not understand, and is reported rather than dropped.
-CREATE_USER_OPTIONS = frozenset(
-    ("DEFAULT", "REQUIRE", "WITH", "PASSWORD", "FAILED_LOGIN_ATTEMPTS", "PASSWORD_LOCK_TIME",
-     "ACCOUNT", "COMMENT", "ATTRIBUTE")
-)  # fmt: skip
-
-
-# What may follow the accounts of a GRANT: MariaDB's and MySQL 5.7's IDENTIFIED BY, REQUIRE,
-# WITH GRANT OPTION / ADMIN OPTION / MAX_..., MySQL 8's AS user WITH ROLE.
-GRANT_OPTIONS = frozenset(("IDENTIFIED", "REQUIRE", "WITH", "AS"))
-# The words of those options, and the words after which a value (a name, a string, a
-# number) comes: a word that is neither is text the parser does not understand.
-OPTION_WORDS = frozenset(
-    ("DEFAULT", "ROLE", "REQUIRE", "NONE", "SSL", "X509", "CIPHER", "ISSUER", "SUBJECT", "AND",
-     "WITH", "MAX_QUERIES_PER_HOUR", "MAX_UPDATES_PER_HOUR", "MAX_CONNECTIONS_PER_HOUR",
-     "MAX_USER_CONNECTIONS", "MAX_STATEMENT_TIME", "PASSWORD", "EXPIRE", "NEVER", "INTERVAL",
-     "DAY", "HISTORY", "REUSE", "CURRENT", "OPTIONAL", "FAILED_LOGIN_ATTEMPTS",
-     "PASSWORD_LOCK_TIME", "UNBOUNDED", "ACCOUNT", "LOCK", "UNLOCK", "COMMENT", "ATTRIBUTE",
-     "GRANT", "ADMIN", "OPTION", "IDENTIFIED", "BY", "VIA", "USING", "OR", "AS", "ALL", "EXCEPT")
-)  # fmt: skip
-TAKES_VALUE = frozenset(
-    ("ROLE", "CIPHER", "ISSUER", "SUBJECT", "COMMENT", "ATTRIBUTE", "PASSWORD", "BY", "USING",
-     "AS", "VIA", "OR", "WITH", ",", "@", "(")
-)  # fmt: skip
+RANDOM = (
+    "IDENTIFIED BY RANDOM PASSWORD: the server made the password and printed it once; "
+    "it is not in this text"
+)
 SEVERAL_FACTORS = (
     "several authentication factors (IDENTIFIED ... AND IDENTIFIED ...) are not supported"
 )
+
+
+# (plugin, authentication_string), or the reason the account cannot be imported
+Outcome = tuple[str, bytes] | str
 
 
 @dataclass
@@ -66,6 +50,9 @@ class Result:
     # account -> the statements that change it after CREATE USER ('file:line: ALTER USER')
     changed: dict[str, list[str]] = field(default_factory=dict)
     account_lines: dict[str, str] = field(default_factory=dict)  # account -> its CREATE's
+    # account -> what its CREATE USER said; (file:line, account, what) of GRANT ... IDENTIFIED
+    created: dict[str, Outcome] = field(default_factory=dict)
+    identified_by_grant: list[tuple[str, str, Outcome]] = field(default_factory=list)
 
     def document(self) -> dict[str, Any]:
         doc: dict[str, Any] = {"accounts": self.accounts}
@@ -74,59 +61,24 @@ class Result:
         return doc
 
 
-class _Cursor:
-    def __init__(self, tokens: list[Token]) -> None:
-        self.tokens, self.pos = tokens, 0
-
-    def peek(self, ahead: int = 0) -> Token | None:
-        i = self.pos + ahead
-        return self.tokens[i] if i < len(self.tokens) else None
-
-    def take(self) -> Token:
-        token = self.peek()
-        if token is None:
-            raise SqlSyntaxError("the statement ends too early")
-        self.pos += 1
-        return token
-
-    def accept(self, *words: str) -> bool:
-        """Consume the words if they come next (case-insensitive)."""
-        for i, word in enumerate(words):
-            token = self.peek(i)
-            if token is None or (token.upper != word and token.text != word):
-                return False
-        self.pos += len(words)
-        return True
-
-    def value(self) -> str:
-        token = self.take()
-        if token.kind not in ("string", "ident", "word"):
-            raise SqlSyntaxError(f"expected a name or string, got {token.text!r}")
-        return unquote(token.text)
-
-    def account(self) -> tuple[str, str]:
-        user = self.value()
-        if self.accept("@"):
-            return user, self.value()
-        if "@" in user and self.tokens[self.pos - 1].kind == "word":
-            name, _, host = user.partition("@")
-            return name, host
-        return user, "%"
-
-
 def _auth_string(token: Token) -> bytes:
+    """A stored hash or key after AS / USING / BY PASSWORD: a quoted string or 0x... hex."""
+    if token.kind not in ("string", "hex"):
+        raise SqlSyntaxError(f"expected a quoted string or 0x..., got {token.text!r}")
     if token.kind == "hex":
         text = token.text
         return bytes.fromhex(text[2:] if text.startswith("0x") else text[2:-1])
     return unquote(token.text).encode("utf-8")
 
 
-def _identified(cur: _Cursor) -> tuple[str, bytes] | str:
+def _identified(cur: Cursor) -> Outcome:
     """(plugin, authentication_string) after IDENTIFIED, or the reason it can't be used."""
+    if cur.accept("BY", "RANDOM", "PASSWORD"):
+        return RANDOM
     if cur.accept("BY", "PASSWORD"):  # MySQL 5.x / MariaDB: a native hash
         return "mysql_native_password", _auth_string(cur.take())
     if cur.accept("BY"):  # a password in clear: hash it (SHA-2, MySQL 8's default)
-        password = cur.value().encode()
+        password = cur.string("IDENTIFIED BY").encode()
         return "caching_sha2_password", to_text(make_sha2(password)).encode()
     if not (cur.accept("WITH") or cur.accept("VIA")):
         raise SqlSyntaxError("IDENTIFIED must be followed by BY, WITH or VIA")
@@ -134,14 +86,15 @@ def _identified(cur: _Cursor) -> tuple[str, bytes] | str:
     plugin = PLUGIN_NAMES.get(plugin, plugin)
     if cur.accept("AS") or cur.accept("USING"):
         if cur.accept("PASSWORD", "("):  # MariaDB: USING PASSWORD('x')
-            password = cur.value().encode()
-            cur.accept(")")
+            password = _password_call(cur)
             return plugin, _native_or_sha2(plugin, password)
         auth = _auth_string(cur.take())
+    elif cur.accept("BY", "RANDOM", "PASSWORD"):
+        return RANDOM
     elif cur.accept("BY"):
         # A password for the built-in plugins; for external ones (LDAP's DN, Kerberos' realm)
         # MySQL takes BY as the authentication string itself.
-        value = cur.value().encode()
+        value = cur.string(f"IDENTIFIED WITH {plugin} BY").encode()
         return plugin, _native_or_sha2(plugin, value) if plugin in STORE_PLUGINS else value
     else:
         auth = b""
@@ -151,16 +104,22 @@ def _identified(cur: _Cursor) -> tuple[str, bytes] | str:
     return plugin, auth
 
 
-def _alternatives(cur: _Cursor) -> None:
+def _password_call(cur: Cursor) -> bytes:
+    """The 'x' and ')' of MariaDB's PASSWORD('x')."""
+    password = cur.string("PASSWORD(").encode()
+    cur.one_of((")",), "PASSWORD('...'")
+    return password
+
+
+def _alternatives(cur: Cursor) -> None:
     """Read MariaDB's other methods: `OR plugin [USING|AS 'x' | USING PASSWORD('x')] ...`."""
     while True:
         cur.value()
         if cur.accept("AS") or cur.accept("USING"):
             if cur.accept("PASSWORD", "("):
-                cur.value()
-                cur.accept(")")
+                _password_call(cur)
             else:
-                cur.take()
+                _auth_string(cur.take())
         if not cur.accept("OR"):
             return
 
@@ -170,7 +129,7 @@ def _native_or_sha2(plugin: str, password: bytes) -> bytes:
     return to_text(HASHERS.get(plugin, make_sha2)(password)).encode()
 
 
-def _create_user(cur: _Cursor, where: str, result: Result) -> None:
+def _create_user(cur: Cursor, where: str, result: Result) -> None:
     cur.accept("IF", "NOT", "EXISTS")
     specs = []
     while True:
@@ -182,19 +141,18 @@ def _create_user(cur: _Cursor, where: str, result: Result) -> None:
         specs.append((user, host, outcome))
         if not cur.accept(","):
             break
-    rest = cur.tokens[cur.pos :]
-    if rest and rest[0].upper not in CREATE_USER_OPTIONS:
-        raise SqlSyntaxError(f"unexpected {rest[0].text!r} after the account name")
-    _options(rest, "after the account name")
-    words = [t.upper for t in rest]
+    options = cur.pos
+    read_options(cur, CREATE_USER_OPTIONS, "after the account name")
+    words = [t.upper for t in cur.tokens[options:]]
     locked = any(words[i : i + 2] == ["ACCOUNT", "LOCK"] for i in range(len(words)))
     for user, host, outcome in specs:
+        result.created[format_account(user, host)] = outcome
         if locked:
             outcome = "ACCOUNT LOCK: a locked account is not imported"
         _store(result, where, user, host, outcome)
 
 
-def _more_factors(cur: _Cursor) -> None:
+def _more_factors(cur: Cursor) -> None:
     """Read the second and third factors (`AND IDENTIFIED WITH plugin [BY|AS ...]`)."""
     while True:
         if not cur.accept("IDENTIFIED"):
@@ -204,9 +162,7 @@ def _more_factors(cur: _Cursor) -> None:
             return
 
 
-def _store(
-    result: Result, where: str, user: str, host: str, outcome: tuple[str, bytes] | str
-) -> None:
+def _store(result: Result, where: str, user: str, host: str, outcome: Outcome) -> None:
     name = format_account(user, host)
     if isinstance(outcome, str):
         result.not_translated.append(f"{where}: {name}: {outcome}")
@@ -229,10 +185,11 @@ def _store(
     )
 
 
-def _grant(cur: _Cursor, where: str, result: Result) -> None:
+def _grant(cur: Cursor, where: str, result: Result) -> None:
     """GRANT PROXY ON a TO b[, c] [WITH GRANT OPTION]; other GRANTs are skipped."""
     if not cur.accept("PROXY", "ON"):
-        _privileges(cur)
+        for name, outcome in _privileges(cur):
+            result.identified_by_grant.append((where, name, outcome))
         _upstream(cur, where, result)
         return
     proxied = format_account(*cur.account())
@@ -242,8 +199,7 @@ def _grant(cur: _Cursor, where: str, result: Result) -> None:
     while cur.accept(","):
         proxies.append(format_account(*cur.account()))
     cur.accept("WITH", "GRANT", "OPTION")
-    if cur.peek() is not None:
-        raise SqlSyntaxError(f"unexpected {cur.take().text!r} after GRANT PROXY ... TO")
+    read_options(cur, {}, "after GRANT PROXY ... TO")
     for proxy in proxies:
         proxied_by = result.grants.setdefault(proxy, [])
         if proxied not in proxied_by:  # SHOW GRANTS of a dump and a hand-written line
@@ -251,57 +207,42 @@ def _grant(cur: _Cursor, where: str, result: Result) -> None:
             result.grant_lines[(proxy, proxied)] = where
 
 
-def _privileges(cur: _Cursor) -> None:
-    """Read `GRANT privileges|roles [ON what] TO a[, b] [options]` to the end, so that text
-    after it that is not a GRANT's is reported."""
+def _privileges(cur: Cursor) -> list[tuple[str, Outcome]]:
+    """Read `GRANT privileges|roles [ON what] TO a [IDENTIFIED ...][, b ...] [options]` to
+    the end, so that text after it that is not a GRANT's is reported; the accounts whose
+    password it sets (MariaDB, MySQL 5.7: SHOW GRANTS prints IDENTIFIED BY PASSWORD)."""
     ends = [i for i, t in enumerate(cur.tokens) if i >= cur.pos and t.upper == "TO"]
     if not ends:
         raise SqlSyntaxError("GRANT ... needs TO")
     cur.pos = ends[0] + 1
-    cur.account()
-    while cur.accept(","):
-        cur.account()
-    after = cur.tokens[cur.pos :]
-    if after and after[0].upper not in GRANT_OPTIONS:
-        raise SqlSyntaxError(f"unexpected {after[0].text!r} after GRANT ... TO")
-    _options(after, "after GRANT ... TO")
+    identified = []
+    while True:
+        name = format_account(*cur.account())
+        if cur.accept("IDENTIFIED"):
+            identified.append((name, _identified(cur)))
+        if not cur.accept(","):
+            break
+    read_options(cur, GRANT_OPTIONS, "after GRANT ... TO")
+    return identified
 
 
-def _options(tokens: list[Token], where: str) -> None:
-    """Raise on the first token that is neither an option's word nor a value after one."""
-    previous = ""
-    for token in tokens:
-        known = token.upper in OPTION_WORDS or token.text in ",@()"
-        number = token.kind == "word" and token.text.replace(".", "").isdigit()
-        if not (known or number or previous in TAKES_VALUE):
-            raise SqlSyntaxError(f"unexpected {token.text!r} {where}")
-        previous = token.upper or token.text
-
-
-def _upstream(_cur: _Cursor, where: str, result: Result) -> None:
+def _upstream(_cur: Cursor, where: str, result: Result) -> None:
     result.skipped.append(f"{where}: privileges stay on the upstream server")
 
 
-def _accounts_then_options(cur: _Cursor, where: str) -> None:
-    """`a[, b]` and then nothing but options (`WITH ADMIN ...`)."""
-    cur.account()
-    while cur.accept(","):
-        cur.account()
-    _options(cur.tokens[cur.pos :], where)
-
-
-def _default_role(cur: _Cursor, where: str, result: Result) -> None:
-    """SET DEFAULT ROLE roles FOR a (MariaDB) or TO a[, b] (MySQL 8)."""
-    ends = [i for i, t in enumerate(cur.tokens) if i >= cur.pos and t.upper in ("FOR", "TO")]
-    if ends:
-        cur.pos = ends[0] + 1
-        _accounts_then_options(cur, "after SET DEFAULT ROLE ... FOR")
+def _default_role(cur: Cursor, where: str, result: Result) -> None:
+    """SET DEFAULT ROLE {NONE | ALL | role[, role]} [FOR a] (MariaDB) or TO a[, b] (MySQL 8)."""
+    cur.accounts()
+    if cur.accept("FOR") or cur.accept("TO"):
+        cur.accounts()
+    read_options(cur, {}, "after SET DEFAULT ROLE")
     _upstream(cur, where, result)
 
 
-def _role(cur: _Cursor, where: str, result: Result) -> None:
+def _role(cur: Cursor, where: str, result: Result) -> None:
     cur.accept("IF", "NOT", "EXISTS")
-    _accounts_then_options(cur, "after CREATE ROLE")
+    cur.accounts()
+    read_options(cur, ROLE_OPTIONS, "after CREATE ROLE")
     result.skipped.append(
         f"{where}: a role is not an account: it and its privileges stay on the upstream server"
     )
@@ -319,12 +260,12 @@ def _to_line(statement: list[Token]) -> str:
     return f" (to line {last})" if last > statement[0].line else ""
 
 
-def _change(cur: _Cursor, where: str) -> str:
+def _change(cur: Cursor, where: str) -> str:
     """'file:line: ALTER USER (to line N)': a statement that changes accounts."""
     return f"{where}: {' '.join(t.upper for t in cur.tokens[:2])}{_to_line(cur.tokens)}"
 
 
-def _account_change(cur: _Cursor, where: str, result: Result) -> None:
+def _account_change(cur: Cursor, where: str, result: Result) -> None:
     """ALTER USER, DROP USER, RENAME USER: every account they name (the first name of each
     comma-separated part, and after RENAME's TO) is changed after its CREATE USER."""
     change = _change(cur, where)
@@ -343,14 +284,15 @@ def _account_change(cur: _Cursor, where: str, result: Result) -> None:
         result.changed.setdefault(name, []).append(change)
 
 
-def _set_password(cur: _Cursor, where: str, result: Result) -> None:
+def _set_password(cur: Cursor, where: str, result: Result) -> None:
     change = _change(cur, where)
     if not cur.accept("FOR"):
         raise SqlSyntaxError("SET PASSWORD without FOR changes the password of whoever runs it")
     result.changed.setdefault(format_account(*cur.account()), []).append(change)
+    cur.pos = len(cur.tokens)  # the new password: the account is reported as changed
 
 
-Handler = Callable[[_Cursor, str, Result], None]
+Handler = Callable[[Cursor, str, Result], None]
 HANDLERS: dict[tuple[str, ...], Handler] = {
     ("CREATE", "USER"): _create_user,
     ("CREATE", "OR", "REPLACE", "USER"): _create_user,
@@ -372,10 +314,11 @@ def _statement(statement: list[Token], where: str, result: Result) -> None:
         raise SqlSyntaxError(
             f"'{inside.text} ...' inside the statement '{words} ...' (a missing ';'?)"
         )
-    cur = _Cursor(statement)
+    cur = Cursor(statement)
     for opener, handler in HANDLERS.items():
         if cur.accept(*opener):
             handler(cur, where, result)
+            read_options(cur, {}, f"at the end of '{words} ...'")  # every token is read
             return
     result.skipped.append(
         f"{where}: '{words} ...'{_to_line(statement)} is not CREATE USER or GRANT PROXY"
@@ -392,9 +335,27 @@ def import_sql(sql: str, source: str = "-") -> Result:
             _statement(statement, where, result)
         except SqlSyntaxError as exc:
             result.not_translated.append(f"{where}: cannot parse: {exc}")
+    _passwords_set_by_grants(result)
     _drop_changed_accounts(result)
     _drop_orphan_grants(result)
     return result
+
+
+NO_CREATE_USER = (
+    "GRANT ... IDENTIFIED sets its password, but no CREATE USER for it is in the text: "
+    "import what SHOW CREATE USER prints for it (docs/migration.md)"
+)
+
+
+def _passwords_set_by_grants(result: Result) -> None:
+    """A GRANT ... IDENTIFIED that says what the account's CREATE USER said (SHOW GRANTS on
+    MariaDB repeats the hash) changes nothing; one that says otherwise changes the account
+    (reported as an ALTER USER is); one for an account no CREATE USER made is reported."""
+    for where, name, outcome in result.identified_by_grant:
+        if name not in result.created:
+            result.not_translated.append(f"{where}: {name}: {NO_CREATE_USER}")
+        elif result.created[name] != outcome:
+            result.changed.setdefault(name, []).append(f"{where}: GRANT ... IDENTIFIED")
 
 
 def _drop_changed_accounts(result: Result) -> None:

@@ -10,7 +10,10 @@ an opener."""
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
+
+from bridge.mapping.names import unquote
 
 _TOKEN = re.compile(
     r"""\s+|--[^\n]*|\#[^\n]*|/\*.*?\*/
@@ -102,3 +105,76 @@ def embedded_opener(statement: list[Token]) -> Token | None:
         if opens_statement(statement, i):
             return statement[i]
     return None
+
+
+class Cursor:
+    """A statement's tokens, read left to right by the statement's grammar."""
+
+    def __init__(self, tokens: list[Token]) -> None:
+        self.tokens, self.pos = tokens, 0
+
+    def peek(self, ahead: int = 0) -> Token | None:
+        i = self.pos + ahead
+        return self.tokens[i] if i < len(self.tokens) else None
+
+    def take(self) -> Token:
+        token = self.peek()
+        if token is None:
+            raise SqlSyntaxError("the statement ends too early")
+        self.pos += 1
+        return token
+
+    def accept(self, *words: str) -> bool:
+        """Consume the words if they come next (case-insensitive)."""
+        for i, word in enumerate(words):
+            token = self.peek(i)
+            if token is None or (token.upper != word and token.text != word):
+                return False
+        self.pos += len(words)
+        return True
+
+    def one_of(self, words: Iterable[str], after: str) -> str:
+        """The next word, which must be one of `words`."""
+        choices = tuple(words)
+        token = self.peek()
+        word = None if token is None else token.upper or token.text
+        if token is None or word not in choices:
+            said = "the end" if token is None else repr(token.text)
+            raise SqlSyntaxError(f"{after} must be followed by {' or '.join(choices)}, not {said}")
+        self.pos += 1
+        return token.upper or token.text
+
+    def value(self) -> str:
+        token = self.take()
+        if token.kind not in ("string", "ident", "word"):
+            raise SqlSyntaxError(f"expected a name or string, got {token.text!r}")
+        return unquote(token.text)
+
+    def string(self, after: str) -> str:
+        """A quoted string ('x' or "x"), as after BY or COMMENT."""
+        token = self.take()
+        if token.kind != "string":
+            raise SqlSyntaxError(f"{after} must be followed by a quoted string, not {token.text!r}")
+        return unquote(token.text)
+
+    def number(self, after: str) -> str:
+        token = self.take()
+        if token.kind != "word" or not token.text.replace(".", "", 1).isdigit():
+            raise SqlSyntaxError(f"{after} must be followed by a number, not {token.text!r}")
+        return token.text
+
+    def account(self) -> tuple[str, str]:
+        user = self.value()
+        if self.accept("@"):
+            return user, self.value()
+        if "@" in user and self.tokens[self.pos - 1].kind == "word":
+            name, _, host = user.partition("@")
+            return name, host
+        return user, "%"
+
+    def accounts(self) -> list[tuple[str, str]]:
+        """`a[, b ...]`."""
+        names = [self.account()]
+        while self.accept(","):
+            names.append(self.account())
+        return names

@@ -247,7 +247,8 @@ def test_every_option_mysql_8_and_mariadb_print_after_the_account_is_understood(
         f"CREATE USER `n`@`%` IDENTIFIED BY PASSWORD '{NATIVE}' REQUIRE SSL"
         " WITH MAX_STATEMENT_TIME 1.5 PASSWORD EXPIRE NEVER\n"
         "GRANT SELECT (`c`) ON `db`.`t` TO `n`@`%` AS `root`@`localhost` WITH ROLE DEFAULT\n"
-        "GRANT USAGE ON *.* TO `n`@`%` IDENTIFIED VIA pam USING 'svc' OR unix_socket\n"
+        f"GRANT USAGE ON *.* TO `n`@`%` IDENTIFIED BY PASSWORD '{NATIVE}' WITH GRANT OPTION"
+        " MAX_QUERIES_PER_HOUR 3 MAX_STATEMENT_TIME 1.500000\n"  # as MariaDB's SHOW GRANTS
     )
     result = import_sql(sql, "f.sql")
     assert result.not_translated == []
