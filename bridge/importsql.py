@@ -38,6 +38,8 @@ SEVERAL_FACTORS = (
 
 # (plugin, authentication_string), or the reason the account cannot be imported
 Outcome = tuple[str, bytes] | str
+# REQUIRE options that ask the client for a certificate, which the bridge does not check
+CERTIFICATE_OPTIONS = frozenset({"X509", "ISSUER", "SUBJECT"})
 
 
 @dataclass
@@ -144,12 +146,30 @@ def _create_user(cur: Cursor, where: str, result: Result) -> None:
     options = cur.pos
     read_options(cur, CREATE_USER_OPTIONS, "after the account name")
     words = [t.upper for t in cur.tokens[options:]]
-    locked = any(words[i : i + 2] == ["ACCOUNT", "LOCK"] for i in range(len(words)))
+    refusal = _refusing_option(words)
     for user, host, outcome in specs:
         result.created[format_account(user, host)] = outcome
-        if locked:
-            outcome = "ACCOUNT LOCK: a locked account is not imported"
+        if refusal is not None:
+            outcome = refusal
+        elif "REQUIRE" in words and {"SSL", "CIPHER"}.intersection(words):
+            result.skipped.append(
+                f"{where}: {format_account(user, host)}: REQUIRE SSL is not carried over (the "
+                "bridge requires TLS of every client with server.require_secure_transport)"
+            )
         _store(result, where, user, host, outcome)
+
+
+def _refusing_option(words: list[str]) -> str | None:
+    """Why an option keeps the account out: imported, it would log in with less than it
+    needed on the server (a locked account, a client certificate)."""
+    if any(words[i : i + 2] == ["ACCOUNT", "LOCK"] for i in range(len(words))):
+        return "ACCOUNT LOCK: a locked account is not imported"
+    if "REQUIRE" in words and (needs := CERTIFICATE_OPTIONS.intersection(words)):
+        return (
+            f"REQUIRE {' '.join(sorted(needs))}: the bridge checks no client certificate; "
+            "imported, the account would log in with its password alone"
+        )
+    return None
 
 
 def _more_factors(cur: Cursor) -> None:

@@ -85,13 +85,17 @@ def test_every_option_mariadb_prints_is_understood(plain_mariadb: MariaDB, tmp_p
         # SHOW GRANTS repeats opt1's and opt3's hashes: IDENTIFIED ... after TO.
         assert "GRANT USAGE ON *.* TO `opt1`@`%` IDENTIFIED BY PASSWORD '*" in text
         done = import_sql(tmp_path)
-        assert done.returncode == 1  # the locked account, and only it
+        assert done.returncode == 1  # the certificate's account and the locked one, only they
         assert [line for line in done.stderr.splitlines() if line.startswith("NOT")] == [
+            f"NOT TRANSLATED: users.sql:{_line(text, 'opt2')}: 'opt2'@'%': REQUIRE ISSUER "
+            "SUBJECT: the bridge checks no client certificate; imported, the account would "
+            "log in with its password alone",
             f"NOT TRANSLATED: users.sql:{_line(text, 'opt4')}: 'opt4'@'%': ACCOUNT LOCK: a "
-            "locked account is not imported"
+            "locked account is not imported",
         ], done.stderr
+        assert f"users.sql:{_line(text, 'opt1')}: 'opt1'@'%': REQUIRE SSL is not" in done.stderr
         imported = (tmp_path / "accounts.yaml").read_text()
-        for user in ("opt1", "opt2", "opt3", "opt5"):
+        for user in ("opt1", "opt3", "opt5"):
             assert f"user: {user}\n" in imported
 
         # A GRANT that sets another password: the dump's CREATE USER says the old one.
