@@ -551,13 +551,25 @@ def _describe(
 ) -> Iterator[str]:
     for err in errors.errors():
         loc = [p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-"))]
-        mark = mark_at(root, loc)
+        mark = _nearest_mark(root, loc)
         line = f":{start_line(mark) + 1}" if mark is not None else ""
         key = key_path(loc) or "(top level)"
         message = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
             message = "unknown key" + _suggestion(model, loc) if loc else "unknown key"
+        elif err["type"] == "missing":
+            message = "missing (required)"
         yield f"{path}{line}: {key}: {message}"
+
+
+def _nearest_mark(root: Mark | None, loc: list[int | str]) -> Mark | None:
+    """The marks at a key path, or at the nearest enclosing key that is in the file (a
+    missing key: the line of the item it is missing from)."""
+    for depth in range(len(loc), -1, -1):
+        mark = mark_at(root, loc[:depth])
+        if mark is not None:
+            return mark
+    return None
 
 
 def _parse(text: str) -> tuple[Any, Mark | None]:

@@ -100,6 +100,17 @@ def test_a_credentials_name_yaml_reads_as_no_text_is_refused_not_guessed(
     assert load_credentials(creds) == {"ok": b"a", key: b"b"}
 
 
+def test_a_missing_key_is_named_at_the_line_of_the_item_it_is_missing_from(
+    tmp_path: Path,
+) -> None:
+    accounts = write(tmp_path / "a.yaml", "accounts:\n  - {user: a, host: '%', plugin: x}\n"
+                     "proxy_grants:\n  - {proxy: \"'a'@'%'\", proxied: [\"'b'@'%'\"]}\n"
+                     "  - {proxied: [\"'b'@'%'\"]}\n")  # fmt: skip
+    with pytest.raises(ConfigError) as caught:
+        load_accounts((accounts,))
+    assert f"{accounts}:5: proxy_grants[1].proxy: missing (required)" in str(caught.value)
+
+
 def test_unknown_key_suggests_the_key_meant(conf: Path) -> None:
     write(conf, "upstream: {adress: 'db:3306', credentials: creds.yaml, tls: {mod: required}}\n"
                 "lgo: {level: info}\nlisten: {tcp: ['127.0.0.1:1'], unixx: /tmp/x}\n")  # fmt: skip

@@ -183,7 +183,7 @@ def test_hash_password_command_makes_hashes_the_bridge_accepts(make_bridge: Make
 def test_serve_refuses_a_broken_config(tmp_path: Path) -> None:
     (tmp_path / "bridge.yaml").write_text("upstream: {}\n")
     done = run_cli("serve", "-c", str(tmp_path / "bridge.yaml"))
-    assert done.returncode == 1 and "upstream.credentials: Field required" in done.stderr
+    assert done.returncode == 1 and "upstream.credentials: missing (required)" in done.stderr
 
 
 SSL_CIPHER = "SELECT VARIABLE_VALUE FROM information_schema.SESSION_STATUS WHERE VARIABLE_NAME = 'Ssl_cipher'"
