@@ -38,6 +38,9 @@ class PacketIO:
         self.conn = conn
         self.max_payload = max_payload  # the handshake's packet limit
         self.seq = 0
+        # ERR packets carry '#' and the SQLSTATE: false once the client's handshake said
+        # it does not speak the 4.1 protocol (set from each handshake packet it sends)
+        self.protocol_41 = True
 
     async def read(self) -> Packet:
         packet = await self.conn.read_packet(self.max_payload)
@@ -50,7 +53,7 @@ class PacketIO:
         self.seq = self.conn.send_packet(payload, self.seq)
 
     def send_error(self, exc: BridgeError) -> None:
-        self.send(build_err(exc.to_err()))
+        self.send(build_err(exc.to_err(), self.protocol_41))
 
 
 class AuthExchange:

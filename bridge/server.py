@@ -142,7 +142,9 @@ class BridgeServer:
         source = self._source(conn)
         if self._stop.is_set() or not self.slots.admit(source, self.runtime.config.server):
             self.metrics.refused_connections.inc()
-            conn.send_packet(build_err(TooManyConnections().to_err()), 0)
+            # Before the greeting the client has said nothing: as MariaDB 10.11 refuses a
+            # connection over its limit there, `ff 10 04 Too many connections`, no SQLSTATE.
+            conn.send_packet(build_err(TooManyConnections().to_err(), protocol_41=False), 0)
             conn.close()
             return
         session = Session(self, conn, conn.kind, self._ids.take(self.registry))

@@ -40,6 +40,7 @@ from bridge.protocol.packets import (
     HandshakeV10,
     build_handshake_v10,
     encode_attrs_block,
+    err_has_sqlstate,
     is_ssl_request,
     parse_handshake_response41,
     parse_ssl_request,
@@ -218,10 +219,10 @@ class Session:
         nonce = new_nonce()
         greeting = self._greeting(nonce)
         self.io.send(build_handshake_v10(greeting))
-        packet = await self.io.read()
+        packet = await self._handshake_packet()
         if is_ssl_request(packet.payload):
             await self._upgrade_tls(packet)
-            packet = await self.io.read()
+            packet = await self._handshake_packet()
         hello = parse_handshake_response41(packet.payload)
         if hello.capabilities & REQUIRED_FROM_CLIENT != REQUIRED_FROM_CLIENT:
             raise ProtocolError("client does not speak the 4.1 protocol with secure connection")
@@ -230,6 +231,13 @@ class Session:
             raise ProtocolError("connection attributes over 64 KiB")
         self._check_secure_transport()
         return hello, nonce
+
+    async def _handshake_packet(self) -> Packet:
+        """The client's SSLRequest or HandshakeResponse; a refusal of it is worded for the
+        protocol the client announced in it (no SQLSTATE for a pre-4.1 client)."""
+        packet = await self.io.read()
+        self.io.protocol_41 = err_has_sqlstate(packet.payload)
+        return packet
 
     def _greeting(self, nonce: bytes) -> HandshakeV10:
         profile = self.ctx.profile

@@ -129,14 +129,15 @@ class HandshakeResponse41:
 
 
 def _parse_fixed_head(r: Reader) -> tuple[int, int, int]:
-    caps = r.u32()  # int<4> client_flag
+    caps = r.u16()  # int<4> client_flag; before 4.1 (HandshakeResponse320) only int<2>
+    if not caps & C.CLIENT_PROTOCOL_41:
+        raise ProtocolError("pre-4.1 clients are not supported")
+    caps |= r.u16() << 16
     max_packet = r.u32()  # int<4> max_packet_size
     charset = r.u8()  # int<1> character_set
     filler = r.take(23)  # string[23] filler (MariaDB: int<4> ext caps in the last 4)
     if _has_mariadb_ext(caps):
         caps |= int.from_bytes(filler[19:], "little") << 32
-    if not caps & C.CLIENT_PROTOCOL_41:
-        raise ProtocolError("pre-4.1 clients are not supported")
     return caps, max_packet, charset
 
 
@@ -317,15 +318,22 @@ class ErrPacket:
     message: str
 
 
-def build_err(err: ErrPacket) -> bytes:
-    # int<1> 0xFF, int<2> error code, '#' + string[5] SQLSTATE, string<EOF> message
-    return (
-        b"\xff"
-        + uint_bytes(err.errno, 2)
-        + b"#"
-        + err.sqlstate.encode()[:5]
-        + err.message.encode("utf-8")
-    )
+def build_err(err: ErrPacket, protocol_41: bool = True) -> bytes:
+    """int<1> 0xFF, int<2> error code, then for a client that set CLIENT_PROTOCOL_41 '#' and
+    string[5] SQLSTATE, then string<EOF> message. mysqld decides by the same bit: a client
+    without it reads the message right after the error code."""
+    sqlstate = b"#" + err.sqlstate.encode()[:5] if protocol_41 else b""
+    return b"\xff" + uint_bytes(err.errno, 2) + sqlstate + err.message.encode("utf-8")
+
+
+def err_has_sqlstate(handshake_packet: bytes) -> bool:
+    """Whether an ERR answering this packet of the client's handshake (its SSLRequest or
+    HandshakeResponse) carries the SQLSTATE: the client's CLIENT_PROTOCOL_41 bit, in its
+    first two bytes in both the 4.1 and the older (int<2> flags) layout. A packet too short
+    to hold them: yes, as MariaDB 10.11 answers one (`ff 13 04 #08S01 Bad handshake`)."""
+    if len(handshake_packet) < 2:
+        return True
+    return bool(int.from_bytes(handshake_packet[:2], "little") & C.CLIENT_PROTOCOL_41)
 
 
 def parse_err(payload: bytes) -> ErrPacket:

@@ -80,8 +80,10 @@ def test_max_connections(make_bridge: MakeBridge) -> None:
     second = connect("mysqlclient", bridge, "nat", "nat-pw", "tcp")
     raw = Raw.connect(bridge.port)
     seq, payload = raw.read()
-    err = parse_err(payload)
-    assert (seq, err.errno, err.sqlstate, err.message) == (0, 1040, "08004", "Too many connections")
+    # before its greeting, as MariaDB 10.11 refuses a connection over max_connections: no
+    # SQLSTATE (the client has not said which protocol it speaks)
+    assert (seq, payload) == (0, b"\xff\x10\x04Too many connections")
+    assert parse_err(payload).errno == 1040
     assert raw.closed()
     assert scalar(first, "SELECT 1") == 1  # the others keep working
     first.close()
