@@ -56,7 +56,7 @@ from bridge.upstream.login import (
     upstream_capabilities,
 )
 from bridge.upstream.pool import PoolKey, close_upstream
-from bridge.upstream.relay import Relay
+from bridge.upstream.relay import OutOfStep, Relay
 from bridge.upstream.request import (
     Origin,
     init_statements,
@@ -121,6 +121,10 @@ class Session:
             self.io.send_error(exc)
         except ProtocolError as exc:
             self._refuse_malformed(exc)
+        except OutOfStep as exc:
+            self.log.warning("connection closed: a command the bridge answers itself was "
+                             "pipelined behind others, and %s", exc)  # fmt: skip
+            self.attempts.finish(f"out of step: {exc}")
         except TimeoutError:
             what = "handshake" if self.upstream is None else "COM_CHANGE_USER"
             self.log.info("%s not finished in time: connection closed", what)
@@ -182,25 +186,31 @@ class Session:
         await self._relay(self.upstream, self.auth)
 
     async def _relay(self, upstream: UpstreamSession, auth: Authenticator) -> None:
-        kill = KillTranslator(self.ctx.registry, self.conn, upstream.conn, self.log,
-                              self.ctx.remote_upstream_id)  # fmt: skip
-        if not self.ctx.registry.add(self.id, upstream.greeting.connection_id):
-            self.log.warning("session registry full: KILL %d will not find this session", self.id)
-        change_user = ChangeUserHandler(self, auth)
         server = self.rt.config.server
 
         async def held(packet: Packet) -> None:
             command = packet.payload[0]
             if command == Command.COM_CHANGE_USER:
+                await relay.settle()  # the answers to the client's earlier commands first
                 await change_user.handle(packet)
+                relay.note_idle()  # the bridge's own exchange upstream, if any, is over
             elif command == Command.COM_PROCESS_KILL:
                 await kill.process_kill(packet)
             else:
                 await kill.query(packet)
 
-        self.relay = Relay(self.conn, upstream.conn, held, HELD_QUERY_LIMIT,
-                           server.max_handshake_packet, server.change_user_timeout)  # fmt: skip
-        await self.relay.run()
+        relay = Relay(self.conn, upstream.conn, held, HELD_QUERY_LIMIT,
+                      server.max_handshake_packet, server.change_user_timeout,
+                      upstream.capabilities, server.change_user_timeout)  # fmt: skip
+        # What the bridge answers itself goes out after the answers to every command the
+        # client sent before it (relay.settle), as mysqld answers in order.
+        kill = KillTranslator(self.ctx.registry, self.conn, upstream.conn, self.log,
+                              self.ctx.remote_upstream_id, relay.settle)  # fmt: skip
+        if not self.ctx.registry.add(self.id, upstream.greeting.connection_id):
+            self.log.warning("session registry full: KILL %d will not find this session", self.id)
+        change_user = ChangeUserHandler(self, auth)
+        self.relay = relay
+        await relay.run()
 
     # --- steps ------------------------------------------------------------------------------
 

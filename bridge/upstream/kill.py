@@ -20,7 +20,7 @@ from bridge.registry import SessionRegistry
 
 
 class KillTranslator:
-    __slots__ = ("client", "log", "registry", "remote", "upstream")
+    __slots__ = ("client", "log", "registry", "remote", "settle", "upstream")
 
     def __init__(
         self,
@@ -29,9 +29,13 @@ class KillTranslator:
         upstream: Conn,
         log: logging.LoggerAdapter[logging.Logger],
         remote: Callable[[int], Awaitable[int | None]] | None = None,
+        settle: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
-        """`remote`: finds a session another worker or instance holds (shared state)."""
+        """`remote`: finds a session another worker or instance holds (shared state);
+        `settle`: returns once the answers to the client's earlier commands are relayed
+        (the bridge's own refusal comes after them)."""
         self.registry = registry
+        self.settle = settle
         self.remote = remote
         self.client = client
         self.upstream = upstream
@@ -45,7 +49,7 @@ class KillTranslator:
             self.upstream.send_packet(packet.payload, 0)
         elif kill.action == "refuse":
             self.log.info("KILL refused: %s", kill.reason)
-            self._reply(packet, KillNotSupported())
+            await self._reply(packet, KillNotSupported())
         else:
             thread = await self._thread(packet, kill.target)
             if thread is not None:
@@ -70,8 +74,10 @@ class KillTranslator:
             thread = await self.remote(target)
         if thread is None:
             self.log.info("KILL of connection id %d, which the bridge does not know", target)
-            self._reply(packet, UnknownThread(target))
+            await self._reply(packet, UnknownThread(target))
         return thread
 
-    def _reply(self, packet: Packet, error: BridgeError) -> None:
+    async def _reply(self, packet: Packet, error: BridgeError) -> None:
+        if self.settle is not None:
+            await self.settle()
         self.client.send_packet(build_err(error.to_err()), (packet.last_seq + 1) & 0xFF)

@@ -5,21 +5,35 @@ that only looks at packet headers, to hand the commands the session handles itse
 (COM_CHANGE_USER, KILL) to the session; a COM_QUIT ends the relay without being passed on,
 so the session can give the upstream connection back to the pool. Flow control:
 when one side's writes back up, the other side's reading pauses.
+
+A held command the bridge answers itself must wait for the answers to every command the
+client sent before it, as mysqld answers in order: `settle()` (bridge/protocol/sync.py)
+relays them first. Until something is forwarded after the login (or after the last
+settle), there is nothing to wait for and it costs nothing.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import Awaitable, Callable
 
-from bridge.netio import Conn
+from bridge.netio import Conn, ConnectionClosed
 from bridge.protocol.constants import HEADER_SIZE, Command
+from bridge.protocol.errors import ProtocolError
 from bridge.protocol.framing import Packet
+from bridge.protocol.packets import build_com_query
 from bridge.protocol.scanner import CommandScanner
+from bridge.protocol.sync import TOKEN_SIZE, SyncPoint, sync_query
 
 CommandHandler = Callable[[Packet], Awaitable[None]]
 # Held commands that are small by nature: their own size limit and deadline.
 _BOUNDED = frozenset({int(Command.COM_CHANGE_USER), int(Command.COM_PROCESS_KILL)})
+
+
+class OutOfStep(Exception):
+    """The upstream's answers to the client's earlier commands could not be told apart
+    from what comes after them: the session cannot go on."""
 
 
 class Relay:
@@ -27,6 +41,7 @@ class Relay:
         "_client_write",
         "_failure",
         "_held_kind",
+        "_idle_mark",
         "_intercept",
         "_upstream_write",
         "client",
@@ -36,18 +51,25 @@ class Relay:
         "on_command",
         "quit",
         "scanner",
+        "settle_timeout",
         "upstream",
+        "upstream_caps",
     )  # fmt: skip
 
     def __init__(
         self, client: Conn, upstream: Conn, on_command: CommandHandler, max_packet: int,
         command_packet: int | None = None, command_timeout: float | None = None,
+        upstream_caps: int = 0, settle_timeout: float = 10.0,
     ) -> None:  # fmt: skip
         """`max_packet` bounds a held query. A held COM_CHANGE_USER or COM_PROCESS_KILL is
         bounded by `command_packet` and must arrive whole within `command_timeout` of its
-        first bytes (None: as a query, no deadline)."""
+        first bytes (None: as a query, no deadline). `upstream_caps`: the upstream leg's
+        capabilities; `settle_timeout`: the longest the upstream may go quiet in settle()."""
         self.client = client
         self.upstream = upstream
+        self.upstream_caps = upstream_caps
+        self.settle_timeout = settle_timeout
+        self._idle_mark = upstream.bytes_out  # logged in: nothing under way upstream
         self.on_command = on_command
         self.max_packet = max_packet
         self.command_packet = command_packet or max_packet
@@ -114,6 +136,61 @@ class Relay:
         self.upstream.on_pause = self.client.on_pause = None
         self.upstream.pause_reading(False)
         self.client.close()
+
+    def note_idle(self) -> None:
+        """Nothing is under way upstream (the bridge's own exchange there just ended)."""
+        self._idle_mark = self.upstream.bytes_out
+
+    async def settle(self) -> None:
+        """Return once the upstream has answered every command forwarded so far, its
+        answers relayed to the client. OutOfStep when they cannot be told apart from the
+        sync query's, or the upstream goes quiet for settle_timeout before it answers."""
+        if self.upstream.bytes_out == self._idle_mark:
+            return  # nothing forwarded since the upstream was last idle
+        token = os.urandom(TOKEN_SIZE)
+        sync = SyncPoint(token)
+        done: asyncio.Future[None] = self.client.loop.create_future()
+
+        def feed(data: bytes) -> None:
+            if done.done():
+                return
+            try:
+                relay, finished = sync.feed(data)
+            except ProtocolError as exc:
+                done.set_exception(OutOfStep(str(exc)))
+                return
+            if relay:
+                self.client.write(relay)
+            if finished:
+                done.set_result(None)
+
+        self.upstream.send_packet(build_com_query(sync_query(token), self.upstream_caps), 0)
+        self.upstream.sink = feed
+        try:
+            if self.upstream.has_buffered():
+                feed(self.upstream.take_buffered())
+            await self._until_settled(done, sync)
+        finally:
+            self.upstream.sink = None
+        self.note_idle()
+
+    async def _until_settled(self, done: asyncio.Future[None], sync: SyncPoint) -> None:
+        """Wait for `done`, as long as the upstream keeps sending or answers within
+        settle_timeout of going quiet."""
+        watched = {done, self.upstream.closed, self.client.closed}
+        seen = -1
+        while not done.done():
+            if self.upstream.closed.done() or self.client.closed.done():
+                raise ConnectionClosed("a leg closed before the upstream's answers were in")
+            if sync.received == seen:
+                raise OutOfStep(
+                    f"the upstream sent nothing for {self.settle_timeout:g} s while the client's "
+                    "earlier commands were still being answered"
+                )
+            seen = sync.received
+            await asyncio.wait(watched, timeout=self.settle_timeout,
+                               return_when=asyncio.FIRST_COMPLETED)  # fmt: skip
+        done.result()
 
     async def _held_command(self) -> None:
         try:
