@@ -216,5 +216,6 @@ def test_an_upstream_silent_past_the_deadline_ends_the_session(make_bridge: Make
     assert raw.closed()
     raw.close()
     assert "pipelined behind others, and the upstream sent nothing for 1 s" in bridge.log
+    assert "kept for" not in bridge.log  # closed, never given to the pool
     with closing(connect("pymysql", bridge, "nat", "nat-pw", "tcp")) as other:
         assert scalar(other, "SELECT CURRENT_USER()") == "nat@%"
