@@ -204,7 +204,8 @@ class Relay:
             raise
         except BaseException as exc:  # the session decides; the relay ends
             self._failure = exc
-            self.client.close()
+            if not isinstance(exc, ProtocolError):  # else the session answers it first (1153)
+                self.client.close()
             self.upstream.close()
             return
         self.scanner = CommandScanner()

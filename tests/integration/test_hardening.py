@@ -146,6 +146,27 @@ def test_huge_change_user_is_refused_from_its_header_and_others_are_not_stalled(
     other.close()
 
 
+def test_an_oversized_change_user_is_answered_1153_before_the_close(
+    make_bridge: MakeBridge,
+) -> None:
+    """As mysqld answers a packet over max_allowed_packet: ERR 1153 (08S01), then it closes;
+    the client sees why instead of a reset connection."""
+    bridge = make_bridge()
+    victim = connect("pymysql", bridge, "nat", "nat-pw", "tcp")
+    sock: socket.socket = victim._sock
+    sock.sendall(b"\x70\x11\x01\x00\x11")  # COM_CHANGE_USER of 70,000 bytes: over 64 KiB
+    sock.settimeout(5)
+    data = b""
+    with contextlib.suppress(OSError):
+        while chunk := sock.recv(4096):
+            data += chunk
+    assert data[3] == 1  # the answer to a command that began at sequence id 0
+    err = parse_err(data[4 : 4 + int.from_bytes(data[:3], "little")])
+    assert (err.errno, err.sqlstate) == (1153, "08S01")
+    assert err.message == "Got a packet bigger than 'max_allowed_packet' bytes"
+    bridge.wait_log("refused: packet of 70000+ bytes exceeds the limit of 65536")
+
+
 def test_reading_stops_while_a_throttled_handshake_waits(make_bridge: MakeBridge) -> None:
     bridge = make_bridge(
         protection={"failed_login_threshold": 1, "min_delay": 3, "count_by": "address"}
