@@ -5,6 +5,11 @@ COM_QUERY whose first byte may start a KILL statement), without parsing anything
 A packet starts a command when its sequence id is 0, it does not continue a 16 MiB packet,
 and it does not continue a run of client packets whose ids wrapped past 255 (LOAD DATA
 LOCAL INFILE streams). Any server output in between marks a fresh command boundary.
+
+A LOAD DATA stream ends with an empty packet (one that does not end a 16 MiB packet): after
+it the server reads a command. So an empty packet with id 255 ends the run, and a packet
+with id 0 right behind it (a client need not wait for the server's OK) starts a command,
+as it does for the server; it must not pass as file data (it could be a COM_CHANGE_USER).
 """
 
 from __future__ import annotations
@@ -24,16 +29,16 @@ _QUERY_HEAD = HEADER_SIZE + 2  # header, command byte, the query's first byte
 
 
 class CommandScanner:
-    __slots__ = ("_continues", "_last_seq", "_pending", "_remaining")
+    __slots__ = ("_continues", "_pending", "_remaining", "_wrapping")
 
     def __init__(self) -> None:
         self._pending = b""  # an incomplete header (and first payload byte) held back
         self._remaining = 0  # payload bytes of the current packet still to pass
         self._continues = False  # the current packet is 0xFFFFFF long: another follows
-        self._last_seq: int | None = None
+        self._wrapping = False  # the last packet had id 255 and a packet with id 0 follows
 
     def server_spoke(self) -> None:
-        self._last_seq = None
+        self._wrapping = False
 
     def feed(self, data: bytes) -> tuple[bytes, bytes | None]:
         """Return (bytes to forward, held). `held` is None, or the bytes from the start of a
@@ -64,11 +69,12 @@ class CommandScanner:
                         return buf[:pos], buf[pos:]
                 elif command in _HELD:
                     return buf[:pos], buf[pos:]
+            ends_stream = length == 0 and not self._continues  # LOAD DATA's terminator
+            self._wrapping = seq == 0xFF and not ends_stream
             self._continues = length == MAX_PAYLOAD
-            self._last_seq = seq
             self._remaining = length
             pos += HEADER_SIZE
         return buf, None
 
     def _starts_command(self, seq: int) -> bool:
-        return seq == 0 and not self._continues and self._last_seq != 0xFF
+        return seq == 0 and not self._continues and not self._wrapping

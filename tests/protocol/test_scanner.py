@@ -60,6 +60,21 @@ def test_load_data_stream_whose_ids_wrap_is_not_a_command() -> None:
     assert run(scanner, [stream]) == (stream, None)
 
 
+def test_a_command_right_behind_a_load_data_terminator_with_id_255_is_held() -> None:
+    # The empty packet ends the file; the server reads the next packet as a command, even
+    # before it has answered the LOAD DATA: so must the scanner (not as wrapped file data).
+    load = b"".join(frame(b"row", seq) for seq in range(2, 255)) + frame(b"", 255)
+    assert run(CommandScanner(), [load + CHANGE_USER]) == (load, CHANGE_USER)
+
+
+def test_an_empty_packet_that_ends_a_16_mib_piece_does_not_end_the_stream() -> None:
+    # 0xFFFFFF bytes at id 254, then the empty packet that completes them at id 255: the
+    # file goes on, so the packet with id 0 is file data.
+    big = frame(b"\x11" * MAX_PAYLOAD, 254)[: 4 + MAX_PAYLOAD]
+    stream = frame(b"row", 253) + big + frame(b"", 255) + frame(b"\x11more", 0)
+    assert run(CommandScanner(), [stream]) == (stream, None)
+
+
 def test_server_output_makes_a_fresh_boundary() -> None:
     scanner = CommandScanner()
     load = b"".join(frame(b"row", seq & 0xFF) for seq in range(2, 256))  # ends on seq 255
