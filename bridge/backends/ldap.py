@@ -192,7 +192,12 @@ class LdapBackend:
     # --- in a worker thread ---------------------------------------------------------------
 
     def _authenticate(self, user: str, password: str, dn_part: str) -> LookupResult:
-        dn, attrs = self._user_dn(user, dn_part)
+        try:
+            dn, attrs = self._user_dn(user, dn_part)
+        except Denied:
+            with contextlib.suppress(Denied, BackendUnavailable):  # the denial stands
+                self._decoy_bind()
+            raise
         server = self._bind_as_user(dn, password)
         groups = self.cache.get(dn.lower())
         if groups is None:
@@ -228,6 +233,15 @@ class LdapBackend:
             refusal.resolved = (dn,)  # throttling counts the entry, however it was spelled
             raise refusal
         raise BackendUnavailable("no LDAP server answered")
+
+    def _decoy_bind(self) -> None:
+        """A name the search did not find costs what a wrong password costs: a bind on a
+        fresh connection (as a DN no entry has, with a random password), so that no timing
+        tells the names in the directory from the others. Its outcome is not used."""
+        dn = f"{self.config.user_search_attr}={secrets.token_hex(16)},{self._base()}"
+        for _, conn, _, _ in self._binds(dn, secrets.token_hex(24), "bind"):
+            _close(conn)
+            return
 
     def _binds(
         self, user: str | None, password: str | None, what: str
