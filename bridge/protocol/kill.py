@@ -39,6 +39,8 @@ _TOKEN = re.compile(
 )
 
 _KILL_WORD = re.compile(rb"kill", re.IGNORECASE)  # no statement is a KILL without it
+# How much of a query that may be a KILL is read: a KILL with its comments fits many times.
+PARSE_LIMIT = 4096
 _GATED = re.compile(rb"/\*M?!\d")  # a version-gated comment: two readings
 
 Action = Literal["translate", "forward", "refuse"]
@@ -62,11 +64,11 @@ def might_be_kill(first_sql_byte: int) -> bool:
     return first_sql_byte in KILL_START
 
 
-def _tokens(sql: bytes, gated_is_code: bool) -> list[bytes]:
+def _tokens(sql: bytes, gated_is_code: bool, cut: bool = False) -> list[bytes]:
     """Words, numbers and punctuation; whitespace, comments and executable-comment markers
     dropped. A version-gated comment (`/*!50700 ... */`) is code or a comment as the
     upstream's version decides: `gated_is_code` says which to assume. Raises ProtocolError on
-    an unterminated comment."""
+    an unterminated comment, unless `cut` (the start of a longer text: the tokens so far)."""
     out: list[bytes] = []
     skipping = False
     for match in _TOKEN.finditer(sql):
@@ -77,6 +79,8 @@ def _tokens(sql: bytes, gated_is_code: bool) -> list[bytes]:
             skipping = False
         elif kind in ("word", "number", "other") and not skipping:
             if sql.startswith(b"/*", match.start()):
+                if cut:
+                    return out
                 raise ProtocolError("unterminated comment")
             out.append(match.group())
     return out
@@ -99,6 +103,8 @@ def parse_kill(sql: bytes) -> Kill | None:
     upstream may skip) is refused: its number would reach the upstream untranslated."""
     if _KILL_WORD.search(sql) is None:
         return None  # the common case: a comment or spaces before some other statement
+    if len(sql) > PARSE_LIMIT:
+        return _long_query(sql[:PARSE_LIMIT])
     readings = []
     for gated_is_code in (True, False) if _GATED.search(sql) else (True,):
         try:
@@ -110,6 +116,20 @@ def parse_kill(sql: bytes) -> Kill | None:
     if not _hidden_kill(readings) and (skipped is None or skipped == kill):
         return kill
     return Kill("refuse", reason="KILL needs a connection id as a plain number, alone in its query")
+
+
+def _long_query(head: bytes) -> Kill | None:
+    """A query longer than PARSE_LIMIT, read only as far as `head`: no KILL the bridge can
+    translate is that long, and reading all of it (a client chooses how long, up to 1 GiB)
+    would hold the event loop and memory many times its size. Refused when it starts with
+    KILL, when `head` shows no whole first word, or when a KILL hides in `head`; otherwise
+    passed on (a KILL further on reaches the upstream as one behind a statement the bridge
+    does not hold does: the upstream's privileges decide)."""
+    gated = _GATED.search(head) is not None
+    readings = [_tokens(head, g, cut=True)[:-1] for g in ((True, False) if gated else (True,))]
+    if all(r and r[0].upper() != b"KILL" for r in readings) and not _hidden_kill(readings):
+        return None
+    return Kill("refuse", reason="a query over 4 KiB that starts with KILL or hides one")
 
 
 def _hidden_kill(readings: list[list[bytes]]) -> bool:

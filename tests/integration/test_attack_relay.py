@@ -3,8 +3,11 @@ reach the upstream because the bridge misread where a command starts."""
 
 from __future__ import annotations
 
+import threading
+import time
 from pathlib import Path
 
+import pymysql
 import pytest
 
 from bridge.protocol.constants import Capability as C
@@ -12,7 +15,15 @@ from bridge.protocol.framing import frame
 from bridge.protocol.packets import ChangeUser, build_change_user
 from bridge.scramble import native_token
 from sandbox.mariadb import MariaDB
-from tests.integration.harness import Bridge, closing, connect, mariadb_cli
+from tests.integration.harness import (
+    Bridge,
+    closing,
+    connect,
+    elapsed,
+    error_of,
+    mariadb_cli,
+    scalar,
+)
 from tests.integration.rawclient import CLIENT_CAPS, Raw
 
 pytestmark = pytest.mark.integration
@@ -116,3 +127,32 @@ def test_load_data_local_of_a_file_whose_ids_wrap_many_times(
             cur = c.cursor()
             cur.execute(check)
             assert cur.fetchone() == (lines, sum(range(lines)))
+
+
+def test_a_long_query_full_of_kill_words_stalls_nobody(bridge: Bridge) -> None:
+    """8 MiB that start like a KILL and hold millions of words: the bridge reads its first
+    4 KiB, refuses it, and other sessions are served meanwhile (read whole, it held the
+    event loop for 3 s and took 300 MiB)."""
+    latencies: list[float] = []
+    done = threading.Event()
+
+    def probe() -> None:
+        with closing(connect("pymysql", bridge, "app", "app-pw", "tcp")) as other:
+            while not done.is_set():
+                latencies.append(elapsed(lambda: scalar(other, "SELECT 1")))
+                time.sleep(0.005)
+
+    thread = threading.Thread(target=probe)
+    thread.start()
+    try:
+        with closing(connect("pymysql", bridge, "nat", "nat-pw", "tcp")) as c:
+            time.sleep(0.2)
+            with pytest.raises(pymysql.err.MySQLError) as caught:
+                c.cursor().execute(" kill" + " x" * (4 << 20))
+            assert error_of(caught.value)[0] == 1235
+            assert scalar(c, "SELECT 1") == 1
+            time.sleep(0.2)
+    finally:
+        done.set()
+        thread.join(10)
+    assert len(latencies) > 10 and max(latencies) < 1.0, max(latencies)

@@ -1,7 +1,10 @@
+import time
+
 import pytest
 
 from bridge.protocol.errors import ProtocolError
 from bridge.protocol.kill import (
+    PARSE_LIMIT,
     Kill,
     build_process_kill,
     might_be_kill,
@@ -65,6 +68,37 @@ def test_kill_forms_the_bridge_cannot_translate_are_refused(sql: bytes) -> None:
 @pytest.mark.parametrize("sql", [b"SELECT 1", b"killer", b"/* KILL 5 */ SELECT 1", b"/* KILL 5"])
 def test_other_queries_are_not_kills(sql: bytes) -> None:
     assert parse_kill(sql) is None
+
+
+PAD = 5000  # past PARSE_LIMIT
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [b" " * PAD + b"KILL 5", b"/* " + b"x" * PAD + b" */ KILL 5", b" KILL 5 /*" + b"x" * PAD + b"*/",
+     b" SELECT 1; KILL 5; /*" + b"x" * PAD + b"*/", b"/*!99999 x */ KILL 5 -- " + b"x" * PAD,
+     b"\t" * (PARSE_LIMIT - 2) + b"KILL 5 " + b" " * PAD],  # the first word cut at the limit
+)  # fmt: skip
+def test_a_long_query_that_starts_with_or_hides_a_kill_is_refused(sql: bytes) -> None:
+    found = parse_kill(sql)
+    assert found is not None and found.action == "refuse"
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [b" SELECT '" + b"skill " * PAD + b"'", b"/* kill */ INSERT INTO t VALUES " + b"(1)," * PAD],
+)
+def test_a_long_query_that_starts_with_another_statement_passes(sql: bytes) -> None:
+    assert parse_kill(sql) is None
+
+
+def test_a_long_query_full_of_kill_words_costs_its_first_4_kib_only() -> None:
+    # 16 MiB of tokens: read whole, this took 6 s and 520 MiB in the bridge
+    sql = b" kill" + b" x" * (8 << 20)
+    started = time.perf_counter()
+    found = parse_kill(sql)
+    assert time.perf_counter() - started < 0.5
+    assert found is not None and found.action == "refuse"
 
 
 def test_might_be_kill_is_a_first_byte_test() -> None:
