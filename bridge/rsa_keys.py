@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -55,18 +57,54 @@ def load(private_path: Path) -> RsaKeyPair:
 
 
 def load_or_generate(private_path: Path, public_path: Path) -> RsaKeyPair:
-    """Load the pair; generate and save it (private key mode 0600) on first start."""
-    if private_path.exists():
-        return load(private_path)
-    pair = generate()
-    pem = pair.private_key.private_bytes(
+    """Load the pair; on first start generate it and save it (private key mode 0600).
+
+    Each file is written under a temporary name and linked into place, so no one reads a
+    half-written key, and two bridges starting together with the same new paths agree:
+    the one whose link comes second loads the key the first one wrote."""
+    try:
+        pair = load(private_path)
+    except FileNotFoundError:
+        pair = generate()
+        if _place(private_path, _private_pem(pair), 0o600, replace=False):
+            log.info("generated RSA key pair %s, %s", private_path, public_path)
+            _place(public_path, pair.public_pem, 0o644, replace=True)  # an older one: stale
+            return pair
+        pair = load(private_path)  # another process was first: its key, for all
+    if not public_path.exists():  # derived from the private key: anyone may write it
+        try:
+            _place(public_path, pair.public_pem, 0o644, replace=False)
+        except OSError as exc:
+            log.warning("cannot write the RSA public key %s: %s", public_path, exc)
+    return pair
+
+
+def _private_pem(pair: RsaKeyPair) -> bytes:
+    return pair.private_key.private_bytes(
         serialization.Encoding.PEM,
         serialization.PrivateFormat.PKCS8,
         serialization.NoEncryption(),
     )
-    fd = os.open(private_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as f:
-        f.write(pem)
-    public_path.write_bytes(pair.public_pem)
-    log.info("generated RSA key pair %s, %s", private_path, public_path)
-    return pair
+
+
+def _place(path: Path, data: bytes, mode: int, replace: bool) -> bool:
+    """Write `data` to a temporary file beside `path`, then put it in place at once:
+    over what is there (`replace`), or only if nothing is (False when something was)."""
+    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            os.fchmod(f.fileno(), mode)
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        if replace:
+            os.replace(temp, path)
+            return True
+        try:
+            os.link(temp, path)
+        except FileExistsError:
+            return False
+        return True
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temp)
