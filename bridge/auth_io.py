@@ -79,8 +79,9 @@ class AuthExchange:
         except ConnectionClosed:
             if switched is not None:
                 self.log.info(
-                    "client hung up on the switch to %s: it cannot speak that method "
-                    "(a client limit, not an outage)", switched,
+                    "client hung up on the switch to %s: it cannot speak that method, or "
+                    "has nothing to answer with, e.g. no Kerberos ticket (a client limit, "
+                    "not an outage)", switched,
                 )  # fmt: skip
             raise
 

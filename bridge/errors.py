@@ -73,6 +73,7 @@ class MustChangePassword(BridgeError):
     this, whether or not it sets CLIENT_CAN_HANDLE_EXPIRED_PASSWORDS."""
 
     errno, sqlstate = 1862, "HY000"
+    logged = True  # raised after the 'access denied' line that gives the directory's reason
 
     def __init__(self, log_reason: str) -> None:
         super().__init__(

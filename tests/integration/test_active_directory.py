@@ -228,6 +228,9 @@ def test_must_change_password_is_1862(bridge_ad: Bridge) -> None:
         record["result"] == "denied"
         and "password must be changed (AD data 773)" in record["reason"]
     )
+    # One log line for each refusal, the one that gives the reason (no 'refused:' echo).
+    said = [line for line in bridge_ad.log.splitlines() if "AD data 773" in line]
+    assert len(said) == 4 and all("access denied: user='chris'" in line for line in said), said
     assert refused(bridge_ad, "chris", "Not-the-pw-1")[0] == 1045
 
 

@@ -120,6 +120,19 @@ def test_connector_python_authentication_kerberos_client(
     assert done.stdout.strip().endswith("bob@%"), done.stderr
 
 
+def test_a_client_without_a_ticket_is_logged_as_one(
+    bridge_krb: Bridge, kdc: Kdc, tmp_path: Path
+) -> None:
+    """The mariadb CLI has the GSSAPI plugin but no ticket: it hangs up on the switch. The
+    log line says that covers a client with nothing to answer, not only a missing plugin."""
+    env = {**kdc.env, "KRB5CCNAME": str(tmp_path / "empty.cc")}
+    done = mariadb_cli(bridge_krb, "alice", None, env=env)
+    assert done.returncode != 0 and "alice@%" not in done.stdout
+    bridge_krb.wait_log("client hung up on the switch to auth_gssapi_client")
+    line = next(ln for ln in bridge_krb.log.splitlines() if "hung up on the switch to auth_g" in ln)
+    assert "or has nothing to answer with, e.g. no Kerberos ticket" in line, line
+
+
 def test_groups_from_ldap_map_a_principal(bridge_krb: Bridge, kdc: Kdc, tmp_path: Path) -> None:
     done = mariadb_cli(bridge_krb, "dave", None, env=ticket(kdc, tmp_path, "dave"))
     assert done.stdout.strip() == "developer@%", done.stderr
