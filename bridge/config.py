@@ -389,7 +389,10 @@ class StateConfig(Model):
 
 
 class MetricsConfig(Model):
-    listen: TcpAddress = "127.0.0.1:9104"  # GET /metrics (Prometheus) and GET /healthz
+    listen: TcpAddress = "127.0.0.1:9104"  # GET /metrics (Prometheus), /healthz and /readyz
+    # Seconds each probe of /healthz and /readyz may take (they run at once, so an answer
+    # comes within it): keep it below the load balancer's check timeout.
+    health_timeout: float = Field(5.0, gt=0, le=60)
 
 
 class LogConfig(Model):
@@ -742,3 +745,8 @@ RESTART_ONLY: dict[str, Callable[[BridgeConfig], object]] = {
 def restart_only_changes(running: BridgeConfig, new: BridgeConfig) -> list[str]:
     """The names of the restart-only settings that differ between the two."""
     return [name for name, get in RESTART_ONLY.items() if get(running) != get(new)]
+
+
+def restart_note(changed: Iterable[str]) -> str:
+    """What a reload says (log and `mysql-auth-bridge reload`) of restart-only changes."""
+    return f"{', '.join(changed)} changed; the running values stay until the next restart"

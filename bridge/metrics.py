@@ -1,6 +1,8 @@
-"""Prometheus metrics and a health check, served on their own address from the event loop:
-GET /metrics (the text exposition format) and GET /healthz (JSON; 200 when the upstream and
-every configured backend answer, 503 otherwise)."""
+"""Prometheus metrics and health checks, served on their own address from the event loop:
+GET /metrics (the text exposition format), GET /healthz (JSON; 200 when the upstream and
+every configured backend answer, 503 otherwise) and GET /readyz (JSON; 200 unless this
+bridge cannot serve through faults of its own: the upstream unreachable, or draining; for
+load balancers, since a directory outage affects every bridge alike)."""
 
 from __future__ import annotations
 
@@ -100,13 +102,13 @@ class Metrics:
         return generate_latest(self.registry)
 
 
-Health = Callable[[], Awaitable[dict[str, Any]]]
+Probe = Callable[[], Awaitable[dict[str, Any]]]
 
 
 class MetricsServer:
-    def __init__(self, metrics: Metrics, health: Health) -> None:
+    def __init__(self, metrics: Metrics, health: Probe, ready: Probe) -> None:
         self.metrics = metrics
-        self.health = health
+        self.probes: dict[bytes, Probe] = {b"/healthz": health, b"/readyz": ready}
         self.server: asyncio.Server | None = None
 
     async def start(self, host: str, port: int) -> None:
@@ -133,9 +135,13 @@ class MetricsServer:
             return
         head = (f"HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\nContent-Length: {len(body)}\r\n"
                 "Connection: close\r\n\r\n")  # fmt: skip
-        writer.write(head.encode() + body)
         try:
+            writer.write(head.encode() + body)
             await writer.drain()
+        except (ConnectionError, RuntimeError):
+            # The checker gave up first (HAProxy's check timeout): nobody to answer. uvloop
+            # raises RuntimeError for a write on a transport the peer already reset.
+            log.debug("a metrics or health client left before its answer")
         finally:
             writer.close()
 
@@ -144,8 +150,9 @@ class MetricsServer:
             return "405 Method Not Allowed", "text/plain", b"GET only\n"
         if path == b"/metrics":
             return "200 OK", CONTENT_TYPE_LATEST, self.metrics.exposition()
-        if path == b"/healthz":
-            report = await self.health()
-            status = "200 OK" if report["status"] == "ok" else "503 Service Unavailable"
-            return status, "application/json", json.dumps(report).encode() + b"\n"
-        return "404 Not Found", "text/plain", b"/metrics or /healthz\n"
+        probe = self.probes.get(path)
+        if probe is None:
+            return "404 Not Found", "text/plain", b"/metrics, /healthz or /readyz\n"
+        report = await probe()
+        status = "200 OK" if report["status"] == "ok" else "503 Service Unavailable"
+        return status, "application/json", json.dumps(report).encode() + b"\n"

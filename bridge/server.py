@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 from bridge import systemd
-from bridge.admin import AdminServer
+from bridge.admin import AdminServer, describe_address
 from bridge.audit import AuditLog
-from bridge.config import ConfigError, restart_only_changes, tcp_address
+from bridge.config import ConfigError, restart_note, restart_only_changes, tcp_address
 from bridge.errors import TooManyConnections
 from bridge.mapping.accounts import AccountTable
 from bridge.metrics import Metrics, MetricsServer
@@ -37,6 +37,7 @@ from bridge.workers import worker_ready
 
 log = logging.getLogger("bridge.server")
 RELOAD_SWITCH_INTERVAL = 0.0005  # seconds; Python's default is 0.005
+HEALTH_TIMEOUT = 5.0  # seconds for each health probe (metrics.health_timeout's default)
 C = Capability
 
 # What the bridge offers before it has seen the upstream: nothing whose meaning on the
@@ -74,12 +75,13 @@ class ClientConn(Conn):
 class BridgeServer:
     def __init__(
         self, runtime: Runtime, worker: int | None = None, shared_unix: socket.socket | None = None,
-        shared: SharedMemory | None = None,
+        shared: SharedMemory | None = None, workers: int = 1,
     ) -> None:  # fmt: skip
-        """`worker`: this process's index under --workers (None: the only process);
-        `shared_unix`: the Unix socket the parent bound for all workers; `shared`: the
-        workers' session registry, made before the fork."""
+        """`worker`: this process's index under --workers (None: the only process), of
+        `workers`; `shared_unix`: the Unix socket the parent bound for all workers;
+        `shared`: the workers' session registry, made before the fork."""
         self.worker = worker
+        self.workers = workers
         self.shared_unix = shared_unix
         self.runtime = runtime
         self.started_with = runtime.config  # what a reload cannot change (listeners, logging)
@@ -105,6 +107,7 @@ class BridgeServer:
         self.session_count = 0
         self.started = time.monotonic()
         self.last_reload_error: str | None = None
+        self.restart_pending: tuple[str, ...] = ()  # restart-only settings the files changed
         self._admin: AdminServer | None = None
         self._listeners: list[asyncio.Server] = []
         self._stop = asyncio.Event()
@@ -182,7 +185,7 @@ class BridgeServer:
         self.state.attach(self.runtime)
         await self.refresh_profile()
         if self.runtime.config.metrics is not None:
-            self._metrics_server = MetricsServer(self.metrics, self.health)
+            self._metrics_server = MetricsServer(self.metrics, self.health, self.readiness)
             host, port = tcp_address(self.runtime.config.metrics.listen)
             await self._listen_or_explain(
                 "metrics.listen", self._metrics_server.start(host, port + (self.worker or 0))
@@ -205,7 +208,7 @@ class BridgeServer:
             self._listeners.append(server)
             log.info("listening on %s", text)
         if self.shared_unix is not None:
-            await self._listen_activated([self.shared_unix])
+            await self._listen_activated([self.shared_unix], "bound once for the workers")
         elif listen.unix is not None:
             await self._listen_unix(listen.unix)
 
@@ -218,15 +221,18 @@ class BridgeServer:
             reason = os.strerror(exc.errno) if exc.errno else str(exc)
             raise ConfigError(f"{what}: cannot listen: {reason}") from None
 
-    async def _listen_activated(self, sockets: list[socket.socket]) -> None:
-        """Socket activation: listen on what systemd passed; 'listen' in the config is unused."""
+    async def _listen_activated(
+        self, sockets: list[socket.socket], source: str = "from systemd"
+    ) -> None:
+        """Listen on sockets bound elsewhere: by systemd (socket activation: 'listen' in the
+        config is unused), or by the parent of --workers (the Unix socket)."""
         loop = asyncio.get_running_loop()
         for sock in sockets:
             kind: Literal["tcp", "socket"] = "socket" if sock.family == socket.AF_UNIX else "tcp"
             sock.setblocking(False)
             server = await loop.create_server(self._factory(kind, loop), sock=sock, backlog=1024)
             self._listeners.append(server)
-            log.info("listening on %s (from systemd)", sock.getsockname() or "unix socket")
+            log.info("listening on %s (%s)", _describe(sock), source)
 
     def _factory(
         self, kind: Literal["tcp", "socket"], loop: asyncio.AbstractEventLoop
@@ -305,10 +311,9 @@ class BridgeServer:
         self.metrics.reloads.labels("ok").inc()
         self.throttle.config = runtime.config.protection
         self.state.attach(runtime)
-        changed = restart_only_changes(self.started_with, runtime.config)
-        if changed:
-            log.warning("reload: %s changed; the running values stay until the next restart",
-                        ", ".join(changed))  # fmt: skip
+        self.restart_pending = tuple(restart_only_changes(self.started_with, runtime.config))
+        if self.restart_pending:
+            log.warning("reload: %s", restart_note(self.restart_pending))
         try:
             self.audit.retarget(runtime.config.audit_log)  # also how the audit file is rotated
         except OSError as exc:
@@ -318,26 +323,46 @@ class BridgeServer:
         systemd.ready(self._status())
 
     async def health(self) -> dict[str, Any]:
-        """Is the upstream reachable, and does every configured backend answer?"""
-        report: dict[str, Any] = {"upstream": await self._check(self._upstream_ok())}
-        report["backends"] = {
-            name: await self._check(backend.check())
-            for name, backend in self.runtime.backends.items()
-            if hasattr(backend, "check")
-        }
-        states = [report["upstream"], *report["backends"].values()]
-        report["status"] = "ok" if all(s == "ok" for s in states) else "degraded"
+        """Is the upstream reachable, and does every configured backend answer? The probes
+        run at once, so the answer comes within one health_timeout."""
+        probes = {name: backend.check for name, backend in self.runtime.backends.items()
+                  if hasattr(backend, "check")}  # fmt: skip
+        upstream, *states = await asyncio.gather(
+            self._check(self._upstream_ok), *(self._check(p) for p in probes.values())
+        )
+        backends = dict(zip(probes, states, strict=True))
+        report: dict[str, Any] = {"upstream": upstream, "backends": backends}
+        healthy = all(s == "ok" for s in (upstream, *states))
+        report["status"] = self._draining_or("ok" if healthy else "degraded")
         report["sessions"] = len(self.sessions)
         return report
+
+    async def readiness(self) -> dict[str, Any]:
+        """GET /readyz, for load balancers: can this bridge serve? Only its own faults
+        count (draining, the upstream unreachable from here); the directories, KDCs and
+        providers every bridge shares are /healthz's, since taking every bridge out for
+        them would also refuse the logins that do not need them."""
+        report: dict[str, Any] = {"upstream": "not asked: draining"}
+        if not self._stop.is_set():
+            report["upstream"] = await self._check(self._upstream_ok)
+        report["status"] = self._draining_or("ok" if report["upstream"] == "ok" else "unavailable")
+        report["sessions"] = len(self.sessions)
+        return report
+
+    def _draining_or(self, status: str) -> str:
+        return "draining" if self._stop.is_set() else status
 
     async def _upstream_ok(self) -> None:
         self.learn_profile(await probe(self.runtime.upstream))
 
-    @staticmethod
-    async def _check(probe_call: Awaitable[None]) -> str:
+    async def _check(self, probe_call: Callable[[], Awaitable[None]]) -> str:
+        metrics = self.started_with.metrics
+        budget = metrics.health_timeout if metrics is not None else HEALTH_TIMEOUT
         try:
-            async with asyncio.timeout(5):
-                await probe_call
+            async with asyncio.timeout(budget):
+                await probe_call()
+        except TimeoutError:
+            return f"unavailable: no answer in {budget:g} s"
         except Exception as exc:
             return f"unavailable: {exc}"
         return "ok"
@@ -376,8 +401,6 @@ class BridgeServer:
         """Stop accepting, let sessions finish for up to shutdown_grace, then close them."""
         for server in self._listeners:
             server.close()
-        if self._metrics_server is not None:
-            self._metrics_server.close()
         if self._admin is not None:
             self._admin.close()
         grace = self.runtime.config.server.shutdown_grace
@@ -387,6 +410,8 @@ class BridgeServer:
             for task in pending:
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
+        if self._metrics_server is not None:  # open until here: /readyz said 'draining'
+            self._metrics_server.close()
         unix = self.started_with.listen.unix  # the path bound at start, whatever a reload says
         if unix is not None and self.worker is None:
             with contextlib.suppress(OSError):
@@ -407,6 +432,14 @@ def _gil_handed_often() -> Iterator[None]:
         yield
     finally:
         sys.setswitchinterval(interval)
+
+
+def _describe(sock: socket.socket) -> str:
+    """A listening socket's address as the config writes it: 'host:port' or 'unix:/path'."""
+    name = sock.getsockname()
+    if sock.family == socket.AF_UNIX:
+        return describe_address(name) if name else "an unnamed unix socket"
+    return describe_address((name[0], name[1]))
 
 
 def _read_in_thread(path: Path) -> Files:

@@ -1,16 +1,26 @@
-"""Two bridge instances behind a real HAProxy in TCP mode, with health checks on /healthz."""
+"""Two bridge instances behind a real HAProxy in TCP mode, with the shipped health check
+(/readyz)."""
 
 from __future__ import annotations
 
+import json
+import signal
 import subprocess
 import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from sandbox.bridgeproc import BridgeProcess
+from sandbox.certs import CertSet
 from sandbox.ports import free_port, port_open, wait_until
 from tests.integration.harness import MakeBridge, bridge_attr, closing, connect, mariadb_cli, scalar
+from tests.ldapfix import ldap_settings, start_slapd
 
 pytestmark = pytest.mark.integration
 EXAMPLE = Path(__file__).parent.parent.parent / "deploy" / "haproxy" / "haproxy.cfg"
@@ -25,14 +35,17 @@ def haproxy_config(port: int, bridges: list[tuple[int, int]]) -> str:
     return "\n".join(lines + servers) + "\n"
 
 
-def test_two_bridges_behind_haproxy(tmp_path: Path, make_bridge: MakeBridge) -> None:
-    metrics = [free_port(), free_port()]
-    bridges: list[BridgeProcess] = [
-        make_bridge(
-            metrics={"listen": f"127.0.0.1:{m}"}, listen={"proxy_protocol_from": ["127.0.0.1/32"]}
-        )
-        for m in metrics
-    ]
+class Front:
+    """The bridge fixture's shape, at HAProxy's address."""
+
+    def __init__(self, port: int, bridge: BridgeProcess) -> None:
+        self.port, self.certs, self.socket = port, bridge.certs, bridge.socket
+
+
+@contextmanager
+def behind_haproxy(
+    tmp_path: Path, bridges: list[BridgeProcess], metrics: list[int]
+) -> Iterator[Front]:
     port = free_port()
     (tmp_path / "haproxy.cfg").write_text(
         haproxy_config(port, [(b.port, m) for b, m in zip(bridges, metrics, strict=True)])
@@ -42,12 +55,24 @@ def test_two_bridges_behind_haproxy(tmp_path: Path, make_bridge: MakeBridge) -> 
     try:
         wait_until(lambda: port_open(port), 10, "haproxy")
         time.sleep(1.5)  # the first health checks
+        yield Front(port, bridges[0])
+    finally:
+        proxy.terminate()
+        proxy.wait()
 
-        class Front:  # the bridge fixture's shape, at HAProxy's address
-            def __init__(self) -> None:
-                self.port, self.certs, self.socket = port, bridges[0].certs, bridges[0].socket
 
-        front = Front()
+def proxied_bridges(make_bridge: MakeBridge, metrics: list[int], **sections: Any) -> list[Any]:
+    return [
+        make_bridge(metrics={"listen": f"127.0.0.1:{m}"},
+                    listen={"proxy_protocol_from": ["127.0.0.1/32"]}, **sections)
+        for m in metrics
+    ]  # fmt: skip
+
+
+def test_two_bridges_behind_haproxy(tmp_path: Path, make_bridge: MakeBridge) -> None:
+    metrics = [free_port(), free_port()]
+    bridges = proxied_bridges(make_bridge, metrics)
+    with behind_haproxy(tmp_path, bridges, metrics) as front:
         for _ in range(6):
             client = connect("pymysql", front, "nat", "nat-pw", "tls", bind_address="127.0.0.2")
             with closing(client) as conn:
@@ -59,9 +84,63 @@ def test_two_bridges_behind_haproxy(tmp_path: Path, make_bridge: MakeBridge) -> 
         for _ in range(3):
             done = mariadb_cli(front, "nat", "nat-pw")
             assert done.stdout.strip() == "nat@%", done.stderr
+
+
+def test_a_directory_outage_keeps_the_fleet_in_and_a_draining_bridge_goes_out(
+    tmp_path: Path, make_bridge: MakeBridge, certs: CertSet
+) -> None:
+    """The shipped check (/readyz) with a real slapd stopped: both bridges stay in HAProxy
+    and store accounts still log in through it, while /healthz reports the outage. A
+    bridge draining on SIGTERM says so on /readyz and HAProxy sends logins to the other."""
+    slapd = start_slapd(tmp_path / "ldap", certs)
+    metrics = [free_port(), free_port()]
+    try:
+        ldap = ldap_settings(tmp_path, certs, slapd.url)
+        bridges = proxied_bridges(make_bridge, metrics, backends={"ldap": ldap},
+                                  server={"shutdown_grace": 30})  # fmt: skip
+        with behind_haproxy(tmp_path, bridges, metrics) as front:
+            assert [scrape(m, "/healthz")[0] for m in metrics] == [200, 200]
+            slapd.stop()
+            for m in metrics:
+                status, report = scrape(m, "/healthz")
+                assert status == 503 and report["status"] == "degraded", report
+                assert report["backends"]["ldap"].startswith("unavailable"), report
+                assert scrape(m, "/readyz") == (200, {"upstream": "ok", "status": "ok",
+                                                      "sessions": 0})  # fmt: skip
+            time.sleep(2.5)  # checks every 1 s, out after one failure: /healthz took both out
+            assert_logins_reach(front, bridges, [0, 1])
+
+            held = connect("pymysql", bridges[0], "nat", "nat-pw", "tls", bind_address="127.0.0.2")
+            with closing(held):
+                bridges[0].signal(signal.SIGTERM)
+                bridges[0].wait_log("draining 1 session")
+                status, report = scrape(metrics[0], "/readyz")
+                assert status == 503 and report["status"] == "draining", report
+                assert scrape(metrics[0], "/healthz")[1]["status"] == "draining"
+                time.sleep(2.5)
+                assert_logins_reach(front, bridges, [1])
+                assert scalar(held, "SELECT 'still served'") == "still served"
     finally:
-        proxy.terminate()
-        proxy.wait()
+        slapd.stop()
+
+
+def scrape(port: int, path: str) -> tuple[int, Any]:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=10) as resp:
+            return resp.status, json.loads(resp.read())
+    except urllib.error.HTTPError as err:
+        return err.code, json.loads(err.read())
+
+
+def assert_logins_reach(front: Front, bridges: list[BridgeProcess], which: list[int]) -> None:
+    """Logins through HAProxy succeed, and land on exactly the bridges listed."""
+    before = [b.log.count("session open") for b in bridges]
+    for _ in range(6):
+        done = mariadb_cli(front, "nat", "nat-pw")
+        assert done.stdout.strip() == "nat@%", done.stderr
+    time.sleep(0.2)  # the log lines, written by a thread
+    took = [i for i, b in enumerate(bridges) if b.log.count("session open") > before[i]]
+    assert took == which
 
 
 def test_proxy_header_required_from_trusted_and_not_honoured_from_others(

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 import re
+import socket
+import struct
+import time
 import urllib.error
 import urllib.request
 
@@ -79,3 +82,28 @@ def test_healthz(make_bridge: MakeBridge) -> None:
         and report["upstream"].startswith("unavailable")
     )
     assert bridge.proc.poll() is None and down.proc.poll() is None
+
+
+def test_a_checker_that_leaves_before_the_answer_costs_no_error(make_bridge: MakeBridge) -> None:
+    """HAProxy's check timeout: the checker resets the connection while the bridge still
+    probes a hung upstream. The answer has nobody to go to; the log says no ERROR (uvloop
+    used to raise RuntimeError from the write, an unhandled-exception traceback)."""
+    hung = socket.create_server(("127.0.0.1", 0))  # accepts, never greets
+    port = free_port()
+    try:
+        bridge = make_bridge(
+            metrics={"listen": f"127.0.0.1:{port}", "health_timeout": 1},
+            upstream={"address": f"127.0.0.1:{hung.getsockname()[1]}", "connect_timeout": 3},
+        )
+        for path in (b"/healthz", b"/readyz"):
+            checker = socket.create_connection(("127.0.0.1", port))
+            checker.sendall(b"GET " + path + b" HTTP/1.0\r\n\r\n")
+            checker.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            checker.close()  # a reset, as HAProxy's
+        time.sleep(1.5)  # the probes' budget, and the answers that find nobody
+        status, text = scrape(port, "/readyz")  # bounded by health_timeout, not connect_timeout
+        assert status == 503 and json.loads(text)["upstream"] == "unavailable: no answer in 1 s"
+        assert " ERROR " not in bridge.log and "Traceback" not in bridge.log, bridge.log
+        assert bridge.proc.poll() is None
+    finally:
+        hung.close()
