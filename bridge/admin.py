@@ -22,7 +22,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Any, Protocol
 
-from bridge.config import AdminConfig, ConfigError, check_private, parse_address
+from bridge.config import AdminConfig, ConfigError, check_private, parse_address, restart_note
 from bridge.plugins import PLUGINS
 from bridge.runtime import Runtime
 from bridge.session import Session
@@ -41,6 +41,8 @@ class Served(Protocol):
     @property
     def worker(self) -> int | None: ...
     @property
+    def workers(self) -> int: ...
+    @property
     def started(self) -> float: ...
     @property
     def sessions(self) -> Mapping[asyncio.Task[None], Session]: ...
@@ -48,6 +50,8 @@ class Served(Protocol):
     def session_count(self) -> int: ...
     @property
     def last_reload_error(self) -> str | None: ...
+    @property
+    def restart_pending(self) -> tuple[str, ...]: ...
     @property
     def throttle(self) -> ThrottleState: ...
 
@@ -80,6 +84,14 @@ def address_for(config: AdminConfig, worker: int | None) -> tuple[str, int] | st
     if isinstance(address, str):
         return f"{address}.{worker}"
     return address[0], address[1] + worker
+
+
+def describe_address(address: tuple[str, int] | str) -> str:
+    """As admin.listen writes it: 'unix:/path' or 'host:port' ('[v6]:port')."""
+    if isinstance(address, str):
+        return f"unix:{address}"
+    host, port = address
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 def read_token(config: AdminConfig) -> bytes | None:
@@ -136,7 +148,11 @@ async def reload(server: Served, _: dict[str, Any]) -> Any:
         raise AdminError(
             f"reload failed, keeping the running configuration:\n{server.last_reload_error}"
         )
-    return {"reloaded": str(server.runtime.config_path)}
+    done: dict[str, Any] = {"reloaded": str(server.runtime.config_path)}
+    if server.restart_pending:  # taken, but these wait for a restart (as the log says)
+        done["restart_pending"] = list(server.restart_pending)
+        done["warning"] = restart_note(server.restart_pending)
+    return done
 
 
 def _digest(path: Path) -> str:
@@ -206,7 +222,7 @@ class AdminServer:
             raise ConfigError(
                 f"admin.listen {self.config.listen}: cannot listen: {reason}"
             ) from None
-        log.info("admin interface on %s", self.config.listen)
+        log.info("admin interface on %s", describe_address(self.address))
 
     async def _start_unix(self, path: Path) -> asyncio.Server:
         with contextlib.suppress(FileNotFoundError):
@@ -239,6 +255,14 @@ class AdminServer:
             writer.close()
 
     async def answer(self, line: bytes) -> dict[str, Any]:
+        """The reply; under --workers it also says which worker answered, of how many, so
+        that the command line can ask the others too."""
+        reply = await self._answer(line)
+        if self.server.worker is not None:
+            reply.update(worker=self.server.worker, workers=self.server.workers)
+        return reply
+
+    async def _answer(self, line: bytes) -> dict[str, Any]:
         try:
             request = self._parse(line)
             result = await HANDLERS[request["command"]](self.server, request)

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
 import socket
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bridge.admin import address_for
+from bridge.admin import address_for, describe_address
 from bridge.config import AdminConfig, ConfigError, check_private
 
 NOT_ASKED = (
@@ -39,6 +42,7 @@ def admin_config(config_path: Path, listen: str | None, token_file: str | None) 
 
 
 def request(config: AdminConfig, worker: int | None, body: dict[str, Any]) -> dict[str, Any]:
+    """One request to one address: the bridge's, or worker `worker`'s."""
     if config.token_file is not None:
         check_private(config.token_file)
         body = {**body, "token": config.token_file.read_text().strip()}
@@ -46,6 +50,7 @@ def request(config: AdminConfig, worker: int | None, body: dict[str, Any]) -> di
     family = socket.AF_UNIX if isinstance(address, str) else socket.AF_INET
     if not isinstance(address, str) and ":" in address[0]:
         family = socket.AF_INET6
+    where = describe_address(address)
     try:
         with socket.socket(family, socket.SOCK_STREAM) as sock:
             sock.settimeout(30)
@@ -53,10 +58,58 @@ def request(config: AdminConfig, worker: int | None, body: dict[str, Any]) -> di
             sock.sendall(json.dumps(body).encode() + b"\n")
             answer = sock.makefile("rb").readline()
     except OSError as exc:
-        raise AdminUnavailable(
-            f"no bridge answers on {config.listen}: {exc.strerror or exc}"
-        ) from None
+        raise AdminUnavailable(f"no bridge answers on {where}: {exc.strerror or exc}") from None
     if not answer:
-        raise AdminUnavailable(f"{config.listen}: the bridge closed the connection")
+        raise AdminUnavailable(f"{where}: the bridge closed the connection")
     reply: dict[str, Any] = json.loads(answer)
     return reply
+
+
+@dataclass(frozen=True)
+class Answer:
+    """One process's reply (worker None: a bridge without --workers), or why it gave none."""
+
+    worker: int | None
+    reply: dict[str, Any] | None
+    unavailable: str | None = None
+
+
+def ask(config: AdminConfig, worker: int | None, body: dict[str, Any]) -> list[Answer]:
+    """The one process asked for (--worker), or the bridge; under --workers, every worker:
+    the first reply says how many there are (each has its own admin address)."""
+    first = worker if worker is not None else _first_worker(config)
+    reply = request(config, first, body)
+    count = reply.get("workers")
+    if worker is not None or not isinstance(count, int) or count < 2:
+        return [Answer(reply.get("worker", worker), reply)]
+    others = [i for i in range(count) if i != reply.get("worker")]
+    with ThreadPoolExecutor(len(others)) as pool:  # a reload takes a while in each
+        rest = list(pool.map(lambda i: _answer(config, i, body), others))
+    return sorted([Answer(reply.get("worker"), reply), *rest], key=lambda a: a.worker or 0)
+
+
+def _answer(config: AdminConfig, worker: int, body: dict[str, Any]) -> Answer:
+    try:
+        return Answer(worker, request(config, worker, body))
+    except AdminUnavailable as exc:
+        return Answer(worker, None, str(exc))
+
+
+def _first_worker(config: AdminConfig) -> int | None:
+    """Where to start: the configured address; under --workers a Unix address has no file
+    of its own (admin.sock.0, .1 ... instead): then worker 0, which says how many there
+    are. A TCP address's port is worker 0's already."""
+    address = address_for(config, None)
+    if not isinstance(address, str) or os.path.exists(address):
+        return None
+    if os.path.exists(f"{address}.0"):
+        return 0
+    found = sorted(int(p.suffix[1:]) for p in Path(address).parent.glob(f"{Path(address).name}.*")
+                   if p.suffix[1:].isdigit())  # fmt: skip
+    if found:
+        raise AdminUnavailable(
+            f"no bridge answers on unix:{address}, and worker 0's {address}.0 is missing "
+            f"(sockets of workers {', '.join(map(str, found))} are there): ask one with "
+            f"--worker N (N from 0 to the number of workers - 1)"
+        )
+    return None

@@ -15,6 +15,7 @@ import getpass
 import hmac
 import json
 import os
+import signal
 import socket
 import sys
 import time
@@ -28,6 +29,7 @@ from bridge.hashing import HASHERS, to_text
 from bridge.logfmt import set_process_title, setup_logging
 
 if TYPE_CHECKING:
+    from bridge.adminclient import Answer
     from bridge.mapping.hosts import ClientHost
     from bridge.runtime import Runtime
 
@@ -102,7 +104,7 @@ def serve(args: argparse.Namespace) -> int:
             # collection, and collect less often (sessions make little cyclic garbage).
             gc.freeze()
             gc.set_threshold(10_000, 20, 20)
-            await BridgeServer(runtime, worker, unix, shared).serve()
+            await BridgeServer(runtime, worker, unix, shared, args.workers).serve()
 
         if worker is not None:
             set_process_title(f"serve -c {args.config} (worker {worker})")
@@ -309,20 +311,37 @@ def hash_password(args: argparse.Namespace) -> int:
 # --- the admin interface's commands ----------------------------------------------------------
 
 
-def _admin(args: argparse.Namespace, body: dict[str, Any]) -> Any:
-    """Send one request; print the error and return None when the bridge refuses it.
-    A bridge that does not answer is a clear message and exit code 1, as in main()."""
-    from bridge.adminclient import AdminUnavailable, admin_config, request
+def _asked(args: argparse.Namespace, body: dict[str, Any]) -> list[Answer]:
+    """Send one request: to the bridge, or under --workers to every worker (or the one
+    --worker names). A bridge that does not answer is a clear message and exit code 1, as
+    in main()."""
+    from bridge.adminclient import AdminUnavailable, admin_config, ask
 
     config = admin_config(Path(args.config), args.admin, args.token_file)
     try:
-        reply = request(config, args.worker, body)
+        return ask(config, args.worker, body)
     except AdminUnavailable as exc:
         raise ConfigError(str(exc)) from None
-    if not reply.get("ok"):
-        print(f"mysql-auth-bridge: {reply.get('error')}", file=sys.stderr)
-        return None
-    return reply["result"]
+
+
+def _workers(answers: list[Answer]) -> str:
+    return ", ".join(str(a.worker) for a in answers)
+
+
+def _results(answers: list[Answer], quiet: bool = False) -> tuple[list[tuple[Answer, Any]], bool]:
+    """The results of the processes that did what was asked, and whether all did. What the
+    others said is printed (unless `quiet`), one line for each text ('worker 0, 1: ...'
+    under --workers)."""
+    done = [(a, a.reply["result"]) for a in answers if a.reply is not None and a.reply.get("ok")]
+    failed: dict[str, list[Answer]] = {}
+    for a in answers:
+        if a.reply is None or not a.reply.get("ok"):
+            text = a.unavailable if a.reply is None else str(a.reply.get("error"))
+            failed.setdefault(text or "no answer", []).append(a)
+    for text, who in [] if quiet else failed.items():
+        where = f"worker {_workers(who)}: " if who[0].worker is not None else ""
+        print(f"mysql-auth-bridge: {where}{text}", file=sys.stderr)
+    return done, not failed
 
 
 def _print_json(value: Any) -> None:
@@ -342,23 +361,30 @@ def _cell(row: dict[str, Any], key: str) -> str:
 
 @command("sessions")
 def sessions_command(args: argparse.Namespace) -> int:
-    rows = _admin(args, {"command": "sessions"})
-    if rows is None:
+    done, all_ok = _results(_asked(args, {"command": "sessions"}))
+    if not done:
         return 1
+    workers = done[0][0].worker is not None
+    rows = sorted(({**row, "worker": a.worker} if workers else row
+                   for a, result in done for row in result), key=lambda r: r["id"])  # fmt: skip
     if args.json:
         _print_json(rows)
-        return 0
-    table = [SESSION_COLUMNS, *([_cell(r, k) for k in SESSION_COLUMNS] for r in rows)]
-    widths = [max(len(line[i]) for line in table) for i in range(len(SESSION_COLUMNS))]
+        return 0 if all_ok else 1
+    columns = ("worker", *SESSION_COLUMNS) if workers else SESSION_COLUMNS
+    table = [columns, *([_cell(r, k) for k in columns] for r in rows)]
+    widths = [max(len(line[i]) for line in table) for i in range(len(columns))]
     for line in table:
         print("  ".join(cell.ljust(w) for cell, w in zip(line, widths, strict=True)).rstrip())
-    return 0
+    return 0 if all_ok else 1
 
 
 @command("kill")
 def kill_command(args: argparse.Namespace) -> int:
-    done = _admin(args, {"command": "kill", "id": args.id})
-    if done is None:
+    """Under --workers every worker is asked; the one that holds the session ends it."""
+    answers = _asked(args, {"command": "kill", "id": args.id})
+    done, _ = _results(answers, quiet=True)
+    if not done:
+        _results(answers)  # say why: no such session, or a worker that did not answer
         return 1
     print(f"session {args.id} ended")
     return 0
@@ -366,43 +392,57 @@ def kill_command(args: argparse.Namespace) -> int:
 
 @command("reload")
 def reload_command(args: argparse.Namespace) -> int:
-    done = _admin(args, {"command": "reload"})
-    if done is None:
-        return 1
-    print(f"reloaded {done['reloaded']}")
-    return 0
+    done, all_ok = _results(_asked(args, {"command": "reload"}))
+    for path in dict.fromkeys(result["reloaded"] for _, result in done):
+        who = [a for a, result in done if result["reloaded"] == path]
+        print(f"reloaded {path}" + (f" (worker {_workers(who)})" if who[0].worker is not None
+                                    else ""))  # fmt: skip
+    for warning in dict.fromkeys(r["warning"] for _, r in done if r.get("warning")):
+        print(f"warning: {warning}", file=sys.stderr)
+    return 0 if all_ok else 1
 
 
 @command("status")
 def status_command(args: argparse.Namespace) -> int:
-    report = _admin(args, {"command": "status"})
-    if report is None:
+    done, all_ok = _results(_asked(args, {"command": "status"}))
+    reports = [report for _, report in done]
+    if args.json and reports:
+        every = args.worker is None and reports[0]["worker"] is not None  # --workers: a list
+        _print_json(reports if every else reports[0])
+    elif reports:
+        for report in reports:
+            _print_status(report)
+    if not all_ok or not reports:
         return 1
-    if args.json:
-        _print_json(report)
-    else:
-        print(f"status: {report['status']} (pid {report['pid']}, up {report['uptime']} s)")
-        upstream = report["upstream"]
-        print(f"upstream {upstream['address']}: {upstream['state']}")
-        for name, state in sorted(report["backends"].items()):
-            print(f"backend {name}: {state}")
-        print(f"sessions: {report['sessions']} open, {report['sessions_total']} since start")
-        print(f"account rows: {report['account_rows']}")
-        for path, digest in report["config"].items():
-            print(f"file {path}: {digest}")
-        if report["last_reload_error"]:
-            print(f"last reload failed:\n{report['last_reload_error']}")
-    return 0 if report["status"] == "ok" else 2
+    return 0 if all(report["status"] == "ok" for report in reports) else 2
+
+
+def _print_status(report: dict[str, Any]) -> None:
+    worker = "" if report["worker"] is None else f"worker {report['worker']}, "
+    print(f"status: {report['status']} ({worker}pid {report['pid']}, up {report['uptime']} s)")
+    upstream = report["upstream"]
+    print(f"upstream {upstream['address']}: {upstream['state']}")
+    for name, state in sorted(report["backends"].items()):
+        print(f"backend {name}: {state}")
+    print(f"sessions: {report['sessions']} open, {report['sessions_total']} since start")
+    print(f"account rows: {report['account_rows']}")
+    for path, digest in report["config"].items():
+        print(f"file {path}: {digest}")
+    if report["last_reload_error"]:
+        print(f"last reload failed:\n{report['last_reload_error']}")
 
 
 @command("unlock")
 def unlock_command(args: argparse.Namespace) -> int:
+    """Under --workers every worker forgets its own counts (memory state keeps them per
+    worker; with Redis the first one clears the shared records)."""
     user, _, host = args.account.rpartition("@") if "@" in args.account else (args.account, "", "")
-    done = _admin(args, {"command": "unlock", "user": user, "host": host or None})
-    if done is None:
-        return 1
-    print(f"unlocked {args.account}: {done['records']} failure record(s) forgotten")
-    return 0
+    done, all_ok = _results(_asked(args, {"command": "unlock", "user": user, "host": host or None}))
+    if done:
+        records = sum(result["records"] for _, result in done)
+        who = f" (worker {_workers([a for a, _ in done])})" if done[0][0].worker is not None else ""
+        print(f"unlocked {args.account}{who}: {records} failure record(s) forgotten")
+    return 0 if all_ok and done else 1
 
 
 # --- the parser ------------------------------------------------------------------------------
@@ -499,3 +539,6 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"mysql-auth-bridge: {exc}", file=sys.stderr)
         return 1
+    except BrokenPipeError:  # `status | head`: the reader left; quiet, as `ls | head` is
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # nor at exit's flush
+        return 128 + signal.SIGPIPE

@@ -167,7 +167,8 @@ def running_bridge(config: BridgeConfig) -> str | None:
     """The Unix socket of a bridge already serving this configuration (its admin socket or
     listen.unix answers), or None. Its ports are then in use by itself, not by a stranger."""
     admin = config.admin.listen if config.admin is not None else ""
-    candidates = [admin.removeprefix("unix:")] if admin.startswith("unix:") else []
+    path = admin.removeprefix("unix:")
+    candidates = [path, f"{path}.0"] if admin.startswith("unix:") else []  # .0: --workers
     if config.listen.unix is not None:
         candidates.append(str(config.listen.unix))
     for path in candidates:

@@ -235,6 +235,26 @@ def test_admin_commands_with_a_broken_bridge_yaml_say_the_bridge_was_not_asked(
     assert f"no bridge answers on unix:{tmp_path}/none.sock" in done.stderr
 
 
+def test_workers_sockets_without_worker_0s_name_the_worker_option(tmp_path: Path) -> None:
+    """admin.sock is absent and so is admin.sock.0 (worker 0 gone), but other workers'
+    sockets are there: the error names them and --worker, not only the missing path."""
+    import socket
+
+    listeners = []
+    for index in (1, 2):
+        sock = socket.socket(socket.AF_UNIX)
+        sock.bind(str(tmp_path / f"admin.sock.{index}"))
+        listeners.append(sock)
+    try:
+        done = cli("status", "--admin", f"unix:{tmp_path}/admin.sock")
+    finally:
+        for sock in listeners:
+            sock.close()
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert f"no bridge answers on unix:{tmp_path}/admin.sock, and worker 0's" in done.stderr
+    assert "(sockets of workers 1, 2 are there): ask one with --worker N" in done.stderr
+
+
 def test_module_docstring_names_every_command() -> None:
     import bridge.cli
 

@@ -3,9 +3,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
+import re
 import socket
 import stat
 import subprocess
@@ -16,8 +18,12 @@ from typing import Any
 import pytest
 import yaml
 
+from sandbox.bridgeproc import run_bridge, write_config
+from sandbox.certs import CertSet
+from sandbox.mariadb import MariaDB
 from sandbox.ports import free_port
 from tests.integration.harness import (
+    ACCOUNTS,
     Bridge,
     MakeBridge,
     closing,
@@ -212,3 +218,109 @@ def test_a_huge_admin_request_gets_a_clear_error(with_admin: Bridge, tmp_path: P
         reply = json.loads(sock.makefile("rb").readline())
     assert reply == {"ok": False, "error": "send one JSON object on one line"}
     assert admin_json(with_admin, "status")["status"] == "ok"  # the listener goes on
+
+
+def test_reload_prints_the_settings_that_wait_for_a_restart(with_admin: Bridge) -> None:
+    good = with_admin.config.read_text()
+    data = yaml.safe_load(good)
+    data["log"] = {"level": "info"}  # the harness starts bridges at debug
+    with_admin.config.write_text(yaml.safe_dump(data))
+    try:
+        done = admin(with_admin, "reload")
+        assert done.returncode == 0 and f"reloaded {with_admin.config}" in done.stdout
+        warning = "warning: log changed; the running values stay until the next restart"
+        assert done.stderr.strip() == warning, done.stderr
+    finally:
+        with_admin.config.write_text(good)
+    done = admin(with_admin, "reload")
+    assert done.returncode == 0 and done.stderr == ""  # as started: nothing waits
+
+
+def denials_by_worker(bridge: Any) -> tuple[int, int]:
+    """'access denied' lines of worker 0 (odd connection ids) and worker 1 (even ones)."""
+    ids = [int(m) for m in re.findall(r"conn=(\d+) access denied", bridge.log)]
+    return sum(i % 2 for i in ids), sum(1 - i % 2 for i in ids)
+
+
+def test_admin_commands_under_workers_ask_every_worker(
+    tmp_path: Path, mariadb: MariaDB, certs: CertSet
+) -> None:
+    """`serve --workers 2`: admin.sock.0 and .1, no admin.sock. Without --worker, status,
+    sessions, kill, reload and unlock reach both (memory state: each worker's lock is its
+    own, so an unlock must reach both); the log names each worker's own addresses."""
+    port = free_port()
+    write_config(tmp_path, port, mariadb.port, certs, ACCOUNTS, None,
+                 admin={"listen": f"unix:{tmp_path}/admin.sock"}, server={"connect_timeout": 5},
+                 protection={"failed_login_attempts": 2, "lock_time": 600, "lock_by": "account"})  # fmt: skip
+    bridge = run_bridge(tmp_path, port, certs, None, ("--workers", "2"))
+    try:
+        bridge.wait_log("2 workers ready")
+        log = bridge.log
+        for i in (0, 1):
+            assert f"admin interface on unix:{tmp_path}/admin.sock.{i}\n" in log
+        assert f"listening on unix:{bridge.socket} (bound once for the workers)" in log
+        assert "systemd" not in log and not (tmp_path / "admin.sock").exists()
+
+        done = admin(bridge, "status")
+        assert done.returncode == 0, done.stderr
+        assert (
+            "status: ok (worker 0, pid" in done.stdout
+            and "status: ok (worker 1, pid" in done.stdout
+        )
+        assert [r["worker"] for r in admin_json(bridge, "status")] == [0, 1]
+        one = json.loads(admin(bridge, "status", "--json", "--worker", "1").stdout)
+        assert one["worker"] == 1
+
+        conns = [connect("pymysql", bridge, "nat", "nat-pw", "tcp") for _ in range(16)]
+        try:
+            ids = {c.thread_id() for c in conns}
+            assert {i % 2 for i in ids} == {0, 1}, "the kernel never spread the connections"
+            rows = admin_json(bridge, "sessions")
+            assert {r["id"] for r in rows} == ids
+            assert all(r["worker"] == (0 if r["id"] % 2 else 1) for r in rows)
+            assert admin(bridge, "sessions").stdout.split()[:2] == ["worker", "id"]
+            victim = next(c for c in conns if c.thread_id() % 2 == 0)  # on worker 1
+            done = admin(bridge, "kill", str(victim.thread_id()))
+            assert done.returncode == 0 and f"session {victim.thread_id()} ended" in done.stdout
+            assert len(admin_json(bridge, "sessions")) == 15
+        finally:
+            for conn in conns:
+                with contextlib.suppress(Exception):
+                    conn.close()
+        refused = admin(bridge, "kill", "99999")
+        assert refused.returncode == 1
+        assert "mysql-auth-bridge: worker 0, 1: no session 99999" in refused.stderr
+
+        for _ in range(60):  # wrong passwords until each worker has locked nat
+            if min(denials_by_worker(bridge)) >= 2:
+                break
+            assert mariadb_cli(bridge, "nat", "wrong", transport="tcp").returncode != 0
+        assert min(denials_by_worker(bridge)) >= 2, denials_by_worker(bridge)
+        for _ in range(6):
+            assert "3955" in mariadb_cli(bridge, "nat", "nat-pw", transport="tcp").stderr
+        done = admin(bridge, "unlock", "nat")
+        assert done.returncode == 0, done.stderr
+        assert re.search(r"unlocked nat \(worker 0, 1\): [2-9]\d* failure record", done.stdout)
+        thread_ids = set()
+        for _ in range(12):
+            with closing(connect("pymysql", bridge, "nat", "nat-pw", "tcp")) as conn:
+                thread_ids.add(conn.thread_id() % 2)
+        assert thread_ids == {0, 1}  # both workers let nat in again
+
+        done = admin(bridge, "reload")
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.strip() == f"reloaded {bridge.config} (worker 0, 1)"
+    finally:
+        bridge.stop()
+
+
+def test_status_into_a_closed_pipe_exits_quietly(with_admin: Bridge) -> None:
+    """`status | head -0`: the reader is gone before the report is written."""
+    read, write = os.pipe()
+    os.close(read)
+    try:
+        done = subprocess.run([sys.executable, "-m", "bridge", "status", "-c", str(with_admin.config)],
+                              stdout=write, stderr=subprocess.PIPE, text=True, timeout=60)  # fmt: skip
+    finally:
+        os.close(write)
+    assert done.returncode == 141 and done.stderr == "", done.stderr
