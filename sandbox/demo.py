@@ -30,6 +30,8 @@ from sandbox.pam import PamSandbox
 from sandbox.ports import free_port, port_open
 from sandbox.samba import AdGroup, AdUser, SambaDC
 
+ROOT = Path(__file__).resolve().parent.parent  # the checkout (sandbox/ is not installed)
+
 DEMO_ACCOUNTS = [
     Account("app", "app-password", "caching_sha2_password", upstream_password="upstream-app"),
     Account("legacy", "legacy-password", "mysql_native_password", "%", "upstream-legacy"),
@@ -163,9 +165,8 @@ def show(
     for title, cmd in client_commands(bridge, certs, krb_env, ad):
         print(f"  # {title}\n  {shlex.join(cmd)}")
     if idp is not None:
-        fetch = [sys.executable, "-m", "sandbox.oidc", idp.issuer, str(certs.ca), "oidcuser"]
         print("  # a fresh ID token for oidcuser from the sandbox's OpenID provider (an hour)")
-        print(f"  {shlex.join(fetch)} > {base / 'oidcuser.jwt'}")
+        print(f"  {shlex.join(token_command(idp, certs))} > {base / 'oidcuser.jwt'}")
         for title, cmd in oidc_commands(bridge, certs, base / "oidcuser.jwt"):
             print(f"  # {title}\n  {shlex.join(cmd)}")
     admin = [sys.executable, "-m", "bridge", "sessions", "-c", str(bridge.config)]
@@ -175,6 +176,13 @@ def show(
         print("\nPress Ctrl-C to stop and remove everything.\n", flush=True)
     else:
         print("\nLogging in once each way, then stopping and removing everything:\n", flush=True)
+
+
+def token_command(idp: OidcProvider, certs: CertSet) -> list[str]:
+    """How to get a fresh ID token for oidcuser, from any directory (sandbox/ is not
+    installed: PYTHONPATH names the checkout)."""
+    return ["env", f"PYTHONPATH={ROOT}", sys.executable, "-m", "sandbox.oidc", idp.issuer,
+            str(certs.ca), "oidcuser"]  # fmt: skip
 
 
 def self_check(
@@ -284,7 +292,8 @@ def main(argv: list[str] | None = None) -> int:
         directory.kinit("kuser", "kuser-krb-password", base / "kuser.cc")
         token = base / "oidcuser.jwt"
         token.touch(mode=0o600)
-        token.write_text(idp.id_token("oidcuser") + "\n")
+        with token.open("w") as out:  # the printed command, run where a user may be
+            subprocess.run(token_command(idp, certs), stdout=out, cwd="/", check=True, timeout=60)
         ok = self_check(bridge, certs, krb_env, args.ad, token)
         if args.check:
             return 0 if ok else 1

@@ -50,3 +50,19 @@ def test_deploy_example_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
     assert set(rows) == {"app", "", "batch"}
     app = stored_hash(rows["app"].plugin, rows["app"].authentication_string)
     assert not any(app.matches(p) for p in (b"", b"password", b"app", b"change-me"))
+
+
+def test_ldap_groups_example_warns_only_as_its_comment_and_mapping_md_say() -> None:
+    """The office-network row comes before the default proxy on purpose: `check` says so
+    in one warning, the one docs/mapping.md quotes."""
+    from types import SimpleNamespace
+
+    from bridge.checks import _shadowed_default_proxy
+    from bridge.mapping.accounts import AccountTable
+
+    rows = load_accounts((ROOT / "mappings" / "ldap-groups.yaml",))[0]
+    (warning,) = _shadowed_default_proxy(SimpleNamespace(accounts=AccountTable(rows)))  # type: ignore[arg-type]
+    said = "clients from '10.%' match it first and never reach the default proxy (as in MySQL)"
+    assert said in warning
+    assert said in " ".join((ROOT / "docs" / "mapping.md").read_text().split())
+    assert "drop it unless that is intended" in (ROOT / "mappings" / "ldap-groups.yaml").read_text()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -22,4 +23,8 @@ def test_demo_check_logs_in_every_way_and_exits() -> None:
     assert "-m bridge sessions -c " in done.stdout  # the admin interface is on in the demo
     oidc = [line for line in results if "OpenID Connect" in line]
     assert len(oidc) == 2 and all(line.endswith("oidcuser@%") for line in oidc), done.stdout
-    assert "-m sandbox.oidc https://127.0.0.1:" in done.stdout  # how to get a fresh token
+    # How to get a fresh token, from any directory (the demo ran it from / for its check).
+    root = Path(__file__).resolve().parent.parent.parent
+    assert (
+        f"env PYTHONPATH={root} {sys.executable} -m sandbox.oidc https://127.0.0.1:" in done.stdout
+    )
