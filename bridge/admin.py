@@ -219,9 +219,8 @@ class AdminServer:
                 )
         except OSError as exc:
             reason = os.strerror(exc.errno) if exc.errno else str(exc)
-            raise ConfigError(
-                f"admin.listen {self.config.listen}: cannot listen: {reason}"
-            ) from None
+            where = describe_address(address)  # under --workers, this worker's own
+            raise ConfigError(f"admin.listen {where}: cannot listen: {reason}") from None
         log.info("admin interface on %s", describe_address(self.address))
 
     async def _start_unix(self, path: Path) -> asyncio.Server:

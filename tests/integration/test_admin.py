@@ -314,6 +314,15 @@ def test_admin_commands_under_workers_ask_every_worker(
         bridge.stop()
 
 
+def port_free(port: int) -> bool:
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
 def test_status_into_a_closed_pipe_exits_quietly(with_admin: Bridge) -> None:
     """`status | head -0`: the reader is gone before the report is written."""
     read, write = os.pipe()
@@ -324,3 +333,28 @@ def test_status_into_a_closed_pipe_exits_quietly(with_admin: Bridge) -> None:
     finally:
         os.close(write)
     assert done.returncode == 141 and done.stderr == "", done.stderr
+
+
+def test_a_tcp_admin_address_under_workers_reaches_every_worker(
+    tmp_path: Path, mariadb: MariaDB, certs: CertSet
+) -> None:
+    """TCP: worker i on the port + i, the port itself being worker 0's; the first answer
+    says how many workers there are."""
+    token = tmp_path / "admin.token"
+    token.write_text("t0ken-" + os.urandom(8).hex() + "\n")
+    token.chmod(0o600)
+    port, admin_port = free_port(), free_port()
+    while not port_free(admin_port + 1):  # worker 1's
+        admin_port = free_port()
+    write_config(tmp_path, port, mariadb.port, certs, ACCOUNTS, None,
+                 admin={"listen": f"127.0.0.1:{admin_port}", "token_file": str(token)})  # fmt: skip
+    bridge = run_bridge(tmp_path, port, certs, None, ("--workers", "2"))
+    try:
+        bridge.wait_log("2 workers ready")
+        for i in (0, 1):
+            assert f"admin interface on 127.0.0.1:{admin_port + i}\n" in bridge.log
+        reports = admin_json(bridge, "status")
+        assert [(r["worker"], r["status"]) for r in reports] == [(0, "ok"), (1, "ok")]
+        assert len({r["pid"] for r in reports}) == 2
+    finally:
+        bridge.stop()
