@@ -17,6 +17,7 @@ from typing import cast
 from bridge.attempts import Attempts
 from bridge.auth_io import AuthExchange, PacketIO
 from bridge.backends.base import Identity, Peer
+from bridge.budget import backend_budget, wait_on_backend
 from bridge.context import SessionContext
 from bridge.credentials import Credential
 from bridge.decision import Authenticated, Verdict, check_transport, choose, resolve
@@ -102,7 +103,7 @@ class Authenticator:
         try:
             credential = await self._run_method(method, row, client_plugin, first, deadline)
             self.used_password = credential.used_password
-            identity = await self._verify(credential, row)
+            identity = await self._verify(credential, row, deadline)
             if decoy:
                 raise Denied("no account matches")
             self.attempts.note(identity=identity.name, groups=identity.groups)
@@ -222,12 +223,19 @@ class Authenticator:
             gss=cast(GssService | None, self.rt.backends.get("kerberos")),
         )
 
-    async def _verify(self, credential: Credential, row: AccountRow) -> Identity:
+    async def _verify(
+        self, credential: Credential, row: AccountRow, deadline: asyncio.Timeout | None
+    ) -> Identity:
+        """The backend's verdict. The handshake deadline is the client's time: while the
+        bridge waits on a backend it stops, and the backend's budget bounds the wait
+        (bridge/budget.py), so a hung server is an outage (1045), not a lost connection."""
         backend = self.rt.backends[PLUGINS[row.plugin].backend]
         if not isinstance(credential, backend.accepts):
             raise Denied(f"{backend.name} cannot check a {type(credential).__name__}")
+        budget = backend_budget(self.rt.config.backends, backend.name)
+        verdict = backend.verify(credential, self.user, row, self.client.peer)
         try:
-            return await backend.verify(credential, self.user, row, self.client.peer)
+            return await wait_on_backend(verdict, deadline, budget, backend.name)
         except (Denied, BackendUnavailable, ConnectionError, ssl.SSLError, ProtocolError):
             raise  # a verdict, or the client (asked a question by PAM) went away or misspoke
         except TimeoutError:

@@ -25,11 +25,11 @@ import secrets
 import ssl
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import ldap3
 from ldap3.core import exceptions as ldap_errors
@@ -39,6 +39,7 @@ from ldap3.utils.dn import escape_rdn, parse_dn
 
 from bridge.backends.adcodes import bind_refusal
 from bridge.backends.base import Identity, Peer
+from bridge.budget import ldap_budget
 from bridge.config import LdapConfig, check_private
 from bridge.credentials import ClearPassword, Credential
 from bridge.errors import BackendUnavailable, Denied
@@ -46,6 +47,7 @@ from bridge.mapping.accounts import AccountRow
 from bridge.mapping.auth_string import parse_ldap
 
 log = logging.getLogger("bridge.backends.ldap")
+T = TypeVar("T")
 
 # A search that found nothing is not an outage: success with no entries, noSuchObject, or a
 # referral (never chased: the answer is "not here").
@@ -159,15 +161,7 @@ class LdapBackend:
         check_user_name(user)
         dn_part = parse_ldap(row.authentication_string.decode("utf-8")).target
         password = _carried(credential.password.decode("utf-8", "surrogateescape"))
-        loop = asyncio.get_running_loop()
-        budget = self.config.connect_timeout + 3 * self.config.response_timeout
-        try:
-            async with asyncio.timeout(budget * len(self.servers)):
-                found = await loop.run_in_executor(
-                    self.pool, self._authenticate, user, password, dn_part
-                )
-        except TimeoutError as exc:
-            raise BackendUnavailable("LDAP did not answer in time") from exc
+        found = await self._in_time(self._authenticate, user, password, dn_part)
         return Identity(user, found.groups, self.name, resolved=found.dn)
 
     async def lookup(
@@ -178,8 +172,18 @@ class LdapBackend:
         check_user_name(user)
         if dn_part is None:
             dn_part = parse_ldap(row.authentication_string.decode("utf-8")).target
+        groups: tuple[str, ...] = await self._in_time(self._lookup_groups, user, dn_part)
+        return groups
+
+    async def _in_time(self, work: Callable[..., T], *args: Any) -> T:
+        """Directory work in a worker thread, within what the timeouts allow on every
+        server (bridge/budget.py): beyond that, an outage, never a hang."""
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self.pool, self._lookup_groups, user, dn_part)
+        try:
+            async with asyncio.timeout(ldap_budget(self.config)):
+                return await loop.run_in_executor(self.pool, work, *args)
+        except TimeoutError as exc:
+            raise BackendUnavailable("LDAP did not answer in time") from exc
 
     async def check(self) -> None:
         """Health: a service-account bind on a server that answers (raises if none does),

@@ -27,6 +27,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from bridge.budget import OIDC_REQUESTS_PER_REFRESH as REQUESTS_PER_REFRESH
 from bridge.config import OidcProviderConfig
 from bridge.errors import BackendUnavailable
 from bridge.oidc.tokens import TokenRefused, key_fits
@@ -35,7 +36,6 @@ log = logging.getLogger("bridge.oidc")
 
 MAX_DOCUMENT = 1 << 20  # a discovery document or a JWKS larger than 1 MiB is refused
 READ_CHUNK = 16384
-REQUESTS_PER_REFRESH = 2  # discovery (the first time) and the JWKS
 WELL_KNOWN = "/.well-known/openid-configuration"
 SIGNING_KEY_TYPES = ("RSA", "EC", "OKP")  # never "oct": a shared secret is no public key
 

@@ -1,0 +1,128 @@
+"""A backend that hangs (SIGSTOP: the kernel still accepts its connections, nothing answers)
+is an outage the client hears about as ERROR 1045, with `backend outage` logged and the
+outage metric counted: never a lost connection (2013) because the handshake deadline ran
+out while the bridge itself was waiting. Real KDC and two real slapd servers, real clients
+(the mariadb CLI, PyMySQL); connect_timeout shorter than the backend's own timeouts, as the
+defaults were (kerberos.timeout 10 = connect_timeout 10)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+from sandbox.bridgeproc import Account
+from sandbox.certs import CertSet
+from sandbox.kdc import Kdc
+from sandbox.mariadb import MariaDB
+from sandbox.ports import free_port, wait_until
+from tests.integration.harness import Bridge, connect, error_of, mariadb_cli, start_bridge
+from tests.integration.test_metrics import scrape, value
+from tests.ldapfix import ldap_settings, start_slapd
+
+pytestmark = pytest.mark.integration
+CONNECT_TIMEOUT = 2.0  # the client's time: shorter than the backends' own timeouts below
+OUTAGES = "mysql_auth_bridge_backend_outages_total"
+
+
+@contextmanager
+def stopped(*procs: subprocess.Popen[bytes]) -> Iterator[None]:
+    """SIGSTOP: the process keeps its sockets (connections are accepted) and answers none."""
+    for proc in procs:
+        os.kill(proc.pid, signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        for proc in procs:
+            os.kill(proc.pid, signal.SIGCONT)
+
+
+def timed_refusal(client: str, bridge: Bridge, user: str, password: str) -> tuple[int, float]:
+    """(errno, seconds) of a login that must fail, with the mariadb CLI or PyMySQL."""
+    started = time.monotonic()
+    if client == "mariadb":
+        done = mariadb_cli(bridge, user, password)
+        took = time.monotonic() - started
+        assert done.returncode != 0, done.stdout
+        return int(done.stderr.split("ERROR ", 1)[1].split(" ", 1)[0]), took
+    exc = pytest.raises(Exception, connect, "pymysql", bridge, user, password, "tls").value
+    return error_of(exc)[0], time.monotonic() - started
+
+
+def outages(metrics_port: int, backend: str) -> float:
+    return value(scrape(metrics_port, "/metrics")[1], OUTAGES, backend=backend)
+
+
+def test_a_hung_kdc_is_1045_and_an_outage(tmp_path: Path, mariadb: MariaDB, certs: CertSet) -> None:
+    kdc = Kdc.start(tmp_path / "kdc", {"erin": "erin-krb"})
+    keytab = kdc.service_keytab("mysql/localhost", tmp_path / "service.keytab")
+    mariadb.sql("CREATE USER IF NOT EXISTS 'erin'@'%' IDENTIFIED BY 'up-erin'")
+    accounts = [Account("erin", "", "authentication_kerberos", upstream_password="up-erin",
+                        auth_string=kdc.realm, wire_method="caching_sha2_password")]  # fmt: skip
+    metrics = free_port()
+    kerberos = {"keytab": str(keytab), "service_principal": f"mysql/localhost@{kdc.realm}",
+                "timeout": 3.0}  # fmt: skip
+    bridge = start_bridge(tmp_path / "bridge", mariadb, certs, accounts, env=kdc.env,
+                          server={"connect_timeout": CONNECT_TIMEOUT},
+                          metrics={"listen": f"127.0.0.1:{metrics}"},
+                          backends={"kerberos": kerberos})  # fmt: skip
+    try:
+        assert mariadb_cli(bridge, "erin", "erin-krb").stdout.strip() == "erin@%"
+        with stopped(kdc.proc):
+            for client in ("mariadb", "pymysql"):
+                errno, took = timed_refusal(client, bridge, "erin", "erin-krb")
+                assert errno == 1045, client  # not 2013: the handshake clock was stopped
+                assert CONNECT_TIMEOUT < took < 3.0 + 2.5, (client, took)
+        assert bridge.log.count("backend outage for 'erin': the KDC did not answer in time") == 2
+        assert "handshake not finished in time" not in bridge.log
+        assert outages(metrics, "kerberos") == 2
+    finally:
+        bridge.stop()
+        kdc.stop()
+
+
+def test_two_hung_ldap_servers_are_1045_and_an_outage(
+    tmp_path: Path, mariadb: MariaDB, certs: CertSet
+) -> None:
+    """Both servers of `servers:` stopped: each is tried in turn within its timeouts, and the
+    whole wait is longer than connect_timeout, yet bounded."""
+    first, second = start_slapd(tmp_path / "one", certs), start_slapd(tmp_path / "two", certs)
+    mariadb.sql("CREATE USER IF NOT EXISTS 'reader'@'%' IDENTIFIED BY 'up-reader'")
+    mariadb.sql("GRANT SELECT ON *.* TO 'reader'@'%'")
+    accounts = [Account("", "", "authentication_ldap_simple", auth_string="#readers=reader")]
+    metrics = free_port()
+    ldap = ldap_settings(tmp_path, certs, first.tls_url, second.tls_url,
+                         connect_timeout=1.0, response_timeout=1.0)  # fmt: skip
+    bridge = start_bridge(tmp_path / "bridge", mariadb, certs, accounts,
+                          upstream_only={"reader": "up-reader"},
+                          proxy_grants=[{"proxy": "''@'%'", "proxied": ["'reader'@'%'"]}],
+                          server={"connect_timeout": CONNECT_TIMEOUT},
+                          metrics={"listen": f"127.0.0.1:{metrics}"},
+                          backends={"ldap": ldap})  # fmt: skip
+    budget = 2 * (1.0 + 3 * 1.0) + 1.0  # two servers x (connect + 3 requests), and the grace
+    longest = 0.0
+    try:
+        assert mariadb_cli(bridge, "bob", "bob-ldap").stdout.strip() == "reader@%"
+        with stopped(first.proc, second.proc):
+            for client in ("pymysql", "mariadb"):
+                errno, took = timed_refusal(client, bridge, "bob", "bob-ldap")
+                assert errno == 1045, client
+                assert took < budget + 1.5, (client, took)
+                longest = max(longest, took)
+        assert longest > CONNECT_TIMEOUT  # the wait the handshake deadline used to cut
+        assert bridge.log.count("backend outage for 'bob'") == 2
+        assert "handshake not finished in time" not in bridge.log
+        assert outages(metrics, "ldap") == 2
+        # Back once the servers answer again (after the 5 s a failed server is skipped).
+        wait_until(lambda: mariadb_cli(bridge, "bob", "bob-ldap").stdout.strip() == "reader@%",
+                   15, "a login after SIGCONT")  # fmt: skip
+    finally:
+        bridge.stop()
+        first.stop()
+        second.stop()
