@@ -243,8 +243,9 @@ async def backend_groups(
         return ()
     backend = runtime.backends[PLUGINS[row.plugin].backend]
     lookup = getattr(backend, "lookup", None)
-    if lookup is None:
-        print(f"backend {backend.name}: keeps no groups to look up", file=sys.stderr)
+    if lookup is None or not getattr(backend, "keeps_groups", True):
+        why = " (groups_from_ldap is off)" if lookup is not None else ""
+        print(f"backend {backend.name}: keeps no groups to look up{why}", file=sys.stderr)
         return ()
     try:
         groups: tuple[str, ...] = await lookup(user, row)

@@ -85,10 +85,21 @@ class KerberosBackend:
         name = self._check_principal(principal, user, row)
         return Identity(name, await self._groups(principal, row), self.name)
 
+    @property
+    def keeps_groups(self) -> bool:
+        """Whether logins are mapped by groups at all: the LDAP groups, when configured."""
+        return self.config.groups_from_ldap and self.ldap is not None
+
+    async def lookup(self, user: str, row: AccountRow) -> tuple[str, ...]:
+        """The groups a login as `user` would be mapped by, without a ticket or password
+        (`explain --check-backend`): the directory's groups of the principal's user part."""
+        principal = user if "@" in user else f"{user}@{self.config.realm}"
+        return await self._groups(principal, row)
+
     async def _groups(self, principal: str, row: AccountRow) -> tuple[str, ...]:
         """Authorise with LDAP groups when configured; a principal the directory does not
         know has none (the Kerberos login itself stands)."""
-        if not self.config.groups_from_ldap or self.ldap is None:
+        if not self.keeps_groups:
             return ()
         try:
             groups: tuple[str, ...] = await self.ldap.lookup(principal.partition("@")[0], row, "")

@@ -413,3 +413,18 @@ def test_demo_with_an_ad_domain_controller() -> None:
     assert done.returncode == 0, done.stdout + done.stderr
     assert "ok   AD: newhire must change the password first (ERROR 1862)" in done.stdout
     assert "ok   Kerberos single sign-on" in done.stdout and "FAIL" not in done.stdout
+
+
+def test_explain_check_backend_on_a_kerberos_row_asks_ad_for_the_groups(
+    bridge_krb: Bridge,
+) -> None:
+    """docs/mapping.md's check of the AD group mapping, for a Kerberos row with
+    groups_from_ldap: alice's groups by the in-chain rule (dbas, and dbadmins through it)."""
+    cmd = [sys.executable, "-m", "bridge", "explain", "-c", str(bridge_krb.config), "alice",
+           "--host", "10.1.2.3", "--check-backend"]  # fmt: skip
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+    reported = next(line for line in done.stdout.splitlines() if "reports the groups" in line)
+    assert reported.startswith("backend kerberos reports the groups: ")
+    assert sorted(reported.split(": ", 1)[1].split(", ")) == ["dbadmins", "dbas"]
+    assert "account: 'developer'@'%' (proxied)" in done.stdout
+    assert done.returncode == 0, done.stderr

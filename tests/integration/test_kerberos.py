@@ -5,6 +5,8 @@ keytab, realms, groups from LDAP, and a KDC that is down."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -221,3 +223,36 @@ def test_connector_python_opening_with_the_kerberos_plugin(
     assert done.stdout.strip().endswith("bob@%"), done.stderr
     if credential == "password":
         assert (tmp_path / "none.cc").exists()  # the client's own kinit with the password
+
+
+def explain_check_backend(bridge: Bridge, user: str) -> subprocess.CompletedProcess[str]:
+    cmd = [sys.executable, "-m", "bridge", "explain", "-c", str(bridge.config), user,
+           "--host", "10.1.2.3", "--check-backend"]  # fmt: skip
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+
+
+def test_explain_check_backend_looks_up_the_ldap_groups(bridge_krb: Bridge) -> None:
+    """groups_from_ldap: explain asks the directory for the principal's user part, as a
+    login does, and maps dave (dbadmins) to developer; a name the directory does not know
+    has no groups, as at login."""
+    done = explain_check_backend(bridge_krb, "dave")
+    assert "backend kerberos reports the groups: dbadmins" in done.stdout, done.stderr
+    assert "account: 'developer'@'%' (proxied)" in done.stdout
+    assert done.returncode == 0, done.stderr
+    done = explain_check_backend(bridge_krb, "nobody")
+    assert "backend kerberos reports the groups: (none)" in done.stdout, done.stderr
+    assert done.returncode == 1  # no group, no mapping: denied
+
+
+def test_explain_check_backend_without_ldap_groups_says_so(
+    tmp_path: Path, mariadb: MariaDB, certs: CertSet, kdc: Kdc
+) -> None:
+    keytab = kdc.service_keytab("mysql/localhost", tmp_path / "service.keytab")
+    bridge = krb_bridge(tmp_path / "bridge", mariadb, certs, kdc, keytab)
+    try:
+        done = explain_check_backend(bridge, "dave")
+        assert "backend kerberos: keeps no groups to look up (groups_from_ldap is off)" in (
+            done.stderr
+        )
+    finally:
+        bridge.stop()
