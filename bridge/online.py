@@ -6,7 +6,9 @@ meets it as ERROR 3169.
   and ask CURRENT_USER(): the upstream must give the account itself, not another row
   (an anonymous ''@'localhost' matches before 'np'@'%');
 - LDAP: bind as the service account;
-- Kerberos: get a ticket for the service principal with the keytab's key and accept it;
+- Kerberos: get a service ticket for the service principal from the KDC and accept it with
+  the keytab (asked for as the service itself, or on Active Directory as another principal
+  in the keytab or the LDAP service account: bridge/kerberos_check.py);
 - PAM: find the service file of every PAM service the accounts name;
 - OpenID Connect: fetch every provider's signing keys (discovery, then its JWKS);
 - state (Redis/Valkey): PING every URL.
@@ -21,8 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bridge.backends.ldap import LdapBackend
-from bridge.config import KerberosConfig, read_yaml
-from bridge.errors import BackendUnavailable
+from bridge.config import read_yaml
+from bridge.errors import BackendUnavailable, Denied
 from bridge.mapping.auth_string import parse_pam
 from bridge.protocol.constants import DEFAULT_CHARSET, REQUIRED_FROM_CLIENT, Capability
 from bridge.runtime import Runtime
@@ -98,39 +100,47 @@ async def ldap_bind(rt: Runtime, found: OnlineFindings) -> None:
     found.notes.append(f"LDAP bind as {who or 'anonymous'}")
 
 
-def _service_ticket(config: KerberosConfig) -> None:
-    """Initiate a context to the service with the keytab's own key (a TGT and a service
-    ticket from the KDC), and accept it with the keytab: proves the KDC and the keytab agree."""
-    import gssapi
-
-    name = gssapi.Name(config.service_principal, gssapi.NameType.kerberos_principal)
-    store: dict[bytes | str, bytes | str] = {
-        "client_keytab": str(config.keytab),
-        "ccache": f"MEMORY:check-{os.getpid()}",
-    }
-    initiator = gssapi.Credentials(name=name, usage="initiate", store=store)
-    acceptor = gssapi.Credentials(name=name, usage="accept", store={"keytab": str(config.keytab)})
-    client = gssapi.SecurityContext(name=name, creds=initiator, usage="initiate")
-    server = gssapi.SecurityContext(creds=acceptor, usage="accept")
-    server.step(client.step())
-    if not server.complete:
-        raise RuntimeError("the service did not accept its own ticket")
-
-
 async def kerberos_ticket(rt: Runtime, found: OnlineFindings) -> None:
+    """A service ticket from the KDC, accepted with the keytab (bridge/kerberos_check.py):
+    asked for as the service principal (MIT), else as another principal in the keytab or
+    the LDAP service account (Active Directory takes no SPN as a client)."""
+    from bridge.kerberos_check import KeytabRefused, prove_keytab
+
     config = rt.config.backends.kerberos
     if config is None:
         return
     try:
         async with asyncio.timeout(TIMEOUT):
-            await asyncio.to_thread(_service_ticket, config)
-    except Exception as exc:
-        found.errors.append(
-            f"backends.kerberos: no service ticket for {config.service_principal} "
-            f"with {config.keytab}: {exc}"
-        )
+            verdict = await asyncio.to_thread(prove_keytab, config, _ldap_account(rt))
+    except KeytabRefused as exc:
+        found.errors.append(f"backends.kerberos: {exc}")
         return
-    found.notes.append(f"Kerberos service ticket for {config.service_principal} from the KDC")
+    except Exception as exc:  # the KDC did not answer in time, a library's surprise
+        found.errors.append(f"backends.kerberos: no service ticket for "
+                            f"{config.service_principal} with {config.keytab}: "
+                            f"{exc or type(exc).__name__}")  # fmt: skip
+        return
+    (found.notes if verdict.proven else found.warnings).append(
+        verdict.text if verdict.proven else f"backends.kerberos: {verdict.text}"
+    )
+    found.warnings += [f"backends.kerberos: {line}" for line in verdict.warnings]
+
+
+def _ldap_account(rt: Runtime) -> Callable[[], tuple[str, str] | None]:
+    """The LDAP service account as a Kerberos principal of the service's realm, with its
+    password: looked up (in the worker thread) only if the check gets that far."""
+    ldap, config = rt.backends.get("ldap"), rt.config.backends.kerberos
+
+    def account() -> tuple[str, str] | None:
+        if not isinstance(ldap, LdapBackend) or ldap.bind_password is None or config is None:
+            return None
+        try:
+            name = ldap.service_account_name()
+        except (BackendUnavailable, Denied):  # the LDAP check reports the directory itself
+            return None
+        return (f"{name}@{config.realm}", ldap.bind_password) if name else None
+
+    return account
 
 
 def _pam_services(rt: Runtime) -> dict[str, str]:

@@ -9,6 +9,7 @@ The OpenID provider is npm's oidc-provider (tests/node) over HTTPS with the sand
 from __future__ import annotations
 
 import argparse
+import os
 import shlex
 import shutil
 import signal
@@ -201,6 +202,22 @@ def self_check(
     return ok
 
 
+def online_check(bridge: BridgeProcess, env: dict[str, str]) -> bool:
+    """`check --online` on the demo's own configuration, for its Kerberos part: the keytab
+    proven against the KDC (with --ad, the DC's, which takes no SPN as a client). The demo's
+    bridge holds its ports: --skip-ports."""
+    cmd = [sys.executable, "-m", "bridge", "check", "--online", "--skip-ports", "-c",
+           str(bridge.config)]  # fmt: skip
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=120,
+                          env={**os.environ, **env})  # fmt: skip
+    problems = [line for line in done.stderr.splitlines() if "backends.kerberos" in line]
+    proof = [line for line in done.stdout.splitlines() if line.startswith("ok: Kerberos")]
+    worked = bool(proof) and not problems
+    shown = problems or proof
+    print(f"{'ok  ' if worked else 'FAIL'} check --online, the keytab: {shown[0] if shown else ''}")
+    return worked
+
+
 @dataclass
 class Directories:
     """slapd and an MIT KDC, or one AD domain controller: what the demo logs in against."""
@@ -295,6 +312,7 @@ def main(argv: list[str] | None = None) -> int:
         with token.open("w") as out:  # the printed command, run where a user may be
             subprocess.run(token_command(idp, certs), stdout=out, cwd="/", check=True, timeout=60)
         ok = self_check(bridge, certs, krb_env, args.ad, token)
+        ok &= online_check(bridge, {**pam.env(), **directory.env})
         if args.check:
             return 0 if ok else 1
         signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))

@@ -34,7 +34,7 @@ class Acceptor:
         try:
             out: bytes | None = self._ctx.step(token)
         except GSSError as exc:
-            raise Denied(f"GSSAPI token refused: {_text(exc)}") from None
+            raise Denied(f"GSSAPI token refused: {gss_reason(exc)}") from None
         return out
 
     @property
@@ -155,7 +155,7 @@ class KerberosBackend:
                     break
                 token = initiator.step(reply)
         except GSSError as exc:
-            text = _text(exc)
+            text = gss_reason(exc)
             if any(marker in text for marker in _OUTAGE_TEXT):
                 raise BackendUnavailable(f"KDC unreachable: {text}") from None
             raise Denied(f"Kerberos password login for '{principal}': {text}") from None
@@ -164,7 +164,8 @@ class KerberosBackend:
         return acceptor.initiator
 
 
-def _text(exc: GSSError) -> str:
+def gss_reason(exc: GSSError) -> str:
+    """The GSSAPI minor message (the KDC's or the library's reason), without the major one."""
     minor = getattr(exc, "gen_message", None)
     text = str(exc)
     return text.split("Minor (")[-1].split("): ", 1)[-1] if "Minor (" in text else (minor or text)

@@ -195,6 +195,23 @@ class LdapBackend:
 
     # --- in a worker thread ---------------------------------------------------------------
 
+    def service_account_name(self) -> str | None:
+        """The service account's sAMAccountName, for `check --online` to ask Active
+        Directory's KDC as it; None when the directory keeps none (OpenLDAP) or there is no
+        service account. bind_dn may be a DN, a UPN or 'DOMAIN\\name'."""
+        bind = self.config.bind_dn
+        if bind is None:
+            return None
+        if "\\" in bind and "=" not in bind:
+            return bind.partition("\\")[2] or None
+        if "=" in bind:
+            found = self._search(bind, "(objectClass=*)", ["sAMAccountName"], ldap3.BASE)
+        else:
+            query = f"(userPrincipalName={escape_filter_chars(bind)})"
+            found = self._search(self._base(), query, ["sAMAccountName"])
+        names = _values(found[0], "sAMAccountName") if len(found) == 1 else []
+        return names[0] if names and names[0] else None
+
     def _authenticate(self, user: str, password: str, dn_part: str) -> LookupResult:
         try:
             dn, attrs = self._user_dn(user, dn_part)

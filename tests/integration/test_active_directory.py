@@ -397,7 +397,7 @@ def test_kerberos_password_refusals_are_1045_with_the_kdc_reason(
 
 def test_demo_with_an_ad_domain_controller() -> None:
     """`scripts/demo --check --ad`: every demo login, with LDAP and Kerberos from a Samba DC
-    of its own, and the must-change user's ERROR 1862."""
+    of its own, the must-change user's ERROR 1862, and check --online on its config."""
     from sandbox.ports import free_port
 
     demo = [
@@ -413,6 +413,12 @@ def test_demo_with_an_ad_domain_controller() -> None:
     assert done.returncode == 0, done.stdout + done.stderr
     assert "ok   AD: newhire must change the password first (ERROR 1862)" in done.stdout
     assert "ok   Kerberos single sign-on" in done.stdout and "FAIL" not in done.stdout
+    # check --online on the demo's --ad config: the keytab proven through the DC's KDC
+    assert (
+        f"ok   check --online, the keytab: ok: Kerberos service ticket for {KRB_SERVICE} from "
+        f"the KDC (asked for as svc-bridge@{REALM} with backends.ldap's service-account "
+        f"password;" in done.stdout
+    ), done.stdout
 
 
 def test_explain_check_backend_on_a_kerberos_row_asks_ad_for_the_groups(
