@@ -118,15 +118,16 @@ class BridgeProcess:
 
 def write_config(directory: Path, port: int, upstream_port: int, certs: CertSet,
                  accounts: list[Account], upstream_only: dict[str, str] | None = None,
-                 **sections: Any) -> Path:  # fmt: skip
+                 proxy_only: frozenset[str] = frozenset(), **sections: Any) -> Path:  # fmt: skip
     """bridge.yaml, accounts.yaml and upstream-credentials.yaml (0600) under `directory`;
-    keyword arguments add to the named sections."""
+    keyword arguments add to the named sections. `proxy_only`: rows that always proxy
+    (a PROXY grant), so no upstream account of their own and no credentials entry."""
     directory.mkdir(parents=True, exist_ok=True)
     (directory / "accounts.yaml").write_text(
         yaml.safe_dump({"accounts": [a.row() for a in accounts]}, sort_keys=False)
     )
     creds = directory / "upstream-credentials.yaml"
-    passwords = {a.user: a.upstream_password for a in accounts if a.user}
+    passwords = {a.user: a.upstream_password for a in accounts if a.user not in {"", *proxy_only}}
     passwords.update(upstream_only or {})  # accounts only proxied to, never logged in as
     creds.write_text(yaml.safe_dump({u: {"password": p} for u, p in passwords.items()}))
     os.chmod(creds, 0o600)
