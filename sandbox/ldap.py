@@ -115,21 +115,23 @@ class Slapd:
     tls_port: int  # ldaps://
     proc: subprocess.Popen[bytes] = field(init=False, repr=False)  # set once it is started
     service_password: str = field(repr=False, default="")
+    debug: str = "0"  # slapd -d: "stats" logs each operation (BIND dn=..., RESULT err=...)
 
     @classmethod
     def start(
         cls, base: Path, certs: CertSet, people: list[Person], service_password: str,
-        other_suffixes: tuple[str, ...] = (),
+        other_suffixes: tuple[str, ...] = (), debug: str = "0",
     ) -> Slapd:  # fmt: skip
         """`other_suffixes`: more (empty) databases, so that the rootDSE names several
-        naming contexts."""
+        naming contexts. `debug: "stats"`: slapd.log shows every operation."""
         (base / "data").mkdir(parents=True, exist_ok=True)
         config, data = base / "slapd.conf", base / "data.ldif"
         config.write_text(_config(base, certs, other_suffixes))
         data.write_text(_ldif(people, service_password))
         slapadd = ["slapadd", "-q", "-f", str(config), "-l", str(data)]
         subprocess.run(slapadd, check=True, capture_output=True)
-        server = cls(base, free_port(), free_port(), service_password=service_password)
+        server = cls(base, free_port(), free_port(), service_password=service_password,
+                     debug=debug)  # fmt: skip
         server.proc = server._spawn()
         server.add_groups(people)
         return server
@@ -146,7 +148,7 @@ class Slapd:
     def _spawn(self) -> subprocess.Popen[bytes]:
         urls = f"ldap://127.0.0.1:{self.port}/ ldaps://127.0.0.1:{self.tls_port}/"
         log = open(self.base / "slapd.log", "wb")  # noqa: SIM115 - the child keeps it
-        args = ["slapd", "-d", "0", "-f", str(self.base / "slapd.conf"), "-h", urls]
+        args = ["slapd", "-d", self.debug, "-f", str(self.base / "slapd.conf"), "-h", urls]
         proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
         wait_until(lambda: proc.poll() is not None or port_open(self.tls_port), 10, "slapd")
         if proc.poll() is not None:
@@ -169,6 +171,10 @@ class Slapd:
     def kill(self) -> None:
         self.proc.kill()
         self.proc.wait()
+
+    def operations(self) -> str:
+        """What slapd logged (with debug "stats": one line per operation and result)."""
+        return (self.base / "slapd.log").read_text(errors="replace")
 
     def restart(self) -> None:
         self.stop()

@@ -18,8 +18,10 @@ PEOPLE_LIST = [
 SERVICE_PASSWORD = "bridge-service-pw"
 
 
-def start_slapd(base: Path, certs: CertSet, other_suffixes: tuple[str, ...] = ()) -> Slapd:
-    return Slapd.start(base, certs, PEOPLE_LIST, SERVICE_PASSWORD, other_suffixes)
+def start_slapd(
+    base: Path, certs: CertSet, other_suffixes: tuple[str, ...] = (), debug: str = "0"
+) -> Slapd:
+    return Slapd.start(base, certs, PEOPLE_LIST, SERVICE_PASSWORD, other_suffixes, debug)
 
 
 def ldap_settings(

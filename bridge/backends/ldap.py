@@ -8,8 +8,11 @@ behaviour and none of its classic weaknesses:
   characters or over 256 characters are refused; a search that finds more than one entry
   denies;
 - TLS (ldaps:// or StartTLS) with certificate verification, plaintext only when configured;
-- servers are tried in order; one that fails is skipped for a while; if none answers, the
-  result is BackendUnavailable (an outage, logged as such), never a hang;
+- servers are tried in order; one that fails is skipped for a while, and the log says why
+  (ldapcauses.py); if none answers, the result is BackendUnavailable (an outage, logged as
+  such, with each server's cause), never a hang;
+- a name the search does not find once gets the bind a wrong password gets, as a decoy DN,
+  and the time it takes (ldapdecoy.py);
 - never a search from the empty base: without `base_dn`, the base is the directory's own
   naming context, read once from its rootDSE (see `naming_context`).
 """
@@ -22,6 +25,7 @@ import logging
 import math
 import queue
 import secrets
+import socket
 import ssl
 import threading
 import time
@@ -34,11 +38,14 @@ from typing import Any, Protocol, TypeVar
 import ldap3
 from ldap3.core import exceptions as ldap_errors
 from ldap3.protocol.sasl.sasl import validate_simple_password
+from ldap3.utils.config import get_config_parameter
 from ldap3.utils.conv import escape_bytes, escape_filter_chars
 from ldap3.utils.dn import escape_rdn, parse_dn
 
 from bridge.backends.adcodes import bind_refusal
 from bridge.backends.base import Identity, Peer
+from bridge.backends.ldapcauses import UNRESOLVED, Timeouts, outage_cause, refusal_cause
+from bridge.backends.ldapdecoy import BindTimes, decoy_dn
 from bridge.budget import ldap_budget
 from bridge.config import LdapConfig, check_private
 from bridge.credentials import ClearPassword, Credential
@@ -57,6 +64,8 @@ BUSY_OR_UNAVAILABLE = {51, 52}  # busy, unavailable: try the next server
 SERVER_BACKOFF = 5.0  # seconds a failed server is skipped
 NESTED_AD = "1.2.840.113556.1.4.1941"  # LDAP_MATCHING_RULE_IN_CHAIN
 MAX_NAME = 256
+# seconds ldap3 leaves an address that failed alone ('.seconds > 5': up to 6)
+LDAP3_RETRY = get_config_parameter("RESET_AVAILABILITY_TIMEOUT") + 1
 
 _OUTAGE = (ldap_errors.LDAPCommunicationError, ldap_errors.LDAPStartTLSError,
            ldap_errors.LDAPSocketOpenError, ldap_errors.LDAPSessionTerminatedByServerError,
@@ -66,7 +75,11 @@ _OUTAGE = (ldap_errors.LDAPCommunicationError, ldap_errors.LDAPStartTLSError,
 
 
 class _ServerDown(Exception):
-    pass
+    """A server could not be used; the text says why (no secret)."""
+
+
+class NotOneEntry(Denied):
+    """The user search found no entry, or several: denied, after a decoy bind."""
 
 
 def check_user_name(user: str) -> None:
@@ -83,6 +96,27 @@ class _Server:
     url: str
     server: ldap3.Server
     down_until: float = 0.0
+    times: BindTimes = field(default_factory=BindTimes)
+    last_failure: tuple[float, str] | None = None  # when, and why
+
+    def failure(self, cause: str) -> str:
+        """The cause to report. ldap3 does not try an address again for a few seconds
+        after it failed, and then says only that it has no address: that is the earlier
+        failure, not a name that does not resolve."""
+        now = time.monotonic()
+        if cause == UNRESOLVED and self.last_failure and now - self.last_failure[0] < LDAP3_RETRY:
+            when, why = self.last_failure
+            return f"{why} ({now - when:.0f} s ago; ldap3 tries it again after {LDAP3_RETRY:g} s)"
+        self.last_failure = (now, cause)
+        return cause
+
+
+@dataclass(frozen=True)
+class ServerCheck:
+    """One server's answer to a service-account bind (`check --online`)."""
+
+    url: str
+    failure: str | None  # None: it answered and the bind succeeded
 
 
 @dataclass
@@ -139,6 +173,7 @@ class LdapBackend:
         self._idle: queue.SimpleQueue[ldap3.Connection] = queue.SimpleQueue()
         # ldap3 packs this into a socket option and takes whole seconds only
         self._receive_timeout = max(1, math.ceil(config.response_timeout))
+        self._timeouts = Timeouts(config.connect_timeout, self._receive_timeout)
         self.cache: GroupCache = _GroupCache(config.group_cache_ttl)
         self.outages = 0  # failed attempts to reach a server, for the logs and metrics
         self._naming_context: str | None = None  # base_dn read from the rootDSE, once
@@ -186,12 +221,22 @@ class LdapBackend:
             raise BackendUnavailable("LDAP did not answer in time") from exc
 
     async def check(self) -> None:
-        """Health: a service-account bind on a server that answers (raises if none does),
-        and a search base (raises if base_dn is unset and the rootDSE names none)."""
+        """Health: a service-account bind on a server that answers (raises if none does,
+        with each server's cause), and a search base (raises if base_dn is unset and the
+        rootDSE names none)."""
         loop = asyncio.get_running_loop()
         conn = await loop.run_in_executor(self.pool, self._connect_service)
         conn.unbind()
         await loop.run_in_executor(self.pool, self._base)
+
+    async def check_each(self) -> list[ServerCheck]:
+        """`check --online`: a service-account bind on every server, in order, whether or
+        not an earlier one answered; then the search base, if one did."""
+        loop = asyncio.get_running_loop()
+        found = [await loop.run_in_executor(self.pool, self._check_server, s) for s in self.servers]
+        if any(f.failure is None for f in found):
+            await loop.run_in_executor(self.pool, self._base)
+        return found
 
     # --- in a worker thread ---------------------------------------------------------------
 
@@ -215,10 +260,9 @@ class LdapBackend:
     def _authenticate(self, user: str, password: str, dn_part: str) -> LookupResult:
         try:
             dn, attrs = self._user_dn(user, dn_part)
-        except Denied:
-            with contextlib.suppress(Denied, BackendUnavailable):  # the denial stands
-                self._decoy_bind()
-            raise
+        except NotOneEntry as exc:
+            self._decoy_bind(password)
+            raise NotOneEntry(f"{exc.reason} (decoy bind made)") from None
         server = self._bind_as_user(dn, password)
         groups = self.cache.get(dn.lower())
         if groups is None:
@@ -241,74 +285,111 @@ class LdapBackend:
         wanted = ["memberOf"] if self.config.groups_from == "memberof" else []
         entries = self._search(self._base(), f"({attr}={escape_filter_chars(user)})", wanted)
         if len(entries) != 1:
-            raise Denied(f"LDAP search for {attr}={user!r} found {len(entries)} entries")
+            raise NotOneEntry(f"LDAP search for {attr}={user!r} found {len(entries)} entries")
         return entries[0]["dn"], entries[0].get("attributes", {})
 
     def _bind_as_user(self, dn: str, password: str) -> str:
         """A simple bind as the user on a fresh connection: Denied, or the server's URL."""
-        for candidate, conn, ok, result in self._binds(dn, password, "bind"):
+        failures: list[str] = []
+        for candidate, conn, ok, result, took in self._binds(dn, password, "bind", failures):
             _close(conn)
             if ok:
                 return candidate.url
+            candidate.times.note_refused(took)
             refusal = bind_refusal(dn, result)
             refusal.resolved = (dn,)  # throttling counts the entry, however it was spelled
             raise refusal
-        raise BackendUnavailable("no LDAP server answered")
+        raise _none_answered(failures)
 
-    def _decoy_bind(self) -> None:
-        """A name the search did not find costs what a wrong password costs: a bind on a
-        fresh connection (as a DN no entry has, with a random password), so that no timing
-        tells the names in the directory from the others. Its outcome is not used."""
-        dn = f"{self.config.user_search_attr}={secrets.token_hex(16)},{self._base()}"
-        for _, conn, _, _ in self._binds(dn, secrets.token_hex(24), "bind"):
+    def _decoy_bind(self, password: str) -> None:
+        """The bind a wrong password gets, as a DN no entry has, on the server a real bind
+        would use; then the wait that makes it last as long (see ldapdecoy.py)."""
+        failures: list[str] = []
+        for candidate, conn, ok, _, took in self._binds(decoy_dn(self._base()), password,
+                                                         "bind", failures):  # fmt: skip
             _close(conn)
+            if ok:
+                log.error("LDAP server %s accepted a bind as a DN no entry has: it lets "
+                          "anyone bind; the login is denied", candidate.url)  # fmt: skip
+            time.sleep(candidate.times.decoy_wait(took, self.config.response_timeout))
             return
+        raise _none_answered(failures)
 
     def _binds(
-        self, user: str | None, password: str | None, what: str
-    ) -> Iterator[tuple[_Server, ldap3.Connection, bool, dict[str, Any]]]:
+        self, user: str | None, password: str | None, what: str, failures: list[str]
+    ) -> Iterator[tuple[_Server, ldap3.Connection, bool, dict[str, Any], float]]:
         """A bind on each server in turn, until the caller stops: (server, connection, ok,
-        result) for a server that answered; one that failed or was busy is skipped a while."""
+        result, seconds) for a server that answered; one that failed or was busy is skipped
+        a while, and why goes to `failures`."""
         for candidate in self._candidates():  # auto_referrals off: a referral is never chased
-            conn = ldap3.Connection(candidate.server, user=user, password=password,
-                                    client_strategy=ldap3.SAFE_SYNC, raise_exceptions=False,
-                                    receive_timeout=self._receive_timeout,
-                                    auto_referrals=False)  # fmt: skip
+            conn = self._connection(candidate, user, password)
+            started = time.monotonic()
             try:
                 ok, result = self._open_and_bind(conn)
-            except _ServerDown:
+            except _ServerDown as exc:
                 _close(conn)  # its socket, now: not when the garbage collector gets to it
-                self._mark_down(candidate, what)
+                self._mark_down(candidate, what, candidate.failure(str(exc)), failures)
                 continue
             except BaseException:
                 _close(conn)
                 raise
             if not ok and result.get("result") in BUSY_OR_UNAVAILABLE:
                 _close(conn)
-                self._mark_down(candidate, result.get("description", "busy"))
+                self._mark_down(candidate, what, refusal_cause(None, result), failures)
                 continue
-            yield candidate, conn, ok, result
+            yield candidate, conn, ok, result, time.monotonic() - started
+
+    def _connection(
+        self, candidate: _Server, user: str | None, password: str | None
+    ) -> ldap3.Connection:
+        return ldap3.Connection(candidate.server, user=user, password=password,
+                                client_strategy=ldap3.SAFE_SYNC, raise_exceptions=False,
+                                receive_timeout=self._receive_timeout,
+                                auto_referrals=False)  # fmt: skip
 
     def _open_and_bind(self, conn: ldap3.Connection) -> tuple[bool, dict[str, Any]]:
         try:
             conn.open()
+            # Each request is one small write: sent at once. With Nagle's algorithm the
+            # first request after the TLS handshake waited for the server's delayed ACK
+            # (40 ms on Linux), which made every user bind 40 ms slower.
+            conn.socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             if not conn.server.ssl and self.config.start_tls and not conn.start_tls():
-                raise _ServerDown("StartTLS refused")
+                raise _ServerDown(f"StartTLS refused: {refusal_cause(None, conn.result or {})}")
             status, result, _, _ = conn.bind()
             return bool(status), result or {}
         except _OUTAGE as exc:
-            raise _ServerDown(repr(exc)) from exc
+            raise _ServerDown(outage_cause(exc, self._timeouts)) from exc
 
     def _candidates(self) -> Iterator[_Server]:
         now = time.monotonic()
         up = [s for s in self.servers if s.down_until <= now]
         yield from up or self.servers  # all down: try them all anyway
 
-    def _mark_down(self, server: _Server, why: str) -> None:
+    def _mark_down(self, server: _Server, what: str, cause: str, failures: list[str]) -> None:
         server.down_until = time.monotonic() + SERVER_BACKOFF
         self.outages += 1
-        log.warning("LDAP server %s unavailable (%s): skipped for %.0f s", server.url, why,
-                    SERVER_BACKOFF)  # fmt: skip
+        failures.append(f"{server.url}: {cause}")
+        log.warning("LDAP server %s unavailable (%s: %s): skipped for %.0f s", server.url, what,
+                    cause, SERVER_BACKOFF)  # fmt: skip
+
+    def _check_server(self, server: _Server) -> ServerCheck:
+        """A service-account bind on this server alone, with no retry and no log line."""
+        conn = self._connection(server, self.config.bind_dn, self.bind_password)
+        try:
+            ok, result = self._open_and_bind(conn)
+        except _ServerDown as exc:
+            server.down_until = time.monotonic() + SERVER_BACKOFF  # the base search skips it
+            return ServerCheck(server.url, server.failure(str(exc)))
+        finally:
+            _close(conn)
+        if ok:
+            return ServerCheck(server.url, None)
+        server.down_until = time.monotonic() + SERVER_BACKOFF
+        return ServerCheck(server.url, refusal_cause(self.config.bind_dn, result))
+
+    def _service_refusal(self, result: dict[str, Any]) -> str:
+        return f"the service account cannot bind: {refusal_cause(self.config.bind_dn, result)}"
 
     # --- searches as the service account ---------------------------------------------------
 
@@ -329,13 +410,14 @@ class LdapBackend:
             conn.unbind()
 
     def _connect_service(self) -> ldap3.Connection:
-        config = self.config
-        for _, conn, ok, result in self._binds(config.bind_dn, self.bind_password, "service bind"):
+        config, failures = self.config, list[str]()
+        for server, conn, ok, result, _ in self._binds(config.bind_dn, self.bind_password,
+                                                       "service bind", failures):  # fmt: skip
             if ok:
                 return conn
-            why = result.get("description")
-            raise BackendUnavailable(f"the service account cannot bind: {why}")
-        raise BackendUnavailable("no LDAP server answered")
+            _close(conn)
+            raise BackendUnavailable(f"{self._service_refusal(result)} (on {server.url})")
+        raise _none_answered(failures)
 
     def _base(self) -> str:
         """Where users (and by default groups) are searched: base_dn, else the naming context
@@ -363,7 +445,8 @@ class LdapBackend:
                         base, query, scope, attributes=attributes or [ldap3.NO_ATTRIBUTES]
                     )
             except _OUTAGE as exc:
-                log.warning("LDAP search failed (%r): retrying on the next server", exc)
+                log.warning("LDAP search failed (%s): retrying on the next server",
+                            outage_cause(exc, self._timeouts))  # fmt: skip
                 self.outages += 1
                 continue
             if not status and result.get("result") not in SEARCH_ANSWERS:
@@ -422,6 +505,10 @@ class LdapBackend:
     def _member_of(self, dn: str) -> list[str]:
         entries = self._search(dn, "(objectClass=*)", ["memberOf"])
         return list(entries[0].get("attributes", {}).get("memberOf", [])) if entries else []
+
+
+def _none_answered(failures: list[str]) -> BackendUnavailable:
+    return BackendUnavailable("no LDAP server answered: " + "; ".join(failures))
 
 
 def _carried(password: str) -> str:
