@@ -5,7 +5,7 @@ meets it as ERROR 3169.
 - upstream: log in as each account in the credentials file (its password, the TLS mode),
   and ask CURRENT_USER(): the upstream must give the account itself, not another row
   (an anonymous ''@'localhost' matches before 'np'@'%');
-- LDAP: bind as the service account;
+- LDAP: bind as the service account on every server, each reported;
 - Kerberos: get a service ticket for the service principal from the KDC and accept it with
   the keytab (asked for as the service itself, or on Active Directory as another principal
   in the keytab or the LDAP service account: bridge/kerberos_check.py);
@@ -87,17 +87,28 @@ async def _wrong_account(session: UpstreamSession, user: str) -> str | None:
 
 
 async def ldap_bind(rt: Runtime, found: OnlineFindings) -> None:
-    ldap = rt.backends.get("ldap")
-    if not isinstance(ldap, LdapBackend):  # none configured
+    """A service-account bind on every server of `servers`, each reported: a login only
+    uses the first that answers, but a failover goes to the others."""
+    ldap, config = rt.backends.get("ldap"), rt.config.backends.ldap
+    if not isinstance(ldap, LdapBackend) or config is None:  # none configured
         return
+    limit = TIMEOUT * len(config.servers)
     try:
-        async with asyncio.timeout(TIMEOUT):
-            await ldap.check()
-    except Exception as exc:
-        found.errors.append(f"backends.ldap: the service account's bind failed: {exc}")
+        async with asyncio.timeout(limit):
+            servers = await ldap.check_each()
+    except TimeoutError:
+        found.errors.append(f"backends.ldap: the servers did not answer within {limit:g} s")
         return
-    who = rt.config.backends.ldap.bind_dn if rt.config.backends.ldap else None
-    found.notes.append(f"LDAP bind as {who or 'anonymous'}")
+    except Exception as exc:  # the search base (see naming_context)
+        found.errors.append(f"backends.ldap: {exc or type(exc).__name__}")
+        return
+    who = config.bind_dn or "anonymous"
+    for n, server in enumerate(servers):
+        if server.failure is None:
+            found.notes.append(f"LDAP bind as {who} on {server.url}")
+        else:
+            found.errors.append(f"backends.ldap.servers[{n}]: {server.url}: the service "
+                                f"account's bind failed: {server.failure}")  # fmt: skip
 
 
 async def kerberos_ticket(rt: Runtime, found: OnlineFindings) -> None:

@@ -356,15 +356,18 @@ class BridgeServer:
         self.learn_profile(await probe(self.runtime.upstream))
 
     async def _check(self, probe_call: Callable[[], Awaitable[None]]) -> str:
+        """'ok', or 'unavailable: ' and why: the exception's text (its class when it has
+        none), or the budget when the probe did not answer within it."""
         metrics = self.started_with.metrics
         budget = metrics.health_timeout if metrics is not None else HEALTH_TIMEOUT
+        bound = asyncio.timeout(budget)
         try:
-            async with asyncio.timeout(budget):
+            async with bound:
                 await probe_call()
-        except TimeoutError:
-            return f"unavailable: no answer in {budget:g} s"
         except Exception as exc:
-            return f"unavailable: {exc}"
+            if bound.expired():
+                return f"unavailable: no answer in {budget:g} s"
+            return f"unavailable: {exc or type(exc).__name__}"
         return "ok"
 
     def _directory_failures(self) -> float:

@@ -178,7 +178,33 @@ def test_wrong_password_and_unknown_user_look_the_same(bridge_ad: Bridge) -> Non
     assert wrong[0] == unknown[0] == 1045
     assert wrong[1].replace("bob", "X") == unknown[1].replace("nosuch", "X")
     assert "wrong password (AD data 52e)" in bridge_ad.log
+    assert (
+        "LDAP search for sAMAccountName='nosuch' found 0 entries (decoy bind made)" in bridge_ad.log
+    )
     assert audit(bridge_ad, "bob")["result"] == "denied"
+
+
+def bad_password_counts(dc: SambaDC) -> dict[str, int]:
+    conn = dc.admin()
+    try:
+        conn.search(BASE, "(objectClass=user)", attributes=["sAMAccountName", "badPwdCount"])
+        return {str(e.sAMAccountName): int(e.badPwdCount.value or 0) for e in conn.entries}
+    finally:
+        conn.unbind()
+
+
+def test_decoy_binds_touch_no_account(bridge_ad: Bridge, samba_dc: SambaDC) -> None:
+    """More unknown names than the domain's lockout threshold (3): the decoy binds count
+    against no entry, so no real account's failure count moves and nobody is locked out."""
+    before = bad_password_counts(samba_dc)
+    for n in range(5):
+        assert refused(bridge_ad, f"nosuch{n}", "Not-the-pw-1")[0] == 1045
+    assert bad_password_counts(samba_dc) == before
+    assert bridge_ad.log.count("(decoy bind made)") >= 5
+    assert refused(bridge_ad, "carl", "Not-the-pw-1")[0] == 1045  # a real one does count
+    assert bad_password_counts(samba_dc) == {**before, "carl": before["carl"] + 1}
+    with closing(connect("pymysql", bridge_ad, "carl", PASSWORDS["carl"], "tls")) as conn:
+        assert scalar(conn, "SELECT CURRENT_USER()") == "reader@%"  # and resets carl's count
 
 
 def test_empty_password_samba_refuses_and_the_bridge_never_sends(

@@ -4,6 +4,7 @@ MIT KDC and a pam_wrapper stack. Each problem is found before a user would meet 
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -14,12 +15,12 @@ import pytest
 from sandbox.bridgeproc import Account, add_grants, write_config
 from sandbox.certs import CertSet
 from sandbox.kdc import Kdc
-from sandbox.ldap import Slapd
+from sandbox.ldap import SERVICE_DN, Slapd
 from sandbox.mariadb import MariaDB
 from sandbox.pam import PamSandbox
 from sandbox.ports import free_port
 from tests.integration.harness import create_upstream_accounts
-from tests.ldapfix import ldap_settings
+from tests.ldapfix import ldap_settings, start_slapd
 
 pytestmark = pytest.mark.integration
 
@@ -143,7 +144,9 @@ def test_ldap_bind_kerberos_ticket_and_pam_service_files(tmp_path: Path, mariadb
     done = check_online(config, env)
     errors = [line for line in done.stderr.splitlines() if line.startswith("error: ")]
     assert done.returncode == 1 and len(errors) == 2, done.stderr
-    assert errors[0].startswith("error: backends.ldap: the service account's bind failed")
+    assert errors[0] == (f"error: backends.ldap.servers[0]: {slapd.tls_url}: the service account's "
+                         "bind failed: LDAP bind as 'cn=bridge,ou=services,dc=example,dc=com': "
+                         "invalidCredentials")  # fmt: skip
     assert errors[1].startswith(
         f"error: backends.kerberos: no service ticket for mysql/localhost@{kdc.realm}"
     )
@@ -159,3 +162,82 @@ def test_an_unreachable_upstream_is_one_error(tmp_path: Path, certs: CertSet) ->
     errors = [line for line in done.stderr.splitlines() if line.startswith("error: ")]
     assert done.returncode == 1 and len(errors) == 1
     assert errors[0].startswith("error: upstream.address: cannot connect to 127.0.0.1:")
+
+
+def ldap_check(
+    tmp_path: Path, mariadb: MariaDB, certs: CertSet, ca: CertSet, *servers: str
+) -> subprocess.CompletedProcess[str]:
+    """check --online with one account and an LDAP backend on these servers (verified
+    against `ca`'s CA), 1 s timeouts."""
+    accounts = [Account("app", "app-pw", "caching_sha2_password", upstream_password="up-app")]
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    ldap = ldap_settings(tmp_path, ca, *servers)
+    return check_online(configure(tmp_path, mariadb, certs, accounts, backends={"ldap": ldap}))
+
+
+def ldap_lines(done: subprocess.CompletedProcess[str]) -> tuple[list[str], list[str]]:
+    """(the ok lines, the error lines) about LDAP."""
+    oks = [line for line in done.stdout.splitlines() if line.startswith("ok: LDAP")]
+    errors = [line for line in done.stderr.splitlines() if line.startswith("error: backends.ldap")]
+    return oks, errors
+
+
+def test_ldap_binds_on_every_server_and_names_each_failure(
+    tmp_path: Path, mariadb: MariaDB, certs: CertSet, slapd: Slapd
+) -> None:
+    """A login uses the first server that answers; the check binds on each, so a dead or
+    misconfigured failover server is found before the failover needs it."""
+    create_upstream_accounts(
+        mariadb, [Account("app", "", "caching_sha2_password", upstream_password="up-app")]
+    )
+    dead = f"ldaps://127.0.0.1:{free_port()}"
+    done = ldap_check(tmp_path / "second", mariadb, certs, certs, slapd.tls_url, dead)
+    assert done.returncode == 1
+    assert ldap_lines(done) == (
+        [f"ok: LDAP bind as {SERVICE_DN} on {slapd.tls_url}"],
+        [
+            f"error: backends.ldap.servers[1]: {dead}: the service account's bind failed: connection refused"
+        ],
+    )
+    assert "WARNING" not in done.stderr  # no log line: the report says it, once
+    done = ldap_check(tmp_path / "first", mariadb, certs, certs, dead, slapd.url)
+    assert done.returncode == 1 and "WARNING" not in done.stderr
+    assert ldap_lines(done) == (
+        [f"ok: LDAP bind as {SERVICE_DN} on {slapd.url}"],
+        [
+            f"error: backends.ldap.servers[0]: {dead}: the service account's bind failed: connection refused"
+        ],
+    )
+    done = ldap_check(tmp_path / "both", mariadb, certs, certs, slapd.tls_url, slapd.url)
+    assert done.returncode == 0, done.stderr
+    assert len(ldap_lines(done)[0]) == 2 and not ldap_lines(done)[1]
+
+
+def test_ldap_a_wrong_ca_and_a_hung_server_are_named(
+    tmp_path: Path, mariadb: MariaDB, certs: CertSet, other_certs: CertSet, slapd: Slapd
+) -> None:
+    create_upstream_accounts(
+        mariadb, [Account("app", "", "caching_sha2_password", upstream_password="up-app")]
+    )
+    done = ldap_check(tmp_path / "ca", mariadb, certs, other_certs, slapd.tls_url, slapd.url)
+    verify = "TLS certificate verify failed (certificate signature failure): check ldap.ca and the server's name"
+    assert done.returncode == 1
+    assert ldap_lines(done) == ([], [
+        f"error: backends.ldap.servers[0]: {slapd.tls_url}: the service account's bind failed: {verify}",
+        f"error: backends.ldap.servers[1]: {slapd.url}: the service account's bind failed: {verify}",
+    ])  # fmt: skip
+    hung = start_slapd(tmp_path / "hung", certs)
+    hung.proc.send_signal(signal.SIGSTOP)
+    try:
+        done = ldap_check(
+            tmp_path / "hung-check", mariadb, certs, certs, hung.tls_url, slapd.tls_url
+        )
+    finally:
+        hung.proc.send_signal(signal.SIGCONT)
+        hung.stop()
+    assert done.returncode == 1
+    assert ldap_lines(done) == (
+        [f"ok: LDAP bind as {SERVICE_DN} on {slapd.tls_url}"],
+        [f"error: backends.ldap.servers[0]: {hung.tls_url}: the service account's bind failed: "
+         "TLS handshake timed out after 1 s"],
+    )  # fmt: skip

@@ -4,7 +4,12 @@ server dies mid-run."""
 
 from __future__ import annotations
 
+import json
+import re
+import signal
 import statistics
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -14,8 +19,9 @@ import pytest
 
 from sandbox.bridgeproc import Account
 from sandbox.certs import CertSet
-from sandbox.ldap import Slapd
+from sandbox.ldap import PEOPLE, Slapd
 from sandbox.mariadb import MariaDB
+from sandbox.ports import free_port
 from tests.integration.harness import (
     Bridge,
     bridge_attr,
@@ -27,6 +33,7 @@ from tests.integration.harness import (
     start_bridge,
 )
 from tests.integration.rawclient import Raw
+from tests.integration.test_metrics import scrape
 from tests.ldapfix import ldap_settings, start_slapd
 
 pytestmark = pytest.mark.integration
@@ -151,8 +158,6 @@ def test_failover_when_the_first_server_dies(
 
 
 def test_directory_down_is_a_clean_error(tmp_path: Path, mariadb: MariaDB, certs: CertSet) -> None:
-    from sandbox.ports import free_port
-
     bridge = ldap_bridge(tmp_path / "bridge", mariadb, certs, f"ldaps://127.0.0.1:{free_port()}")
     try:
         started = time.monotonic()
@@ -166,9 +171,6 @@ def test_directory_down_is_a_clean_error(tmp_path: Path, mariadb: MariaDB, certs
 
 
 def test_explain_check_backend_asks_the_directory(bridge_ldap: Bridge) -> None:
-    import subprocess
-    import sys
-
     cmd = [sys.executable, "-m", "bridge", "explain", "-c", str(bridge_ldap.config), "dave", "--host", "10.1.2.3",
            "--check-backend"]  # fmt: skip
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
@@ -177,3 +179,80 @@ def test_explain_check_backend_asks_the_directory(bridge_ldap: Bridge) -> None:
         "account: 'developer'@'%' (proxied)" in done.stdout
     )  # dbadmins comes first in the mapping
     assert done.returncode == 0, done.stderr
+
+
+def test_an_unknown_name_gets_a_wrong_passwords_answer_after_a_decoy_bind(
+    tmp_path: Path, mariadb: MariaDB, certs: CertSet
+) -> None:
+    """The search finds no entry: the bridge still binds (as a DN no entry has, on a fresh
+    TLS connection, as for a wrong password), slapd logs it and refuses it, and every client
+    gets the very ERR a wrong password gets."""
+    watched = start_slapd(tmp_path / "slapd", certs, debug="stats")
+    bridge = ldap_bridge(tmp_path / "bridge", mariadb, certs, watched.tls_url)
+    try:
+        for client in ("pymysql", "connector", "mysqlclient"):
+            wrong = error_of(
+                pytest.raises(Exception, connect, client, bridge, "alice", "not-hers").value
+            )
+            unknown = error_of(pytest.raises(Exception, connect, client, bridge, "nosuch", "not-hers").value)  # fmt: skip
+            assert wrong == (
+                1045,
+                "Access denied for user 'alice'@'localhost' (using password: YES)",
+            )
+            assert unknown == (
+                1045,
+                "Access denied for user 'nosuch'@'localhost' (using password: YES)",
+            )
+        cli = mariadb_cli(bridge, "nosuch", "not-hers")
+        assert cli.returncode == 1 and cli.stderr.startswith(
+            "ERROR 1045 (28000): Access denied for user 'nosuch'"
+        )
+        assert (
+            bridge.log.count("LDAP search for uid='nosuch' found 0 entries (decoy bind made)") == 4
+        )
+        binds = re.findall(r'BIND dn="([^"]*)"', watched.operations())
+        assert len([dn for dn in binds if dn.startswith("cn=mysql-auth-bridge-decoy-")]) == 4
+        assert len([dn for dn in binds if dn == f"uid=alice,{PEOPLE}"]) == 3
+        assert not [dn for dn in binds if "nosuch" in dn]
+    finally:
+        bridge.stop()
+        watched.stop()
+
+
+def test_health_and_status_say_why_no_server_answered(
+    tmp_path: Path, mariadb: MariaDB, certs: CertSet, other_certs: CertSet, slapd: Slapd
+) -> None:
+    """/healthz and the admin `status` carry each server's cause, not a bare 'unavailable'."""
+    hung = start_slapd(tmp_path / "hung", certs)
+    hung.proc.send_signal(signal.SIGSTOP)
+    refused, port = f"ldap://127.0.0.1:{free_port()}", free_port()
+    settings = ldap_settings(tmp_path, other_certs, slapd.tls_url, hung.url, refused)
+    settings["ca"] = str(other_certs.ca)  # not the CA that signed slapd's certificate
+    bridge = start_bridge(tmp_path / "bridge", mariadb, certs, [], metrics={"listen": f"127.0.0.1:{port}"},
+                          admin={"listen": f"unix:{tmp_path}/admin.sock"}, backends={"ldap": settings})  # fmt: skip
+    try:
+        status, text = scrape(port, "/healthz")
+        said = json.loads(text)["backends"]["ldap"]
+        done = subprocess.run([sys.executable, "-m", "bridge", "status", "--json", "-c", str(bridge.config)],
+                              capture_output=True, text=True, timeout=60)  # fmt: skip
+    finally:
+        bridge.stop()
+        hung.proc.send_signal(signal.SIGCONT)
+        hung.stop()
+    verify = "TLS certificate verify failed (certificate signature failure): check ldap.ca and the server's name"
+    causes = {
+        slapd.tls_url: verify,
+        hung.url: "no answer within 1 s",
+        refused: "connection refused",
+    }
+    assert status == 503
+    assert said == "unavailable: no LDAP server answered: " + "; ".join(
+        f"{u}: {c}" for u, c in causes.items()
+    )
+    # a moment later: the same causes (those ldap3 has not tried again are said to be recent)
+    again = json.loads(done.stdout)["backends"]["ldap"]
+    assert again.startswith("unavailable: no LDAP server answered: ")
+    assert all(f"{u}: {c}" in again for u, c in causes.items()), again
+    assert re.search(
+        rf"{refused}: connection refused \(\d s ago; ldap3 tries it again after 6 s\)", again
+    )
