@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import signal
 import subprocess
 from pathlib import Path
@@ -68,17 +69,23 @@ async def test_wrong_password_and_unknown_user(
             await verify(b, user, password)
 
 
-async def test_empty_password_never_binds(tmp_path: Path, certs: CertSet, slapd: Slapd) -> None:
+async def test_empty_password_never_binds(tmp_path: Path, certs: CertSet) -> None:
     # slapd itself accepts a DN with an empty password: an unauthenticated bind (RFC 4513).
-    done = subprocess.run(["ldapwhoami", "-x", "-H", slapd.url, "-D", f"uid=alice,{PEOPLE}", "-w", ""],
-                          capture_output=True, text=True)  # fmt: skip
-    assert done.returncode == 0 and "anonymous" in done.stdout
-    b = backend(tmp_path, certs, slapd.tls_url)
-    before = (slapd.base / "slapd.log").stat().st_size
-    for mode in ("", f"+{PEOPLE}", f"uid=alice,{PEOPLE}"):
-        with pytest.raises(Denied, match="empty password"):
-            await verify(b, "alice", "", mode)
-    assert (slapd.base / "slapd.log").stat().st_size == before
+    slapd = start_slapd(tmp_path / "watched", certs, debug="stats")  # logs every operation
+    try:
+        done = subprocess.run(["ldapwhoami", "-x", "-H", slapd.url, "-D", f"uid=alice,{PEOPLE}", "-w", ""],
+                              capture_output=True, text=True)  # fmt: skip
+        assert done.returncode == 0 and "anonymous" in done.stdout
+        b = backend(tmp_path, certs, slapd.tls_url)
+        await verify(b, "bob", "bob-ldap")  # the service connection is open, then:
+        before = slapd.operations().count(" op=")
+        for mode in ("", f"+{PEOPLE}", f"uid=alice,{PEOPLE}"):
+            with pytest.raises(Denied, match="empty password"):
+                await verify(b, "alice", "", mode)
+        await asyncio.sleep(0.2)  # slapd writes its log from its own threads
+        assert slapd.operations().count(" op=") == before  # not a single operation
+    finally:
+        slapd.stop()
 
 
 @pytest.mark.parametrize("name", ["*", "a*", "*)(uid=*", "admin)(uid=*", "*)(|(uid=*", "x)(memberUid=*",
