@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import socket
 import ssl
+import statistics
+import time
 from dataclasses import dataclass
 
 from bridge.protocol.constants import Capability as C
@@ -81,3 +83,26 @@ class Raw:
 
     def close(self) -> None:
         self.sock.close()
+
+
+def denial_time(socket_path: str, user: str) -> float:
+    """Seconds from a clear-text login with a wrong password (over the Unix socket) to its
+    ERR 1045: what a client that probes for user names measures."""
+    raw = Raw.connect(path=socket_path)
+    raw.greeting()
+    started = time.perf_counter()
+    raw.hello(user, b"wrong-password\0", "mysql_clear_password")
+    payload = raw.read()[1]
+    elapsed = time.perf_counter() - started
+    raw.close()
+    assert payload[:3] == b"\xff\x15\x04"  # 1045
+    return elapsed
+
+
+def unknown_to_wrong(socket_path: str, real: str, unknown: str, rounds: int) -> float:
+    """The median time to deny an unknown user over that for a real one's wrong password,
+    after a warm-up: near 1 when the two cannot be told apart."""
+    for _ in range(3):
+        denial_time(socket_path, real), denial_time(socket_path, unknown)
+    wrong = statistics.median(denial_time(socket_path, real) for _ in range(rounds))
+    return statistics.median(denial_time(socket_path, unknown) for _ in range(rounds)) / wrong
