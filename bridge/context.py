@@ -11,7 +11,7 @@ from typing import Protocol
 from bridge.audit import AuditLog
 from bridge.metrics import Metrics
 from bridge.protocol.packets import HandshakeV10
-from bridge.registry import SessionRegistry
+from bridge.registry import Entry, SessionRegistry
 from bridge.runtime import Runtime
 from bridge.state.throttle import ThrottleState
 from bridge.upstream.pool import UpstreamPool
@@ -45,9 +45,9 @@ class SessionContext(Protocol):
     @property
     def pool(self) -> UpstreamPool: ...
 
-    async def remote_upstream_id(self, bridge_id: int) -> int | None:
-        """KILL of a session another worker or instance holds (shared state): its upstream
-        thread id, or None."""
+    async def remote_session(self, bridge_id: int) -> Entry | None:
+        """KILL of a session another worker or instance holds (shared state): its entry
+        (upstream thread id, owner), or None."""
         ...
 
     def client_capabilities(self, tls: bool) -> int:

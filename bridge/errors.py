@@ -211,6 +211,16 @@ class UnknownThread(BridgeError):
         super().__init__(f"Unknown thread id: {target}")
 
 
+class KillDenied(BridgeError):
+    """ER_KILL_DENIED_ERROR: KILL of another user's session by an account that may not
+    kill other users' threads (mysqld's words, with the id the client named)."""
+
+    errno, sqlstate = 1095, "HY000"
+
+    def __init__(self, target: int) -> None:
+        super().__init__(f"You are not owner of thread {target}")
+
+
 class KillNotSupported(BridgeError):
     """ER_NOT_SUPPORTED_YET: a KILL whose connection id the bridge cannot translate."""
 

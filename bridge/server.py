@@ -25,7 +25,7 @@ from bridge.metrics import Metrics, MetricsServer
 from bridge.netio import Conn
 from bridge.protocol.constants import BRIDGE_HOP, DEFAULT_CHARSET, PER_HOP, Capability
 from bridge.protocol.packets import HandshakeV10, build_err
-from bridge.registry import SharedMemory
+from bridge.registry import Entry, SharedMemory
 from bridge.reloadproc import ChildUnavailable, read_apart
 from bridge.runtime import Files, Runtime, assemble, config_errors, read_files, reading
 from bridge.session import Session
@@ -130,9 +130,9 @@ class BridgeServer:
             log.info("upstream %s: %s", self.runtime.upstream.describe(), greeting.server_version)
         self.profile = greeting
 
-    async def remote_upstream_id(self, bridge_id: int) -> int | None:
+    async def remote_session(self, bridge_id: int) -> Entry | None:
         """KILL of a session another worker or instance holds (shared state only)."""
-        return await self.state.remote_upstream_id(bridge_id)
+        return await self.state.remote_session(bridge_id)
 
     def client_capabilities(self, tls: bool) -> int:
         """The greeting's capabilities: the upstream's session bits plus this hop's own."""

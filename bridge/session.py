@@ -46,7 +46,7 @@ from bridge.protocol.packets import (
     parse_ssl_request,
 )
 from bridge.protocol.proxy_header import take_header
-from bridge.upstream import init_sql
+from bridge.upstream import init_sql, privileges
 from bridge.upstream.kill import KillTranslator
 from bridge.upstream.login import (
     LoginRequest,
@@ -192,8 +192,11 @@ class Session:
             command = packet.payload[0]
             if command == Command.COM_CHANGE_USER:
                 await relay.settle()  # the answers to the client's earlier commands first
+                before = self.current
                 await change_user.handle(packet)
                 relay.note_idle()  # the bridge's own exchange upstream, if any, is over
+                if self.current is not before:
+                    self._register(kill, upstream)
             elif command == Command.COM_PROCESS_KILL:
                 await kill.process_kill(packet)
             else:
@@ -202,15 +205,32 @@ class Session:
         relay = Relay(self.conn, upstream.conn, held, HELD_QUERY_LIMIT,
                       server.max_handshake_packet, server.change_user_timeout,
                       upstream.capabilities, server.change_user_timeout)  # fmt: skip
+
         # What the bridge answers itself goes out after the answers to every command the
         # client sent before it (relay.settle), as mysqld answers in order.
+        async def may_kill_others() -> bool:
+            try:
+                return await privileges.may_kill_others(upstream, server.change_user_timeout)
+            except ProtocolError as exc:
+                raise OutOfStep(str(exc)) from None
+            finally:
+                relay.note_idle()  # the question's answer is read: nothing under way
+
         kill = KillTranslator(self.ctx.registry, self.conn, upstream.conn, self.log,
-                              self.ctx.remote_upstream_id, relay.settle)  # fmt: skip
-        if not self.ctx.registry.add(self.id, upstream.greeting.connection_id):
-            self.log.warning("session registry full: KILL %d will not find this session", self.id)
+                              self.ctx.remote_session, relay.settle, may_kill_others)  # fmt: skip
+        self._register(kill, upstream)
         change_user = ChangeUserHandler(self, auth)
         self.relay = relay
         await relay.run()
+
+    def _register(self, kill: KillTranslator, upstream: UpstreamSession) -> None:
+        """In the KILL registry, with who owns the session now (the login user name, as
+        mysqld's USER(), and the name the backend proved)."""
+        assert self.current is not None and self.auth is not None
+        owner = self.ctx.registry.owner(self.auth.user, self.current.identity.name)
+        kill.became(owner)
+        if not self.ctx.registry.add(self.id, upstream.greeting.connection_id, owner):
+            self.log.warning("session registry full: KILL %d will not find this session", self.id)
 
     # --- steps ------------------------------------------------------------------------------
 

@@ -4,7 +4,9 @@ id, readable by every worker and instance (docs/scaling.md).
 Connection ids are unique across instances by construction: each process claims an
 instance slot (1..4095) with SET NX, and its ids are `slot << 20 | n`. The slot key lives
 15 s and the process renews it every 5 s, with its sessions hash
-(`<prefix>sessions:<slot>`: id -> upstream thread id). A process that dies lets both expire,
+(`<prefix>sessions:<slot>`: id -> `<upstream thread id>:<owner digest, hex>`; the digest is
+keyed with the state key file's secret, so every instance computes the same one and the
+engine holds no user name). A process that dies lets both expire,
 so a stale entry never sends a KILL for a thread id the upstream has reused.
 
 Slot 0 is never claimed: a process that could not reach the engine at start hands out ids
@@ -16,12 +18,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
+import hmac
 import logging
 import secrets
 from collections.abc import Container
 from typing import Any
 
-from bridge.registry import LocalRegistry
+from bridge.registry import OWNER_SIZE, Entry, LocalRegistry, owner_digest
 from bridge.state.engine import Engine, StateUnavailable
 
 log = logging.getLogger("bridge.state")
@@ -43,7 +47,7 @@ end
 return 0
 """
 
-# KEYS: the slot key, the sessions hash; ARGV: the bridge id -> the thread id, or false
+# KEYS: the slot key, the sessions hash; ARGV: the bridge id -> its entry, or false
 # when the slot is no longer held (its entries would be stale)
 LOOKUP = """
 if redis.call('EXISTS', KEYS[1]) == 0 then
@@ -74,13 +78,16 @@ class SlotIds:
 
 
 class RedisRegistry:
-    def __init__(self, engine: Engine, ids: SlotIds) -> None:
+    def __init__(self, engine: Engine, ids: SlotIds, secret: bytes = b"") -> None:
+        """`secret`: the state key file's (the same in every instance), keys the owner
+        digests."""
         self.engine = engine
         self.ids = ids
-        self.local = LocalRegistry()
+        self._key = hmac.new(secret, b"mysql-auth-bridge kill owner", hashlib.sha256).digest()
+        self.local = LocalRegistry(self._key)
         self.token = secrets.token_hex(16)
         self._missed = False  # a write failed: the hash is rewritten at the next heartbeat
-        self._pending: dict[int, int | None] = {}  # id -> thread id to write, None: to delete
+        self._pending: dict[int, str | None] = {}  # id -> entry to write, None: to delete
         self._written: set[int] = set()  # ids the engine has
         self._inflight: set[int] = set()  # ids in the batch being written
         self._flusher: asyncio.Task[None] | None = None
@@ -99,12 +106,15 @@ class RedisRegistry:
 
     # --- SessionRegistry --------------------------------------------------------------------
 
-    def add(self, bridge_id: int, upstream_id: int) -> bool:
-        self.local.add(bridge_id, upstream_id)
+    def add(self, bridge_id: int, upstream_id: int, owner: bytes = b"") -> bool:
+        self.local.add(bridge_id, upstream_id, owner)
         if self._shared(bridge_id):
-            self._pending[bridge_id] = upstream_id
+            self._pending[bridge_id] = _stored(Entry(upstream_id, owner))
             self._schedule()
         return True
+
+    def owner(self, login: str, identity: str) -> bytes:
+        return owner_digest(self._key, login, identity)
 
     def remove(self, bridge_id: int) -> None:
         if bridge_id not in self.local:
@@ -116,6 +126,9 @@ class RedisRegistry:
         else:
             self._pending.pop(bridge_id, None)  # never written: nothing to delete
 
+    def find(self, bridge_id: int) -> Entry | None:
+        return self.local.find(bridge_id)
+
     def upstream_id(self, bridge_id: int) -> int | None:
         return self.local.upstream_id(bridge_id)
 
@@ -126,6 +139,11 @@ class RedisRegistry:
 
     async def remote_upstream_id(self, bridge_id: int) -> int | None:
         """The upstream thread id of a session another process holds, or None."""
+        entry = await self.remote_find(bridge_id)
+        return entry.thread if entry is not None else None
+
+    async def remote_find(self, bridge_id: int) -> Entry | None:
+        """A session another process holds, or None."""
         slot = bridge_id >> SLOT_BITS
         if not 0 < bridge_id <= 0xFFFFFFFF or slot in (0, self.slot):
             return None
@@ -136,7 +154,7 @@ class RedisRegistry:
             )
         except StateUnavailable:
             return None
-        return _thread_id(found)
+        return _entry(found)
 
     # --- the slot ---------------------------------------------------------------------------
 
@@ -171,7 +189,7 @@ class RedisRegistry:
 
     async def _write_back(self) -> None:
         """The slot's sessions hash made equal to this process's live sessions."""
-        live = {str(i): str(t) for i, t in self.local.items() if i >> SLOT_BITS == self.slot}
+        live = {str(i): _stored(e) for i, e in self.local.items() if i >> SLOT_BITS == self.slot}
         key = self._sessions_key(self.slot)
 
         async def rewrite(client: Any) -> None:
@@ -236,7 +254,7 @@ class RedisRegistry:
         """Write what changed in the last FLUSH_DELAY seconds, in one round trip."""
         await asyncio.sleep(FLUSH_DELAY)
         batch, self._pending = self._pending, {}
-        adds = {str(i): str(t) for i, t in batch.items() if t is not None}
+        adds = {str(i): t for i, t in batch.items() if t is not None}
         gone = [str(i) for i, t in batch.items() if t is None]
         key = self._sessions_key(self.slot)
         self._inflight = {int(i) for i in adds}
@@ -262,10 +280,24 @@ class RedisRegistry:
             self._flusher = asyncio.get_running_loop().create_task(self._flush())
 
 
-def _thread_id(found: object) -> int | None:
-    """An upstream thread id read from the engine, or None (KILL then answers "unknown
-    thread", ERROR 1094) when it is missing or not one: digits only, 0 < id < 2**32."""
-    if not isinstance(found, bytes) or not found.isdigit() or len(found) > 10:
+def _stored(entry: Entry) -> str:
+    return f"{entry.thread}:{entry.owner.hex()}"
+
+
+def _entry(found: object) -> Entry | None:
+    """An entry read from the engine, or None (KILL then answers "unknown thread", ERROR
+    1094) when it is missing or its thread id is not one: digits only, 0 < id < 2**32. An
+    owner that is not a digest (an entry an older bridge wrote: no owner) is not known."""
+    if not isinstance(found, bytes):
         return None
-    thread = int(found)
-    return thread if 0 < thread <= MAX_THREAD_ID else None
+    thread_part, _, owner_part = found.partition(b":")
+    if not thread_part.isdigit() or len(thread_part) > 10:
+        return None
+    thread = int(thread_part)
+    if not 0 < thread <= MAX_THREAD_ID:
+        return None
+    try:
+        owner = bytes.fromhex(owner_part.decode("ascii"))
+    except (UnicodeDecodeError, ValueError):
+        owner = b""
+    return Entry(thread, owner if len(owner) == OWNER_SIZE else b"")

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from bridge.backends.ldap import LdapBackend
 from bridge.config import BridgeConfig, StateConfig
-from bridge.registry import ConnectionIds, LocalRegistry, SessionRegistry, SharedMemory
+from bridge.registry import ConnectionIds, Entry, LocalRegistry, SessionRegistry, SharedMemory
 from bridge.state.engine import Engine
 from bridge.state.fastauth import FastAuthCache, MemoryFastAuth, RedisFastAuth, read_key_file
 from bridge.state.groups import GroupSealer, SharedGroupCache, ldap_context
@@ -65,10 +65,10 @@ class State:
             sealer = GroupSealer(self.secret, ldap_context(ldap.config))
             ldap.cache = SharedGroupCache(self.engine, ttl, asyncio.get_running_loop(), sealer)
 
-    async def remote_upstream_id(self, bridge_id: int) -> int | None:
-        """KILL of a session another instance or worker holds: its upstream thread id."""
+    async def remote_session(self, bridge_id: int) -> Entry | None:
+        """KILL of a session another instance or worker holds: its entry."""
         if isinstance(self.registry, RedisRegistry):
-            return await self.registry.remote_upstream_id(bridge_id)
+            return await self.registry.remote_find(bridge_id)
         return None
 
     async def close(self) -> None:
@@ -109,7 +109,7 @@ def build_state(
         state,
         RedisThrottle(config.protection, engine, state.throttle_when_down, secret),
         RedisFastAuth(engine, secret, state.fast_auth_ttl),
-        RedisRegistry(engine, slot_ids),
+        RedisRegistry(engine, slot_ids, secret),
         slot_ids,
         engine,
         secret,

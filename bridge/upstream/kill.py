@@ -2,25 +2,32 @@
 the ids in the bridge's greetings; the statement runs on the issuing client's own upstream
 connection with the target session's upstream thread id, so the upstream applies the
 issuing account's privileges. An id the bridge does not know gets ERROR 1094 and reaches
-no upstream; a KILL it cannot translate gets ERROR 1235."""
+no upstream; a KILL it cannot translate gets ERROR 1235.
+
+The upstream cannot tell two external users mapped to one account apart, so the bridge
+decides that part as mysqld does with USER(): a session of another external user may be
+killed only by an account that may kill other users' threads (asked upstream once per
+session and account, bridge/upstream/privileges.py); otherwise ERROR 1095 and nothing
+reaches the upstream."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
 
-from bridge.errors import BridgeError, KillNotSupported, UnknownThread
+from bridge.errors import BridgeError, KillDenied, KillNotSupported, UnknownThread
 from bridge.netio import Conn
 from bridge.protocol.constants import Command
 from bridge.protocol.errors import ProtocolError
 from bridge.protocol.framing import Packet
 from bridge.protocol.kill import build_process_kill, parse_kill, parse_process_kill
 from bridge.protocol.packets import build_err
-from bridge.registry import SessionRegistry
+from bridge.registry import Entry, SessionRegistry
 
 
 class KillTranslator:
-    __slots__ = ("client", "log", "registry", "remote", "settle", "upstream")
+    __slots__ = ("_privileged", "ask", "client", "log", "owner", "registry", "remote",
+                 "settle", "upstream")  # fmt: skip
 
     def __init__(
         self,
@@ -28,18 +35,30 @@ class KillTranslator:
         client: Conn,
         upstream: Conn,
         log: logging.LoggerAdapter[logging.Logger],
-        remote: Callable[[int], Awaitable[int | None]] | None = None,
+        remote: Callable[[int], Awaitable[Entry | None]] | None = None,
         settle: Callable[[], Awaitable[None]] | None = None,
+        ask: Callable[[], Awaitable[bool]] | None = None,
     ) -> None:
         """`remote`: finds a session another worker or instance holds (shared state);
         `settle`: returns once the answers to the client's earlier commands are relayed
-        (the bridge's own refusal comes after them)."""
+        (the bridge's own refusal comes after them); `ask`: whether the upstream account
+        may kill other users' threads, asked on the upstream connection once it is settled
+        (None: it may not)."""
         self.registry = registry
         self.settle = settle
         self.remote = remote
+        self.ask = ask
         self.client = client
         self.upstream = upstream
         self.log = log
+        self.owner = b""  # the registry's digest of this session's external user
+        self._privileged: bool | None = None  # the answer to `ask`, for this account
+
+    def became(self, owner: bytes) -> None:
+        """The session's external user (and maybe its account) now: after the login or a
+        COM_CHANGE_USER. The privilege is asked again, as mysqld reads it again."""
+        self.owner = owner
+        self._privileged = None
 
     async def query(self, packet: Packet) -> None:
         """A COM_QUERY whose first byte may start a KILL: translated, refused, or passed on
@@ -69,13 +88,28 @@ class KillTranslator:
             self.upstream.send_packet(build_process_kill(thread), 0)
 
     async def _thread(self, packet: Packet, target: int) -> int | None:
-        thread = self.registry.upstream_id(target)
-        if thread is None and self.remote is not None:
-            thread = await self.remote(target)
-        if thread is None:
+        entry = self.registry.find(target)
+        if entry is None and self.remote is not None:
+            entry = await self.remote(target)
+        if entry is None:
             self.log.info("KILL of connection id %d, which the bridge does not know", target)
             await self._reply(packet, UnknownThread(target))
-        return thread
+            return None
+        if entry.same_owner(self.owner) or await self._may_kill_others():
+            return entry.thread
+        self.log.info("KILL of connection id %d refused: another user's session, and the "
+                      "upstream account may not kill other users' threads", target)  # fmt: skip
+        await self._reply(packet, KillDenied(target))
+        return None
+
+    async def _may_kill_others(self) -> bool:
+        if self._privileged is None:
+            if self.ask is None:
+                return False
+            if self.settle is not None:
+                await self.settle()  # the question goes upstream behind the earlier commands
+            self._privileged = await self.ask()
+        return self._privileged
 
     async def _reply(self, packet: Packet, error: BridgeError) -> None:
         if self.settle is not None:

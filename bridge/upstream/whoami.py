@@ -89,7 +89,7 @@ async def current_user(session: UpstreamSession) -> str:
     token = os.urandom(16)
     conn = session.conn
     conn.send_packet(build_com_query(current_user_query(token), session.capabilities), 0)
-    return await _read_answer(conn, lenenc_bytes(token))
+    return await read_answer(conn, lenenc_bytes(token))
 
 
 async def ask_current_user(session: UpstreamSession, timeout: float) -> str:
@@ -102,18 +102,20 @@ async def ask_current_user(session: UpstreamSession, timeout: float) -> str:
         raise UpstreamError(f"SELECT CURRENT_USER() got no answer: {exc!r}") from exc
 
 
-async def _read_answer(conn: Conn, wanted: bytes) -> str:
+async def read_answer(conn: Conn, wanted: bytes, what: str = "SELECT CURRENT_USER()") -> str:
+    """The column after the token (`wanted`, lenenc) in the answer to a token_select()
+    query: `what` names the query in errors."""
     found: bytes | None = None
     for _ in range(MAX_ANSWER_PACKETS):
         payload = (await conn.read_packet(MAX_AUTH_PACKET)).payload
         if payload[:1] == bytes([Marker.ERR]):
             err = parse_err(payload)
-            raise UpstreamError(f"SELECT CURRENT_USER() failed: {err.errno} {err.message}", err)
+            raise UpstreamError(f"{what} failed: {err.errno} {err.message}", err)
         if found is None and payload.startswith(wanted):
             found = Reader(payload[len(wanted) :]).lenenc_bytes()
         elif found is not None and _ends_result(payload):
             return found.decode("utf-8", "replace")
-    raise ProtocolError("no end to the answer of SELECT CURRENT_USER()")
+    raise ProtocolError(f"no end to the answer of {what}")
 
 
 def _ends_result(payload: bytes) -> bool:

@@ -27,7 +27,7 @@ from bridge.protocol.packets import (
     parse_err,
     parse_handshake_v10,
 )
-from bridge.registry import LocalRegistry, SessionRegistry
+from bridge.registry import Entry, LocalRegistry, SessionRegistry
 from bridge.runtime import Runtime, build_runtime
 from bridge.scramble import native_token
 from bridge.server import FALLBACK_PROFILE
@@ -60,7 +60,7 @@ class Services:
         upstream = self.runtime.config.upstream
         self.pool = UpstreamPool(upstream.pool, upstream.connect_timeout)
 
-    async def remote_upstream_id(self, bridge_id: int) -> int | None:
+    async def remote_session(self, bridge_id: int) -> Entry | None:
         return None  # one process: no other instance's sessions
 
     def client_capabilities(self, tls: bool) -> int:

@@ -177,9 +177,15 @@ async def test_registry_slots_make_ids_unique_and_sessions_findable(
     assert await a.claim() and await b.claim() and a.slot != b.slot and 0 not in (a.slot, b.slot)
     id_a = a.ids.take(a)
     assert id_a >> SLOT_BITS == a.slot
-    a.add(id_a, 4242)
+    a.add(id_a, 4242, a.owner("alice", "alice"))
     await asyncio.sleep(0.1)  # the write is in the background
     assert await b.remote_upstream_id(id_a) == 4242
+    found = await b.remote_find(id_a)  # the owner, as every instance (one key file) digests it
+    assert found is not None and found.same_owner(b.owner("alice", "alice"))
+    assert not found.same_owner(b.owner("bob", "bob"))
+    assert not found.same_owner(
+        RedisRegistry(b.engine, SlotIds(), b"other").owner("alice", "alice")
+    )
     assert await a.remote_upstream_id(id_a) is None  # its own: found locally, not here
     a.remove(id_a)
     await asyncio.sleep(0.1)
@@ -255,14 +261,17 @@ async def test_registry_batches_end_equal_to_the_live_sessions(
             registry.remove(live.pop(rng.randrange(len(live))))
         else:
             bridge_id = registry.ids.take(registry)
-            registry.add(bridge_id, step + 1000)
+            registry.add(bridge_id, step + 1000, registry.owner(f"u{step}", "i"))
             live.append(bridge_id)
         if rng.random() < 0.3:
             await asyncio.sleep(rng.choice([0, 0.001, 0.01, 0.03]))
     await asyncio.sleep(0.3)
     held = await registry.engine.client.hgetall(f"{config.key_prefix}sessions:{registry.slot}")
     assert {int(k) for k in held} == set(live)
-    assert all(int(v) == registry.upstream_id(int(k)) for k, v in held.items())
+    for k, v in held.items():  # thread id ':' the owner digest, in hex
+        entry = registry.find(int(k))
+        assert entry is not None and v == f"{entry.thread}:{entry.owner.hex()}".encode()
+        assert len(entry.owner) == 16
     await registry.release()
     await registry.engine.close()
 

@@ -25,6 +25,7 @@ from bridge.errors import Denied
 from bridge.hashing import Sha2CryptHash, fast_auth_digest, make_sha2
 from bridge.mapping.accounts import AccountRow
 from bridge.mapping.hosts import client_host
+from bridge.registry import Entry
 from bridge.scramble import sha2_token
 from bridge.state.engine import Engine
 from bridge.state.fastauth import RedisFastAuth, read_key_file
@@ -120,6 +121,11 @@ async def test_kill_registry_expires_checks_the_slot_and_validates_values(
         assert await b.remote_upstream_id(second) is None, bad  # unknown thread, no crash
     await raw.hset(sessions, str(second), b"4294967295")
     assert await b.remote_upstream_id(second) == 2**32 - 1
+    digest = b.owner("alice", "alice")
+    for value, owner in ((b"7:" + digest.hex().encode(), digest), (b"7", b""), (b"7:zz", b""),
+                         (b"7:" + digest[:8].hex().encode(), b""), (b"7:\xff", b"")):  # fmt: skip
+        await raw.hset(sessions, str(second), value)  # an owner that is no digest: not known
+        assert await b.remote_find(second) == Entry(7, owner), value
 
     await raw.delete(f"{a.engine.prefix}slot:{a.slot}")  # the slot is no longer held
     assert await raw.exists(sessions)

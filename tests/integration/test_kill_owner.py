@@ -1,0 +1,220 @@
+"""KILL between external users mapped to one upstream account: the upstream sees one
+account, so the bridge decides as mysqld does with USER() (the login user): another user's
+session needs an account that may kill other users' threads (CONNECTION ADMIN / SUPER
+upstream), else ERROR 1095 and nothing reaches the upstream. Real MariaDB, real clients,
+across --workers and across two bridges sharing Redis."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pymysql
+import pytest
+
+from sandbox.bridgeproc import Account, add_grants, run_bridge, write_config
+from sandbox.certs import CertSet
+from sandbox.mariadb import MariaDB
+from sandbox.ports import free_port, wait_until
+from sandbox.redis import RedisServer
+from tests.integration.harness import closing, connect, error_of, mariadb_cli, scalar
+from tests.integration.test_kill import running_sleeps, sleep_in_thread
+from tests.integration.test_state_redis import same_accounts, state_section
+
+pytestmark = pytest.mark.integration
+
+PEOPLE = [Account("alice", "alice-pw", "caching_sha2_password"),
+          Account("bob", "bob-pw", "caching_sha2_password")]  # fmt: skip
+SHARED = "developer"  # the upstream account both are proxied to
+UPSTREAM = {SHARED: "up-developer"}
+
+
+def grants(account: str = SHARED) -> list[dict[str, Any]]:
+    return [{"proxy": f"'{p.user}'@'%'", "proxied": [f"'{account}'@'%'"]} for p in PEOPLE]
+
+
+@pytest.fixture(scope="module")
+def shared_account(mariadb: MariaDB) -> Iterator[Callable[[str], None]]:
+    """`developer` upstream with SELECT only; the callable re-grants it (a privilege, or
+    none: ''), as the upstream DBA would."""
+    mariadb.sql(f"CREATE USER IF NOT EXISTS '{SHARED}'@'%' IDENTIFIED BY 'up-developer'")
+
+    def privileged(privilege: str) -> None:
+        mariadb.sql(f"REVOKE ALL PRIVILEGES, GRANT OPTION FROM '{SHARED}'@'%'")
+        mariadb.sql(f"GRANT SELECT ON *.* TO '{SHARED}'@'%'")
+        if privilege:
+            mariadb.sql(f"GRANT {privilege} ON *.* TO '{SHARED}'@'%'")
+
+    privileged("")
+    yield privileged
+    privileged("")
+
+
+def two_people_bridge(make_bridge: Any, **sections: Any) -> Any:
+    return make_bridge(accounts=PEOPLE, upstream_only=UPSTREAM, proxy_grants=grants(), **sections)
+
+
+def assert_refused(killer: Any, statement: str, target: int) -> None:
+    with pytest.raises(pymysql.err.MySQLError) as caught:
+        if statement == "COM_PROCESS_KILL":
+            killer.kill(target)
+        else:
+            killer.cursor().execute(statement.format(id=target))
+    assert error_of(caught.value) == (1095, f"You are not owner of thread {target}"), statement
+
+
+def assert_gone(victim: Any) -> None:
+    with pytest.raises(pymysql.err.OperationalError):
+        scalar(victim, "SELECT 1")
+
+
+def test_another_user_on_the_same_account_gets_1095_and_the_session_lives(
+    make_bridge: Any, mariadb: MariaDB, shared_account: Callable[[str], None]
+) -> None:
+    bridge = two_people_bridge(make_bridge)
+    with closing(connect("pymysql", bridge, "bob", "bob-pw", "tls")) as bob:
+        assert scalar(bob, "SELECT CURRENT_USER()") == f"{SHARED}@%"
+        before = set(running_sleeps(mariadb))
+        thread, outcome = sleep_in_thread(bob, 2)
+        wait_until(lambda: bool(set(running_sleeps(mariadb)) - before), 10, "bob's SLEEP")
+        with closing(connect("pymysql", bridge, "alice", "alice-pw", "tcp")) as alice:
+            assert scalar(alice, "SELECT CURRENT_USER()") == f"{SHARED}@%"
+            for statement in ("KILL QUERY {id}", "KILL {id}", "KILL CONNECTION {id}",
+                              " /* c */ kill soft query {id};", "COM_PROCESS_KILL"):  # fmt: skip
+                assert_refused(alice, statement, bob.thread_id())
+            assert scalar(alice, "SELECT 2") == 2  # the killer's session goes on
+        cli = mariadb_cli(bridge, "alice", "alice-pw", sql=f"KILL {bob.thread_id()}")
+        assert cli.returncode == 1
+        assert f"ERROR 1095 (HY000) at line 1: You are not owner of thread {bob.thread_id()}" in (
+            cli.stderr
+        )
+        thread.join(10)
+        assert outcome == [0]  # bob's SLEEP ran to its end
+        assert scalar(bob, "SELECT 3") == 3
+    assert "another user's session" in bridge.log
+
+
+def test_the_refusal_reads_as_the_upstreams_own(
+    mariadb: MariaDB, shared_account: Callable[[str], None]
+) -> None:
+    """The same KILL straight at MariaDB, by an account without the privilege: the same
+    error number, SQLSTATE and words."""
+    direct: Any = pymysql.connect(host="127.0.0.1", port=mariadb.port, user=SHARED,
+                                  password="up-developer")  # fmt: skip
+    root: Any = pymysql.connect(unix_socket=str(mariadb.socket), user="root")
+    with closing(direct), closing(root):
+        target = root.thread_id()
+        with pytest.raises(pymysql.err.MySQLError) as caught:
+            direct.cursor().execute(f"KILL {target}")
+        assert error_of(caught.value) == (1095, f"You are not owner of thread {target}")
+
+
+def test_the_same_user_kills_its_own_other_session(
+    make_bridge: Any, shared_account: Callable[[str], None]
+) -> None:
+    bridge = two_people_bridge(make_bridge)
+    with closing(connect("pymysql", bridge, "alice", "alice-pw", "tcp")) as killer:
+        for how in ("KILL {id}", "KILL CONNECTION {id}", "COM_PROCESS_KILL"):
+            victim = connect("mysqlclient", bridge, "alice", "alice-pw", "tls")
+            if how == "COM_PROCESS_KILL":
+                killer.kill(victim.thread_id())
+            else:
+                killer.cursor().execute(how.format(id=victim.thread_id()))
+            with pytest.raises(Exception):
+                victim.cursor().execute("SELECT 1")
+            victim.close()
+        assert scalar(killer, "SELECT 1") == 1
+    assert "upstream account may not" not in bridge.log  # no privilege question asked
+
+
+@pytest.mark.parametrize("privilege", ["CONNECTION ADMIN", "SUPER"])
+def test_an_account_with_the_privilege_kills_another_users_session(
+    make_bridge: Any, shared_account: Callable[[str], None], privilege: str
+) -> None:
+    shared_account(privilege)
+    try:
+        bridge = two_people_bridge(make_bridge)
+        with closing(connect("pymysql", bridge, "alice", "alice-pw", "tcp")) as alice:
+            for how in ("KILL {id}", "COM_PROCESS_KILL"):
+                bob = connect("pymysql", bridge, "bob", "bob-pw", "tls")
+                if how == "COM_PROCESS_KILL":
+                    alice.kill(bob.thread_id())
+                else:
+                    alice.cursor().execute(how.format(id=bob.thread_id()))
+                assert_gone(bob)
+                assert scalar(alice, "SELECT 1") == 1  # the question's answer went nowhere
+    finally:
+        shared_account("")
+
+
+def test_change_user_moves_the_session_to_its_new_owner(
+    make_bridge: Any, shared_account: Callable[[str], None]
+) -> None:
+    """After COM_CHANGE_USER to bob, alice's old session is bob's: alice may no longer
+    kill it, bob may."""
+    bridge = two_people_bridge(make_bridge)
+    changed = connect("connector", bridge, "alice", "alice-pw", "tls")
+    changed.cmd_change_user(username="bob", password="bob-pw")
+    target = changed.connection_id
+    with closing(connect("pymysql", bridge, "alice", "alice-pw", "tcp")) as alice:
+        assert_refused(alice, "KILL {id}", target)
+    with closing(connect("pymysql", bridge, "bob", "bob-pw", "tcp")) as bob:
+        bob.cursor().execute(f"KILL {target}")
+    with pytest.raises(Exception):
+        changed.cmd_query("SELECT 1")
+    changed.close()
+
+
+def test_across_workers(
+    tmp_path: Path, mariadb: MariaDB, certs: CertSet, shared_account: Callable[[str], None]
+) -> None:
+    """--workers 2: the owner is in the shared-memory entry the other worker reads."""
+    port = free_port()
+    write_config(tmp_path, port, mariadb.port, certs, PEOPLE, UPSTREAM,
+                 server={"connect_timeout": 5}, log={"level": "debug"})  # fmt: skip
+    add_grants(tmp_path / "accounts.yaml", grants())
+    bridge = run_bridge(tmp_path, port, certs, None, ("--workers", "2"))
+    try:
+        refused = killed = 0
+        for _ in range(60):
+            victim = connect("pymysql", bridge, "bob", "bob-pw", "tcp")
+            killer_name = "alice" if refused <= killed else "bob"
+            killer = connect("pymysql", bridge, killer_name, f"{killer_name}-pw", "tcp")
+            with closing(killer), closing(victim):
+                if victim.thread_id() % 2 == killer.thread_id() % 2:
+                    continue  # the same worker
+                if killer_name == "alice":
+                    assert_refused(killer, "KILL {id}", victim.thread_id())
+                    assert scalar(victim, "SELECT 1") == 1
+                    refused += 1
+                else:
+                    killer.cursor().execute(f"KILL {victim.thread_id()}")
+                    assert_gone(victim)
+                    killed += 1
+            if refused >= 2 and killed >= 2:
+                break
+        assert refused >= 2 and killed >= 2, "the kernel never spread the connections"
+    finally:
+        bridge.stop()
+
+
+def test_across_two_bridges_sharing_redis(
+    make_bridge: Any, tmp_path: Path, redis_server: RedisServer,
+    shared_account: Callable[[str], None],
+) -> None:  # fmt: skip
+    """The owner digest travels in the engine's entry, keyed by the shared key file: the
+    same user on another instance kills, another user gets 1095."""
+    state = state_section(tmp_path, redis_server)
+    a, b = (two_people_bridge(make_bridge, state=state) for _ in range(2))
+    same_accounts([a, b])
+    with closing(connect("pymysql", a, "bob", "bob-pw", "tls")) as bob:
+        with closing(connect("pymysql", b, "alice", "alice-pw", "tls")) as alice:
+            assert alice.thread_id() >> 20 != bob.thread_id() >> 20  # another instance slot
+            time.sleep(0.1)  # registrations reach Redis in batches (FLUSH_DELAY)
+            assert_refused(alice, "KILL {id}", bob.thread_id())
+            assert scalar(bob, "SELECT 1") == 1
+        with closing(connect("pymysql", b, "bob", "bob-pw", "tls")) as bob_on_b:
+            bob_on_b.cursor().execute(f"KILL {bob.thread_id()}")
+        assert_gone(bob)
