@@ -68,7 +68,9 @@ log = logging.getLogger("bridge.session")
 
 # mysqld refuses a connection-attributes block over 64 KiB as a bad handshake.
 MAX_ATTRS_BLOCK = 65535
-HELD_QUERY_LIMIT = 1 << 30  # a held query (a possible KILL): as large as the upstream allows
+# A held query (a possible KILL) is read whole up to 4 KiB, a longer one streams on; one the
+# bridge refuses is dropped as it comes, up to this (then 1153, as over max_allowed_packet).
+HELD_QUERY_LIMIT = 1 << 30
 
 
 class SessionLog(logging.LoggerAdapter[logging.Logger]):
@@ -218,6 +220,7 @@ class Session:
 
         kill = KillTranslator(self.ctx.registry, self.conn, upstream.conn, self.log,
                               self.ctx.remote_session, relay.settle, may_kill_others)  # fmt: skip
+        relay.on_long_query = kill.long_query
         self._register(kill, upstream)
         change_user = ChangeUserHandler(self, auth)
         self.relay = relay

@@ -20,6 +20,27 @@ class Packet:
     last_seq: int  # sequence id of the last physical packet (differs when split)
 
 
+@dataclass(frozen=True, slots=True)
+class PacketHead:
+    """The start of a packet too long to hold whole: its first payload bytes. The rest
+    stays in the connection's buffer (and on the wire) for the caller to pass on or drop."""
+
+    seq: int
+    length: int  # the first physical packet's payload length
+    head: bytes  # its first payload bytes
+    raw: bytes  # the header and `head`, as they came
+
+    @property
+    def remaining(self) -> int:
+        """Payload bytes of the first physical packet not in `head`."""
+        return self.length - len(self.head)
+
+    @property
+    def continues(self) -> bool:
+        """The payload goes on in a continuation packet (16 MiB - 1 in this one)."""
+        return self.length == MAX_PAYLOAD
+
+
 def frame(payload: bytes, seq: int) -> bytes:
     """Frame a payload starting at sequence id `seq`, splitting at 16 MiB."""
     parts = []
@@ -55,6 +76,41 @@ def take_packet(buffer: bytearray, max_payload: int) -> Packet | None:
         offset += HEADER_SIZE + length
     del buffer[:end]
     return Packet(first_seq, chunks[0] if len(chunks) == 1 else b"".join(chunks), last_seq)
+
+
+def take_head(buffer: bytearray, whole_up_to: int, max_payload: int) -> Packet | PacketHead | None:
+    """A packet whose payload is at most `whole_up_to` bytes (less than 16 MiB), whole, as
+    take_packet() takes it; of a longer one only its header and first `whole_up_to` payload
+    bytes (removed from `buffer`). None until that much has arrived."""
+    if len(buffer) < HEADER_SIZE:
+        return None
+    length, seq = parse_header(bytes(buffer[:HEADER_SIZE]))
+    if length <= whole_up_to:
+        return take_packet(buffer, max_payload)
+    end = HEADER_SIZE + whole_up_to
+    if len(buffer) < end:
+        return None
+    raw = bytes(buffer[:end])
+    del buffer[:end]
+    return PacketHead(seq, length, raw[HEADER_SIZE:], raw)
+
+
+def take_header(buffer: bytearray) -> tuple[int, int] | None:
+    """(payload length, sequence id) of the header at the front of `buffer`, removed."""
+    if len(buffer) < HEADER_SIZE:
+        return None
+    header = parse_header(bytes(buffer[:HEADER_SIZE]))
+    del buffer[:HEADER_SIZE]
+    return header
+
+
+def drop_front(buffer: bytearray, most: int) -> int | None:
+    """Drop up to `most` (> 0) bytes from the front of `buffer`: how many, None if empty."""
+    if not buffer:
+        return None
+    dropped = min(len(buffer), most)
+    del buffer[:dropped]
+    return dropped
 
 
 def _packet_end(buffer: bytearray, max_payload: int) -> int | None:

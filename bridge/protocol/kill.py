@@ -8,7 +8,8 @@ for the id, more statements after it) is refused: the bridge never forwards a nu
 could not translate.
 
 The relay calls `might_be_kill` on the first byte of every COM_QUERY: cheap, and false for
-nearly all queries ('S', 'I', 'U', ...)."""
+nearly all queries ('S', 'I', 'U', ...). Of a held query it reads at most QUERY_HEAD payload
+bytes: a longer one is decided by `parse_long_kill` on its start."""
 
 from __future__ import annotations
 
@@ -41,6 +42,7 @@ _TOKEN = re.compile(
 _KILL_WORD = re.compile(rb"kill", re.IGNORECASE)  # no statement is a KILL without it
 # How much of a query that may be a KILL is read: a KILL with its comments fits many times.
 PARSE_LIMIT = 4096
+QUERY_HEAD = 1 + PARSE_LIMIT  # of a held COM_QUERY's payload: the command byte, the SQL
 _GATED = re.compile(rb"/\*M?!\d")  # a version-gated comment: two readings
 
 Action = Literal["translate", "forward", "refuse"]
@@ -104,7 +106,7 @@ def parse_kill(sql: bytes) -> Kill | None:
     if _KILL_WORD.search(sql) is None:
         return None  # the common case: a comment or spaces before some other statement
     if len(sql) > PARSE_LIMIT:
-        return _long_query(sql[:PARSE_LIMIT])
+        return parse_long_kill(sql[:PARSE_LIMIT])
     readings = []
     for gated_is_code in (True, False) if _GATED.search(sql) else (True,):
         try:
@@ -118,13 +120,14 @@ def parse_kill(sql: bytes) -> Kill | None:
     return Kill("refuse", reason="KILL needs a connection id as a plain number, alone in its query")
 
 
-def _long_query(head: bytes) -> Kill | None:
-    """A query longer than PARSE_LIMIT, read only as far as `head`: no KILL the bridge can
-    translate is that long, and reading all of it (a client chooses how long, up to 1 GiB)
-    would hold the event loop and memory many times its size. Refused when it starts with
-    KILL, when `head` shows no whole first word, or when a KILL hides in `head`; otherwise
-    passed on (a KILL further on reaches the upstream as one behind a statement the bridge
-    does not hold does: the upstream's privileges decide)."""
+def parse_long_kill(head: bytes) -> Kill | None:
+    """A query longer than PARSE_LIMIT, read only as far as `head` (its first PARSE_LIMIT
+    bytes): no KILL the bridge can translate is that long, and reading all of it (a client
+    chooses how long, up to 1 GiB) would hold the event loop and memory many times its
+    size; the relay streams the rest on (or drops it, refused) as it comes. Refused when it
+    starts with KILL, when `head` shows no whole first word, or when a KILL hides in
+    `head`; otherwise passed on (a KILL further on reaches the upstream as one behind a
+    statement the bridge does not hold does: the upstream's privileges decide)."""
     gated = _GATED.search(head) is not None
     readings = [_tokens(head, g, cut=True)[:-1] for g in ((True, False) if gated else (True,))]
     if all(r and r[0].upper() != b"KILL" for r in readings) and not _hidden_kill(readings):

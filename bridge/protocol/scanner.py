@@ -37,6 +37,15 @@ class CommandScanner:
         self._continues = False  # the current packet is 0xFFFFFF long: another follows
         self._wrapping = False  # the last packet had id 255 and a packet with id 0 follows
 
+    @classmethod
+    def inside(cls, remaining: int, continues: bool) -> CommandScanner:
+        """A scanner that starts `remaining` payload bytes before the end of a packet (a
+        held query passed on as it streams); `continues`: that packet is 16 MiB - 1 long,
+        so a continuation packet follows it."""
+        scanner = cls()
+        scanner._remaining, scanner._continues = remaining, continues
+        return scanner
+
     def server_spoke(self) -> None:
         self._wrapping = False
 

@@ -19,8 +19,13 @@ from bridge.errors import BridgeError, KillDenied, KillNotSupported, UnknownThre
 from bridge.netio import Conn
 from bridge.protocol.constants import Command
 from bridge.protocol.errors import ProtocolError
-from bridge.protocol.framing import Packet
-from bridge.protocol.kill import build_process_kill, parse_kill, parse_process_kill
+from bridge.protocol.framing import Packet, PacketHead
+from bridge.protocol.kill import (
+    build_process_kill,
+    parse_kill,
+    parse_long_kill,
+    parse_process_kill,
+)
 from bridge.protocol.packets import build_err
 from bridge.registry import Entry, SessionRegistry
 
@@ -68,13 +73,25 @@ class KillTranslator:
             self.upstream.send_packet(packet.payload, 0)
         elif kill.action == "refuse":
             self.log.info("KILL refused: %s", kill.reason)
-            await self._reply(packet, KillNotSupported())
+            await self._reply(packet.last_seq, KillNotSupported())
         else:
             thread = await self._thread(packet, kill.target)
             if thread is not None:
                 sql = kill.statement(thread)
                 self.log.info("KILL %d: running %r upstream", kill.target, sql.decode())
                 self.upstream.send_packet(bytes([Command.COM_QUERY]) + sql, 0)
+
+    async def long_query(self, head: PacketHead, drop_rest: Callable[[], Awaitable[int]]) -> bool:
+        """The start of a query over 4 KiB whose first byte may start a KILL: True when it
+        is none (the relay passes it on, streaming); else its rest is dropped as it comes
+        (`drop_rest` returns the last packet's sequence id) and 1235 answered."""
+        kill = parse_long_kill(head.head[1:])
+        if kill is None:
+            return True
+        last_seq = await drop_rest()
+        self.log.info("KILL refused: %s", kill.reason)
+        await self._reply(last_seq, KillNotSupported())
+        return False
 
     async def process_kill(self, packet: Packet) -> None:
         """COM_PROCESS_KILL <id>: the same, as a command."""
@@ -93,13 +110,13 @@ class KillTranslator:
             entry = await self.remote(target)
         if entry is None:
             self.log.info("KILL of connection id %d, which the bridge does not know", target)
-            await self._reply(packet, UnknownThread(target))
+            await self._reply(packet.last_seq, UnknownThread(target))
             return None
         if entry.same_owner(self.owner) or await self._may_kill_others():
             return entry.thread
         self.log.info("KILL of connection id %d refused: another user's session, and the "
                       "upstream account may not kill other users' threads", target)  # fmt: skip
-        await self._reply(packet, KillDenied(target))
+        await self._reply(packet.last_seq, KillDenied(target))
         return None
 
     async def _may_kill_others(self) -> bool:
@@ -111,7 +128,8 @@ class KillTranslator:
             self._privileged = await self.ask()
         return self._privileged
 
-    async def _reply(self, packet: Packet, error: BridgeError) -> None:
+    async def _reply(self, last_seq: int, error: BridgeError) -> None:
+        """The bridge's answer to the command whose last packet had `last_seq`."""
         if self.settle is not None:
             await self.settle()
-        self.client.send_packet(build_err(error.to_err()), (packet.last_seq + 1) & 0xFF)
+        self.client.send_packet(build_err(error.to_err()), (last_seq + 1) & 0xFF)

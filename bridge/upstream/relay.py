@@ -2,9 +2,12 @@
 
 Server->client bytes pass untouched. Client->server bytes pass through a CommandScanner
 that only looks at packet headers, to hand the commands the session handles itself
-(COM_CHANGE_USER, KILL) to the session; a COM_QUIT ends the relay without being passed on,
-so the session can give the upstream connection back to the pool. Flow control:
-when one side's writes back up, the other side's reading pauses.
+(COM_CHANGE_USER, KILL) to the session. A held query that may be a KILL is read whole only
+up to 4 KiB; of a longer one only its start is read, and once that shows it is no KILL the
+rest streams through as any other query does (a refused one is read and dropped as it
+comes): memory stays bounded whatever the client sends. A COM_QUIT ends the relay without
+being passed on, so the session can give the upstream connection back to the pool. Flow
+control: when one side's writes back up, the other side's reading pauses.
 
 A held command the bridge answers itself must wait for the answers to every command the
 client sent before it, as mysqld answers in order: `settle()` (bridge/protocol/sync.py)
@@ -17,16 +20,21 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import Awaitable, Callable
+from functools import partial
 
 from bridge.netio import Conn, ConnectionClosed
-from bridge.protocol.constants import HEADER_SIZE, Command
-from bridge.protocol.errors import ProtocolError
-from bridge.protocol.framing import Packet
+from bridge.protocol.constants import HEADER_SIZE, MAX_PAYLOAD, Command
+from bridge.protocol.errors import PacketTooLarge, ProtocolError
+from bridge.protocol.framing import Packet, PacketHead, drop_front, take_head, take_header
+from bridge.protocol.kill import QUERY_HEAD
 from bridge.protocol.packets import build_com_query
 from bridge.protocol.scanner import CommandScanner
 from bridge.protocol.sync import TOKEN_SIZE, SyncPoint, sync_query
 
 CommandHandler = Callable[[Packet], Awaitable[None]]
+# The start of a long held query, and how to drop the rest (it returns the last packet's
+# sequence id): True when the query is to be passed on.
+LongQueryHandler = Callable[[PacketHead, Callable[[], Awaitable[int]]], Awaitable[bool]]
 # Held commands that are small by nature: their own size limit and deadline.
 _BOUNDED = frozenset({int(Command.COM_CHANGE_USER), int(Command.COM_PROCESS_KILL)})
 
@@ -49,6 +57,7 @@ class Relay:
         "command_timeout",
         "max_packet",
         "on_command",
+        "on_long_query",
         "quit",
         "scanner",
         "settle_timeout",
@@ -78,6 +87,8 @@ class Relay:
         self.scanner = CommandScanner()
         self._intercept: asyncio.Task[None] | None = None
         self._failure: BaseException | None = None
+        # Given a long held query's start (None: every query is read whole).
+        self.on_long_query: LongQueryHandler | None = None
         self.quit = False  # the client ended with COM_QUIT (nothing of its own in flight)
 
     async def run(self) -> None:
@@ -193,13 +204,14 @@ class Relay:
         done.result()
 
     async def _held_command(self) -> None:
+        scanner = CommandScanner()
         try:
             if self._held_kind in _BOUNDED:
                 async with asyncio.timeout(self.command_timeout):
                     packet = await self.client.read_packet(self.command_packet)
+                await self.on_command(packet)  # a COM_CHANGE_USER has a deadline of its own
             else:
-                packet = await self.client.read_packet(self.max_packet)
-            await self.on_command(packet)  # a COM_CHANGE_USER has a deadline of its own
+                scanner = await self._held_query()
         except asyncio.CancelledError:
             raise
         except BaseException as exc:  # the session decides; the relay ends
@@ -208,5 +220,37 @@ class Relay:
                 self.client.close()
             self.upstream.close()
             return
-        self.scanner = CommandScanner()
+        self.scanner = scanner
         self._attach()
+
+    async def _held_query(self) -> CommandScanner:
+        """A held COM_QUERY: whole when short, else its start. The scanner to go on with:
+        a long query passed on streams its rest through it."""
+        limit = QUERY_HEAD if self.on_long_query is not None else self.max_packet
+        take = partial(take_head, whole_up_to=limit, max_payload=self.max_packet)
+        got: Packet | PacketHead = await self.client.read_with(take)
+        if isinstance(got, Packet):
+            await self.on_command(got)
+            return CommandScanner()
+        assert self.on_long_query is not None
+        if not await self.on_long_query(got, partial(self._drop_rest, got)):
+            return CommandScanner()  # refused: the rest was dropped, the answer sent
+        self._upstream_write(got.raw)
+        return CommandScanner.inside(got.remaining, got.continues)
+
+    async def _drop_rest(self, head: PacketHead) -> int:
+        """Read and drop what is left of a long query (its continuation packets too), as it
+        comes; the last packet's sequence id. PacketTooLarge past `max_packet`."""
+        remaining, continues, seq, total = head.remaining, head.continues, head.seq, head.length
+        while True:
+            while remaining:
+                remaining -= await self.client.read_with(partial(drop_front, most=remaining))
+            if not continues:
+                return seq
+            length, seq = await self.client.read_with(take_header)
+            total += length
+            if total > self.max_packet:
+                raise PacketTooLarge(
+                    f"packet of {total}+ bytes exceeds the limit of {self.max_packet}"
+                )
+            remaining, continues = length, length == MAX_PAYLOAD

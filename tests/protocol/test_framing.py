@@ -2,7 +2,15 @@ import pytest
 
 from bridge.protocol.constants import MAX_PAYLOAD
 from bridge.protocol.errors import ProtocolError
-from bridge.protocol.framing import frame, take_packet
+from bridge.protocol.framing import (
+    Packet,
+    PacketHead,
+    drop_front,
+    frame,
+    take_head,
+    take_header,
+    take_packet,
+)
 
 
 def test_small_packet() -> None:
@@ -79,3 +87,29 @@ def test_completed_parts_are_not_copied_while_the_rest_arrives() -> None:
     finally:
         tracemalloc.stop()
     assert peak < 1 << 16
+
+
+def test_take_head_takes_a_short_packet_whole_and_only_the_start_of_a_long_one() -> None:
+    short = bytearray(frame(b"\x03 select 1", 0) + b"next")
+    assert take_head(short, 16, 1 << 30) == Packet(0, b"\x03 select 1", 0)
+    assert short == b"next"
+    long = bytearray(frame(b"\x03" + b" " * 40, 0))
+    assert take_head(bytearray(long[:19]), 16, 1 << 30) is None  # the head is not all here
+    head = take_head(long, 16, 1 << 30)
+    assert isinstance(head, PacketHead)
+    assert (head.seq, head.length, head.head) == (0, 41, b"\x03" + b" " * 15)
+    assert head.raw == bytes(frame(b"\x03" + b" " * 40, 0)[:20])
+    assert (head.remaining, head.continues) == (25, False) and len(long) == 25  # left to stream
+    huge = bytearray(frame(b"\x03" + b"x" * MAX_PAYLOAD, 0)[:100])
+    first = take_head(huge, 16, 1 << 30)
+    assert isinstance(first, PacketHead) and first.continues
+    assert first.remaining == MAX_PAYLOAD - 16
+
+
+def test_take_header_and_drop_front() -> None:
+    buffer = bytearray(b"\x05\x00\x00\x07abc")
+    assert take_header(bytearray(b"\x05\x00\x00")) is None
+    assert take_header(buffer) == (5, 7) and buffer == b"abc"
+    assert drop_front(buffer, 2) == 2 and buffer == b"c"
+    assert drop_front(buffer, 5) == 1 and buffer == b""
+    assert drop_front(buffer, 5) is None

@@ -118,3 +118,15 @@ def test_quit_is_held_at_a_command_boundary(cuts: list[int]) -> None:
 def test_0x01_in_a_data_packet_is_not_a_quit() -> None:
     stream = frame(b"\x03load data local infile 'x' into table t", 0) + frame(b"\x01", 2)
     assert run(CommandScanner(), [stream]) == (stream, None)
+
+
+def test_a_scanner_inside_a_packet_passes_its_rest_and_its_continuations() -> None:
+    """A long held query passed on: the rest of its packet, a continuation packet with id
+    0 (not a command: it continues a 16 MiB packet), then the next command is seen."""
+    rest = b"y" * 10
+    continuation = (5).to_bytes(3, "little") + b"\x00" + b"\x11abcd"  # looks like a change
+    stream = rest + continuation + CHANGE_USER
+    forward, held = CommandScanner.inside(len(rest), True).feed(stream)
+    assert forward == rest + continuation and held == CHANGE_USER
+    forward, held = CommandScanner.inside(len(rest), False).feed(rest + CHANGE_USER)
+    assert forward == rest and held == CHANGE_USER
