@@ -14,6 +14,7 @@ from typing import Any
 import pymysql
 import pytest
 
+from bridge.protocol.packets import parse_err
 from sandbox.bridgeproc import Account, add_grants, run_bridge, write_config
 from sandbox.certs import CertSet
 from sandbox.mariadb import MariaDB
@@ -21,6 +22,13 @@ from sandbox.ports import free_port, wait_until
 from sandbox.redis import RedisServer
 from tests.integration.harness import closing, connect, error_of, mariadb_cli, scalar
 from tests.integration.test_kill import running_sleeps, sleep_in_thread
+from tests.integration.test_pipelined_commands import (
+    ROWS,
+    current_user,
+    login,
+    query,
+    read_result,
+)
 from tests.integration.test_state_redis import same_accounts, state_section
 
 pytestmark = pytest.mark.integration
@@ -218,3 +226,38 @@ def test_across_two_bridges_sharing_redis(
         with closing(connect("pymysql", b, "bob", "bob-pw", "tls")) as bob_on_b:
             bob_on_b.cursor().execute(f"KILL {bob.thread_id()}")
         assert_gone(bob)
+
+
+@pytest.mark.parametrize("privilege", ["", "CONNECTION ADMIN"])
+def test_pipelined_behind_a_result_the_answers_stay_in_order(
+    make_bridge: Any, shared_account: Callable[[str], None], privilege: str
+) -> None:
+    """A KILL of another user's session right behind a query whose rows are still coming:
+    the rows first, then the KILL's answer (1095, or OK once the privilege question,
+    asked behind the rows, says yes); the question's own answer never reaches the client."""
+    shared_account(privilege)
+    carol = Account("carol", "carol-pw", "mysql_native_password")
+    bridge = make_bridge(accounts=[*PEOPLE, carol], upstream_only=UPSTREAM,
+                         proxy_grants=[*grants(), *grants_for("carol")])  # fmt: skip
+    try:
+        with closing(connect("pymysql", bridge, "alice", "alice-pw", "tls")) as alice:
+            raw = login(bridge.port, "carol", b"carol-pw")
+            sql = f"SELECT seq FROM shop.seq_1_to_{ROWS}".encode()
+            raw.send_raw(query(sql) + query(f"KILL {alice.thread_id()}".encode()))
+            assert len(read_result(raw)) == ROWS
+            seq, answer = raw.read()
+            assert seq == 1
+            if privilege:
+                assert answer[:1] == b"\0"  # OK: killed
+                assert_gone(alice)
+            else:
+                assert parse_err(answer).errno == 1095
+                assert scalar(alice, "SELECT 1") == 1
+            assert current_user(raw) == f"{SHARED}@%".encode()
+            raw.close()
+    finally:
+        shared_account("")
+
+
+def grants_for(user: str) -> list[dict[str, Any]]:
+    return [{"proxy": f"'{user}'@'%'", "proxied": [f"'{SHARED}'@'%'"]}]
