@@ -20,7 +20,7 @@ from bridge.credentials import Credential
 from bridge.errors import BridgeError
 from bridge.logfmt import Log
 from bridge.netio import Conn, ConnectionClosed
-from bridge.protocol.errors import ProtocolError
+from bridge.protocol.errors import PacketsOutOfOrder
 from bridge.protocol.framing import Packet
 from bridge.protocol.packets import (
     AuthSwitchRequest,
@@ -45,7 +45,7 @@ class PacketIO:
     async def read(self) -> Packet:
         packet = await self.conn.read_packet(self.max_payload)
         if packet.seq != self.seq:
-            raise ProtocolError(f"packet out of order: got {packet.seq}, expected {self.seq}")
+            raise PacketsOutOfOrder(f"packet out of order: got {packet.seq}, expected {self.seq}")
         self.seq = (packet.last_seq + 1) & 0xFF
         return packet
 

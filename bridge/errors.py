@@ -90,6 +90,15 @@ class BadHandshake(BridgeError):
         super().__init__("Bad handshake", log_reason)
 
 
+class PacketsOutOfOrderError(BridgeError):
+    """ER_NET_PACKETS_OUT_OF_ORDER: after login, a packet whose sequence id is not the next."""
+
+    errno, sqlstate = 1156, "08S01"
+
+    def __init__(self, log_reason: str) -> None:
+        super().__init__("Got packets out of order", log_reason)
+
+
 class PacketTooLargeError(BridgeError):
     """ER_NET_PACKET_TOO_LARGE: a packet over the pre-authentication size limit."""
 

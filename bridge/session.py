@@ -26,6 +26,7 @@ from bridge.errors import (
     AccessDenied,
     BadHandshake,
     BridgeError,
+    PacketsOutOfOrderError,
     PacketTooLargeError,
     SecureTransportRequired,
     bounded_name,
@@ -33,7 +34,7 @@ from bridge.errors import (
 from bridge.mapping.hosts import ClientHost, client_host
 from bridge.netio import Conn, ConnectionClosed, peer_uid
 from bridge.protocol.constants import REQUIRED_FROM_CLIENT, Command, ServerStatus
-from bridge.protocol.errors import PacketTooLarge, ProtocolError
+from bridge.protocol.errors import PacketsOutOfOrder, PacketTooLarge, ProtocolError
 from bridge.protocol.framing import Packet
 from bridge.protocol.packets import (
     HandshakeResponse41,
@@ -153,15 +154,22 @@ class Session:
         self.ctx.metrics.relayed(self.conn.bytes_out, to_upstream)
 
     def _refuse_malformed(self, exc: ProtocolError) -> None:
-        """Bad handshake (1043) before login, as mysqld; a packet over the limit after it
-        (a COM_CHANGE_USER) is 1153, as mysqld answers one over max_allowed_packet."""
+        """Bad handshake (1043) before login, as mysqld; after it, as mysqld answers a
+        command: a packet over the limit (a COM_CHANGE_USER) is 1153, one out of sequence
+        1156, and the answer to a command the relay could not read has sequence id 1."""
         self.log.info("bad handshake: %s" if self.upstream is None else "refused: %s", exc)
-        too_large = isinstance(exc, PacketTooLarge) and self.upstream is not None
-        error = PacketTooLargeError(str(exc)) if too_large else BadHandshake(str(exc))
-        if too_large:
+        error = self._malformed_error(exc)
+        if self.relay is not None and self.relay.reading_command:
             self.io.seq = 1  # the answer to a command that began at sequence id 0
         self.attempts.finish(error)
         self.io.send_error(error)
+
+    def _malformed_error(self, exc: ProtocolError) -> BridgeError:
+        if self.upstream is not None and isinstance(exc, PacketTooLarge):
+            return PacketTooLargeError(str(exc))
+        if self.upstream is not None and isinstance(exc, PacketsOutOfOrder):
+            return PacketsOutOfOrderError(str(exc))
+        return BadHandshake(str(exc))
 
     async def _serve(self) -> None:
         # The handshake's packets go out when the bridge waits for the client's answer, or

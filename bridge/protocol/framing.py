@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from bridge.protocol.constants import HEADER_SIZE, MAX_PAYLOAD
-from bridge.protocol.errors import PacketTooLarge, ProtocolError
+from bridge.protocol.errors import PacketsOutOfOrder, PacketTooLarge
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,7 +61,7 @@ def parse_header(header: bytes) -> tuple[int, int]:
 
 def take_packet(buffer: bytearray, max_payload: int) -> Packet | None:
     """Remove one whole (joined) packet from the front of `buffer`, or return None if more
-    bytes are needed. Raises ProtocolError for out-of-order continuation packets, and
+    bytes are needed. Raises PacketsOutOfOrder for out-of-order continuation packets, and
     PacketTooLarge as soon as the headers announce more than `max_payload`. Only headers
     are read until the packet is complete: a large one is copied once, not on every call."""
     end = _packet_end(buffer, max_payload)
@@ -121,7 +121,7 @@ def _packet_end(buffer: bytearray, max_payload: int) -> int | None:
     while len(buffer) - offset >= HEADER_SIZE:
         length, seq = parse_header(bytes(buffer[offset : offset + HEADER_SIZE]))
         if last_seq >= 0 and seq != (last_seq + 1) & 0xFF:
-            raise ProtocolError(f"continuation packet out of order: {seq} after {last_seq}")
+            raise PacketsOutOfOrder(f"continuation packet out of order: {seq} after {last_seq}")
         last_seq, total = seq, total + length
         if total > max_payload:
             raise PacketTooLarge(f"packet of {total}+ bytes exceeds the limit of {max_payload}")

@@ -59,6 +59,7 @@ class Relay:
         "on_command",
         "on_long_query",
         "quit",
+        "reading_command",
         "scanner",
         "settle_timeout",
         "upstream",
@@ -90,6 +91,7 @@ class Relay:
         # Given a long held query's start (None: every query is read whole).
         self.on_long_query: LongQueryHandler | None = None
         self.quit = False  # the client ended with COM_QUIT (nothing of its own in flight)
+        self.reading_command = False  # a held command's packet is being read (not yet whole)
 
     async def run(self) -> None:
         self.client.on_pause = self.upstream.pause_reading
@@ -206,9 +208,11 @@ class Relay:
     async def _held_command(self) -> None:
         scanner = CommandScanner()
         try:
+            self.reading_command = True
             if self._held_kind in _BOUNDED:
                 async with asyncio.timeout(self.command_timeout):
                     packet = await self.client.read_packet(self.command_packet)
+                self.reading_command = False
                 await self.on_command(packet)  # a COM_CHANGE_USER has a deadline of its own
             else:
                 scanner = await self._held_query()
@@ -230,10 +234,14 @@ class Relay:
         take = partial(take_head, whole_up_to=limit, max_payload=self.max_packet)
         got: Packet | PacketHead = await self.client.read_with(take)
         if isinstance(got, Packet):
+            self.reading_command = False
             await self.on_command(got)
             return CommandScanner()
+        # a long query: its rest may still be read (and dropped) while it is judged
         assert self.on_long_query is not None
-        if not await self.on_long_query(got, partial(self._drop_rest, got)):
+        passed_on = await self.on_long_query(got, partial(self._drop_rest, got))
+        self.reading_command = False
+        if not passed_on:
             return CommandScanner()  # refused: the rest was dropped, the answer sent
         self._upstream_write(got.raw)
         return CommandScanner.inside(got.remaining, got.continues)

@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 
 from bridge.protocol.packets import parse_err
+from bridge.scramble import native_token
 from sandbox.bridgeproc import Account, BridgeProcess
 from sandbox.certs import CertSet
 from sandbox.ldap import Slapd
@@ -165,6 +166,32 @@ def test_an_oversized_change_user_is_answered_1153_before_the_close(
     assert (err.errno, err.sqlstate) == (1153, "08S01")
     assert err.message == "Got a packet bigger than 'max_allowed_packet' bytes"
     bridge.wait_log("refused: packet of 70000+ bytes exceeds the limit of 65536")
+
+
+def test_a_query_out_of_sequence_is_answered_1156_as_mariadb_answers_it(
+    bridge: Bridge, mariadb: MariaDB
+) -> None:
+    """A held query (it may be a KILL) whose 16 MiB continuation comes with the wrong
+    sequence id: ERR 1156 with sequence id 1, then the close, byte for byte as MariaDB
+    answers the same bytes (not 1043 Bad handshake, with the login's last sequence id)."""
+
+    def answer(port: int, user: str, password: bytes) -> tuple[int, bytes]:
+        raw = Raw.connect(port)
+        raw.hello(user, native_token(password, raw.greeting().scramble), "mysql_native_password")
+        assert raw.read()[1][:1] == b"\0"
+        head = b"\x03 SELECT '"  # COM_QUERY; a leading blank: the relay holds it
+        first = (0xFFFFFF).to_bytes(3, "little") + b"\0" + head + b"x" * (0xFFFFFF - len(head))
+        with contextlib.suppress(OSError):  # the server may close before it has read all
+            raw.send_raw(first + b"\x02\0\0\x05x'")  # the continuation: 5, not 1
+        reply = raw.read()
+        assert raw.closed()
+        raw.close()
+        return reply
+
+    direct = answer(mariadb.port, "nat", b"up-nat")
+    assert direct == (1, b"\xff\x84\x04#08S01Got packets out of order")  # MariaDB 10.11
+    assert answer(bridge.port, "nat", b"nat-pw") == direct
+    bridge.wait_log("refused: continuation packet out of order: 5 after 0")
 
 
 def test_reading_stops_while_a_throttled_handshake_waits(make_bridge: MakeBridge) -> None:
