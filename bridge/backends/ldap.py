@@ -263,7 +263,7 @@ class LdapBackend:
         except NotOneEntry as exc:
             self._decoy_bind(password)
             raise NotOneEntry(f"{exc.reason} (decoy bind made)") from None
-        server = self._bind_as_user(dn, password)
+        server = self._bind_as_user(dn, password, found=not dn_part)
         groups = self.cache.get(dn.lower())
         if groups is None:
             groups = self._groups(user, dn, attrs)
@@ -288,14 +288,18 @@ class LdapBackend:
             raise NotOneEntry(f"LDAP search for {attr}={user!r} found {len(entries)} entries")
         return entries[0]["dn"], entries[0].get("attributes", {})
 
-    def _bind_as_user(self, dn: str, password: str) -> str:
-        """A simple bind as the user on a fresh connection: Denied, or the server's URL."""
+    def _bind_as_user(self, dn: str, password: str, found: bool) -> str:
+        """A simple bind as the user on a fresh connection: Denied, or the server's URL.
+        `found`: the search found the entry. Only then does a refusal's time count as a
+        real entry's, which decoys wait for: a `+suffix` or full-DN row's DN may have no
+        entry, and its quick refusal would shorten every decoy's wait on that server."""
         failures: list[str] = []
         for candidate, conn, ok, result, took in self._binds(dn, password, "bind", failures):
             _close(conn)
             if ok:
                 return candidate.url
-            candidate.times.note_refused(took)
+            if found:
+                candidate.times.note_refused(took)
             refusal = bind_refusal(dn, result)
             refusal.resolved = (dn,)  # throttling counts the entry, however it was spelled
             raise refusal

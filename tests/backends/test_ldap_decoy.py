@@ -90,12 +90,14 @@ async def test_rows_without_a_search_bind_as_the_dn_itself(
     tmp_path: Path, certs: CertSet, watched: Slapd, mode: str
 ) -> None:
     """A `+suffix` or full-DN row binds as the DN it builds: for a name with no entry the
-    directory refuses that bind as it refuses a wrong password. No decoy is needed."""
+    directory refuses that bind as it refuses a wrong password. No decoy is needed, and
+    the refusal is not taken for a real entry's (whose time decoys wait for)."""
     b = backend(tmp_path, certs, watched.tls_url)
     since = log_size(watched)
     with pytest.raises(Denied, match="invalidCredentials"):
         await verify(b, "nosuch", "a-guess", mode)
     assert user_binds(watched, since, 1) == [(f"uid=nosuch,{PEOPLE}", 49)]
+    assert not b.servers[0].times.refused
 
 
 async def test_user_binds_send_at_once(tmp_path: Path, certs: CertSet, watched: Slapd) -> None:
