@@ -80,7 +80,7 @@ def _identified(cur: Cursor) -> Outcome:
     if cur.accept("BY", "PASSWORD"):  # MySQL 5.x / MariaDB: a native hash
         return "mysql_native_password", _auth_string(cur.take())
     if cur.accept("BY"):  # a password in clear: hash it (SHA-2, MySQL 8's default)
-        password = cur.string("IDENTIFIED BY").encode()
+        password = cur.string("IDENTIFIED BY", secret=True).encode()
         return "caching_sha2_password", to_text(make_sha2(password)).encode()
     if not (cur.accept("WITH") or cur.accept("VIA")):
         raise SqlSyntaxError("IDENTIFIED must be followed by BY, WITH or VIA")
@@ -96,7 +96,7 @@ def _identified(cur: Cursor) -> Outcome:
     elif cur.accept("BY"):
         # A password for the built-in plugins; for external ones (LDAP's DN, Kerberos' realm)
         # MySQL takes BY as the authentication string itself.
-        value = cur.string(f"IDENTIFIED WITH {plugin} BY").encode()
+        value = cur.string(f"IDENTIFIED WITH {plugin} BY", secret=True).encode()
         return plugin, _native_or_sha2(plugin, value) if plugin in STORE_PLUGINS else value
     else:
         auth = b""
@@ -108,7 +108,7 @@ def _identified(cur: Cursor) -> Outcome:
 
 def _password_call(cur: Cursor) -> bytes:
     """The 'x' and ')' of MariaDB's PASSWORD('x')."""
-    password = cur.string("PASSWORD(").encode()
+    password = cur.string("PASSWORD(", secret=True).encode()
     cur.one_of((")",), "PASSWORD('...'")
     return password
 

@@ -150,11 +150,15 @@ class Cursor:
             raise SqlSyntaxError(f"expected a name or string, got {token.text!r}")
         return unquote(token.text)
 
-    def string(self, after: str) -> str:
-        """A quoted string ('x' or "x"), as after BY or COMMENT."""
+    def string(self, after: str, secret: bool = False) -> str:
+        """A quoted string ('x' or "x"), as after BY or COMMENT. `secret`: where a password
+        goes, so the report does not show what stands there instead (an unquoted password)."""
         token = self.take()
         if token.kind != "string":
-            raise SqlSyntaxError(f"{after} must be followed by a quoted string, not {token.text!r}")
+            shown = f"a {token.kind} (not shown: it may be the password)" if secret else None
+            raise SqlSyntaxError(
+                f"{after} must be followed by a quoted string, not {shown or repr(token.text)}"
+            )
         return unquote(token.text)
 
     def number(self, after: str) -> str:

@@ -38,6 +38,10 @@ MISREAD = [
     ("CREATE USER 'a'@'%' IDENTIFIED BY 'x' PASSWORD EXPIRE INTERVAL 90 junk",
      "INTERVAL n must be followed by DAY, not 'junk'"),
     ("CREATE USER 'a'@'%' IDENTIFIED BY secret", "IDENTIFIED BY must be followed by a quoted"),
+    ("CREATE USER 'a'@'%' IDENTIFIED WITH sha256_password BY s3cret",
+     "BY must be followed by a quoted string, not a word (not shown: it may be the password)"),
+    ("CREATE USER 'a'@'%' IDENTIFIED VIA ed25519 USING PASSWORD(s3cret)",
+     "PASSWORD( must be followed by a quoted string, not a word (not shown"),
     ("CREATE USER 'a'@'%' IDENTIFIED WITH mysql_native_password AS , 'b'@'%'",
      "expected a quoted string or 0x..., got ','"),
     ("CREATE USER 'a'@'%' IDENTIFIED VIA ed25519 USING PASSWORD('x' 'y')",
@@ -63,6 +67,7 @@ def test_text_after_a_clause_is_reported_never_dropped(statement: str, reason: s
     assert len(result.not_translated) == 1, result.not_translated
     assert result.not_translated[0].startswith("f.sql:1: cannot parse: "), result.not_translated
     assert reason in result.not_translated[0]
+    assert "secret" not in result.not_translated[0].split("cannot parse")[1]  # never echoed
     assert result.skipped == []
 
 
