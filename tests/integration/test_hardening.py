@@ -19,7 +19,12 @@ from typing import Any
 
 import pytest
 
-from bridge.protocol.packets import parse_err
+from bridge.protocol.packets import (
+    ChangeUser,
+    build_change_user,
+    parse_auth_switch_request,
+    parse_err,
+)
 from bridge.scramble import native_token
 from sandbox.bridgeproc import Account, BridgeProcess
 from sandbox.certs import CertSet
@@ -36,7 +41,7 @@ from tests.integration.harness import (
     scalar,
     start_bridge,
 )
-from tests.integration.rawclient import Raw
+from tests.integration.rawclient import CLIENT_CAPS, Raw
 from tests.ldapfix import ldap_settings
 
 pytestmark = pytest.mark.integration
@@ -168,30 +173,34 @@ def test_an_oversized_change_user_is_answered_1153_before_the_close(
     bridge.wait_log("refused: packet of 70000+ bytes exceeds the limit of 65536")
 
 
-def test_a_query_out_of_sequence_is_answered_1156_as_mariadb_answers_it(
+def test_a_packet_out_of_sequence_after_login_is_answered_1156_as_mariadb_answers_it(
     bridge: Bridge, mariadb: MariaDB
 ) -> None:
-    """A held query (it may be a KILL) whose 16 MiB continuation comes with the wrong
-    sequence id: ERR 1156 with sequence id 1, then the close, byte for byte as MariaDB
-    answers the same bytes (not 1043 Bad handshake, with the login's last sequence id)."""
+    """A COM_CHANGE_USER whose answer to the AuthSwitchRequest (sequence id 1) comes with
+    sequence id 5, not 2: ERR 1156 08S01 with sequence id 2, then the close, as MariaDB
+    answers the same bytes (it sends a second copy with sequence id 0; not 1043 Bad
+    handshake). A long query's own continuation out of order goes to the upstream, which
+    answers it."""
 
-    def answer(port: int, user: str, password: bytes) -> tuple[int, bytes]:
+    def answer(port: int, password: bytes, local_password: bytes) -> tuple[int, bytes]:
         raw = Raw.connect(port)
-        raw.hello(user, native_token(password, raw.greeting().scramble), "mysql_native_password")
+        raw.hello("nat", native_token(password, raw.greeting().scramble), "mysql_native_password")
         assert raw.read()[1][:1] == b"\0"
-        head = b"\x03 SELECT '"  # COM_QUERY; a leading blank: the relay holds it
-        first = (0xFFFFFF).to_bytes(3, "little") + b"\0" + head + b"x" * (0xFFFFFF - len(head))
-        with contextlib.suppress(OSError):  # the server may close before it has read all
-            raw.send_raw(first + b"\x02\0\0\x05x'")  # the continuation: 5, not 1
+        request = ChangeUser("local", b"", "", 45, "mysql_native_password")
+        raw.send(build_change_user(request, CLIENT_CAPS), 0)
+        seq, payload = raw.read()
+        assert seq == 1
+        switch = parse_auth_switch_request(payload)
+        raw.send(native_token(local_password, switch.data[:20]), 5)
         reply = raw.read()
         assert raw.closed()
         raw.close()
         return reply
 
-    direct = answer(mariadb.port, "nat", b"up-nat")
-    assert direct == (1, b"\xff\x84\x04#08S01Got packets out of order")  # MariaDB 10.11
-    assert answer(bridge.port, "nat", b"nat-pw") == direct
-    bridge.wait_log("refused: continuation packet out of order: 5 after 0")
+    direct = answer(mariadb.port, b"up-nat", b"up-local")
+    assert direct == (2, b"\xff\x84\x04#08S01Got packets out of order")  # MariaDB 10.11
+    assert answer(bridge.port, b"nat-pw", b"local-pw") == direct
+    bridge.wait_log("refused: packet out of order: got 5, expected 2")
 
 
 def test_reading_stops_while_a_throttled_handshake_waits(make_bridge: MakeBridge) -> None:
