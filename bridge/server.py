@@ -31,7 +31,8 @@ from bridge.runtime import Files, Runtime, assemble, config_errors, read_files, 
 from bridge.session import Session
 from bridge.slots import Slots
 from bridge.state.shared import build_state
-from bridge.upstream.login import UpstreamError, probe
+from bridge.upstream.health import ask_upstream
+from bridge.upstream.login import UpstreamError
 from bridge.upstream.pool import UpstreamPool
 from bridge.workers import worker_ready
 
@@ -119,11 +120,12 @@ class BridgeServer:
     async def refresh_profile(self) -> None:
         """Learn the upstream's version and capabilities from its greeting."""
         try:
-            greeting = await probe(self.runtime.upstream)
+            greeting = await ask_upstream(self.runtime.upstream, self.runtime.credentials)
         except UpstreamError as exc:
             log.warning("upstream not reachable yet, offering a conservative greeting: %s", exc)
             return
-        self.learn_profile(greeting)
+        if greeting is not None:
+            self.learn_profile(greeting)
 
     def learn_profile(self, greeting: HandshakeV10) -> None:
         if greeting.capabilities != self.profile.capabilities:
@@ -353,7 +355,9 @@ class BridgeServer:
         return "draining" if self._stop.is_set() else status
 
     async def _upstream_ok(self) -> None:
-        self.learn_profile(await probe(self.runtime.upstream))
+        greeting = await ask_upstream(self.runtime.upstream, self.runtime.credentials)
+        if greeting is not None:
+            self.learn_profile(greeting)
 
     async def _check(self, probe_call: Callable[[], Awaitable[None]]) -> str:
         """'ok', or 'unavailable: ' and why: the exception's text (its class when it has

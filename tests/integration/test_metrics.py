@@ -12,6 +12,7 @@ import urllib.request
 
 import pytest
 
+from sandbox.mariadb import MariaDB
 from sandbox.ports import free_port
 from tests.integration.harness import MakeBridge, closing, connect, scalar
 
@@ -82,6 +83,22 @@ def test_healthz(make_bridge: MakeBridge) -> None:
         and report["upstream"].startswith("unavailable")
     )
     assert bridge.proc.poll() is None and down.proc.poll() is None
+
+
+def test_the_upstream_probe_is_a_whole_login(make_bridge: MakeBridge, mariadb: MariaDB) -> None:
+    """A load balancer polls /readyz every few seconds. A probe that read the greeting and
+    hung up was a failed connect to MariaDB (Aborted_connects): at max_connect_errors it
+    blocks the bridge's host (1129) until FLUSH HOSTS. A whole login and COM_QUIT is none."""
+
+    def aborted() -> int:
+        return int(mariadb.sql("SHOW GLOBAL STATUS LIKE 'Aborted_connects'").split()[1])
+
+    port = free_port()
+    make_bridge(metrics={"listen": f"127.0.0.1:{port}"})
+    before = aborted()
+    for path in ("/readyz", "/healthz") * 3:
+        assert scrape(port, path)[0] == 200
+    assert aborted() == before
 
 
 def test_a_checker_that_leaves_before_the_answer_costs_no_error(make_bridge: MakeBridge) -> None:
