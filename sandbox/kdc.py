@@ -29,9 +29,21 @@ class Kdc:
     @classmethod
     def start(cls, base: Path, principals: dict[str, str], realm: str = REALM) -> Kdc:
         base.mkdir(parents=True, exist_ok=True)
-        port = free_port()
-        (base / "krb5.conf").write_text(f"""[libdefaults]
-  default_realm = {realm}
+        kdc = cls(base, free_port(), realm)
+        kdc.write_config()
+        kdc.run("kdb5_util", "create", "-s", "-r", realm, "-P", "master-password")
+        for name, password in principals.items():
+            kdc.kadmin(f"addprinc -pw {password} {name}")
+        for _ in range(3):  # the free port may be taken (UDP or TCP) before krb5kdc binds it
+            if kdc.launch():
+                return kdc
+            kdc.port = free_port()
+            kdc.write_config()
+        raise RuntimeError(f"krb5kdc exited at start three times:\n{kdc.log_tail()}")
+
+    def write_config(self) -> None:
+        (self.base / "krb5.conf").write_text(f"""[libdefaults]
+  default_realm = {self.realm}
   dns_lookup_kdc = false
   dns_lookup_realm = false
   dns_canonicalize_hostname = false
@@ -39,33 +51,44 @@ class Kdc:
   udp_preference_limit = 1
   ticket_lifetime = 1h
 [realms]
-  {realm} = {{
-    kdc = 127.0.0.1:{port}
-    admin_server = 127.0.0.1:{port}
+  {self.realm} = {{
+    kdc = 127.0.0.1:{self.port}
+    admin_server = 127.0.0.1:{self.port}
   }}
 """)  # fmt: skip
-        (base / "kdc.conf").write_text(f"""[kdcdefaults]
-  kdc_ports = {port}
-  kdc_tcp_ports = {port}
+        (self.base / "kdc.conf").write_text(f"""[kdcdefaults]
+  kdc_ports = {self.port}
+  kdc_tcp_ports = {self.port}
 [realms]
-  {realm} = {{
-    database_name = {base}/principal
-    key_stash_file = {base}/stash
-    acl_file = {base}/kadm5.acl
+  {self.realm} = {{
+    database_name = {self.base}/principal
+    key_stash_file = {self.base}/stash
+    acl_file = {self.base}/kadm5.acl
   }}
 [logging]
-  kdc = FILE:{base}/kdc.log
+  kdc = FILE:{self.base}/kdc.log
 """)  # fmt: skip
-        kdc = cls(base, port, realm)
-        kdc.run("kdb5_util", "create", "-s", "-r", realm, "-P", "master-password")
-        for name, password in principals.items():
-            kdc.kadmin(f"addprinc -pw {password} {name}")
-        args = ["krb5kdc", "-n", "-P", str(base / "kdc.pid")]
-        kdc.proc = subprocess.Popen(args, env=kdc.full_env, stdout=subprocess.DEVNULL,
-                                    stderr=subprocess.DEVNULL)  # fmt: skip
-        log = base / "kdc.log"
-        wait_until(lambda: log.exists() and "commencing" in log.read_text(), 10, "krb5kdc")
-        return kdc
+
+    def launch(self) -> bool:
+        """Start krb5kdc and wait for its 'commencing' line; False when it exited instead."""
+        log = self.base / "kdc.log"
+        log.write_text("")
+        with (self.base / "kdc.stderr").open("ab") as stderr:
+            self.proc = subprocess.Popen(
+                ["krb5kdc", "-n", "-P", str(self.base / "kdc.pid")], env=self.full_env,
+                stdout=subprocess.DEVNULL, stderr=stderr,
+            )  # fmt: skip
+        try:  # a loaded machine (CI, two cores) can take more than a few seconds
+            wait_until(lambda: self.proc.poll() is not None or "commencing" in log.read_text(),
+                       30, "krb5kdc")  # fmt: skip
+        except TimeoutError as exc:
+            self.stop()
+            raise TimeoutError(f"{exc}:\n{self.log_tail()}") from None
+        return self.proc.poll() is None
+
+    def log_tail(self) -> str:
+        files = [self.base / "kdc.log", self.base / "kdc.stderr"]
+        return "\n".join(f.read_text(errors="replace")[-2000:] for f in files if f.exists())
 
     @property
     def full_env(self) -> dict[str, str]:
