@@ -124,8 +124,7 @@ class BridgeServer:
         except UpstreamError as exc:
             log.warning("upstream not reachable yet, offering a conservative greeting: %s", exc)
             return
-        if greeting is not None:
-            self.learn_profile(greeting)
+        self.learn_profile(greeting)
 
     def learn_profile(self, greeting: HandshakeV10) -> None:
         if greeting.capabilities != self.profile.capabilities:
@@ -355,9 +354,7 @@ class BridgeServer:
         return "draining" if self._stop.is_set() else status
 
     async def _upstream_ok(self) -> None:
-        greeting = await ask_upstream(self.runtime.upstream, self.runtime.credentials)
-        if greeting is not None:
-            self.learn_profile(greeting)
+        self.learn_profile(await ask_upstream(self.runtime.upstream, self.runtime.credentials))
 
     async def _check(self, probe_call: Callable[[], Awaitable[None]]) -> str:
         """'ok', or 'unavailable: ' and why: the exception's text (its class when it has

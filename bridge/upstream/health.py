@@ -35,12 +35,10 @@ ACCOUNT_REFUSALS = frozenset({
 })  # fmt: skip
 
 
-async def ask_upstream(
-    target: UpstreamTarget, credentials: Mapping[str, bytes]
-) -> HandshakeV10 | None:
-    """The upstream's greeting after a login and COM_QUIT (None when it refused the
-    account); UpstreamError when it cannot be reached or refuses this host. Without any
-    credentials, only the greeting is read."""
+async def ask_upstream(target: UpstreamTarget, credentials: Mapping[str, bytes]) -> HandshakeV10:
+    """The upstream's greeting, after a login (or a refusal of the account) and COM_QUIT;
+    UpstreamError when it cannot be reached or refuses this host. Without any credentials,
+    only the greeting is read."""
     if not credentials:
         return await probe(target)
     user = min(credentials)
@@ -52,8 +50,8 @@ async def ask_upstream(
     try:
         session = await login(target, request)
     except UpstreamError as exc:
-        if exc.err is not None and exc.err.errno in ACCOUNT_REFUSALS:
-            return None
+        if exc.greeting is not None and exc.err is not None and exc.err.errno in ACCOUNT_REFUSALS:
+            return exc.greeting
         raise
     close_upstream(session)
     return session.greeting

@@ -43,6 +43,7 @@ class UpstreamError(Exception):
     def __init__(self, message: str, err: ErrPacket | None = None) -> None:
         super().__init__(message)
         self.err = err
+        self.greeting: HandshakeV10 | None = None  # when the refusal came after one
 
 
 @dataclass(frozen=True)
@@ -159,7 +160,11 @@ async def login(target: UpstreamTarget, req: LoginRequest) -> UpstreamSession:
     try:
         async with asyncio.timeout(target.connect_timeout):
             conn, greeting = await open_connection(target)
-            return await _login(conn, greeting, target, req)
+            try:
+                return await _login(conn, greeting, target, req)
+            except UpstreamError as exc:
+                exc.greeting = greeting
+                raise
     except TimeoutError as exc:
         raise UpstreamError(f"login to {target.describe()} timed out") from exc
     finally:
