@@ -26,9 +26,9 @@ from bridge.backends.ldap import LdapBackend
 from bridge.config import read_yaml
 from bridge.errors import BackendUnavailable, Denied
 from bridge.mapping.auth_string import parse_pam
-from bridge.protocol.constants import DEFAULT_CHARSET, REQUIRED_FROM_CLIENT, Capability
 from bridge.runtime import Runtime
-from bridge.upstream.login import LoginRequest, UpstreamError, UpstreamSession, login
+from bridge.upstream.login import UpstreamError, UpstreamSession, login
+from bridge.upstream.request import own_login_request
 from bridge.upstream.whoami import ask_current_user, wrong_account
 from bridge.yamlfile import key_line
 
@@ -57,11 +57,7 @@ async def upstream_logins(rt: Runtime, found: OnlineFindings) -> None:
     upstream that cannot be reached is reported once."""
     creds_file = rt.config.upstream.credentials
     for user in sorted(rt.credentials):
-        request = LoginRequest(
-            user=user, password=rt.credentials[user], database=None, charset=DEFAULT_CHARSET,
-            client_capabilities=REQUIRED_FROM_CLIENT | Capability.CLIENT_LONG_PASSWORD,
-            max_packet=1 << 24, attrs=(("program_name", "mysql-auth-bridge check"),),
-        )  # fmt: skip
+        request = own_login_request(user, rt.credentials[user], "mysql-auth-bridge check")
         try:
             session = await login(rt.upstream, request)
             how = "TLS" if session.conn.tls_active else "no TLS"

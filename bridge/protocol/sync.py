@@ -33,9 +33,11 @@ HOLD_BACK = 4096
 _MAX_PACKETS = 3  # before the row: the column count, a definition, an EOF
 
 
-def sync_query(token: bytes) -> bytes:
-    """The SQL whose answer marks the point: one column, one row, the token."""
-    return b"SELECT X'" + token.hex().encode() + b"' AS t LIMIT 1"
+def sync_query(token: bytes, columns: bytes = b"") -> bytes:
+    """`SELECT X'<token>' AS t[, <columns>] LIMIT 1`: one row that starts with the token.
+    Without columns, the SQL whose answer marks the point."""
+    more = b", " + columns if columns else b""
+    return b"SELECT X'" + token.hex().encode() + b"' AS t" + more + b" LIMIT 1"
 
 
 class SyncPoint:

@@ -16,12 +16,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from bridge.protocol.constants import DEFAULT_CHARSET, REQUIRED_FROM_CLIENT, Capability
 from bridge.protocol.packets import HandshakeV10
-from bridge.upstream.login import LoginRequest, UpstreamError, UpstreamTarget, login, probe
+from bridge.upstream.login import UpstreamError, UpstreamTarget, login, probe
 from bridge.upstream.pool import close_upstream
+from bridge.upstream.request import own_login_request
 
-ATTRS = (("program_name", "mysql-auth-bridge health"),)
 # Refusals of the account, not of this host: the upstream answered a finished handshake.
 ACCOUNT_REFUSALS = frozenset({
     1044,  # ER_DBACCESS_DENIED_ERROR
@@ -42,11 +41,7 @@ async def ask_upstream(target: UpstreamTarget, credentials: Mapping[str, bytes])
     if not credentials:
         return await probe(target)
     user = min(credentials)
-    request = LoginRequest(
-        user=user, password=credentials[user], database=None, charset=DEFAULT_CHARSET,
-        client_capabilities=REQUIRED_FROM_CLIENT | Capability.CLIENT_LONG_PASSWORD,
-        max_packet=1 << 24, attrs=ATTRS,
-    )  # fmt: skip
+    request = own_login_request(user, credentials[user], "mysql-auth-bridge health")
     try:
         session = await login(target, request)
     except UpstreamError as exc:

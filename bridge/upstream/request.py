@@ -17,6 +17,7 @@ from bridge.errors import (
 )
 from bridge.logfmt import Log
 from bridge.mapping.templates import render
+from bridge.protocol.constants import DEFAULT_CHARSET, REQUIRED_FROM_CLIENT, Capability
 from bridge.protocol.packets import Attrs, HandshakeResponse41, encode_attrs_block
 from bridge.upstream.login import LoginRequest, UpstreamError
 
@@ -52,6 +53,16 @@ def login_request(
         attrs=bridge_attrs(auth, origin),
         attrs_block=client_attrs_block(hello),
     )
+
+
+def own_login_request(user: str, password: bytes, program: str) -> LoginRequest:
+    """A login of the bridge's own, not for a client (check --online, the health probe):
+    no database, the default charset, `program` as its program_name."""
+    return LoginRequest(
+        user=user, password=password, database=None, charset=DEFAULT_CHARSET,
+        client_capabilities=REQUIRED_FROM_CLIENT | Capability.CLIENT_LONG_PASSWORD,
+        max_packet=1 << 24, attrs=(("program_name", program),),
+    )  # fmt: skip
 
 
 def upstream_password(credentials: Mapping[str, bytes], user: str) -> bytes:

@@ -29,6 +29,7 @@ from bridge.protocol.codec import Reader, lenenc_bytes
 from bridge.protocol.constants import MAX_PAYLOAD, Marker
 from bridge.protocol.errors import ProtocolError
 from bridge.protocol.packets import build_com_query, parse_err
+from bridge.protocol.sync import sync_query
 from bridge.upstream.login import MAX_AUTH_PACKET, UpstreamError, UpstreamSession
 
 log = logging.getLogger("bridge.upstream")
@@ -75,7 +76,7 @@ def token_select(token: bytes, columns: bytes) -> bytes:
     """`SELECT X'<token>' AS t, <columns> LIMIT 1`: its row starts with the token (a binary
     string, which no character_set_results re-encodes), so it is found behind anything
     else the connection sends; LIMIT 1 keeps sql_select_limit from hiding it."""
-    return b"SELECT X'" + token.hex().encode() + b"' AS t, " + columns + b" LIMIT 1"
+    return sync_query(token, columns)
 
 
 def current_user_query(token: bytes) -> bytes:
