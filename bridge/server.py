@@ -392,7 +392,7 @@ class BridgeServer:
         if self.worker is None:
             systemd.ready(self._status())
         else:
-            worker_ready()
+            worker_ready(self.worker)
         await self._stop.wait()
         systemd.stopping()
         await self.drain()

@@ -358,3 +358,37 @@ def test_a_tcp_admin_address_under_workers_reaches_every_worker(
         assert len({r["pid"] for r in reports}) == 2
     finally:
         bridge.stop()
+
+
+def test_a_worker_that_fails_at_start_stops_the_start(
+    tmp_path: Path, mariadb: MariaDB, certs: CertSet
+) -> None:
+    """Worker 1's admin port (port + 1) is taken by a stranger: worker 1 exits before it is
+    ready. The parent says so (never 'N workers ready'), ends worker 0 and exits 1."""
+    token = tmp_path / "admin.token"
+    token.write_text("t0ken-" + os.urandom(8).hex() + "\n")
+    token.chmod(0o600)
+    port, admin_port = free_port(), free_port()
+    while not port_free(admin_port + 1):
+        admin_port = free_port()
+    write_config(tmp_path, port, mariadb.port, certs, ACCOUNTS, None,
+                 admin={"listen": f"127.0.0.1:{admin_port}", "token_file": str(token)})  # fmt: skip
+    with socket.socket() as stranger:
+        stranger.bind(("127.0.0.1", admin_port + 1))
+        stranger.listen(1)
+        done = subprocess.run([sys.executable, "-m", "bridge", "serve", "-c",
+                               str(tmp_path / "bridge.yaml"), "--workers", "2"],
+                              capture_output=True, text=True, timeout=60)  # fmt: skip
+    log = done.stdout + done.stderr
+    assert done.returncode == 1, log
+    assert "workers ready" not in log
+    worker1 = re.search(r"worker 1 \(pid (\d+)\) exited with code 1 before it was ready; "
+                        r"1 of 2 workers were ready: stopping them", log)  # fmt: skip
+    assert worker1 is not None, log
+    assert f"127.0.0.1:{admin_port + 1}" in log  # the worker's own reason, before it
+    assert "Traceback" not in log
+    assert "listening on 127.0.0.1" in log  # worker 0 was serving ...
+    assert port_free(port)  # ... and is gone: nothing holds the MySQL port
+    assert not Path(
+        yaml.safe_load((tmp_path / "bridge.yaml").read_text())["listen"]["unix"]
+    ).exists()
