@@ -72,27 +72,62 @@ class Answer:
     worker: int | None
     reply: dict[str, Any] | None
     unavailable: str | None = None
+    reached: bool = True  # False: nothing answered on its address
 
 
 def ask(config: AdminConfig, worker: int | None, body: dict[str, Any]) -> list[Answer]:
-    """The one process asked for (--worker), or the bridge; under --workers, every worker:
-    the first reply says how many there are (each has its own admin address)."""
-    first = worker if worker is not None else _first_worker(config)
+    """The one process asked for (--worker), or the bridge; under --workers, every worker.
+
+    How many workers there are is not taken from one reply alone: every reply must name
+    the worker asked and the same count, and with a Unix address the sockets present
+    (admin.sock.N) are asked too, so a worker that misstates the count (another or a stale
+    bridge on these addresses) is named, never silently left out or believed."""
+    if worker is not None:
+        return [_checked(worker, request(config, worker, body), None)]
+    first = _first_worker(config)
     reply = request(config, first, body)
-    count = reply.get("workers")
-    if worker is not None or not isinstance(count, int) or count < 2:
-        return [Answer(reply.get("worker", worker), reply)]
-    others = [i for i in range(count) if i != reply.get("worker")]
-    with ThreadPoolExecutor(len(others)) as pool:  # a reload takes a while in each
-        rest = list(pool.map(lambda i: _answer(config, i, body), others))
-    return sorted([Answer(reply.get("worker"), reply), *rest], key=lambda a: a.worker or 0)
+    claimed = reply.get("workers")
+    if first is None and (not isinstance(claimed, int) or claimed < 2):
+        return [Answer(reply.get("worker"), reply)]
+    claimed = claimed if isinstance(claimed, int) else None
+    found = _socket_indexes(config)
+    others = sorted((set(range(claimed or 1)) | found) - {first or 0})
+    with ThreadPoolExecutor(max(1, len(others))) as pool:  # a reload takes a while in each
+        rest = list(pool.map(lambda i: _answer(config, i, body, claimed), others))
+    # a socket file beyond the count that nobody answers on: left by a bridge that is gone
+    stale = {a.worker for a in rest if not a.reached and (a.worker or 0) >= (claimed or 1)}
+    answers = [_checked(first or 0, reply, claimed), *(a for a in rest if a.worker not in stale)]
+    return sorted(answers, key=lambda a: a.worker or 0)
 
 
-def _answer(config: AdminConfig, worker: int, body: dict[str, Any]) -> Answer:
+def _answer(config: AdminConfig, worker: int, body: dict[str, Any], claimed: int | None) -> Answer:
     try:
-        return Answer(worker, request(config, worker, body))
+        return _checked(worker, request(config, worker, body), claimed)
     except AdminUnavailable as exc:
-        return Answer(worker, None, str(exc))
+        return Answer(worker, None, str(exc), reached=False)
+
+
+def _checked(worker: int, reply: dict[str, Any], claimed: int | None) -> Answer:
+    """The reply of the worker asked, if it says it is that worker, of the count the first
+    reply gave (`claimed`; None: not known, only the index is checked)."""
+    said, count = reply.get("worker"), reply.get("workers")
+    if said == worker and (claimed is None or count == claimed):
+        return Answer(worker, reply)
+    first = f"; the first reply said {claimed} workers" if claimed is not None else ""
+    return Answer(worker, None, f"answered as worker {said} of {count}{first}: the replies do "
+                  "not agree (a bridge with another --workers, or a stale one, on these "
+                  "addresses?); its answer is not used, restart the bridge")  # fmt: skip
+
+
+def _socket_indexes(config: AdminConfig) -> set[int]:
+    """The N of every admin.sock.N beside a Unix admin address (none for TCP: a port + N
+    may be anyone's, and the token must not go to it)."""
+    address = address_for(config, None)
+    if not isinstance(address, str):
+        return set()
+    path = Path(address)
+    return {int(p.suffix[1:]) for p in path.parent.glob(f"{path.name}.*")
+            if p.suffix[1:].isdigit() and p.is_socket()}  # fmt: skip
 
 
 def _first_worker(config: AdminConfig) -> int | None:
