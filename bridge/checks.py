@@ -16,10 +16,11 @@ from bridge.config import (
     load_credentials,
     parse_once,
 )
+from bridge.fdlimit import FileBudget, check_limit
 from bridge.mapping.accounts import AccountRow
 from bridge.mapping.names import format_account
 from bridge.plugins import PLUGINS
-from bridge.preflight import preflight, running_bridge
+from bridge.preflight import preflight, running_bridge, where
 from bridge.runtime import (
     Runtime,
     build_backends,
@@ -161,6 +162,10 @@ def _inspect_config(
 ) -> tuple[Runtime | None, Findings]:
     found = Findings()
     found.warnings += state_warnings(config, workers)
+    files = check_limit(FileBudget.of(config))
+    if files is not None:
+        place = where(config_path, ("server", "max_connections"))
+        found.warnings.append(f"{place}: server.max_connections: {files}")
     running = running_bridge(config)
     if running is not None and "ports" not in skip:
         skip |= {"ports"}

@@ -81,7 +81,23 @@ def _startable(args: argparse.Namespace) -> Runtime:
     problems = preflight(config_path, config, frozenset({"ports"}))
     if problems:
         raise ConfigError("\n".join(problems))
-    return build_runtime(config_path)
+    runtime = build_runtime(config_path)
+    _open_files(config_path, runtime)
+    return runtime
+
+
+def _open_files(config_path: Path, runtime: Runtime) -> None:
+    """Raise the open-files limit for max_connections (before any fork: the workers inherit
+    it); warn, as mysqld does, when the hard limit does not allow it."""
+    import logging
+
+    from bridge.fdlimit import FileBudget, raise_limit
+    from bridge.preflight import where
+
+    problem = raise_limit(FileBudget.of(runtime.config))
+    if problem is not None:
+        place = where(config_path, ("server", "max_connections"))
+        logging.getLogger("bridge").warning("%s: server.max_connections: %s", place, problem)
 
 
 @command("serve")

@@ -204,11 +204,11 @@ def preflight(
             continue
         for problem in check(config):
             key = key_path(problem.loc)
-            found.append(f"{_where(config_path, problem.loc)}: {key}: {problem.message}")
+            found.append(f"{where(config_path, problem.loc)}: {key}: {problem.message}")
     return found
 
 
-def _where(config_path: Path, loc: Loc) -> str:
+def where(config_path: Path, loc: Loc) -> str:
     try:
         return line_of(config_path, loc)
     except ConfigError:
