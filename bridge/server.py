@@ -29,7 +29,7 @@ from bridge.registry import Entry, SharedMemory
 from bridge.reloadproc import ChildUnavailable, read_apart
 from bridge.runtime import Files, Runtime, assemble, config_errors, read_files, reading
 from bridge.session import Session
-from bridge.slots import Slots
+from bridge.slots import Slots, source_key
 from bridge.state.shared import build_state
 from bridge.upstream.health import ask_upstream
 from bridge.upstream.login import UpstreamError
@@ -166,7 +166,9 @@ class BridgeServer:
         peer = conn.transport.get_extra_info("peername") if conn.transport else None
         if conn.kind != "tcp" or not isinstance(peer, tuple):
             return None
-        return None if self.runtime.config.listen.trusts_proxy(peer[0]) else str(peer[0])
+        if self.runtime.config.listen.trusts_proxy(peer[0]):
+            return None
+        return source_key(str(peer[0]))  # an IPv4 address, or an IPv6 /64
 
     def promote_slot(self, source: str | None) -> None:
         """A login succeeded: its handshake slot becomes a session slot, or ERROR 1040."""

@@ -5,20 +5,42 @@ ends; a successful login moves it to a session slot. Handshakes have a limit of 
 and a per-source cap, so sockets that connect and say nothing (until connect_timeout) can
 neither take the places of logged-in sessions nor, from one address, all the handshake
 slots. Pure bookkeeping on the event loop: no I/O, no locks.
+
+A source is an IPv4 address, or an IPv6 /64: one host is routinely given a whole /64 (SLAAC,
+privacy addresses, a VPS's allocation), so counting each IPv6 address apart would give it
+2^64 caps. An IPv4-mapped IPv6 address (::ffff:a.b.c.d, a dual-stack listener's view of an
+IPv4 client) is that IPv4 address.
 """
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass, field
 
 from bridge.config import ServerConfig
+
+IPV6_SOURCE_PREFIX = 64
+
+
+def source_key(address: str) -> str:
+    """Whose per-source cap a client address counts against: '192.0.2.7' (IPv4, also when
+    mapped into IPv6), '2001:db8:1:2::/64' (IPv6). Not an address (a test's name): as is."""
+    try:
+        ip = ipaddress.ip_address(address.partition("%")[0])  # fe80::1%eth0: no zone
+    except ValueError:
+        return address
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.IPv6Network((ip, IPV6_SOURCE_PREFIX), strict=False))
+    return str(ip)
 
 
 @dataclass
 class Slots:
     handshakes: int = 0
     sessions: int = 0
-    by_source: dict[str, int] = field(default_factory=dict)  # handshakes per address
+    by_source: dict[str, int] = field(default_factory=dict)  # handshakes per source_key
 
     def admit(self, source: str | None, config: ServerConfig) -> bool:
         """Take a handshake slot for a new connection from `source` (None: not capped per

@@ -26,17 +26,19 @@ from bridge.protocol.packets import (
     parse_err,
 )
 from bridge.scramble import native_token
-from sandbox.bridgeproc import Account, BridgeProcess
+from sandbox.bridgeproc import Account, BridgeProcess, run_bridge, write_config
 from sandbox.certs import CertSet
 from sandbox.ldap import Slapd
 from sandbox.mariadb import MariaDB
-from sandbox.ports import wait_until
+from sandbox.ports import free_port, wait_until
 from tests.integration.harness import (
+    ACCOUNTS,
     Bridge,
     MakeBridge,
     closing,
     connect,
     error_of,
+    mariadb_cli,
     notify_socket,
     scalar,
     start_bridge,
@@ -396,6 +398,38 @@ def test_reload_of_unreadable_files_keeps_the_old_config_and_tells_systemd(
             assert str(target) in done.stderr
             target.write_bytes(config if target == bridge.config else accounts)
         assert "Traceback" not in bridge.log
+
+
+def first_packet(sock: socket.socket) -> bytes:
+    sock.settimeout(5)
+    return sock.recv(1024)[4:]
+
+
+def test_ipv6_and_ipv4_sources_have_caps_of_their_own(
+    tmp_path: Path, mariadb: MariaDB, certs: CertSet
+) -> None:
+    """The per-source cap over IPv6 (::1, counted as its /64) and IPv4 (127.0.0.1): the
+    fourth idle handshake from ::1 is ERROR 1040, while IPv4 clients still get theirs and log
+    in (PyMySQL, the mariadb CLI)."""
+    port, port6 = free_port(), free_port()
+    write_config(tmp_path, port, mariadb.port, certs, ACCOUNTS,
+                 server={"max_unauthenticated_per_source": 3, "connect_timeout": 10},
+                 listen={"tcp": [f"127.0.0.1:{port}", f"[::1]:{port6}"]})  # fmt: skip
+    bridge = run_bridge(tmp_path, port, certs)
+    idle = [socket.create_connection(("::1", port6), 5) for _ in range(3)]
+    try:
+        assert all(first_packet(sock)[:1] == b"\x0a" for sock in idle)  # greetings
+        with socket.create_connection(("::1", port6), 5) as fourth:
+            assert parse_err(first_packet(fourth)).errno == 1040
+        with socket.create_connection(("127.0.0.1", bridge.port), 5) as other:
+            assert first_packet(other)[:1] == b"\x0a"  # IPv4 is another source
+        with closing(connect("pymysql", bridge, "nat", "nat-pw", "tls")) as conn:
+            assert scalar(conn, "SELECT 1") == 1
+        assert mariadb_cli(bridge, "nat", "nat-pw", transport="tcp").returncode == 0
+    finally:
+        for sock in idle:
+            sock.close()
+        bridge.stop()
 
 
 # --- 8. idle unauthenticated sockets ----------------------------------------------------------
