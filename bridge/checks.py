@@ -173,7 +173,9 @@ def _inspect_config(
             f"a bridge is running on this configuration (unix:{running} answers): "
             "its TCP ports were not tried"
         )
-    found.errors += preflight(config_path, config, skip)
+    errors, warnings = preflight(config_path, config, skip)
+    found.errors += errors
+    found.warnings += warnings
     for name, stage in STAGES.items():
         if any(f": {name}." in line for line in found.errors):
             continue

@@ -71,6 +71,8 @@ def command(name: str) -> Callable[[Callable[[argparse.Namespace], int]], Callab
 def _startable(args: argparse.Namespace) -> Runtime:
     """The runtime, once the files and the environment are fit to serve (ConfigError with
     every problem found otherwise), with logging set up. Ports are tried by binding them."""
+    import logging
+
     from bridge.config import load_config
     from bridge.preflight import preflight
     from bridge.runtime import build_runtime
@@ -78,9 +80,11 @@ def _startable(args: argparse.Namespace) -> Runtime:
     config_path = Path(args.config)
     config = load_config(config_path)
     setup_logging(args.log_level or config.log.level, args.log_format or config.log.format)
-    problems = preflight(config_path, config, frozenset({"ports"}))
+    problems, warnings = preflight(config_path, config, frozenset({"ports"}))
     if problems:
         raise ConfigError("\n".join(problems))
+    for warning in warnings:
+        logging.getLogger("bridge").warning("%s", warning)
     runtime = build_runtime(config_path)
     _open_files(config_path, runtime)
     return runtime

@@ -20,7 +20,7 @@ from bridge.config import (
     parse_address,
     tcp_address,
 )
-from bridge.secretfiles import secret_file_problem
+from bridge.secretfiles import secret_file_problem, secret_file_warning
 
 Loc = tuple[str | int, ...]
 
@@ -29,6 +29,7 @@ Loc = tuple[str | int, ...]
 class Problem:
     loc: Loc  # the config key it is about
     message: str
+    warning: bool = False  # serve starts all the same; logged, and `check` says warning:
 
 
 Check = Callable[[BridgeConfig], Iterator[Problem]]
@@ -58,6 +59,10 @@ def _secret(loc: Loc, path: Path) -> Iterator[Problem]:
     problem = secret_file_problem(path)
     if problem is not None:
         yield Problem(loc, problem.removeprefix(f"{path}: "))
+        return
+    warning = secret_file_warning(path)
+    if warning is not None:
+        yield Problem(loc, warning.removeprefix(f"{path}: "), warning=True)
 
 
 def unix_socket_dir(config: BridgeConfig) -> Iterator[Problem]:
@@ -196,16 +201,18 @@ CHECKS: dict[str, Check] = {
 
 def preflight(
     config_path: Path, config: BridgeConfig, skip: frozenset[str] = frozenset()
-) -> list[str]:
-    """Every problem found, as 'file:line: key: message'."""
-    found = []
+) -> tuple[list[str], list[str]]:
+    """(errors, warnings), each as 'file:line: key: message'."""
+    errors: list[str] = []
+    warnings: list[str] = []
     for name, check in CHECKS.items():
         if name in skip:
             continue
         for problem in check(config):
             key = key_path(problem.loc)
-            found.append(f"{where(config_path, problem.loc)}: {key}: {problem.message}")
-    return found
+            line = f"{where(config_path, problem.loc)}: {key}: {problem.message}"
+            (warnings if problem.warning else errors).append(line)
+    return errors, warnings
 
 
 def where(config_path: Path, loc: Loc) -> str:
