@@ -6,9 +6,9 @@ no upstream; a KILL it cannot translate gets ERROR 1235.
 
 The upstream cannot tell two external users mapped to one account apart, so the bridge
 decides that part as mysqld does with USER(): a session of another external user may be
-killed only by an account that may kill other users' threads (asked upstream once per
-session and account, bridge/upstream/privileges.py); otherwise ERROR 1095 and nothing
-reaches the upstream."""
+killed only by an account that may kill other users' threads (asked upstream at each such
+KILL, since SET ROLE may change the answer within a session: bridge/upstream/privileges.py);
+otherwise ERROR 1095 and nothing reaches the upstream."""
 
 from __future__ import annotations
 
@@ -31,8 +31,8 @@ from bridge.registry import Entry, SessionRegistry
 
 
 class KillTranslator:
-    __slots__ = ("_privileged", "ask", "client", "log", "owner", "registry", "remote",
-                 "settle", "upstream")  # fmt: skip
+    __slots__ = ("ask", "client", "log", "owner", "registry", "remote", "settle",
+                 "upstream")  # fmt: skip
 
     def __init__(
         self,
@@ -57,13 +57,11 @@ class KillTranslator:
         self.upstream = upstream
         self.log = log
         self.owner = b""  # the registry's digest of this session's external user
-        self._privileged: bool | None = None  # the answer to `ask`, for this account
 
     def became(self, owner: bytes) -> None:
         """The session's external user (and maybe its account) now: after the login or a
-        COM_CHANGE_USER. The privilege is asked again, as mysqld reads it again."""
+        COM_CHANGE_USER."""
         self.owner = owner
-        self._privileged = None
 
     async def query(self, packet: Packet) -> None:
         """A COM_QUERY whose first byte may start a KILL: translated, refused, or passed on
@@ -120,13 +118,13 @@ class KillTranslator:
         return None
 
     async def _may_kill_others(self) -> bool:
-        if self._privileged is None:
-            if self.ask is None:
-                return False
-            if self.settle is not None:
-                await self.settle()  # the question goes upstream behind the earlier commands
-            self._privileged = await self.ask()
-        return self._privileged
+        """Asked each time, not kept: the account's privileges, its current role (SET ROLE)
+        and its grants may change within a session, and mysqld reads them at each KILL."""
+        if self.ask is None:
+            return False
+        if self.settle is not None:
+            await self.settle()  # the question goes upstream behind the earlier commands
+        return await self.ask()
 
     async def _reply(self, last_seq: int, error: BridgeError) -> None:
         """The bridge's answer to the command whose last packet had `last_seq`."""

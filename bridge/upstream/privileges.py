@@ -8,10 +8,17 @@ CONNECTION ADMIN; MySQL SUPER or CONNECTION_ADMIN. On MariaDB 11 and later only 
 ADMIN is taken as that privilege here (SUPER no longer implies the split privileges
 there): the bridge errs on the side of refusing.
 
-The question reads information_schema.USER_PRIVILEGES for the session's own account
-(CURRENT_USER()): global privileges granted to the account itself. A privilege the account
-has only through a role is not seen, so such a KILL is refused (1095): grant the privilege
-to the account directly."""
+On MariaDB the question is SHOW GRANTS, which lists the account's own grants and, when a
+role is set (a default role at login, or SET ROLE), that role's and those of the roles it
+holds (measured on 10.11): a privilege held through the current role counts, as it does
+for mysqld's KILL, and one of a role granted but not set does not. A global grant
+(`GRANT ... ON *.* TO`) of one of the privileges, or of ALL PRIVILEGES, is the answer yes.
+SHOW GRANTS has no token of its own: a `SELECT X'<token>'` sent right behind it marks where
+its answer ends. Its rows hold password hashes: they are read here and never logged.
+
+On MySQL the question reads information_schema.USER_PRIVILEGES for the session's own
+account (CURRENT_USER()): a privilege held only through a role is not seen there, and such
+a KILL is refused (1095): grant the privilege to the account directly."""
 
 from __future__ import annotations
 
@@ -20,15 +27,21 @@ import logging
 import os
 import re
 
-from bridge.protocol.codec import lenenc_bytes
+from bridge.netio import Conn
+from bridge.protocol.codec import Reader, lenenc_bytes
+from bridge.protocol.constants import Marker
 from bridge.protocol.errors import ProtocolError
-from bridge.protocol.packets import build_com_query
-from bridge.upstream.login import UpstreamError, UpstreamSession
-from bridge.upstream.whoami import read_answer, token_select
+from bridge.protocol.packets import build_com_query, parse_err
+from bridge.protocol.sync import sync_query
+from bridge.upstream.login import MAX_AUTH_PACKET, UpstreamError, UpstreamSession
+from bridge.upstream.whoami import ends_result, read_answer, token_select
 
 log = logging.getLogger("bridge.upstream")
 WHAT = "the KILL privilege question"
 _VERSION = re.compile(r"(?:5\.5\.5-)?(\d+)\.(\d+)\.(\d+)")
+SHOW_GRANTS = b"SHOW GRANTS"
+MAX_GRANT_PACKETS = 100_000  # an account with very many table grants: still an end
+_GLOBAL_GRANT = re.compile(rb"GRANT (.+?) ON \*\.\* TO ")
 
 # 'user'@'host' as USER_PRIVILEGES.GRANTEE writes it, from CURRENT_USER() (a user name may
 # hold '@', a host not).
@@ -66,15 +79,77 @@ async def may_kill_others(session: UpstreamSession, timeout: float) -> bool:
     the question (an ERR: the answer is complete); ProtocolError when no answer can be read
     within `timeout` seconds (the connection is out of step)."""
     token = os.urandom(16)
-    privileges = kill_privileges(session.greeting.server_version)
-    query = privilege_query(token, privileges)
-    session.conn.send_packet(build_com_query(query, session.capabilities), 0)
+    version = session.greeting.server_version
+    privileges = kill_privileges(version)
     try:
         async with asyncio.timeout(timeout):
-            count = await read_answer(session.conn, lenenc_bytes(token), WHAT)
+            if "mariadb" in version.lower():
+                return holds(await _grants(session, token), privileges)
+            return await _user_privileges(session, token, privileges)
     except UpstreamError as exc:
         log.warning("%s; taken as no privilege to kill other users' threads", exc)
         return False
     except TimeoutError:
         raise ProtocolError(f"no answer to {WHAT} within {timeout:g} s") from None
+
+
+async def _user_privileges(
+    session: UpstreamSession, token: bytes, privileges: tuple[str, ...]
+) -> bool:
+    query = privilege_query(token, privileges)
+    session.conn.send_packet(build_com_query(query, session.capabilities), 0)
+    count = await read_answer(session.conn, lenenc_bytes(token), WHAT)
     return count.isdigit() and int(count) > 0
+
+
+async def _grants(session: UpstreamSession, token: bytes) -> list[bytes]:
+    """SHOW GRANTS, and behind it the token's SELECT that marks the end of its answer."""
+    session.conn.send_packet(build_com_query(SHOW_GRANTS, session.capabilities), 0)
+    session.conn.send_packet(build_com_query(sync_query(token), session.capabilities), 0)
+    return await read_grants(session.conn, lenenc_bytes(token))
+
+
+async def read_grants(conn: Conn, wanted: bytes) -> list[bytes]:
+    """The rows of SHOW GRANTS (each `GRANT ...` text), read up to the end of the answer to
+    the token's SELECT (`wanted`, lenenc) behind it. UpstreamError when SHOW GRANTS is
+    refused (after that answer: the connection stays in step)."""
+    rows: list[bytes] = []
+    refused: UpstreamError | None = None
+    seen = False
+    for _ in range(MAX_GRANT_PACKETS):
+        payload = (await conn.read_packet(MAX_AUTH_PACKET)).payload
+        if seen and ends_result(payload):
+            if refused is not None:
+                raise refused
+            return rows
+        if payload.startswith(wanted):
+            seen = True
+        elif payload[:1] == bytes([Marker.ERR]):
+            err = parse_err(payload)
+            if refused is not None or rows:  # the token's SELECT failed: both are answered
+                raise UpstreamError(f"{WHAT} failed: {err.errno} {err.message}", err)
+            refused = UpstreamError(f"{WHAT} (SHOW GRANTS) failed: {err.errno} {err.message}", err)
+        elif (row := grant_row(payload)) is not None:
+            rows.append(row)
+    raise ProtocolError(f"no end to the answer of {WHAT}")
+
+
+def grant_row(payload: bytes) -> bytes | None:
+    """The text of a SHOW GRANTS row (one string: 'GRANT ...'), or None for any other
+    packet of the answer (column count and definition, EOF)."""
+    reader = Reader(payload)
+    try:
+        text = reader.lenenc_bytes()
+    except ProtocolError:
+        return None
+    return text if reader.at_end() and text.startswith(b"GRANT ") else None
+
+
+def holds(rows: list[bytes], privileges: tuple[str, ...]) -> bool:
+    """Whether SHOW GRANTS rows grant one of `privileges` (or ALL PRIVILEGES) on *.*."""
+    wanted = {p.encode() for p in privileges} | {b"ALL PRIVILEGES"}
+    for row in rows:
+        found = _GLOBAL_GRANT.match(row)
+        if found is not None and wanted & {p.strip() for p in found[1].split(b",")}:
+            return True
+    return False

@@ -114,12 +114,12 @@ async def read_answer(conn: Conn, wanted: bytes, what: str = "SELECT CURRENT_USE
             raise UpstreamError(f"{what} failed: {err.errno} {err.message}", err)
         if found is None and payload.startswith(wanted):
             found = Reader(payload[len(wanted) :]).lenenc_bytes()
-        elif found is not None and _ends_result(payload):
+        elif found is not None and ends_result(payload):
             return found.decode("utf-8", "replace")
     raise ProtocolError(f"no end to the answer of {what}")
 
 
-def _ends_result(payload: bytes) -> bool:
+def ends_result(payload: bytes) -> bool:
     """EOF, or OK with 0xFE (CLIENT_DEPRECATE_EOF): a row may start with 0xFE only when
     it is at least 16 MiB long."""
     return payload[:1] == bytes([Marker.EOF]) and len(payload) < MAX_PAYLOAD

@@ -157,6 +157,63 @@ def test_an_account_with_the_privilege_kills_another_users_session(
         shared_account("")
 
 
+@pytest.fixture
+def killer_role(mariadb: MariaDB, shared_account: Callable[[str], None]) -> Iterator[None]:
+    """CONNECTION ADMIN only through a role: `kill_others` holds `killer` (nested, as DBAs
+    build them), granted to the shared account and set as its default role; `reader`,
+    also granted but never set, holds PROCESS only."""
+    shared_account("")
+    for statement in ["CREATE ROLE killer", "GRANT CONNECTION ADMIN ON *.* TO killer",
+                      "CREATE ROLE kill_others", "GRANT killer TO kill_others",
+                      "CREATE ROLE reader", "GRANT PROCESS ON *.* TO reader",
+                      f"GRANT reader TO '{SHARED}'@'%'", f"GRANT kill_others TO '{SHARED}'@'%'",
+                      f"SET DEFAULT ROLE kill_others FOR '{SHARED}'@'%'"]:  # fmt: skip
+        mariadb.sql(statement)
+    try:
+        yield
+    finally:
+        mariadb.sql(f"SET DEFAULT ROLE NONE FOR '{SHARED}'@'%'")
+        for role in ("kill_others", "killer", "reader"):
+            mariadb.sql(f"DROP ROLE {role}")
+
+
+def test_the_privilege_through_the_default_role_kills_as_mariadb_does(
+    make_bridge: Any, killer_role: None
+) -> None:
+    """The upstream account holds CONNECTION ADMIN only through its default role (nested):
+    MariaDB lets such a KILL through, so the bridge does (PyMySQL and the mariadb CLI)."""
+    bridge = two_people_bridge(make_bridge)
+    with closing(connect("pymysql", bridge, "alice", "alice-pw", "tcp")) as alice:
+        assert scalar(alice, "SELECT CURRENT_ROLE()") == "kill_others"
+        bob = connect("pymysql", bridge, "bob", "bob-pw", "tls")
+        alice.cursor().execute(f"KILL {bob.thread_id()}")
+        assert_gone(bob)
+        bob = connect("pymysql", bridge, "bob", "bob-pw", "tls")
+        done = mariadb_cli(bridge, "alice", "alice-pw", sql=f"KILL {bob.thread_id()}")
+        assert done.returncode == 0, done.stderr
+        assert_gone(bob)
+        assert scalar(alice, "SELECT 1") == 1  # the question's answer went nowhere
+
+
+def test_set_role_within_a_session_changes_the_answer(make_bridge: Any, killer_role: None) -> None:
+    """SET ROLE NONE: no privilege, 1095 (as MariaDB); a role granted but not set (reader)
+    does not count; SET ROLE back: the KILL goes through. Asked at each KILL, not kept."""
+    bridge = two_people_bridge(make_bridge)
+    with (
+        closing(connect("pymysql", bridge, "alice", "alice-pw", "tcp")) as alice,
+        closing(connect("pymysql", bridge, "bob", "bob-pw", "tls")) as bob,
+    ):
+        alice.cursor().execute("SET ROLE NONE")
+        assert_refused(alice, "KILL {id}", bob.thread_id())
+        alice.cursor().execute("SET ROLE reader")
+        assert_refused(alice, "COM_PROCESS_KILL", bob.thread_id())
+        assert scalar(bob, "SELECT 1") == 1
+        alice.cursor().execute("SET ROLE kill_others")
+        alice.cursor().execute(f"KILL {bob.thread_id()}")
+        assert_gone(bob)
+        assert scalar(alice, "SELECT CURRENT_ROLE()") == "kill_others"
+
+
 def test_change_user_moves_the_session_to_its_new_owner(
     make_bridge: Any, shared_account: Callable[[str], None]
 ) -> None:
