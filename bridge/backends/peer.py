@@ -1,20 +1,30 @@
 """auth_socket: the peer's uid from SO_PEERCRED on the Unix socket, its name from the passwd
 database. Allowed when the OS user is the MySQL user or is listed in the authentication
-string (MySQL's rule); an anonymous row takes any OS user and maps it by its groups."""
+string (MySQL's rule); an anonymous row takes any OS user and maps it by its groups.
+
+The passwd and group lookups go through NSS, which may ask a directory (sssd, nslcd): they
+run on threads of this backend's own, within LOOKUP_TIMEOUT, so a hung directory makes
+auth_socket logins an outage (1045) and never takes the threads other logins use."""
 
 from __future__ import annotations
 
 import asyncio
 import re
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
 
 from bridge.backends.base import Identity, Peer
 from bridge.backends.osgroups import groups_of, user_name
 from bridge.credentials import Credential, PeerCredentials
-from bridge.errors import Denied
+from bridge.errors import BackendUnavailable, Denied
 from bridge.mapping.accounts import AccountRow
 from bridge.mapping.auth_string import AuthStringError, MappingRule, parse_pam
 
 _OS_NAME = re.compile(r"[A-Za-z0-9._][A-Za-z0-9._$-]{0,31}")
+LOOKUP_THREADS = 4
+LOOKUP_TIMEOUT = 10.0  # seconds for one passwd or group lookup
+T = TypeVar("T")
 
 
 def parse_socket_rule(text: str) -> MappingRule:
@@ -38,9 +48,22 @@ class PeerBackend:
     name = "peer"
     accepts: tuple[type[Credential], ...] = (PeerCredentials,)
 
+    def __init__(self) -> None:
+        self.pool = ThreadPoolExecutor(LOOKUP_THREADS, thread_name_prefix="nss")
+
+    async def _in_time(self, lookup: Callable[..., T], *args: Any) -> T:
+        loop = asyncio.get_running_loop()
+        try:
+            async with asyncio.timeout(LOOKUP_TIMEOUT):
+                return await loop.run_in_executor(self.pool, lookup, *args)
+        except TimeoutError as exc:
+            raise BackendUnavailable(
+                f"the passwd/group database (NSS) did not answer in {LOOKUP_TIMEOUT:g} s"
+            ) from exc
+
     async def lookup(self, user: str, row: AccountRow) -> tuple[str, ...]:
         """The OS groups of `user` (explain)."""
-        return await asyncio.get_running_loop().run_in_executor(None, groups_of, user)
+        return await self._in_time(groups_of, user)
 
     async def verify(
         self, credential: Credential, user: str, row: AccountRow, peer: Peer
@@ -48,13 +71,12 @@ class PeerBackend:
         assert isinstance(credential, PeerCredentials)
         if credential.uid is None:
             raise Denied("auth_socket works on the Unix socket only")
-        loop = asyncio.get_running_loop()
-        os_user = await loop.run_in_executor(None, user_name, credential.uid)
+        os_user = await self._in_time(user_name, credential.uid)
         if os_user is None:
             raise Denied(f"uid {credential.uid} has no passwd entry")
         rule = parse_socket_rule(row.authentication_string.decode())
         allowed = {row.user, *filter(None, rule.target.split(","))} - {""}
         if row.user and os_user not in allowed:
             raise Denied(f"OS user '{os_user}' may not log in as '{user}'")
-        groups = await loop.run_in_executor(None, groups_of, os_user)
+        groups = await self._in_time(groups_of, os_user)
         return Identity(os_user, groups, self.name)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -21,8 +22,17 @@ from sandbox.bridgeproc import Account
 from sandbox.certs import CertSet
 from sandbox.kdc import Kdc
 from sandbox.mariadb import MariaDB
+from sandbox.pam import PamSandbox
 from sandbox.ports import free_port, wait_until
-from tests.integration.harness import Bridge, connect, error_of, mariadb_cli, start_bridge
+from tests.integration.harness import (
+    Bridge,
+    closing,
+    connect,
+    error_of,
+    mariadb_cli,
+    scalar,
+    start_bridge,
+)
 from tests.integration.test_metrics import scrape, value
 from tests.ldapfix import ldap_settings, start_slapd
 
@@ -126,3 +136,74 @@ def test_two_hung_ldap_servers_are_1045_and_an_outage(
         bridge.stop()
         first.stop()
         second.stop()
+
+
+def test_a_hung_kdc_and_ldap_do_not_keep_store_and_pam_logins_waiting(
+    tmp_path: Path, mariadb: MariaDB, certs: CertSet
+) -> None:
+    """The KDC and slapd stopped, and more password logins for each than its threads
+    (kerberos.threads 2, ldap.threads 2): every one of those threads hangs in its call.
+    Store logins (PyMySQL, the mariadb CLI) and PAM logins (pam_wrapper) meanwhile take no
+    longer than usual: each backend waits on threads of its own. The hung logins end as
+    1045 within their backend's time."""
+    kdc = Kdc.start(tmp_path / "kdc", {"erin": "erin-krb"})
+    keytab = kdc.service_keytab("mysql/localhost", tmp_path / "service.keytab")
+    slapd = start_slapd(tmp_path / "ldap", certs)
+    pam = PamSandbox.create(tmp_path / "pam", [("pat", "pat-pw", "mysql")])
+    accounts = [
+        Account("erin", "", "authentication_kerberos", upstream_password="up-erin",
+                auth_string=kdc.realm, wire_method="caching_sha2_password"),
+        Account("", "", "authentication_ldap_simple", auth_string="#readers=reader"),
+        Account("pat", "", "authentication_pam", auth_string="mysql", upstream_password="up-pat"),
+        Account("nat", "nat-pw", "caching_sha2_password", upstream_password="up-nat"),
+    ]  # fmt: skip
+    for user in ("erin", "pat", "nat", "reader"):
+        mariadb.sql(f"CREATE USER IF NOT EXISTS '{user}'@'%' IDENTIFIED BY 'up-{user}'")
+    kerberos = {"keytab": str(keytab), "service_principal": f"mysql/localhost@{kdc.realm}",
+                "timeout": 6.0, "threads": 2}  # fmt: skip
+    ldap = ldap_settings(tmp_path, certs, slapd.tls_url, connect_timeout=1.0,
+                         response_timeout=4.0, threads=2)  # fmt: skip
+    bridge = start_bridge(tmp_path / "bridge", mariadb, certs, accounts, env={**kdc.env, **pam.env()},
+                          upstream_only={"reader": "up-reader"},
+                          proxy_grants=[{"proxy": "''@'%'", "proxied": ["'reader'@'%'"]}],
+                          server={"connect_timeout": 20},
+                          backends={"kerberos": kerberos, "ldap": ldap, "pam": pam.config()})  # fmt: skip
+    hung: list[tuple[str, int, float]] = []
+
+    def hung_login(user: str, password: str) -> None:
+        errno, took = timed_refusal("pymysql", bridge, user, password)
+        hung.append((user, errno, took))
+
+    try:
+        for user, password in (("erin", "erin-krb"), ("bob", "bob-ldap")):  # all answer first
+            with closing(connect("pymysql", bridge, user, password, "tls")) as conn:
+                assert scalar(conn, "SELECT 1") == 1
+        with stopped(kdc.proc, slapd.proc):
+            waiting = [threading.Thread(target=hung_login, args=login)
+                       for login in [("erin", "erin-krb"), ("bob", "bob-ldap")] * 4]  # fmt: skip
+            for thread in waiting:
+                thread.start()
+            time.sleep(1.0)  # every Kerberos and LDAP thread is in its hung call by now
+            assert not hung
+            for user, password in (("nat", "nat-pw"), ("pat", "pat-pw")) * 3:
+                started = time.monotonic()
+                with closing(connect("pymysql", bridge, user, password, "tls")) as conn:
+                    assert scalar(conn, "SELECT CURRENT_USER()") == f"{user}@%"
+                assert time.monotonic() - started < 1.5, user
+            started = time.monotonic()
+            assert mariadb_cli(bridge, "nat", "nat-pw").stdout.strip() == "nat@%"
+            assert time.monotonic() - started < 1.5
+            assert not hung  # the Kerberos and LDAP logins were still waiting all along
+            for thread in waiting:
+                thread.join(30)
+        assert sorted(user for user, _, _ in hung) == ["bob"] * 4 + ["erin"] * 4
+        assert all(errno == 1045 for _, errno, _ in hung), hung
+        # each within its backend's own budget: Kerberos 6 s; LDAP 1 + 3 x 4 s
+        assert max(took for user, _, took in hung if user == "erin") < 6.0 + 1.0, hung
+        assert max(took for user, _, took in hung if user == "bob") < 13.0 + 1.0, hung
+    finally:
+        bridge.stop()
+        kdc.stop()
+        slapd.stop()
+        for user in ("erin", "pat", "nat", "reader"):
+            mariadb.sql(f"DROP USER IF EXISTS '{user}'@'%'")
