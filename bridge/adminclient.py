@@ -114,9 +114,10 @@ def _checked(worker: int, reply: dict[str, Any], claimed: int | None) -> Answer:
     if said == worker and (claimed is None or count == claimed):
         return Answer(worker, reply)
     first = f"; the first reply said {claimed} workers" if claimed is not None else ""
-    return Answer(worker, None, f"answered as worker {said} of {count}{first}: the replies do "
-                  "not agree (a bridge with another --workers, or a stale one, on these "
-                  "addresses?); its answer is not used, restart the bridge")  # fmt: skip
+    who = f"worker {said} of {count}" if said is not None else "a bridge without --workers"
+    return Answer(worker, None, f"answered as {who}{first}: the replies do not agree (a "
+                  "bridge with another --workers, or a stale one, on these addresses?); its "
+                  "answer is not used, restart the bridge")  # fmt: skip
 
 
 def _socket_indexes(config: AdminConfig) -> set[int]:

@@ -105,3 +105,15 @@ def test_a_stale_socket_file_beyond_the_count_is_left_out(tmp_path: Path, worker
     stale.bind(str(tmp_path / "admin.sock.2"))  # bound, never listening: a dead bridge's
     stale.close()
     assert asked(tmp_path) == [(0, 0, None), (1, 1, None)]
+
+
+def test_a_bridge_without_workers_on_a_workers_address_is_named(
+    tmp_path: Path, workers: Any
+) -> None:
+    workers(0, 0, 2)
+    workers(1, None, None)  # no worker fields: a single bridge's reply
+    found = asked(tmp_path)
+    assert found[1][:2] == (1, None)
+    assert "answered as a bridge without --workers; the first reply said 2 workers" in str(
+        found[1][2]
+    )
