@@ -49,7 +49,7 @@ class FileBudget:
             f"server.max_unauthenticated {self.handshakes}; {self.pooled} for "
             f"upstream.pool.max_idle; {RESERVE} for listeners, logs and backends): about "
             f"{self.sessions_within(limit)} sessions fit before new connections fail with "
-            "'Too many open files'; raise the hard limit (LimitNOFILE= in the systemd unit, "
+            "'Too many open files'; raise the hard limit (LimitNOFILE= in the service unit, "
             "ulimit -Hn) or lower server.max_connections"
         )
 
@@ -78,4 +78,4 @@ def check_limit(budget: FileBudget) -> str | None:
     problem = budget.shortfall(hard)
     if problem is None:
         return None
-    return f"{problem} (this is the limit `check` runs under; serve under systemd has LimitNOFILE)"
+    return f"{problem} (the limit `check` runs under; the service unit sets its own, LimitNOFILE=)"
