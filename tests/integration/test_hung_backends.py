@@ -138,6 +138,9 @@ def test_two_hung_ldap_servers_are_1045_and_an_outage(
         second.stop()
 
 
+OWN_USERS = ("sia", "pia")  # upstream accounts only the next test makes and drops
+
+
 def test_a_hung_kdc_and_ldap_do_not_keep_store_and_pam_logins_waiting(
     tmp_path: Path, mariadb: MariaDB, certs: CertSet
 ) -> None:
@@ -149,15 +152,15 @@ def test_a_hung_kdc_and_ldap_do_not_keep_store_and_pam_logins_waiting(
     kdc = Kdc.start(tmp_path / "kdc", {"erin": "erin-krb"})
     keytab = kdc.service_keytab("mysql/localhost", tmp_path / "service.keytab")
     slapd = start_slapd(tmp_path / "ldap", certs)
-    pam = PamSandbox.create(tmp_path / "pam", [("pat", "pat-pw", "mysql")])
+    pam = PamSandbox.create(tmp_path / "pam", [("pia", "pia-pw", "mysql")])
     accounts = [
         Account("erin", "", "authentication_kerberos", upstream_password="up-erin",
                 auth_string=kdc.realm, wire_method="caching_sha2_password"),
         Account("", "", "authentication_ldap_simple", auth_string="#readers=reader"),
-        Account("pat", "", "authentication_pam", auth_string="mysql", upstream_password="up-pat"),
-        Account("nat", "nat-pw", "caching_sha2_password", upstream_password="up-nat"),
+        Account("pia", "", "authentication_pam", auth_string="mysql", upstream_password="up-pia"),
+        Account("sia", "sia-pw", "caching_sha2_password", upstream_password="up-sia"),
     ]  # fmt: skip
-    for user in ("erin", "pat", "nat", "reader"):
+    for user in ("erin", "reader", *OWN_USERS):  # erin and reader as the tests above make them
         mariadb.sql(f"CREATE USER IF NOT EXISTS '{user}'@'%' IDENTIFIED BY 'up-{user}'")
     kerberos = {"keytab": str(keytab), "service_principal": f"mysql/localhost@{kdc.realm}",
                 "timeout": 6.0, "threads": 2}  # fmt: skip
@@ -185,13 +188,13 @@ def test_a_hung_kdc_and_ldap_do_not_keep_store_and_pam_logins_waiting(
                 thread.start()
             time.sleep(1.0)  # every Kerberos and LDAP thread is in its hung call by now
             assert not hung
-            for user, password in (("nat", "nat-pw"), ("pat", "pat-pw")) * 3:
+            for user, password in (("sia", "sia-pw"), ("pia", "pia-pw")) * 3:
                 started = time.monotonic()
                 with closing(connect("pymysql", bridge, user, password, "tls")) as conn:
                     assert scalar(conn, "SELECT CURRENT_USER()") == f"{user}@%"
                 assert time.monotonic() - started < 1.5, user
             started = time.monotonic()
-            assert mariadb_cli(bridge, "nat", "nat-pw").stdout.strip() == "nat@%"
+            assert mariadb_cli(bridge, "sia", "sia-pw").stdout.strip() == "sia@%"
             assert time.monotonic() - started < 1.5
             assert not hung  # the Kerberos and LDAP logins were still waiting all along
             for thread in waiting:
@@ -205,5 +208,5 @@ def test_a_hung_kdc_and_ldap_do_not_keep_store_and_pam_logins_waiting(
         bridge.stop()
         kdc.stop()
         slapd.stop()
-        for user in ("erin", "pat", "nat", "reader"):
+        for user in OWN_USERS:  # only this test's: the server is shared by every test
             mariadb.sql(f"DROP USER IF EXISTS '{user}'@'%'")
