@@ -19,6 +19,7 @@ from bridge.config import (
 from bridge.fdlimit import FileBudget, check_limit
 from bridge.mapping.accounts import AccountRow
 from bridge.mapping.names import format_account
+from bridge.mapping.proxy import NEVER_ANONYMOUS, ProxyGrant
 from bridge.plugins import PLUGINS
 from bridge.preflight import preflight, running_bridge, where
 from bridge.runtime import (
@@ -197,8 +198,10 @@ def _inspect_config(
 
 
 def _always_proxies(rt: Runtime, row: AccountRow) -> bool:
-    """A built-in-plugin row with a PROXY grant never logs in as itself."""
-    return PLUGINS[row.plugin].rule is None and bool(rt.grants.for_row(row))
+    """A built-in-plugin row with a PROXY grant to a named account never logs in as itself
+    (a grant to the anonymous account is never used: bridge/mapping/proxy.py)."""
+    named = [g for g in rt.grants.for_row(row) if g.proxied_user]
+    return PLUGINS[row.plugin].rule is None and bool(named)
 
 
 def check_runtime(rt: Runtime) -> Findings:
@@ -211,7 +214,9 @@ def check_runtime(rt: Runtime) -> Findings:
                 f"has no entry '{row.user}' for the bridge to log in upstream with"
             )
     for grant in rt.grants.grants:
-        if grant.proxied_user not in rt.credentials:
+        if grant.proxied_user == "":
+            found.warnings.append(_unused_anonymous_grant(grant))
+        elif grant.proxied_user not in rt.credentials:
             proxied = format_account(grant.proxied_user, grant.proxied_host)
             found.errors.append(
                 f"{grant.source}: PROXY grant for {proxied}, but {credentials_file} has no "
@@ -220,6 +225,16 @@ def check_runtime(rt: Runtime) -> Findings:
     found.warnings += _shadowed_default_proxy(rt)
     found.warnings += _mappings_without_grant(rt)
     return found
+
+
+def _unused_anonymous_grant(grant: ProxyGrant) -> str:
+    proxy = format_account(grant.proxy_user, grant.proxy_host)
+    proxied = format_account(grant.proxied_user, grant.proxied_host)
+    return (
+        f"{grant.source}: the PROXY grant on {proxied} to {proxy} is never used: "
+        f"{NEVER_ANONYMOUS}; {proxy} logs in as itself (or by its other grants): "
+        "drop the grant from proxy_grants"
+    )
 
 
 def _mappings_without_grant(rt: Runtime) -> list[str]:

@@ -206,6 +206,55 @@ def test_explain_refuses_an_unknown_user_opening_with_clear_text_over_plain_tcp(
     assert done.returncode == 1 and "result: access denied (ERROR 1045)" in done.stdout
 
 
+@pytest.fixture
+def root_conf(conf: Path) -> Path:
+    """What `import-sql` made of a MariaDB dump before it skipped the install default:
+    root's row with `GRANT PROXY ON ''@'%' TO root@localhost WITH GRANT OPTION`."""
+    accounts = conf.parent / "accounts.yaml"
+    native = hash_text("mysql_native_password", "root-pw")
+    accounts.write_text(
+        accounts.read_text().replace("proxy_grants:\n", f"""  - {{user: root, host: localhost, plugin: mysql_native_password, authentication_string: "{native}"}}
+proxy_grants:
+  - {{proxy: "'root'@'localhost'", proxied: ["''@'%'"]}}
+""")
+    )  # fmt: skip
+    return conf
+
+
+def test_explain_says_root_is_not_proxied_to_the_anonymous_account(root_conf: Path) -> None:
+    (root_conf.parent / "creds.yaml").write_text(
+        "developer: {password: x}\napp: {password: y}\nroot: {password: r}\n"
+    )
+    done = cli("explain", "-c", str(root_conf), "root", "--host", "localhost")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "mapping: no mapping (its PROXY grant on ''@'%' is not used: the anonymous account " \
+           "is never a proxied account" in done.stdout  # fmt: skip
+    assert "account: 'root'@'localhost'\nresult: logs in upstream as 'root'" in done.stdout
+    assert "(proxied)" not in done.stdout and "-> ''" not in done.stdout
+
+
+def test_check_says_the_grant_to_the_anonymous_account_is_never_used(root_conf: Path) -> None:
+    """A warning that says why, not an error asking for credentials of the account ''; root,
+    which logs in as itself, needs its own credentials."""
+    done = cli("check", "-c", str(root_conf))
+    assert done.returncode == 1
+    assert "has no entry ''" not in done.stderr
+    accounts = root_conf.parent / "accounts.yaml"
+    assert f"{accounts}:6: 'root'@'localhost' can log in as itself, but " in done.stderr
+    assert (
+        f"warning: {accounts}:8: the PROXY grant on ''@'%' to 'root'@'localhost' is never used: "
+        "the anonymous account is never a proxied account (as in MySQL: GRANT PROXY ON ''@'%' "
+        "... WITH GRANT OPTION only lets the grantee grant PROXY); 'root'@'localhost' logs in "
+        "as itself (or by its other grants): drop the grant from proxy_grants"
+    ) in done.stderr, done.stderr
+    (root_conf.parent / "creds.yaml").write_text(
+        "developer: {password: x}\napp: {password: y}\nroot: {password: r}\n"
+    )
+    done = cli("check", "-c", str(root_conf))
+    assert done.returncode == 0, done.stderr
+    assert "is never used" in done.stderr
+
+
 def test_import_sql_cli(tmp_path: Path) -> None:
     sql = tmp_path / "users.sql"
     sql.write_text("CREATE USER 'r'@'%' IDENTIFIED WITH mysql_native_password AS '*2470C0C06DEE42FD1618BB99005ADCA2EC9D1E19';\n"

@@ -56,19 +56,46 @@ class Decision:
         return format_account(self.user or "", self.host or "") if self.user is not None else ""
 
 
+# Why a grant to the anonymous account never makes a proxied session. In MySQL, GRANT PROXY
+# ON ''@'%' TO a WITH GRANT OPTION (the install's default for root) lets `a` grant PROXY on any
+# account; it is not an account to become: the server's check_proxy_users search passes over
+# grants to the anonymous user, and a plugin's mapping to '' is the anonymous row itself.
+NEVER_ANONYMOUS = (
+    "the anonymous account is never a proxied account (as in MySQL: GRANT PROXY ON ''@'%' "
+    "... WITH GRANT OPTION only lets the grantee grant PROXY)"
+)
+
+
 def mapped_name(
     rule: MappingRule | None, groups: tuple[str, ...], authenticated_as: str | None,
-    grants: list[ProxyGrant],
+    grants: list[ProxyGrant], anonymous: bool = False,
 ) -> tuple[str | None, str]:  # fmt: skip
-    """The account name the identity maps to, before any PROXY grant is checked."""
+    """The account name the identity maps to, before any PROXY grant is checked.
+    `anonymous`: the matched row is the anonymous account."""
     if rule is not None and rule.mappings:
         name = rule.account_for(groups)
-        return name, f"group mapping -> '{name}'" if name else "no group in the mapping matched"
+        return (
+            name,
+            f"group mapping -> '{name}'" if name is not None else "no group in the mapping matched",
+        )
     if authenticated_as is not None:
         return authenticated_as, f"the backend authenticated the user as '{authenticated_as}'"
     if rule is None and grants:  # built-in plugins proxy through their PROXY grant
-        return grants[0].proxied_user, f"PROXY grant -> '{grants[0].proxied_user}'"
+        return _through_grant(grants, anonymous)
     return None, "no mapping"
+
+
+def _through_grant(grants: list[ProxyGrant], anonymous: bool) -> tuple[str | None, str]:
+    """MySQL's check_proxy_users for the built-in plugins: the first grant to a named
+    account. The anonymous row does not proxy this way (MySQL sees the empty proxied name as
+    the row's own, empty, user name), and grants to the anonymous account are passed over."""
+    if anonymous:
+        return None, "no mapping (a built-in plugin's anonymous row does not proxy, as in MySQL)"
+    named = [g for g in grants if g.proxied_user]
+    if named:
+        return named[0].proxied_user, f"PROXY grant -> '{named[0].proxied_user}'"
+    unused = format_account(grants[0].proxied_user, grants[0].proxied_host)
+    return None, f"no mapping (its PROXY grant on {unused} is not used: {NEVER_ANONYMOUS})"
 
 
 def resolve_proxied(
@@ -78,7 +105,9 @@ def resolve_proxied(
     """MySQL's rules: a mapped name must be covered by a PROXY grant on the matched row (no
     grant, no login; never a fallback); no mapped name means the row's own account, which the
     anonymous account cannot be."""
-    name, why = mapped_name(rule, groups, authenticated_as, grants.for_row(row))
+    name, why = mapped_name(rule, groups, authenticated_as, grants.for_row(row), row.user == "")
+    if name == "":
+        return Decision(None, None, f"{why}, but {NEVER_ANONYMOUS}")
     if name is None:
         if row.user == "":
             return Decision(None, None, f"{why}, and the anonymous account is not a session")

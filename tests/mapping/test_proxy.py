@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from bridge.mapping.accounts import AccountRow, AccountTable
-from bridge.mapping.auth_string import MappingRule, parse_ldap, parse_pam
+from bridge.mapping.auth_string import GroupMapping, MappingRule, parse_ldap, parse_pam
 from bridge.mapping.hosts import ClientHost, client_host
 from bridge.mapping.proxy import ProxyGrant, ProxyGrants, resolve_proxied
 
@@ -82,3 +82,49 @@ def test_anonymous_localhost_row_shadows_the_default_proxy_for_local_clients() -
     table = AccountTable.build([row(""), row("", "localhost", "mysql_native_password")])
     assert matched(table, "alice", client_host(None, True)).host == "localhost"
     assert matched(table, "alice", client_host("10.0.0.1", True)).host == "%"
+
+
+# MariaDB's and MySQL's install default, as SHOW GRANTS prints it for root.
+INSTALL_DEFAULT = ProxyGrant("root", "localhost", "", "%")
+ROOT = row("root", "localhost", "mysql_native_password")
+ANON_NATIVE = row("", "%", "mysql_native_password")
+
+
+def test_the_install_default_grant_does_not_make_root_a_proxy() -> None:
+    """MySQL's check_proxy_users passes over grants to the anonymous user: root logs in as
+    itself, and says why its grant is not used."""
+    decision = resolve_proxied(ROOT, None, (), None, ProxyGrants((INSTALL_DEFAULT,)))
+    assert (decision.user, decision.host, decision.proxied) == ("root", "localhost", False)
+    assert "its PROXY grant on ''@'%' is not used" in decision.reason
+    assert "never a proxied account" in decision.reason
+
+
+def test_a_grant_to_a_named_account_after_the_install_default_is_used() -> None:
+    grants = ProxyGrants((INSTALL_DEFAULT, ProxyGrant("root", "localhost", "dba", "%")))
+    decision = resolve_proxied(ROOT, None, (), None, grants)
+    assert (decision.user, decision.host, decision.proxied) == ("dba", "%", True)
+
+
+def test_an_anonymous_built_in_row_does_not_proxy_through_its_grant() -> None:
+    """MySQL compares the empty proxied name with the anonymous row's empty user name and
+    finds no proxying; the anonymous account is no session in the bridge: denied."""
+    grants = ProxyGrants((ProxyGrant("", "%", "developer", "%"),))
+    decision = resolve_proxied(ANON_NATIVE, None, (), None, grants)
+    assert decision.user is None
+    assert "anonymous row does not proxy" in decision.reason
+
+
+@pytest.mark.parametrize(
+    ("rule", "rewritten"),
+    # (the parsers refuse an empty account name; a rule made otherwise is still refused)
+    [(MappingRule("mysql", (GroupMapping(("dba",), ""),)), None), (parse_pam("mysql"), "")],
+    ids=["a group mapping to ''", "a backend that rewrote the user to ''"],
+)
+def test_no_mapping_ever_makes_the_anonymous_account_a_session(
+    rule: MappingRule, rewritten: str | None
+) -> None:
+    grants = ProxyGrants((ProxyGrant("", "%", "", "%"),))  # even with a grant naming ''
+    decision = resolve_proxied(ANON, rule, ("dba",), rewritten, grants)
+    assert decision.user is None and not decision.proxied
+    assert decision.reason.endswith("never a proxied account (as in MySQL: GRANT PROXY ON "
+                                    "''@'%' ... WITH GRANT OPTION only lets the grantee grant PROXY)")  # fmt: skip
