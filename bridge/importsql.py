@@ -36,6 +36,13 @@ SEVERAL_FACTORS = (
 )
 
 
+EXPIRED = (
+    "PASSWORD EXPIRE: the password has expired on the server, which lets the account do "
+    "nothing until it sets a new one; imported, the old password would log in as before "
+    "(set a new password on the server and import SHOW CREATE USER again)"
+)
+
+
 # (plugin, authentication_string), or the reason the account cannot be imported
 Outcome = tuple[str, bytes] | str
 # REQUIRE options that ask the client for a certificate, which the bridge does not check
@@ -147,16 +154,45 @@ def _create_user(cur: Cursor, where: str, result: Result) -> None:
     read_options(cur, CREATE_USER_OPTIONS, "after the account name")
     words = [t.upper for t in cur.tokens[options:]]
     refusal = _refusing_option(words)
+    notes = _not_carried_over(words)
     for user, host, outcome in specs:
         result.created[format_account(user, host)] = outcome
-        if refusal is not None:
+        if isinstance(outcome, str):
+            pass  # its own reason (a random password, several factors) comes first
+        elif refusal is not None:
             outcome = refusal
-        elif "REQUIRE" in words and {"SSL", "CIPHER"}.intersection(words):
-            result.skipped.append(
-                f"{where}: {format_account(user, host)}: REQUIRE SSL is not carried over (the "
-                "bridge requires TLS of every client with server.require_secure_transport)"
-            )
+        else:
+            result.skipped += [f"{where}: {format_account(user, host)}: {s}" for s in notes]
         _store(result, where, user, host, outcome)
+
+
+def _not_carried_over(words: list[str]) -> list[str]:
+    """What an imported account's options set that the bridge does not do, said once each:
+    per-account TLS, and a password lifetime."""
+    notes = []
+    if "REQUIRE" in words and {"SSL", "CIPHER"}.intersection(words):
+        notes.append("REQUIRE SSL is not carried over (the bridge requires TLS of every client "
+                     "with server.require_secure_transport)")  # fmt: skip
+    expiry = _password_expire(words)
+    if expiry not in (None, "", "NEVER", "DEFAULT"):
+        notes.append(f"PASSWORD EXPIRE {expiry} is not carried over (the bridge does not expire "
+                     "passwords: the password keeps working through it after that)")  # fmt: skip
+    return notes
+
+
+def _password_expire(words: list[str]) -> str | None:
+    """What follows PASSWORD EXPIRE: '' for the bare clause (the password has expired; it
+    wins over a policy in the same statement, as the safer reading), else the last of NEVER,
+    DEFAULT or 'INTERVAL n DAY' (a policy); None without the clause."""
+    found = []
+    for i in range(len(words) - 1):
+        if words[i : i + 2] == ["PASSWORD", "EXPIRE"]:
+            following = words[i + 2 : i + 3]
+            if following == ["INTERVAL"]:
+                found.append(" ".join(words[i + 2 : i + 5]))
+            else:
+                found.append(following[0] if following in (["NEVER"], ["DEFAULT"]) else "")
+    return "" if "" in found else (found[-1] if found else None)
 
 
 def _refusing_option(words: list[str]) -> str | None:
@@ -169,6 +205,8 @@ def _refusing_option(words: list[str]) -> str | None:
             f"REQUIRE {' '.join(sorted(needs))}: the bridge checks no client certificate; "
             "imported, the account would log in with its password alone"
         )
+    if _password_expire(words) == "":
+        return EXPIRED
     return None
 
 
@@ -212,19 +250,37 @@ def _grant(cur: Cursor, where: str, result: Result) -> None:
             result.identified_by_grant.append((where, name, outcome))
         _upstream(cur, where, result)
         return
-    proxied = format_account(*cur.account())
+    proxied_user, proxied_host = cur.account()
+    proxied = format_account(proxied_user, proxied_host)
     if not cur.accept("TO"):
         raise SqlSyntaxError("GRANT PROXY ON ... needs TO")
     proxies = [format_account(*cur.account())]
     while cur.accept(","):
         proxies.append(format_account(*cur.account()))
-    cur.accept("WITH", "GRANT", "OPTION")
+    grant_option = cur.accept("WITH", "GRANT", "OPTION")
     read_options(cur, {}, "after GRANT PROXY ... TO")
+    if proxied_user == "":
+        result.skipped.append(_anonymous_grant(where, proxied, proxies, grant_option))
+        return
     for proxy in proxies:
         proxied_by = result.grants.setdefault(proxy, [])
         if proxied not in proxied_by:  # SHOW GRANTS of a dump and a hand-written line
             proxied_by.append(proxied)
             result.grant_lines[(proxy, proxied)] = where
+
+
+def _anonymous_grant(where: str, proxied: str, proxies: list[str], grant_option: bool) -> str:
+    """GRANT PROXY ON ''@... : the anonymous account is never a proxied account (MySQL's
+    check_proxy_users passes over it; bridge/mapping/proxy.py does too). WITH GRANT OPTION
+    is the install's default for root: it lets root grant PROXY on any account."""
+    what = f"GRANT PROXY ON {proxied} TO {', '.join(proxies)}"
+    if grant_option:
+        return (
+            f"{where}: {what} WITH GRANT OPTION: lets the grantee grant PROXY to others (the "
+            "server's install default for root); nobody becomes the anonymous account, and "
+            "granting stays on the upstream server"
+        )
+    return f"{where}: {what}: the anonymous account is never a proxied account (as in MySQL)"
 
 
 def _privileges(cur: Cursor) -> list[tuple[str, Outcome]]:

@@ -6,7 +6,7 @@ import pytest
 import yaml
 
 from bridge.backends.store import stored_hash
-from bridge.importsql import CHANGED, Result, SqlSyntaxError, import_sql, to_yaml, tokenize
+from bridge.importsql import CHANGED, RANDOM, Result, SqlSyntaxError, import_sql, to_yaml, tokenize
 from bridge.mapping.accounts import AccountRow
 from bridge.mapping.proxy import ProxyGrants
 from bridge.runtime import load_accounts
@@ -217,3 +217,73 @@ CREATE USER 'eve'@'%' IDENTIFIED WITH authentication_openid_connect AS 'myOpenId
     )
     assert rows[("", "%")].plugin == "authentication_openid_connect"
     assert grants
+
+
+# SHOW CREATE USER on MariaDB 10.11.19 for accounts made with PASSWORD EXPIRE, EXPIRE
+# INTERVAL 90 DAY, EXPIRE NEVER and EXPIRE DEFAULT (MariaDB prints nothing for DEFAULT).
+EXPIRY = f"""CREATE USER `exp`@`%` IDENTIFIED BY PASSWORD '{NATIVE}' PASSWORD EXPIRE
+CREATE USER `days`@`%` IDENTIFIED BY PASSWORD '{NATIVE}' PASSWORD EXPIRE INTERVAL 90 DAY
+CREATE USER `never`@`%` IDENTIFIED BY PASSWORD '{NATIVE}' PASSWORD EXPIRE NEVER
+CREATE USER `dflt`@`%` IDENTIFIED BY PASSWORD '{NATIVE}'
+CREATE USER `both`@`%` IDENTIFIED BY PASSWORD '{NATIVE}' ACCOUNT LOCK PASSWORD EXPIRE
+"""
+
+
+def test_an_expired_password_is_not_imported_and_a_lifetime_is_said_to_be_lost() -> None:
+    """An expired account does nothing on the server until it sets a new password: imported,
+    its old password would log in as before. A lifetime is a policy, not carried over: a
+    `skipped:` line says so; NEVER and DEFAULT need no word."""
+    result = import_sql(EXPIRY, "u.sql")
+    assert [a["user"] for a in result.accounts] == ["days", "never", "dflt"]
+    assert result.not_translated == [
+        "u.sql:1: 'exp'@'%': PASSWORD EXPIRE: the password has expired on the server, which "
+        "lets the account do nothing until it sets a new one; imported, the old password "
+        "would log in as before (set a new password on the server and import SHOW CREATE "
+        "USER again)",
+        "u.sql:5: 'both'@'%': ACCOUNT LOCK: a locked account is not imported",
+    ]
+    assert result.skipped == [
+        "u.sql:2: 'days'@'%': PASSWORD EXPIRE INTERVAL 90 DAY is not carried over (the bridge "
+        "does not expire passwords: the password keeps working through it after that)"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("options", "expired"),
+    [
+        ("PASSWORD EXPIRE DEFAULT ACCOUNT UNLOCK", False),  # MySQL 8 prints DEFAULT always
+        ("PASSWORD EXPIRE ACCOUNT UNLOCK", True),
+        ("PASSWORD EXPIRE INTERVAL 5 DAY PASSWORD EXPIRE", True),  # bare anywhere: expired
+        ("PASSWORD EXPIRE PASSWORD EXPIRE NEVER", True),
+        ("COMMENT 'PASSWORD EXPIRE'", False),  # a string is no clause
+    ],
+)
+def test_only_a_bare_password_expire_is_an_expired_password(options: str, expired: bool) -> None:
+    result = import_sql(f"CREATE USER 'a'@'%' IDENTIFIED BY PASSWORD '{NATIVE}' {options};")
+    assert bool(result.not_translated) is expired, result.not_translated
+    assert (result.accounts == []) is expired
+
+
+def test_a_random_password_is_reported_as_such_even_when_it_also_expires() -> None:
+    result = import_sql("CREATE USER 'r'@'%' IDENTIFIED BY RANDOM PASSWORD PASSWORD EXPIRE;")
+    assert result.not_translated == [f"-:1: 'r'@'%': {RANDOM}"]
+
+
+def test_grants_on_the_anonymous_account_are_skipped_with_the_reason() -> None:
+    """The install default (GRANT PROXY ON ''@'%' TO root ... WITH GRANT OPTION) lets root
+    grant PROXY; no grant makes anyone the anonymous account: nothing to import, exit 0."""
+    sql = (
+        "CREATE USER `root`@`localhost`\n"
+        "GRANT PROXY ON ``@`%` TO `root`@`localhost` WITH GRANT OPTION\n"
+        "GRANT PROXY ON ''@'localhost' TO 'root'@'localhost'\n"
+    )
+    result = import_sql(sql, "u.sql")
+    assert result.grants == {} and result.not_translated == []
+    assert result.skipped == [
+        "u.sql:2: GRANT PROXY ON ''@'%' TO 'root'@'localhost' WITH GRANT OPTION: lets the "
+        "grantee grant PROXY to others (the server's install default for root); nobody "
+        "becomes the anonymous account, and granting stays on the upstream server",
+        "u.sql:3: GRANT PROXY ON ''@'localhost' TO 'root'@'localhost': the anonymous account "
+        "is never a proxied account (as in MySQL)",
+    ]
+    assert "proxy_grants" not in to_yaml(result)
