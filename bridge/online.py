@@ -28,7 +28,7 @@ from bridge.errors import BackendUnavailable, Denied
 from bridge.mapping.auth_string import parse_pam
 from bridge.runtime import Runtime
 from bridge.upstream.login import UpstreamError, UpstreamSession, login
-from bridge.upstream.request import own_login_request
+from bridge.upstream.request import credential_hint, own_login_request
 from bridge.upstream.whoami import ask_current_user, wrong_account
 from bridge.yamlfile import key_line
 
@@ -66,7 +66,9 @@ async def upstream_logins(rt: Runtime, found: OnlineFindings) -> None:
             if exc.err is None and str(exc).startswith(("cannot connect", "no greeting")):
                 found.errors.append(f"upstream.address: {exc}")
                 return
-            found.errors.append(f"{_key_line(creds_file, user)}: {user}: upstream login: {exc}")
+            hint = credential_hint(exc)
+            said = f"{exc} ({hint})" if hint is not None else str(exc)
+            found.errors.append(f"{_key_line(creds_file, user)}: {user}: upstream login: {said}")
             continue
         if why is not None:
             found.errors.append(f"{_key_line(creds_file, user)}: {user}: upstream login: {why}")

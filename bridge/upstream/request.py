@@ -19,14 +19,31 @@ from bridge.logfmt import Log
 from bridge.mapping.templates import render
 from bridge.protocol.constants import DEFAULT_CHARSET, REQUIRED_FROM_CLIENT, Capability
 from bridge.protocol.packets import Attrs, HandshakeResponse41, encode_attrs_block
+from bridge.upstream.client_auth import CLIENT_PLUGINS
 from bridge.upstream.login import LoginRequest, UpstreamError
 
 # Upstream errors that concern the client's own request, passed through as they are:
 # too many connections, no access to / unknown / invalid database, connection limits, and
 # a character set that cannot be a client's (ucs2, utf16, utf32: 1231).
 CLIENT_FACING_UPSTREAM_ERRORS = frozenset({1040, 1044, 1049, 1102, 1203, 1226, 1231})
-# Upstream errors that refuse the bridge's own credentials for the proxied account.
-CREDENTIAL_REFUSALS = frozenset({1045, 1251, 1698, 1820, 1862, 3118, 4151})
+# Upstream errors that refuse the bridge's own credentials for the proxied account, each
+# with what the DBA is to do about it (the log says it; the client gets 3169 for all).
+_UNLOCK = "the upstream account is locked: unlock it upstream (ALTER USER ... ACCOUNT UNLOCK)"
+_EXPIRED = (
+    "the upstream account's password has expired: set a new one upstream (ALTER USER ... "
+    "IDENTIFIED BY ...) and in the upstream credentials file"
+)
+CREDENTIAL_HINTS: dict[int, str] = {
+    1045: "check the upstream credentials file: the upstream does not take its password",
+    1698: "check the upstream credentials file, and that the upstream account takes a "
+    "password (not unix_socket alone)",
+    1251: "the upstream account's authentication plugin is not one the bridge logs in with "
+    f"({', '.join(CLIENT_PLUGINS)})",
+    1820: _EXPIRED,  # ER_MUST_CHANGE_PASSWORD
+    1862: _EXPIRED,  # ER_MUST_CHANGE_PASSWORD_LOGIN
+    3118: _UNLOCK,  # MySQL's ER_ACCOUNT_HAS_BEEN_LOCKED
+    4151: _UNLOCK,  # MariaDB's ER_ACCOUNT_HAS_BEEN_LOCKED
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,6 +133,11 @@ def init_statements(auth: Authenticated, origin: Origin) -> list[str]:
     return [render(template, values) for template in auth.row.init_sql]
 
 
+def credential_hint(exc: UpstreamError) -> str | None:
+    """What to do about a refusal of the bridge's credentials, by the upstream's errno."""
+    return CREDENTIAL_HINTS.get(exc.err.errno) if exc.err is not None else None
+
+
 def upstream_failure(exc: UpstreamError, account: str, log: Log) -> BridgeError:
     """An ERR about the client's own request goes back as the upstream sent it; a refusal
     of the bridge's credentials or an outage is 3169, logged once here."""
@@ -124,10 +146,10 @@ def upstream_failure(exc: UpstreamError, account: str, log: Log) -> BridgeError:
         assert exc.err is not None
         log.info("upstream refused the client's request as %r: %s", account, exc)
         failure: BridgeError = UpstreamRefusal(exc.err)
-    elif errno in CREDENTIAL_REFUSALS:
+    elif (hint := credential_hint(exc)) is not None:
         log.warning(
-            "upstream refused the bridge's credentials for account %r "
-            "(check the upstream credentials file): %s", account, exc,
+            "upstream refused the bridge's credentials for account %r (%s): %s",
+            account, hint, exc,
         )  # fmt: skip
         failure = UpstreamCredentialsRefused(account, f"bridge credentials refused: {exc}")
     else:
