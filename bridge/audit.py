@@ -7,7 +7,9 @@ import errno
 import io
 import json
 import logging
+import os
 import queue
+import stat
 import threading
 import time
 from dataclasses import dataclass, field, fields
@@ -70,6 +72,30 @@ class _Json:
         return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
 
 
+# A new audit file: the owner writes, the group reads (a log shipper in the service's
+# group), others nothing: records name users and client addresses. The umask can only take
+# bits away (the systemd unit's UMask=0077 makes it 0600). An existing file keeps its mode;
+# one that others may read or write is warned of, at start, on reload and by `check`.
+FILE_MODE = 0o640
+
+
+def _open_audit_file(path: str) -> io.FileIO:
+    """Appended to, unbuffered (a short write says how far it got), created FILE_MODE."""
+    return io.FileIO(path, "a", opener=lambda name, flags: os.open(name, flags, FILE_MODE))
+
+
+def mode_warning(path: str, mode: int) -> str | None:
+    """What to say of an audit file with this mode: others may read or write it (a device
+    or a pipe is the admin's choice)."""
+    if not stat.S_ISREG(mode) or not mode & 0o007:
+        return None
+    return (
+        f"the audit log {path} has mode {stat.S_IMODE(mode):04o}: every user of this host may "
+        f"read it (it names users and client addresses): chmod o-rwx {path} (the bridge "
+        f"creates it {FILE_MODE:04o})"
+    )
+
+
 _STOP = object()
 MAX_PENDING = 100_000  # records held in memory while the file cannot be written
 RETRY_SECONDS = 1.0
@@ -99,7 +125,9 @@ class AuditLog:
         """A new target (or the same file again, reopened); errors opening it raise here."""
         new: io.FileIO | None = None
         if target not in (None, "log"):
-            new = io.FileIO(str(target), "a")  # unbuffered: a short write says how far it got
+            new = _open_audit_file(str(target))
+            if (warning := mode_warning(str(target), os.fstat(new.fileno()).st_mode)) is not None:
+                log.warning("%s", warning)
         self.target = target
         self._queue.put(("file", new))
 

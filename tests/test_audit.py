@@ -3,6 +3,9 @@ disk (/dev/full) keeps them in memory (bounded) and retries."""
 
 import json
 import logging
+import os
+import stat
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -73,3 +76,66 @@ def test_log_target_sends_the_json_line_to_the_logger(caplog: pytest.LogCaptureF
     log.close()
     (record,) = [r for r in caplog.records if r.name == "bridge.audit"]
     assert json.loads(record.getMessage())["user"] == "alice"
+
+
+@pytest.fixture
+def umask_022() -> Iterator[None]:
+    """The umask of a shell outside systemd (the unit's UMask=0077 hides the file mode)."""
+    old = os.umask(0o022)
+    yield
+    os.umask(old)
+
+
+def mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+def test_a_new_audit_file_is_created_0640_not_world_readable(
+    tmp_path: Path, umask_022: None, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "audit.jsonl"
+    with caplog.at_level(logging.WARNING, logger="bridge.audit"):
+        log = AuditLog(str(path))
+        log.write(attempt("alice"))
+        log.close()
+    assert mode(path) == 0o640
+    assert users(path) == ["alice"]
+    assert caplog.records == []
+
+
+def test_a_stricter_umask_makes_it_stricter(tmp_path: Path) -> None:
+    old = os.umask(0o077)
+    try:
+        AuditLog(str(tmp_path / "audit.jsonl")).close()
+    finally:
+        os.umask(old)
+    assert mode(tmp_path / "audit.jsonl") == 0o600
+
+
+@pytest.mark.parametrize(
+    ("existing", "warned"), [(0o644, True), (0o606, True), (0o640, False), (0o600, False)]
+)
+def test_an_existing_file_keeps_its_mode_and_a_world_readable_one_is_warned_of(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, existing: int, warned: bool
+) -> None:
+    path = tmp_path / "audit.jsonl"
+    path.write_text("")
+    path.chmod(existing)
+    with caplog.at_level(logging.WARNING, logger="bridge.audit"):
+        log = AuditLog(str(path))
+        log.retarget(str(path))  # a reload (log rotation) checks again
+        log.close()
+    assert mode(path) == existing  # the admin's chmod is not undone
+    said = [r.getMessage() for r in caplog.records]
+    if warned:
+        assert (
+            said
+            == [
+                f"the audit log {path} has mode {existing:04o}: every user of this host may read "
+                f"it (it names users and client addresses): chmod o-rwx {path} (the bridge creates "
+                "it 0640)"
+            ]
+            * 2
+        )
+    else:
+        assert said == []

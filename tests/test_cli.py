@@ -314,3 +314,18 @@ def test_module_docstring_names_every_command() -> None:
     missing = [name for name in bridge.cli.COMMANDS if name not in words]
     assert not missing, f"bridge/cli.py's docstring does not name {missing}"
     assert parsed.description == bridge.cli.DESCRIPTION
+
+
+def test_check_warns_of_an_audit_file_every_user_may_read(conf: Path) -> None:
+    audit = conf.parent / "audit.jsonl"
+    with conf.open("a") as config:
+        config.write("audit_log: audit.jsonl\n")
+    assert "audit log" not in cli("check", "-c", str(conf)).stderr  # not there yet: created 0640
+    audit.write_text("")
+    audit.chmod(0o644)
+    done = cli("check", "-c", str(conf))
+    assert done.returncode == 0, done.stderr
+    assert f"warning: the audit log {audit} has mode 0644: every user of this host may read " \
+           f"it (it names users and client addresses): chmod o-rwx {audit}" in done.stderr  # fmt: skip
+    audit.chmod(0o640)
+    assert "audit log" not in cli("check", "-c", str(conf)).stderr
