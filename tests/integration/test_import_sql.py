@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from sandbox.bridgeproc import BridgeProcess, run_bridge, write_config
+from sandbox.bridgeproc import BridgeProcess, add_grants, run_bridge, write_config
 from sandbox.certs import CertSet
 from sandbox.mariadb import MariaDB
 from sandbox.ports import free_port
@@ -41,6 +41,8 @@ GRANT SELECT ON mysql.db TO PUBLIC;
 GRANT ALL ON shop.* TO 'dev'@'%';
 GRANT SELECT ON shop.* TO 'o''brien'@'%';
 GRANT PROXY ON 'dev'@'%' TO 'alice'@'%';
+CREATE USER 'admin'@'%' IDENTIFIED BY 'admin-pw';
+GRANT PROXY ON ''@'%' TO 'admin'@'%' WITH GRANT OPTION;
 """
 
 
@@ -99,8 +101,33 @@ def test_import_translates_the_dump_and_reports_the_rest(imported: Path) -> None
     assert f"skipped: users.sql:{role}: privileges stay on the upstream server" in lines
     doc = yaml.safe_load((imported / "accounts.yaml").read_text())
     users = {row["user"] for row in doc["accounts"]}
-    assert {"alice", "o'brien", "dev"} <= users and "gone" not in users
-    assert {"proxy": "'alice'@'%'", "proxied": ["'dev'@'%'"]} in doc["proxy_grants"]
+    assert {"alice", "o'brien", "dev", "admin", "root"} <= users and "gone" not in users
+    assert doc["proxy_grants"] == [{"proxy": "'alice'@'%'", "proxied": ["'dev'@'%'"]}]
+
+
+def test_the_install_default_proxy_grant_is_skipped_with_the_reason(imported: Path) -> None:
+    """mariadb-install-db gives root (every root row) `GRANT PROXY ON ''@'%' ... WITH GRANT
+    OPTION`: it lets root grant PROXY, it proxies nobody. It and admin's copy of it are
+    skipped, each with its line, and nothing else is said of them (exit status as above)."""
+    done = subprocess.run([sys.executable, "-m", "bridge", "import-sql", "users.sql", "-o",
+                           "accounts.yaml"], cwd=imported, capture_output=True, text=True,
+                          timeout=60)  # fmt: skip
+    dump = (imported / "users.sql").read_text().splitlines()
+    defaults = [
+        (n, line) for n, line in enumerate(dump, 1) if line.startswith("GRANT PROXY ON ``@`%`")
+    ]
+    grantees = {line.split(" TO ")[1].split(" WITH")[0] for _, line in defaults}  # fmt: skip
+    assert {"`root`@`localhost`", "`admin`@`%`"} <= grantees, dump
+    skipped = [line for line in done.stderr.splitlines() if "GRANT PROXY ON ''@'%'" in line]
+    assert len(skipped) == len(defaults), done.stderr
+    for (n, line), said in zip(defaults, skipped, strict=True):
+        grantee = line.split(" TO ")[1].split(" WITH")[0].replace("`", "'")
+        assert said == (
+            f"skipped: users.sql:{n}: GRANT PROXY ON ''@'%' TO {grantee} WITH GRANT OPTION: lets "
+            "the grantee grant PROXY to others (the server's install default for root); nobody "
+            "becomes the anonymous account, and granting stays on the upstream server"
+        )
+    assert "''@'%'" not in (imported / "accounts.yaml").read_text().split("proxy_grants:")[1]
 
 
 def _line(work: Path, start: str) -> int:
@@ -117,10 +144,12 @@ def migrated_bridge(imported: Path, old_server: MariaDB, certs: CertSet) -> Iter
     subprocess.run([sys.executable, "-m", "bridge", "import-sql", "users.sql", "-o",
                     "accounts.yaml"], cwd=imported, capture_output=True, timeout=60)  # fmt: skip
     old_server.sql("ALTER USER 'dev'@'%' IDENTIFIED BY 'up-dev';"
-                   "ALTER USER 'o''brien'@'%' IDENTIFIED BY 'up-ob'")  # fmt: skip
+                   "ALTER USER 'o''brien'@'%' IDENTIFIED BY 'up-ob';"
+                   "ALTER USER 'admin'@'%' IDENTIFIED BY 'up-admin'")  # fmt: skip
     directory, port = imported / "bridge", free_port()
+    # root keeps its empty password upstream (mariadb-install-db's, in this throwaway server)
     write_config(directory, port, old_server.port, certs, [],
-                 {"dev": "up-dev", "o'brien": "up-ob"})  # fmt: skip
+                 {"dev": "up-dev", "o'brien": "up-ob", "admin": "up-admin", "root": ""})  # fmt: skip
     (directory / "accounts.yaml").write_text((imported / "accounts.yaml").read_text())
     bridge = run_bridge(directory, port, certs)
     yield bridge
@@ -145,3 +174,34 @@ def test_an_imported_quoted_name_logs_in_with_the_mariadb_cli(
                        "(SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = 'shop')")  # fmt: skip
     assert (done.returncode, done.stdout.split()) == (0, ["o'brien@%", "1"]), done.stderr
     assert mariadb_cli(migrated_bridge, "gone", "x").returncode == 1  # not imported
+
+
+def test_rows_with_a_proxy_grant_on_the_anonymous_account_log_in_as_themselves(
+    migrated_bridge: BridgeProcess,
+) -> None:
+    """An accounts file that still has the install default as a grant (import-sql wrote it
+    before it skipped it: root and admin, GRANT PROXY ON ''@'%'): through the bridge they
+    are themselves, as on the server, never the anonymous account; explain says why."""
+    accounts = migrated_bridge.directory / "accounts.yaml"
+    imported = accounts.read_text()
+    add_grants(accounts, [{"proxy": "'root'@'localhost'", "proxied": ["''@'%'"]},
+                          {"proxy": "'root'@'127.0.0.1'", "proxied": ["''@'%'"]},
+                          {"proxy": "'admin'@'%'", "proxied": ["''@'%'"]}])  # fmt: skip
+    assert migrated_bridge.reload()
+    try:
+        for client in ("pymysql", "mysqlclient"):
+            with closing(connect(client, migrated_bridge, "admin", "admin-pw", "tls")) as conn:
+                assert scalar(conn, "SELECT CURRENT_USER()") == "admin@%"
+            with closing(connect(client, migrated_bridge, "root", "", "tls")) as conn:
+                assert scalar(conn, "SELECT CURRENT_USER()").startswith("root@")
+        done = mariadb_cli(migrated_bridge, "admin", "admin-pw")
+        assert (done.returncode, done.stdout.split()) == (0, ["admin@%"]), done.stderr
+        explained = subprocess.run([sys.executable, "-m", "bridge", "explain", "-c",
+                                    str(migrated_bridge.config), "root", "--host", "localhost"],
+                                   capture_output=True, text=True, timeout=60)  # fmt: skip
+        assert "its PROXY grant on ''@'%' is not used: the anonymous account is never a " \
+               "proxied account" in explained.stdout, explained.stdout  # fmt: skip
+        assert "result: logs in upstream as 'root'" in explained.stdout
+    finally:
+        accounts.write_text(imported)
+        assert migrated_bridge.reload()
