@@ -1,7 +1,8 @@
 """import-sql against what a real MariaDB 10.11 takes and prints: the statements import-sql
 reports as not understood are the ones MariaDB refuses too (ERROR 1064), and accounts made
 with every option MariaDB has, dumped as docs/migration.md says, import with nothing
-reported but the locked account; a GRANT that repeats the hash (SHOW GRANTS) changes
+reported but the locked, the certificate's and the expired accounts (a password lifetime
+is said to be lost); a GRANT that repeats the hash (SHOW GRANTS) changes
 nothing, one that sets another password makes the account reported as changed."""
 
 from __future__ import annotations
@@ -31,6 +32,9 @@ CREATE USER 'opt3'@'%' IDENTIFIED VIA mysql_native_password USING PASSWORD('pw3'
   WITH MAX_USER_CONNECTIONS 3 MAX_CONNECTIONS_PER_HOUR 7 PASSWORD EXPIRE DEFAULT;
 CREATE USER 'opt4'@'%' IDENTIFIED BY 'pw4' ACCOUNT LOCK PASSWORD EXPIRE;
 CREATE USER 'opt5'@'%' IDENTIFIED BY 'pw5';
+CREATE USER 'opt6'@'%' IDENTIFIED BY 'pw6' PASSWORD EXPIRE;
+CREATE USER 'opt7'@'%' IDENTIFIED BY 'pw7';
+ALTER USER 'opt7'@'%' PASSWORD EXPIRE;
 GRANT SELECT ON mysql.db TO 'opt1'@'%' WITH GRANT OPTION MAX_UPDATES_PER_HOUR 2;
 GRANT PROXY ON 'opt5'@'%' TO 'opt1'@'%', 'opt3'@'%';
 CREATE ROLE boss WITH ADMIN CURRENT_USER;
@@ -85,15 +89,31 @@ def test_every_option_mariadb_prints_is_understood(plain_mariadb: MariaDB, tmp_p
         # SHOW GRANTS repeats opt1's and opt3's hashes: IDENTIFIED ... after TO.
         assert "GRANT USAGE ON *.* TO `opt1`@`%` IDENTIFIED BY PASSWORD '*" in text
         done = import_sql(tmp_path)
-        assert done.returncode == 1  # the certificate's account and the locked one, only they
+        # MariaDB prints an expired password (made so or expired later) as PASSWORD EXPIRE
+        for user in ("opt6", "opt7"):
+            assert text.splitlines()[_line(text, user) - 1].endswith("' PASSWORD EXPIRE"), text
+        assert done.returncode == 1  # the certificate's, the locked and the expired accounts
+        expired = ("PASSWORD EXPIRE: the password has expired on the server, which lets the "
+                   "account do nothing until it sets a new one; imported, the old password "
+                   "would log in as before (set a new password on the server and import SHOW "
+                   "CREATE USER again)")  # fmt: skip
         assert [line for line in done.stderr.splitlines() if line.startswith("NOT")] == [
             f"NOT TRANSLATED: users.sql:{_line(text, 'opt2')}: 'opt2'@'%': REQUIRE ISSUER "
             "SUBJECT: the bridge checks no client certificate; imported, the account would "
             "log in with its password alone",
             f"NOT TRANSLATED: users.sql:{_line(text, 'opt4')}: 'opt4'@'%': ACCOUNT LOCK: a "
             "locked account is not imported",
+            f"NOT TRANSLATED: users.sql:{_line(text, 'opt6')}: 'opt6'@'%': {expired}",
+            f"NOT TRANSLATED: users.sql:{_line(text, 'opt7')}: 'opt7'@'%': {expired}",
         ], done.stderr
         assert f"users.sql:{_line(text, 'opt1')}: 'opt1'@'%': REQUIRE SSL is not" in done.stderr
+        lifetime = [line for line in done.stderr.splitlines() if "PASSWORD EXPIRE INTERVAL" in line]
+        assert lifetime == [
+            f"skipped: users.sql:{_line(text, 'opt1')}: 'opt1'@'%': PASSWORD EXPIRE INTERVAL 90 "
+            "DAY is not carried over (the bridge does not expire passwords: the password keeps "
+            "working through it after that)"
+        ], done.stderr
+        assert "opt2" not in " ".join(lifetime) and "opt3'@'%': PASSWORD" not in done.stderr
         imported = (tmp_path / "accounts.yaml").read_text()
         for user in ("opt1", "opt3", "opt5"):
             assert f"user: {user}\n" in imported
@@ -111,7 +131,7 @@ def test_every_option_mariadb_prints_is_understood(plain_mariadb: MariaDB, tmp_p
         assert "user: opt1\n" not in (tmp_path / "accounts.yaml").read_text()
     finally:
         mariadb(plain_mariadb, "DROP USER IF EXISTS 'opt1'@'%', 'opt2'@'%', 'opt3'@'%',"
-                " 'opt4'@'%', 'opt5'@'%'; DROP ROLE IF EXISTS boss")  # fmt: skip
+                " 'opt4'@'%', 'opt5'@'%', 'opt6'@'%', 'opt7'@'%'; DROP ROLE IF EXISTS boss")  # fmt: skip
 
 
 def _line(text: str, user: str) -> int:
