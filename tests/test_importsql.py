@@ -287,3 +287,19 @@ def test_grants_on_the_anonymous_account_are_skipped_with_the_reason() -> None:
         "is never a proxied account (as in MySQL)",
     ]
     assert "proxy_grants" not in to_yaml(result)
+
+
+def test_mysqls_install_default_is_skipped_too() -> None:
+    """MySQL's mysql.proxies_priv row is ('localhost', 'root', '', '', with grant): the
+    proxied host is empty too, and SHOW GRANTS prints it as ''@''."""
+    result = import_sql(
+        "CREATE USER 'root'@'localhost' IDENTIFIED WITH 'caching_sha2_password' AS '';\n"
+        "GRANT PROXY ON ``@`` TO `root`@`localhost` WITH GRANT OPTION;\n",
+        "my.sql",
+    )
+    assert result.grants == {} and result.not_translated == []
+    assert result.skipped == [
+        "my.sql:2: GRANT PROXY ON ''@'' TO 'root'@'localhost' WITH GRANT OPTION: lets the "
+        "grantee grant PROXY to others (the server's install default for root); nobody "
+        "becomes the anonymous account, and granting stays on the upstream server"
+    ]
