@@ -329,3 +329,14 @@ def test_check_warns_of_an_audit_file_every_user_may_read(conf: Path) -> None:
            f"it (it names users and client addresses): chmod o-rwx {audit}" in done.stderr  # fmt: skip
     audit.chmod(0o640)
     assert "audit log" not in cli("check", "-c", str(conf)).stderr
+
+
+def test_import_sql_exits_0_when_only_the_install_default_grant_is_skipped(tmp_path: Path) -> None:
+    sql = tmp_path / "users.sql"
+    sql.write_text("CREATE USER `root`@`localhost`\nGRANT PROXY ON ``@`%` TO `root`@`localhost` WITH GRANT OPTION\n")  # fmt: skip
+    done = cli("import-sql", str(sql), "-o", str(tmp_path / "accounts.yaml"))
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.startswith(
+        f"skipped: {sql}:2: GRANT PROXY ON ''@'%' TO 'root'@'localhost' WITH GRANT OPTION: "
+    )
+    assert "proxy_grants" not in (tmp_path / "accounts.yaml").read_text()
