@@ -75,7 +75,8 @@ class _Json:
 # A new audit file: the owner writes, the group reads (a log shipper in the service's
 # group), others nothing: records name users and client addresses. The umask can only take
 # bits away (the systemd unit's UMask=0077 makes it 0600). An existing file keeps its mode;
-# one that others may read or write is warned of, at start, on reload and by `check`.
+# one that others may read or write is warned of: by serve's preflight at start and by
+# `check` (bridge/preflight.py), and here when a reload reopens it.
 FILE_MODE = 0o640
 
 
@@ -119,14 +120,16 @@ class AuditLog:
         self._queue: queue.SimpleQueue[object] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name="audit-writer", daemon=True)
         self._thread.start()
-        self.retarget(target)
+        self.retarget(target, warn=False)  # serve's preflight has warned (bridge/preflight.py)
 
-    def retarget(self, target: str | None) -> None:
-        """A new target (or the same file again, reopened); errors opening it raise here."""
+    def retarget(self, target: str | None, warn: bool = True) -> None:
+        """A new target (or the same file again, reopened); errors opening it raise here.
+        `warn`: log a warning when others may read the file (mode_warning)."""
         new: io.FileIO | None = None
         if target not in (None, "log"):
             new = _open_audit_file(str(target))
-            if (warning := mode_warning(str(target), os.fstat(new.fileno()).st_mode)) is not None:
+            warning = mode_warning(str(target), os.fstat(new.fileno()).st_mode)
+            if warn and warning is not None:
                 log.warning("%s", warning)
         self.target = target
         self._queue.put(("file", new))

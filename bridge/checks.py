@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import ipaddress
-import os
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from bridge.audit import mode_warning
 from bridge.config import (
     BridgeConfig,
     ConfigError,
@@ -73,18 +71,6 @@ def state_warnings(config: BridgeConfig, workers: int = 1) -> list[str]:
                      f"bridges?) with state.backend memory: {shared}, and KILL finds only this "
                      "instance's sessions; use state.backend redis")  # fmt: skip
     return found
-
-
-def audit_file_warnings(config: BridgeConfig) -> list[str]:
-    """An existing audit file that every user may read (serve warns of it too)."""
-    if config.audit_log in (None, "log"):
-        return []
-    try:
-        mode = os.stat(config.audit_log).st_mode
-    except OSError:  # not there yet (created FILE_MODE), or preflight says why
-        return []
-    warning = mode_warning(config.audit_log, mode)
-    return [warning] if warning is not None else []
 
 
 def _plain_remote_urls(urls: Iterable[str]) -> list[str]:
@@ -181,7 +167,6 @@ def _inspect_config(
     if files is not None:
         place = where(config_path, ("server", "max_connections"))
         found.warnings.append(f"{place}: server.max_connections: {files}")
-    found.warnings += audit_file_warnings(config)
     running = running_bridge(config)
     if running is not None and "ports" not in skip:
         skip |= {"ports"}

@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from bridge.audit import mode_warning
 from bridge.config import (
     BridgeConfig,
     ConfigError,
@@ -125,6 +126,19 @@ def audit_log_dir(config: BridgeConfig) -> Iterator[Problem]:
             yield Problem(("audit_log",), f"the audit log {path} is not writable by this user")
         else:
             yield from _directory(("audit_log",), path, "the audit log")
+        yield from _audit_file_mode(path)
+
+
+def _audit_file_mode(path: Path) -> Iterator[Problem]:
+    """An existing audit file others may read: a warning (the bridge creates it 0640 and
+    leaves the mode of one that exists alone; bridge/audit.py warns again on a reload)."""
+    try:
+        mode = path.stat().st_mode
+    except OSError:  # not there yet, or said above
+        return
+    warning = mode_warning(str(path), mode)
+    if warning is not None:
+        yield Problem(("audit_log",), warning, warning=True)
 
 
 def admin_listener(config: BridgeConfig) -> Iterator[Problem]:

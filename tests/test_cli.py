@@ -325,8 +325,9 @@ def test_check_warns_of_an_audit_file_every_user_may_read(conf: Path) -> None:
     audit.chmod(0o644)
     done = cli("check", "-c", str(conf))
     assert done.returncode == 0, done.stderr
-    assert f"warning: the audit log {audit} has mode 0644: every user of this host may read " \
-           f"it (it names users and client addresses): chmod o-rwx {audit}" in done.stderr  # fmt: skip
+    assert f"warning: {conf}:4: audit_log: the audit log {audit} has mode 0644: every user of " \
+           f"this host may read it (it names users and client addresses): chmod o-rwx {audit}" \
+           in done.stderr, done.stderr  # fmt: skip
     audit.chmod(0o640)
     assert "audit log" not in cli("check", "-c", str(conf)).stderr
 

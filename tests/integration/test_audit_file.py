@@ -12,6 +12,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from sandbox.bridgeproc import run_bridge
 from tests.integration.harness import Bridge, MakeBridge, closing, connect, mariadb_cli, scalar
 
 pytestmark = pytest.mark.integration
@@ -53,3 +54,10 @@ def test_a_world_readable_audit_file_keeps_its_mode_and_is_warned_of(
         assert scalar(conn, "SELECT 1") == 1
     assert mode(bridge) == 0o644  # the admin's choice is not undone
     assert '"user":"app"' in bridge.audit_text()
+    bridge.stop()
+    again = run_bridge(bridge.directory, bridge.port, bridge.certs)  # serve's start says it too
+    try:
+        again.wait_log(f"audit_log: the audit log {path} has mode 0644: every user")
+        assert mode(again) == 0o644
+    finally:
+        again.stop()
