@@ -224,6 +224,14 @@ def explain_command(args: argparse.Namespace) -> int:
     return 0 if result.granted else 1
 
 
+def _write_hashes(path: Path, text: str) -> None:
+    """The accounts file holds password hashes: a new one is made 0640 (the service's group
+    reads it), never readable by others whatever the umask; an existing one keeps its mode."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o640)
+    with os.fdopen(fd, "w", encoding="utf-8") as out:
+        out.write(text)
+
+
 @command("import-sql")
 def import_sql_command(args: argparse.Namespace) -> int:
     from bridge.importsql import SqlSyntaxError, import_sql, to_yaml
@@ -241,7 +249,7 @@ def import_sql_command(args: argparse.Namespace) -> int:
         return 1
     text = to_yaml(result)
     if args.output:
-        Path(args.output).write_text(text)
+        _write_hashes(Path(args.output), text)
     else:
         sys.stdout.write(text)
     for line in result.skipped:

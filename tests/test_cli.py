@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -265,6 +266,27 @@ def test_import_sql_cli(tmp_path: Path) -> None:
     assert f"NOT TRANSLATED: {sql}:2: 'e'@'%': plugin 'parsec' is not supported" in done.stderr
     assert "user: r" in out.read_text()
     assert cli("import-sql", "-", stdin=sql.read_text().splitlines()[0]).returncode == 0
+
+
+def test_import_sql_output_is_not_readable_by_others(tmp_path: Path) -> None:
+    """The file holds password hashes: made 0640 under a umask of 022; an existing file
+    keeps the mode its owner gave it."""
+    sql = tmp_path / "users.sql"
+    sql.write_text(
+        "CREATE USER 'r'@'%' IDENTIFIED BY PASSWORD '*2470C0C06DEE42FD1618BB99005ADCA2EC9D1E19';\n"
+    )
+    new, kept = tmp_path / "new.yaml", tmp_path / "kept.yaml"
+    kept.write_text("")
+    kept.chmod(0o600)
+    old = os.umask(0o022)
+    try:
+        for out in (new, kept):
+            assert cli("import-sql", str(sql), "-o", str(out)).returncode == 0
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(new.stat().st_mode) == 0o640
+    assert stat.S_IMODE(kept.stat().st_mode) == 0o600
+    assert "user: r" in new.read_text() and "user: r" in kept.read_text()
 
 
 @pytest.mark.parametrize("command", ["reload", "status", "sessions"])
