@@ -43,7 +43,7 @@ from bridge.runtime import Runtime
 from bridge.scramble import check_sha2_token
 from bridge.state.throttle import ThrottleClosed
 from bridge.wire import WIRE_METHODS, WireContext, WireMethod
-from bridge.wire.base import GssService, is_empty_answer
+from bridge.wire.base import GssService, Opening, is_empty_answer
 
 # Random byte -> scramble byte, as mysqld makes it: 7 bits, and never NUL or '$'.
 _NONCE_BYTES = bytes((b & 0x7F) + 1 if (b & 0x7F) in (0, 0x24) else b & 0x7F for b in range(256))
@@ -101,7 +101,8 @@ class Authenticator:
         self.used_password = not is_empty_answer(first)
         check_transport(self.rt, choice, self.client.secure)  # 3159 before anything is asked
         try:
-            credential = await self._run_method(method, row, client_plugin, first, deadline)
+            opening = self._opening(client_plugin, first, change_user)
+            credential = await self._run_method(method, row, opening, deadline)
             self.used_password = credential.used_password
             identity = await self._verify(credential, row, deadline)
             if decoy:
@@ -125,24 +126,35 @@ class Authenticator:
         return Authenticated(row, identity, method.name, decision)
 
     async def _run_method(
-        self, method: WireMethod, row: AccountRow, client_plugin: str | None, first: bytes,
+        self, method: WireMethod, row: AccountRow, opening: Opening,
         deadline: asyncio.Timeout | None,
     ) -> Credential:  # fmt: skip
-        """The wire exchange, through one AuthExchange: with a switch first when the client
-        opened with another method (or the same one without the switch's data)."""
-        switch = client_plugin != method.name or method.needs_switch(first)
-        switch = switch and not method.no_switch
-        exchange = AuthExchange(self.io, self.log, method.name if switch else None,
+        """The wire exchange, through one AuthExchange: with a switch first when the method
+        asks for one (the client opened with another method, or its plugin still waits for
+        the data it answers)."""
+        target = method.switch_to(opening)
+        exchange = AuthExchange(self.io, self.log, target,
                                 lambda: self._extend_for_question(deadline))  # fmt: skip
-        ctx = self._wire_context(row, exchange, await self._fast_digest(method, row))
-        if switch:
-            self._check_can_switch(method.name)
-        if switch and method.switch_on_first_send:
+        digest = await self._fast_digest(method, row)
+        ctx = self._wire_context(row, exchange, digest, target or opening.plugin)
+        first = opening.first
+        if target is not None:
+            self._check_can_switch(target)
+        if target == method.name and method.switch_on_first_send:
             first = b""  # the switch rides the method's first packet (dialog: PAM's question)
-        elif switch:
-            first = await exchange.ask(method.switch_data(ctx))
+        elif target is not None:
+            first = await exchange.ask(WIRE_METHODS[target].switch_data(ctx))
             self.used_password = not is_empty_answer(first)
         return await exchange.drive(method.run(ctx, first))
+
+    def _opening(self, client_plugin: str | None, first: bytes, change_user: bool) -> Opening:
+        """The client's plugin had the bridge's data when it is the greeting's plugin, on
+        COM_CHANGE_USER (the session's nonce), and always without CLIENT_PLUGIN_AUTH (such
+        a client answers the greeting's nonce with a native scramble, or nothing)."""
+        can_switch = bool(self.client.capabilities & Capability.CLIENT_PLUGIN_AUTH)
+        greeting = self.rt.config.server.default_auth_plugin
+        greeted = change_user or not can_switch or client_plugin == greeting
+        return Opening(client_plugin, first, greeted, can_switch)
 
     def _check_can_switch(self, method: str) -> None:
         """A client without CLIENT_PLUGIN_AUTH cannot follow an AuthSwitchRequest: mysqld
@@ -208,8 +220,9 @@ class Authenticator:
         return await self.rt.store.fast_digest(row)
 
     def _wire_context(
-        self, row: AccountRow, exchange: AuthExchange, digest: bytes | None
-    ) -> WireContext:
+        self, row: AccountRow, exchange: AuthExchange, digest: bytes | None,
+        client_plugin: str | None,
+    ) -> WireContext:  # fmt: skip
         nonce = self.nonce
         return WireContext(
             nonce=nonce,
@@ -221,6 +234,7 @@ class Authenticator:
             ask=exchange.ask_from_thread,
             peer_uid=self.client.uid,
             gss=cast(GssService | None, self.rt.backends.get("kerberos")),
+            client_plugin=client_plugin,
         )
 
     async def _verify(

@@ -68,6 +68,30 @@ class WireContext:
     # client_ed25519: the 32 random bytes the client signs (MariaDB sends its own nonce,
     # not the 20-byte scramble); fresh for every login and every COM_CHANGE_USER.
     nonce32: bytes = field(default_factory=lambda: secrets.token_bytes(32), repr=False)
+    # The client plugin the client speaks in this exchange (after the switch, if any), or
+    # None when the bridge does not know it.
+    client_plugin: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Opening:
+    """How the client opened the exchange, for deciding whether to switch it.
+
+    `plugin`: its client plugin (None on COM_CHANGE_USER, whose plugin the bridge does not
+    take). `first`: its first answer. `greeted`: that plugin had the bridge's data (it is
+    the greeting's plugin, or the session's nonce on COM_CHANGE_USER); libmariadb drops the
+    greeting's data when its plugin (--default-auth) is another, sends an empty answer and
+    waits for the server's first packet. `can_switch`: CLIENT_PLUGIN_AUTH."""
+
+    plugin: str | None
+    first: bytes = field(repr=False)
+    greeted: bool = True
+    can_switch: bool = True
+
+    @property
+    def waiting(self) -> bool:
+        """The client's plugin may be waiting for data it never got."""
+        return not self.greeted and self.first == b""
 
 
 @runtime_checkable
@@ -80,7 +104,10 @@ class WireMethod(Protocol):
     # libmariadb's and libmysql's native plugin ignore the AuthSwitchRequest's nonce there.
     keeps_session_nonce: bool
     switch_on_first_send: bool  # the AuthSwitchRequest carries the method's first packet
-    no_switch: bool  # never switch: the client's own plugin does not matter
+
+    def switch_to(self, opening: Opening) -> str | None:
+        """The client plugin to send an AuthSwitchRequest for before run(), or None."""
+        ...
 
     def switch_data(self, ctx: WireContext) -> bytes:
         """The plugin data of an AuthSwitchRequest to this method."""
@@ -107,7 +134,18 @@ class WireMethodBase:
     proves: tuple[type[Credential], ...]
     keeps_session_nonce = False
     switch_on_first_send = False
-    no_switch = False
+    # The client's plugin answers the nonce of the greeting (native, caching_sha2, sha256).
+    answers_greeting = False
+
+    def switch_to(self, opening: Opening) -> str | None:
+        """Switch a client that opened with another method, one that needs the switch's
+        data anyway, and one whose plugin is this method's but never got the greeting's
+        nonce (it waits for it)."""
+        if opening.plugin != self.name or self.needs_switch(opening.first):
+            return self.name
+        if self.answers_greeting and opening.waiting:
+            return self.name
+        return None
 
     def switch_data(self, ctx: WireContext) -> bytes:
         return ctx.nonce + b"\0"

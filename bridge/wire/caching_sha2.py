@@ -22,6 +22,7 @@ REQUEST_PUBLIC_KEY = b"\x02"
 @register
 class CachingSha2Password(WireMethodBase):
     name = "caching_sha2_password"
+    answers_greeting = True
     proves = (Sha2Scramble, ClearPassword)
 
     def run(self, ctx: WireContext, first: bytes) -> WireRun:

@@ -9,6 +9,7 @@ from bridge.wire.base import WireContext, WireMethodBase, WireRun, is_empty_answ
 @register
 class MysqlNativePassword(WireMethodBase):
     name = "mysql_native_password"
+    answers_greeting = True
     proves = (NativeScramble,)
     keeps_session_nonce = True
 

@@ -12,6 +12,7 @@ REQUEST_PUBLIC_KEY = b"\x01"
 @register
 class Sha256Password(WireMethodBase):
     name = "sha256_password"
+    answers_greeting = True
     proves = (ClearPassword,)
 
     def run(self, ctx: WireContext, first: bytes) -> WireRun:

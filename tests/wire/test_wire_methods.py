@@ -3,11 +3,18 @@
 import pytest
 
 from bridge import rsa_keys
-from bridge.credentials import ClearPassword, Credential, NativeScramble, Sha2Scramble
+from bridge.credentials import (
+    ClearPassword,
+    Credential,
+    NativeScramble,
+    PeerCredentials,
+    Sha2Scramble,
+)
 from bridge.errors import Denied, SecureTransportRequired
 from bridge.scramble import check_sha2_token, sha2_digest2, sha2_token
 from bridge.upstream.client_auth import rsa_encrypt
 from bridge.wire import WIRE_METHODS, Receive, Send, WireContext
+from bridge.wire.base import Opening
 from tests.vectors import DATA
 
 NONCE = bytes(range(1, 21))
@@ -211,3 +218,82 @@ def test_openid_connect_token_only_over_a_secure_transport() -> None:
             WIRE_METHODS[name].check_transport(insecure)
         with pytest.raises(SecureTransportRequired):
             drive(name, insecure, answer, [])
+
+
+# --- auth_socket: the exchange ends where the client's plugin expects it to -------------
+
+
+def sock_ctx(plugin: str | None) -> WireContext:
+    return WireContext(NONCE, True, RSA, peer_uid=1234, client_plugin=plugin)
+
+
+@pytest.mark.parametrize(
+    ("opening", "target"),
+    [
+        (Opening("caching_sha2_password", b"\x01" * 32), None),  # answered the greeting
+        (Opening("caching_sha2_password", b""), None),  # no password: waits for the OK
+        (Opening("mysql_native_password", b"", greeted=False), "mysql_native_password"),
+        (Opening("caching_sha2_password", b"", greeted=False), "caching_sha2_password"),
+        (Opening("sha256_password", b"", greeted=False), "sha256_password"),
+        (Opening("client_ed25519", b"", greeted=False), "client_ed25519"),
+        # plugins the bridge cannot end in their own terms: switched to the universal one
+        (Opening("auth_gssapi_client", b"", greeted=False), "mysql_native_password"),
+        (Opening("dialog", b"", greeted=False), "mysql_native_password"),
+        # answered the greeting's nonce with another plugin (Connector/Python's auth_plugin)
+        (Opening("mysql_native_password", b"\x01" * 20, greeted=False), None),
+        (Opening("mysql_clear_password", b"pw\0", greeted=False), None),
+        (Opening(None, b""), "mysql_native_password"),  # COM_CHANGE_USER
+        (Opening(None, b"", can_switch=False), None),
+        (Opening("dialog", b"", greeted=False, can_switch=False), None),
+    ],
+)
+def test_auth_socket_switches_a_client_that_may_be_waiting(
+    opening: Opening, target: str | None
+) -> None:
+    assert WIRE_METHODS["auth_socket"].switch_to(opening) == target
+
+
+def test_auth_socket_answers_a_caching_sha2_scramble_with_fast_auth_success() -> None:
+    sent, cred = drive("auth_socket", sock_ctx("caching_sha2_password"), b"\x01" * 32, [])
+    assert sent == [b"\x03"] and cred == PeerCredentials(1234)
+    # libmariadb 3.4 over TLS sends the password in clear and waits for the OK itself
+    assert drive("auth_socket", sock_ctx("caching_sha2_password"), b"secret\0", [])[0] == []
+    assert drive("auth_socket", sock_ctx("caching_sha2_password"), b"", [])[0] == []
+
+
+def test_auth_socket_sends_sha256_the_key_it_asks_for_and_drops_the_answer() -> None:
+    sent, cred = drive("auth_socket", sock_ctx("sha256_password"), b"\x01", [b"\xaa" * 256])
+    assert sent == [RSA.public_pem] and cred == PeerCredentials(1234)
+    assert drive("auth_socket", sock_ctx("sha256_password"), b"secret\0", [])[0] == []
+
+
+@pytest.mark.parametrize(
+    ("plugin", "first"),
+    [
+        ("mysql_native_password", b"\x01" * 20),
+        ("client_ed25519", b"\x01" * 64),
+        ("mysql_clear_password", b"secret\0"),
+        ("dialog", b"secret\0"),
+        (None, b"\x01" * 20),
+    ],
+)
+def test_auth_socket_ends_other_plugins_at_once(plugin: str | None, first: bytes) -> None:
+    sent, cred = drive("auth_socket", sock_ctx(plugin), first, [])
+    assert sent == [] and cred == PeerCredentials(1234)
+
+
+@pytest.mark.parametrize(
+    "name", ["mysql_native_password", "caching_sha2_password", "sha256_password"]
+)
+def test_a_client_of_the_method_that_never_got_the_nonce_is_switched(name: str) -> None:
+    """libmariadb with --default-auth naming a plugin the greeting did not propose."""
+    method = WIRE_METHODS[name]
+    assert method.switch_to(Opening(name, b"", greeted=False)) == name
+    assert method.switch_to(Opening(name, b"")) is None  # the greeting's plugin: no password
+    assert method.switch_to(Opening(name, b"\x01" * 20, greeted=False)) is None
+    assert method.switch_to(Opening("dialog", b"")) == name
+
+
+def test_clear_text_methods_take_an_opening_answer_as_it_is() -> None:
+    for name in ("mysql_clear_password", "dialog"):
+        assert WIRE_METHODS[name].switch_to(Opening(name, b"", greeted=False)) is None
