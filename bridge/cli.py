@@ -544,7 +544,10 @@ def parser() -> argparse.ArgumentParser:
     ep.add_argument("--groups", help="comma-separated groups the backend would report")
     how = "how the client connects: plain TCP, TCP with TLS (the default), the Unix socket"
     ep.add_argument("--transport", choices=("tcp", "tls", "socket"), default="tls", help=how)
-    opens = "the client plugin the client opens with, as the mariadb CLI's --default-auth"
+    opens = (
+        "the client plugin the client opens with, as the mariadb CLI's --default-auth "
+        "(default: server.default_auth_plugin, what the greeting proposes)"
+    )
     ep.add_argument("--default-auth", metavar="PLUGIN", help=opens)
     ask = "ask the row's backend (LDAP, PAM/OS groups) for the user's groups"
     ep.add_argument("--check-backend", action="store_true", help=ask)

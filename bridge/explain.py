@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from bridge.backends.peer import allowed_os_users
 from bridge.decision import (
     Choice,
     Outcome,
@@ -42,9 +43,13 @@ def explain(
     authenticated_as: str | None = None, client_plugin: str | None = None,
 ) -> Explanation:  # fmt: skip
     """The decision a login takes (bridge/decision.py), told step by step; `groups` and
-    `authenticated_as` stand for what the backend would report."""
+    `authenticated_as` stand for what the backend would report. `client_plugin`: the one
+    the client opens with; by default the greeting's, as real clients do."""
     out = Explanation()
-    opening = f", opening with {client_plugin}" if client_plugin else ""
+    greeting = rt.config.server.default_auth_plugin
+    opening = f", opening with {client_plugin or greeting}"
+    if client_plugin is None:
+        client_plugin, opening = greeting, f"{opening} (the greeting's: server.default_auth_plugin)"
     out.say(f"user '{user}' from {client.display} over {transport}{opening}")
     if _refused_transport(rt, transport, out):
         return out
@@ -54,7 +59,7 @@ def explain(
         _say_decoy(decoy_choices(rt, user, client, client_plugin), transport, rt, out)
         return out
     _say_method(choice, out)
-    if _refused_cleartext(rt, choice, transport, out):
+    if _refused_cleartext(rt, choice, transport, out) or _refused_peer(choice, transport, out):
         return out
     outcome = resolve(rt, choice.row, groups, authenticated_as)
     out.say(f"groups: {', '.join(groups) if groups else '(none)'}")
@@ -128,6 +133,24 @@ def _refused_cleartext(rt: Runtime, choice: Choice, transport: str, out: Explana
     out.say(f"result: refused before authentication (ERROR 3159): {refusal.log_reason}")
     out.say(f"  (the client is told: {refusal.message})")
     return True
+
+
+def _refused_peer(choice: Choice, transport: str, out: Explanation) -> bool:
+    """auth_socket: no peer credentials over TCP (1698, whatever the client sends); over
+    the socket, the OS user the client runs as decides."""
+    if not choice.spec.unix_socket_only:
+        return False
+    if transport != "socket":
+        out.say(f"result: access denied (ERROR {choice.denial_code}): "
+                f"{choice.row.plugin} works on the Unix socket only")  # fmt: skip
+        return True
+    allowed = allowed_os_users(choice.row)
+    if allowed is None:
+        out.say("  (any OS user the client runs as: its OS groups map it)")
+    else:
+        users = ", ".join(sorted(allowed))
+        out.say(f"  (the client must run as one of the OS users {users}: else ERROR 1698)")
+    return False
 
 
 def _list_rows(rt: Runtime, user: str, client: ClientHost, out: Explanation) -> None:

@@ -101,6 +101,9 @@ class PluginSpec:
     # allow_insecure_cleartext says and even though RSA could carry a short one; refused
     # (3159) before the client is asked for anything.
     secure_only: bool = False
+    # The credential exists on the Unix socket only (auth_socket's SO_PEERCRED): over TCP
+    # the backend denies (1698) whatever the client sends.
+    unix_socket_only: bool = False
 
     @cached_property
     def follows(self) -> tuple[str, ...]:
@@ -178,6 +181,7 @@ PLUGINS: dict[str, PluginSpec] = {
             Keep.NONE,
             rule=_text(parse_socket_rule),
             mentions_password=False,
+            unix_socket_only=True,
         ),
     )
 }

@@ -157,19 +157,52 @@ def test_explain_refuses_clear_text_over_plain_tcp_as_a_login_does(cleartext_con
 
 def test_explain_for_a_pam_row_depends_on_the_clients_plugin(cleartext_conf: Path) -> None:
     """PAM asks for dialog (clear text) unless the client opens with a password method it
-    keeps: caching_sha2_password carries the password RSA-encrypted over plain TCP."""
+    keeps: caching_sha2_password, the greeting's by default and so what explain opens with,
+    carries the password RSA-encrypted over plain TCP."""
     config = str(cleartext_conf)
     tcp = ("--host", "10.0.0.1", "--transport", "tcp", "--groups", "staff")
-    for opening in ((), ("--default-auth", "mysql_native_password")):
-        done = cli("explain", "-c", config, "pat", *tcp, *opening)
-        assert done.returncode == 1 and REFUSED.format("dialog") in done.stdout, done.stdout
+    done = cli("explain", "-c", config, "pat", *tcp, "--default-auth", "mysql_native_password")
+    assert done.returncode == 1 and REFUSED.format("dialog") in done.stdout, done.stdout
     done = cli("explain", "-c", config, "pat", *tcp, "--default-auth", "mysql_clear_password")
     assert done.returncode == 1 and REFUSED.format("mysql_clear_password") in done.stdout
     done = cli("explain", "-c", config, "pat", *tcp, "--default-auth", "caching_sha2_password")
     assert "over tcp, opening with caching_sha2_password\n" in done.stdout
     assert done.returncode == 0 and "result: logs in upstream as 'app'" in done.stdout
+    done = cli("explain", "-c", config, "pat", *tcp)
+    greeting = "opening with caching_sha2_password (the greeting's: server.default_auth_plugin)"
+    assert f"over tcp, {greeting}\n" in done.stdout
+    assert done.returncode == 0 and "result: logs in upstream as 'app'" in done.stdout
     done = cli("explain", "-c", config, "pat", *tcp, "--default-auth", "nosuch")
     assert done.returncode == 1 and "--default-auth takes a client plugin (" in done.stderr
+
+
+def test_explain_opens_with_the_configured_greeting_plugin(cleartext_conf: Path) -> None:
+    with cleartext_conf.open("a") as config:
+        config.write("server: {default_auth_plugin: mysql_native_password}\n")
+    done = cli("explain", "-c", str(cleartext_conf), "pat", "--host", "10.0.0.1",
+               "--transport", "tcp", "--groups", "staff")  # fmt: skip
+    assert "opening with mysql_native_password (the greeting's" in done.stdout
+    assert done.returncode == 1 and REFUSED.format("dialog") in done.stdout, done.stdout
+
+
+def test_explain_refuses_an_auth_socket_row_over_tcp(conf: Path) -> None:
+    (conf.parent / "accounts.yaml").write_text(
+        "accounts:\n  - {user: backup, host: localhost, plugin: auth_socket,"
+        " authentication_string: 'tom'}\n"
+    )
+    (conf.parent / "creds.yaml").write_text("backup: {password: x}\n")
+    config = conf
+    for transport in ("tcp", "tls"):
+        done = cli("explain", "-c", str(config), "backup", "--host", "127.0.0.1",
+                   "--transport", transport)  # fmt: skip
+        assert done.returncode == 1, done.stdout + done.stderr
+        assert done.stdout.endswith(
+            "result: access denied (ERROR 1698): auth_socket works on the Unix socket only\n"
+        )
+    done = cli("explain", "-c", str(config), "backup", "--transport", "socket")
+    assert (
+        "(the client must run as one of the OS users backup, tom: else ERROR 1698)" in done.stdout
+    )
 
 
 def test_explain_follows_allow_insecure_cleartext(cleartext_conf: Path) -> None:

@@ -44,6 +44,15 @@ def parse_socket_rule(text: str) -> MappingRule:
     return MappingRule(",".join(users), rule.mappings)
 
 
+def allowed_os_users(row: AccountRow) -> frozenset[str] | None:
+    """The OS users a row admits: its own user name and those its authentication string
+    lists; None for an anonymous row (any OS user, mapped by its groups)."""
+    if not row.user:
+        return None
+    rule = parse_socket_rule(row.authentication_string.decode())
+    return frozenset({row.user, *filter(None, rule.target.split(","))})
+
+
 class PeerBackend:
     name = "peer"
     accepts: tuple[type[Credential], ...] = (PeerCredentials,)
@@ -74,9 +83,8 @@ class PeerBackend:
         os_user = await self._in_time(user_name, credential.uid)
         if os_user is None:
             raise Denied(f"uid {credential.uid} has no passwd entry")
-        rule = parse_socket_rule(row.authentication_string.decode())
-        allowed = {row.user, *filter(None, rule.target.split(","))} - {""}
-        if row.user and os_user not in allowed:
+        allowed = allowed_os_users(row)
+        if allowed is not None and os_user not in allowed:
             raise Denied(f"OS user '{os_user}' may not log in as '{user}'")
         groups = await self._in_time(groups_of, os_user)
         return Identity(os_user, groups, self.name)

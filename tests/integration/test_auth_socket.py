@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -262,3 +263,26 @@ def test_change_user_with_a_password_ends_the_exchange(greeting_bridge: Bridge) 
         return _current_user(conn)
 
     assert run_as("mabt_sock1", change_user) == "mabt_sock1@%"
+
+
+@pytest.mark.parametrize("tcp", [True, False], ids=["tcp", "socket"])
+def test_explain_says_what_the_mariadb_cli_gets(socket_bridge: Bridge, tcp: bool) -> None:
+    """explain opens with the greeting's plugin, as the CLI does: over TCP no peer
+    credentials (1698, whatever is typed); over the socket the row's OS user logs in."""
+    done = as_user(socket_bridge, "mabt_sock1", "mabt_sock1", tcp, f"-p{PASSWORD}")
+    transport, host = ("tcp", "127.0.0.1") if tcp else ("socket", "localhost")
+    cmd = [sys.executable, "-m", "bridge", "explain", "-c", str(socket_bridge.config),
+           "mabt_sock1", "--host", host, "--transport", transport]  # fmt: skip
+    explained = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+    result = explained.stdout.splitlines()[-1]
+    if tcp:
+        assert "ERROR 1698 (28000)" in done.stderr
+        assert explained.returncode == 1, explained.stdout
+        assert (
+            result
+            == "result: access denied (ERROR 1698): auth_socket works on the Unix socket only"
+        )
+    else:
+        assert done.stdout.strip() == "mabt_sock1@%", done.stderr
+        assert (explained.returncode, result) == (0, "result: logs in upstream as 'mabt_sock1'")
+        assert "one of the OS users mabt_sock1: else ERROR 1698" in explained.stdout

@@ -38,6 +38,7 @@ from tests.integration.harness import (
     error_of,
     mariadb_cli,
     scalar,
+    start_bridge,
 )
 
 ROOT = Path(__file__).parent.parent.parent
@@ -273,3 +274,68 @@ def test_an_unknown_user_opening_with_clear_text_gets_what_explain_says(
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
     assert out.returncode == 1 and "(decoy)" in out.stdout, out.stdout + out.stderr
     assert _explained_error(out.stdout) == code, out.stdout
+
+
+# --- explain without --default-auth: the greeting's plugin, as the mariadb CLI opens --------
+
+
+@pytest.fixture(scope="module")
+def verdict_bridge(
+    tmp_path_factory: pytest.TempPathFactory, mariadb: MariaDB, certs: CertSet
+) -> Iterator[Bridge]:
+    """Store rows (one asked for mysql_clear_password) and a PAM row (pam_wrapper)."""
+    base = tmp_path_factory.mktemp("verdicts")
+    pam = PamSandbox.create(base / "pam", [("vpam", "vpam-pw", "mysql")])
+    accounts = [
+        Account("vsha", "vsha-pw", "caching_sha2_password", upstream_password="up-vsha"),
+        Account("vnat", "vnat-pw", "mysql_native_password", upstream_password="up-vnat"),
+        Account("vclr", "vclr-pw", "mysql_native_password", upstream_password="up-vclr",
+                wire_method="mysql_clear_password"),
+        Account("vpam", "", "authentication_pam", auth_string="mysql", upstream_password="up-vpam"),
+    ]  # fmt: skip
+    create_upstream_accounts(mariadb, accounts)
+    running = start_bridge(base / "bridge", mariadb, certs, accounts, env=pam.env(),
+                           backends={"pam": pam.config()})  # fmt: skip
+    yield running
+    running.stop()
+    for account in accounts:
+        mariadb.sql(f"DROP USER IF EXISTS '{account.user}'@'%'")
+
+
+def cli_verdict(done: subprocess.CompletedProcess[str], user: str) -> int | None:
+    """None for a session, else the client's error code."""
+    if done.returncode == 0:
+        assert done.stdout.strip() == f"{user}@%", done.stdout
+        return None
+    code = re.search(r"ERROR (\d+) ", done.stderr)
+    assert code, done.stderr
+    return int(code[1])
+
+
+def explain_verdict(bridge: Bridge, user: str, transport: str) -> int | None:
+    host = "localhost" if transport == "socket" else "127.0.0.1"
+    status, result = explain_result(bridge, user, "--host", host, "--transport", transport)
+    code = re.search(r"ERROR (\d+)", result)
+    assert (status == 0) == (code is None), result
+    return int(code[1]) if code else None
+
+
+VERDICTS = [
+    ("vsha", "vsha-pw", "tcp", None),
+    ("vnat", "vnat-pw", "tcp", None),
+    ("vclr", "vclr-pw", "tcp", 3159),  # the row's wire_method: clear text over plain TCP
+    ("vpam", "vpam-pw", "tcp", None),  # keeps the CLI's caching_sha2_password: RSA (was 3159)
+    ("vsha", "vsha-pw", "socket", None),
+    ("vclr", "vclr-pw", "socket", None),
+    ("vpam", "vpam-pw", "socket", None),
+]
+
+
+@pytest.mark.parametrize(("user", "password", "transport", "code"), VERDICTS,
+                         ids=[f"{v[0]}-{v[2]}" for v in VERDICTS])  # fmt: skip
+def test_explain_by_default_opens_as_the_mariadb_cli_does(
+    verdict_bridge: Bridge, user: str, password: str, transport: str, code: int | None
+) -> None:
+    done = mariadb_cli(verdict_bridge, user, password, transport=transport)
+    assert cli_verdict(done, user) == code
+    assert explain_verdict(verdict_bridge, user, transport) == code
