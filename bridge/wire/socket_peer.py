@@ -44,8 +44,8 @@ def _nothing(ctx: WireContext, answer: bytes) -> Ending:
 
 
 def _fast_auth_success(ctx: WireContext, answer: bytes) -> Ending:
-    """A scramble is answered 01 03; anything else (libmariadb 3.4 sends the password in
-    clear over TLS, then waits for the OK) is not."""
+    """A scramble is answered 01 03; anything else (libmariadb before 3.1 sent the password
+    in clear over TLS, then waited for the OK) is not."""
     if len(answer) == SHA2_SCRAMBLE_LENGTH:
         yield Send(FAST_AUTH_SUCCESS)
 
