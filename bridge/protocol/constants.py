@@ -115,6 +115,7 @@ class Command(IntEnum):
     COM_STMT_PREPARE = 0x16
     COM_STMT_EXECUTE = 0x17
     COM_STMT_CLOSE = 0x19
+    COM_SET_OPTION = 0x1B
     COM_RESET_CONNECTION = 0x1F
 
 

@@ -9,7 +9,9 @@ idle connection is closed before the upstream would drop it, and CURRENT_USER():
 connection that is not the account it was meant to be (bridge/upstream/whoami.py) is
 closed, and the account is asked again on its next login. A COM_RESET_CONNECTION sent
 with it ends what the client held (named locks, LOCK TABLES ...) at once, as its COM_QUIT
-would have on a direct connection. The answers are read as they arrive, by the
+would have on a direct connection, and what neither the reset nor COM_CHANGE_USER ends
+(multi-statements switched by COM_SET_OPTION, a role enabled by SET ROLE) is set back
+(bridge/upstream/leftovers.py). The answers are read as they arrive, by the
 connection's sink (_Check), with a timer as the deadline: no task per returning connection.
 
 A new client for the same account gets a kept connection re-identified with
@@ -36,6 +38,7 @@ from bridge.protocol.constants import HEADER_SIZE, Capability, Command, Marker, 
 from bridge.protocol.errors import ProtocolError
 from bridge.protocol.framing import take_packet
 from bridge.protocol.packets import ChangeUser, build_com_query
+from bridge.upstream.leftovers import Step, cleanup_steps
 from bridge.upstream.login import LoginRequest, UpstreamError, UpstreamSession, change_user
 from bridge.upstream.request import CLIENT_FACING_UPSTREAM_ERRORS
 from bridge.upstream.whoami import CURRENT_USER, AccountCheck, token_select
@@ -263,10 +266,12 @@ class _Check:
     (the smaller of the session's and the global one: the reset restores the latter) and
     CURRENT_USER() (the account the connection really is), then
     COM_RESET_CONNECTION, so that what the client held (named locks, LOCK TABLES, temporary
-    tables, prepared statements) ends with its COM_QUIT, not when the connection is reused.
+    tables, prepared statements) ends with its COM_QUIT, not when the connection is reused,
+    and the commands that end what the reset leaves (SET ROLE NONE, COM_SET_OPTION).
     What comes before the token's answer (left over from the last client) is dropped
     unparsed, up to SYNC_LIMIT bytes: the random token cannot be in it. Anything after the
-    reset's OK, a closed connection or no answer within the pool's timeout: not kept."""
+    answers of those commands, a closed connection or no answer within the pool's timeout:
+    not kept."""
 
     def __init__(
         self, pool: UpstreamPool, key: PoolKey, session: UpstreamSession, generation: int
@@ -286,6 +291,9 @@ class _Check:
             + b" AS u",
         )
         self.answer = _Answer(lenenc_bytes(token))
+        self.steps: list[Step] = list(
+            cleanup_steps(session.greeting.server_version, session.capabilities)
+        )
         self.found: tuple[bytes, bytes] | None = None
         self.buf = bytearray()
         self.timer: asyncio.TimerHandle | None = None
@@ -298,7 +306,8 @@ class _Check:
         conn.closed.add_done_callback(self._closed)
         conn.hold_writes()
         conn.send_packet(build_com_query(self.query, self.session.capabilities), 0)
-        conn.send_packet(bytes([Command.COM_RESET_CONNECTION]), 0)
+        for step in self.steps:
+            conn.send_packet(step.payload, 0)
         conn.release_writes()
         conn.sink = self.feed
         if conn.has_buffered():
@@ -330,11 +339,13 @@ class _Check:
             self.found = self.answer.take(self.buf)
             if self.found is None:
                 return None
-        reset = take_packet(self.buf, RESET_REPLY_LIMIT)
-        if reset is None:
-            return None
-        if reset.payload[:1] != bytes([Marker.OK]):
-            raise ProtocolError("COM_RESET_CONNECTION failed")
+        while self.steps:
+            reply = take_packet(self.buf, RESET_REPLY_LIMIT)
+            if reply is None:
+                return None
+            step = self.steps.pop(0)
+            if not step.accepts(reply.payload):
+                raise ProtocolError(f"{step.what} failed")
         if self.buf:
             raise ProtocolError("the upstream said more than the answers")
         row, end = self.found

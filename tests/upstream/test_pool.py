@@ -100,13 +100,17 @@ class FakeConn:
         self.abort()
 
 
+OK_IDLE = b"\x00\x00\x00\x02\x00\x00\x00"
+
+
 def returning(
-    timeout: float = 5.0, current_user: bytes = b"app@%", pool: UpstreamPool | None = None
-) -> tuple[UpstreamPool, FakeConn, PoolKey, bytes]:
+    timeout: float = 5.0, current_user: bytes = b"app@%", pool: UpstreamPool | None = None,
+    version: str = "10.11",
+) -> tuple[UpstreamPool, FakeConn, PoolKey, bytes]:  # fmt: skip
     loop = asyncio.get_running_loop()
     pool = pool or UpstreamPool(PoolConfig(), timeout)
     conn = FakeConn(loop)
-    greeting = HandshakeV10("10.11", 7, bytes(20), 0, 45, 2, "mysql_native_password")
+    greeting = HandshakeV10(version, 7, bytes(20), 0, 45, 2, "mysql_native_password")
     session = UpstreamSession(cast(Conn, conn), greeting, C.CLIENT_PROTOCOL_41)
     key = PoolKey.of("app", b"pw", C.CLIENT_PROTOCOL_41)
     pool.give_back(key, session, pool.generation)
@@ -117,7 +121,11 @@ def returning(
     row = token + lenenc_bytes(b"28800") + lenenc_bytes(current_user)
     columns = frame(b"\x02", 1) + frame(b"\x03def" + bytes(17), 2)
     answers = columns + frame(EOF_IDLE, 3) + frame(row, 4) + frame(EOF_IDLE, 5)
-    return pool, conn, key, answers + frame(b"\x00\x00\x00\x02\x00\x00\x00", 1)
+    answers += frame(OK_IDLE, 1)  # COM_RESET_CONNECTION
+    if conn.sent[2][:1] == b"\x03":  # SET ROLE NONE (MariaDB)
+        answers += frame(OK_IDLE, 1)
+    assert conn.sent[-1] == b"\x1b\x01\x00"  # COM_SET_OPTION: multi-statements off
+    return pool, conn, key, answers + frame(EOF_IDLE, 1)
 
 
 async def test_a_checked_connection_is_kept_whatever_the_chunking() -> None:
@@ -127,6 +135,20 @@ async def test_a_checked_connection_is_kept_whatever_the_chunking() -> None:
         conn.sink(stream[at : at + 3])
     assert pool.idle == 1 and conn.sink is None and not conn.aborted
     assert not conn.closed._callbacks  # the check let go of the connection
+
+
+async def test_what_the_reset_leaves_is_ended_and_must_be_answered() -> None:
+    """SET ROLE NONE (MariaDB) and COM_SET_OPTION go with the reset; an ERR to one of them
+    (or anything but their OK or EOF) means the connection is not kept."""
+    pool, conn, _, stream = returning(version="5.5.5-10.11.6-MariaDB")
+    assert conn.sent[2] == b"\x03SET ROLE NONE"
+    assert conn.sink is not None
+    conn.sink(stream)
+    assert pool.idle == 1 and not conn.aborted
+    pool, conn, _, stream = returning()
+    assert conn.sink is not None
+    conn.sink(stream[: -len(frame(EOF_IDLE, 1))] + frame(b"\xff\x17\x04#HY000no", 1))
+    assert pool.idle == 0 and conn.aborted and pool.discarded == 1
 
 
 async def test_bytes_after_the_reset_answer_mean_out_of_step() -> None:
