@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import errno
 import io
-import json
 import logging
 import os
 import queue
@@ -17,6 +16,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from bridge.batching import Batcher
+from bridge.logfmt import json_line
 
 log = logging.getLogger("bridge.audit")
 
@@ -69,7 +69,7 @@ class _Json:
 
     def __str__(self) -> str:
         data = self.attempt.record(self.ended, self.ended_monotonic)
-        return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+        return json_line(data)
 
 
 # A new audit file: the owner writes, the group reads (a log shipper in the service's

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
 from datetime import UTC, datetime
 from typing import Any
@@ -13,6 +14,40 @@ from typing import Any
 Log = logging.Logger | logging.LoggerAdapter[Any]
 
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+# What can end or rewrite a line: C0 and C1 controls (newlines, ANSI escapes), DEL and the
+# Unicode line and paragraph separators. A message can carry text a client chose (an
+# upstream error naming the database it asked for, a user name): escaped, so that one
+# record stays one line and a terminal shows it as it is.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+_SHORT = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+# Line breaks to str.splitlines() that JSON leaves as they are (ensure_ascii=False).
+_JSON_BREAKS = re.compile("[\x85\u2028\u2029]")
+
+
+def _escape(found: re.Match[str]) -> str:
+    ch = found[0]
+    return _SHORT.get(ch) or (f"\\x{ord(ch):02x}" if ord(ch) < 0x100 else f"\\u{ord(ch):04x}")
+
+
+def one_line(text: str) -> str:
+    """`text` with every control character and line separator escaped (\\n, \\x1b ...)."""
+    return _CONTROL.sub(_escape, text)
+
+
+def json_line(data: object, separators: tuple[str, str] = (",", ":")) -> str:
+    """One JSON object on one line for any reader: also the separators JSON may leave raw
+    (U+0085, U+2028, U+2029), which Python's str.splitlines() and some log shippers break
+    lines at, written as \\u escapes."""
+    text = json.dumps(data, ensure_ascii=False, separators=separators)
+    return _JSON_BREAKS.sub(lambda m: f"\\u{ord(m[0]):04x}", text)
+
+
+class TextFormatter(logging.Formatter):
+    """TEXT_FORMAT, the message on one line (a traceback, at DEBUG, follows on its own)."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        return one_line(super().formatMessage(record))
 
 
 class JsonFormatter(logging.Formatter):
@@ -27,11 +62,11 @@ class JsonFormatter(logging.Formatter):
         }
         if record.exc_info:
             entry["exc"] = self.formatException(record.exc_info)
-        return json.dumps(entry, ensure_ascii=False)
+        return json_line(entry, separators=(", ", ": "))
 
 
 FORMATTERS: dict[str, logging.Formatter] = {
-    "text": logging.Formatter(TEXT_FORMAT),
+    "text": TextFormatter(TEXT_FORMAT),
     "json": JsonFormatter(),
 }
 
