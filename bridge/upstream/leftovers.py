@@ -13,6 +13,14 @@ Measured on MariaDB 10.11, each surviving both COM_RESET_CONNECTION and COM_CHAN
   role (with one, COM_CHANGE_USER enables the default role). `SET ROLE NONE` leaves the
   next COM_CHANGE_USER to enable the default role, as a fresh login does. Sent to MariaDB
   10.0.5 and later (roles), not to MySQL, where it has not been measured.
+- SET profiling = 1: SHOW PROFILES (information_schema.PROFILING) goes on listing the
+  client's last statements, their text with every literal in it, and keeps recording
+  after COM_CHANGE_USER, though @@profiling then reads 0. MariaDB trims the history to
+  profiling_history_size only at the end of a statement profiled from start to end, so:
+  `SET SESSION profiling = 1` (whatever the client left), `SET SESSION
+  profiling_history_size = 0` (profiled: the history is emptied), `SET SESSION profiling
+  = 0` (not kept: the recording ends); the next COM_CHANGE_USER restores the history
+  size. MariaDB only, as for roles.
 
 Each command is answered with one packet, in order: an OK (or the EOF that COM_SET_OPTION
 answers with); anything else means the connection is not kept.
@@ -30,6 +38,11 @@ from bridge.protocol.packets import build_com_query
 _VERSION = re.compile(r"(?:5\.5\.5-)?(\d+)\.(\d+)\.(\d+)")
 MULTI_STATEMENTS_ON, MULTI_STATEMENTS_OFF = 0, 1  # COM_SET_OPTION's int<2> option
 ROLES_SINCE = (10, 0, 5)  # MariaDB
+PROFILES_OFF = (
+    b"SET SESSION profiling = 1",
+    b"SET SESSION profiling_history_size = 0",
+    b"SET SESSION profiling = 0",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,10 +64,18 @@ def _ok_or_eof(payload: bytes) -> bool:
     return payload[:1] in (bytes([Marker.OK]), bytes([Marker.EOF])) and len(payload) < 0xFFFFFF
 
 
+def _query(sql: bytes, capabilities: int) -> Step:
+    return Step(sql.decode(), build_com_query(sql, capabilities), _ok)
+
+
+def is_mariadb(server_version: str) -> bool:
+    return "mariadb" in server_version.lower()
+
+
 def has_roles(server_version: str) -> bool:
     """MariaDB with roles (10.0.5 and later); False for MySQL and anything unknown."""
     found = _VERSION.match(server_version)
-    if found is None or "mariadb" not in server_version.lower():
+    if found is None or not is_mariadb(server_version):
         return False
     return tuple(int(n) for n in found.groups()) >= ROLES_SINCE
 
@@ -68,8 +89,11 @@ def set_option(capabilities: int) -> bytes:
 
 def cleanup_steps(server_version: str, capabilities: int) -> tuple[Step, ...]:
     """The commands sent after the check's query, in the order they are answered."""
-    steps = [Step("COM_RESET_CONNECTION", bytes([Command.COM_RESET_CONNECTION]), _ok)]
+    steps = []
+    if is_mariadb(server_version):
+        steps += [_query(sql, capabilities) for sql in PROFILES_OFF]
+    steps.append(Step("COM_RESET_CONNECTION", bytes([Command.COM_RESET_CONNECTION]), _ok))
     if has_roles(server_version):
-        steps.append(Step("SET ROLE NONE", build_com_query(b"SET ROLE NONE", capabilities), _ok))
+        steps.append(_query(b"SET ROLE NONE", capabilities))
     steps.append(Step("COM_SET_OPTION", set_option(capabilities), _ok_or_eof))
     return tuple(steps)

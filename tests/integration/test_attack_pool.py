@@ -129,3 +129,31 @@ def test_a_role_one_client_enabled_is_not_the_next_clients(
         with closing(connect("pymysql", bridge, "roler", "roler-pw", "tls")) as c:
             assert thread_id(c) == previous
             assert scalar(c, "SELECT CURRENT_ROLE()") == default
+
+
+@pytest.mark.parametrize("off_before_quit", [False, True])
+def test_the_next_client_sees_no_profile_of_the_last_ones_statements(
+    make_bridge: MakeBridge, off_before_quit: bool
+) -> None:
+    """SHOW PROFILES survives COM_RESET_CONNECTION and COM_CHANGE_USER on MariaDB, with the
+    text of each statement (its literals too) and recording on: another external user of
+    the account must not read what the last one ran, nor have its own statements kept."""
+    bridge = make_bridge()
+    before = bridge.log.count(KEPT)
+    secret = "SELECT 'card 4111 1111 1111 1111' AS a_literal"
+    with closing(connect("pymysql", bridge, "nat", "nat-pw", "tls")) as c:
+        c.cursor().execute("SET profiling = 1")
+        assert scalar(c, secret) is not None
+        if off_before_quit:  # the history stays, the recording stops
+            c.cursor().execute("SET profiling = 0")
+        previous = thread_id(c)
+    kept(bridge, before)
+    with closing(connect("pymysql", bridge, "nat", "nat-pw", "tls")) as c:
+        assert thread_id(c) == previous
+        cur = c.cursor()
+        cur.execute("SHOW PROFILES")
+        assert cur.fetchall() == ()
+        assert scalar(c, "SELECT @@profiling") == 0
+        scalar(c, "SELECT 'not recorded'")
+        cur.execute("SELECT COUNT(*) FROM information_schema.PROFILING")
+        assert cur.fetchall() == ((0,),)

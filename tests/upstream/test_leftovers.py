@@ -25,7 +25,7 @@ def test_set_role_none_only_where_roles_are_known(version: str, roles: bool) -> 
     assert has_roles(version) is roles
     whats = [s.what for s in cleanup_steps(version, 0)]
     assert ("SET ROLE NONE" in whats) is roles
-    assert whats[0] == "COM_RESET_CONNECTION" and whats[-1] == "COM_SET_OPTION"
+    assert "COM_RESET_CONNECTION" in whats and whats[-1] == "COM_SET_OPTION"
 
 
 def test_set_option_follows_the_negotiated_multi_statements() -> None:
@@ -34,8 +34,11 @@ def test_set_option_follows_the_negotiated_multi_statements() -> None:
 
 
 def test_answers_accepted() -> None:
-    reset, role, option = cleanup_steps(MARIADB, 0)
     ok, eof, err = b"\x00\x00\x00\x02\x00\x00\x00", b"\xfe\x00\x00\x02\x00", b"\xff\x15\x04"
+    on, empty, off, reset, role, option = cleanup_steps(MARIADB, 0)
+    assert on.what == "SET SESSION profiling = 1" and on.accepts(ok) and not on.accepts(err)
+    assert empty.what == "SET SESSION profiling_history_size = 0"
+    assert off.what == "SET SESSION profiling = 0" and off.accepts(ok)
     assert reset.accepts(ok) and not reset.accepts(err) and not reset.accepts(eof)
     assert role.accepts(ok) and not role.accepts(err)
     assert option.accepts(eof) and option.accepts(ok) and not option.accepts(err)
