@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 from bridge import __version__
 from bridge.config import ConfigError
 from bridge.hashing import HASHERS, to_text
-from bridge.logfmt import set_process_title, setup_logging
+from bridge.logfmt import one_line, set_process_title, setup_logging
 
 if TYPE_CHECKING:
     from bridge.adminclient import Answer
@@ -382,10 +382,12 @@ SESSION_COLUMNS = ("id", "user", "account", "client", "method", "backend", "sinc
 
 
 def _cell(row: dict[str, Any], key: str) -> str:
+    """One cell, on one line and without control characters: a session still in its
+    handshake shows the user name its client sent, whatever it holds."""
     value = row.get(key)
     if key == "since" and isinstance(value, int | float):
         return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(value))
-    return "-" if value is None else str(value)
+    return "-" if value is None else one_line(str(value))
 
 
 @command("sessions")

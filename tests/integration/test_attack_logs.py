@@ -1,15 +1,21 @@
 """Log and audit injection: text a client chooses (its user name, the database it asks for,
 which the upstream's error repeats) must leave one log line and one audit record per event,
-and no escape sequence for the terminal that shows the log."""
+one row in the admin's session list, and no escape sequence for the terminal that shows
+them."""
 
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+from pathlib import Path
 
 import pymysql
 import pytest
 
+from bridge.scramble import native_token
 from tests.integration.harness import Bridge, MakeBridge, closing, connect, error_of
+from tests.integration.rawclient import Raw
 
 pytestmark = pytest.mark.integration
 
@@ -55,3 +61,30 @@ def test_user_names_leave_one_audit_record_each(make_bridge: MakeBridge) -> None
     assert all(FORGED not in line.split('"user"')[0] for line in lines)
     denied = lines_with(bridge, "access denied: user=")
     assert len(denied) == len(names)
+
+
+def test_a_client_in_its_handshake_cannot_write_to_the_admins_terminal(
+    make_bridge: MakeBridge, tmp_path: Path
+) -> None:
+    """`mysql-auth-bridge sessions` lists sessions still authenticating, by the user name
+    the client sent: a client that stops answering after its handshake response keeps that
+    name on the operator's screen, so it is shown escaped (no ANSI sequence, no forged
+    table row)."""
+    bridge = make_bridge(admin={"listen": f"unix:{tmp_path}/admin.sock"})
+    name = "ghost\x1b]0;owned\x07\x1b[2J\n42  root  'root'@'%'"
+    raw = Raw.connect(bridge.port)
+    try:
+        greeting = raw.greeting()
+        raw.hello(name, native_token(b"pw", greeting.scramble), "no_such_plugin")
+        assert raw.read()[1][:1] == b"\xfe"  # switched, and now the bridge waits for us
+        done = subprocess.run(
+            [sys.executable, "-m", "bridge", "sessions", "-c", str(bridge.config)],
+            capture_output=True, text=True, timeout=30,
+        )  # fmt: skip
+    finally:
+        raw.close()
+    assert done.returncode == 0, done.stderr
+    assert "\x1b" not in done.stdout and "\x07" not in done.stdout
+    lines = done.stdout.splitlines()
+    assert len(lines) == 2, lines  # the header and this one session
+    assert "ghost\\x1b]0;owned\\x07\\x1b[2J\\n42  root" in lines[1]
