@@ -145,7 +145,8 @@ class ServerConfig(Model):
     # auth answers and connection attributes, which MySQL also limits to 64 KiB.
     max_handshake_packet: int = Field(1 << 16, ge=4096)
     max_change_user_failures: int = Field(3, ge=1)
-    max_user_name_length: int = Field(80, ge=1, le=1024)  # MariaDB's limit; MySQL's is 32
+    # MariaDB's limit since 10.6 (MDEV-24312; 80 before); MySQL's is 32
+    max_user_name_length: int = Field(128, ge=1, le=1024)
     change_user_timeout: float = Field(10.0, gt=0)  # a COM_CHANGE_USER, read to verdict
     # A leg stops reading while this many bytes wait unprocessed in its buffer.
     read_buffer_limit: int = Field(1 << 20, ge=1 << 16)
@@ -434,7 +435,7 @@ class BridgeConfig(Model):
 
 
 class AccountEntry(Model):
-    user: str = Field(max_length=80)
+    user: str = Field(max_length=128)  # MariaDB 10.6 and later
     host: str = Field("%", max_length=255)
     plugin: str
     authentication_string: str = ""
