@@ -224,6 +224,7 @@ def check_runtime(rt: Runtime) -> Findings:
             )
     found.warnings += _shadowed_default_proxy(rt)
     found.warnings += _mappings_without_grant(rt)
+    found.warnings += _host_name_rows(rt)
     return found
 
 
@@ -235,6 +236,18 @@ def _unused_anonymous_grant(grant: ProxyGrant) -> str:
         f"{NEVER_ANONYMOUS}; {proxy} logs in as itself (or by its other grants): "
         "drop the grant from proxy_grants"
     )
+
+
+def _host_name_rows(rt: Runtime) -> list[str]:
+    """A row whose host only a host name could match: mysqld would resolve the client's
+    address (when skip_name_resolve is off), the bridge does not, so no client gets it."""
+    return [
+        f"{row.source}: {row.account} names hosts by name, but the bridge resolves no host "
+        "names (clients are matched by IP address, and as 'localhost'): no client matches "
+        "this row; give the IP address or a netmask (10.1.2.0/255.255.255.0)"
+        for row in rt.accounts.rows
+        if row.host_pattern.needs_names()
+    ]
 
 
 def _mappings_without_grant(rt: Runtime) -> list[str]:

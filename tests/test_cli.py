@@ -49,6 +49,28 @@ def test_check_ok_with_a_warning_and_writes_nothing(conf: Path) -> None:
     assert not (conf.parent / "k.pem").exists()  # check inspects, it creates no key
 
 
+def test_check_warns_about_rows_only_a_host_name_matches(conf: Path) -> None:
+    """No DNS in the bridge: 'app'@'app1.example.com' or '%.example.com' match no client
+    (fail closed, but silently without this warning); IPs, netmasks, 'localhost' and
+    wildcards an address can match are no such rows."""
+    accounts = conf.parent / "accounts.yaml"
+    native = hash_text("mysql_native_password", "pw")
+    hosts = ["app1.example.com", "%.example.com", "LOCALHOST", "10.1.2.%", "fe80::%",
+             "10.0.0.0/255.0.0.0", "::1", "db%", "l%"]  # fmt: skip
+    rows = "".join(
+        f'  - {{user: app, host: "{h}", plugin: mysql_native_password, '
+        f'authentication_string: "{native}"}}\n'
+        for h in hosts
+    )
+    accounts.write_text("accounts:\n" + rows)
+    done = cli("check", "-c", str(conf))
+    assert done.returncode == 0, done.stderr
+    warned = [line for line in done.stderr.splitlines() if "resolves no host names" in line]
+    assert len(warned) == 2, warned
+    assert "accounts.yaml:2: 'app'@'app1.example.com' names hosts by name" in warned[0]
+    assert "accounts.yaml:3: 'app'@'%.example.com'" in warned[1]
+
+
 def test_check_reports_missing_credentials_with_file_and_line(conf: Path) -> None:
     (conf.parent / "creds.yaml").write_text("app: {password: y}\n")
     done = cli("check", "-c", str(conf))

@@ -64,6 +64,15 @@ class HostPattern:
         except ValueError:
             return False
 
+    def needs_names(self) -> bool:
+        """Only a host name could match it (a name or a wildcard pattern of one, neither
+        an IP address nor 'localhost'): the bridge resolves no names, so no client does."""
+        if self.network is not None or self.text in ("%", ""):
+            return False
+        if self.regex is None:
+            return self.text.lower() != "localhost" and not _is_ip(self.text)
+        return not self.regex.fullmatch("localhost") and not set(self.text) <= _IP_TEXT
+
     def sort_key(self) -> tuple[int, int]:
         """Most specific first: literal names and IPs (with or without a netmask), then
         wildcard patterns by how many literal characters precede the first wildcard,
@@ -76,6 +85,18 @@ class HostPattern:
             first_wild = min(i for i, ch in enumerate(self.text) if ch in "%_")
             return (1, -first_wild)
         return (0, 0)
+
+
+# Every character an IP address's text (v4, v6) or a wildcard can hold.
+_IP_TEXT = frozenset("0123456789abcdefABCDEF.:%_")
+
+
+def _is_ip(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _like_regex(pattern: str) -> re.Pattern[str]:
