@@ -67,11 +67,11 @@ class HostPattern:
     def needs_names(self) -> bool:
         """Only a host name could match it (a name or a wildcard pattern of one, neither
         an IP address nor 'localhost'): the bridge resolves no names, so no client does."""
-        if self.network is not None or self.text in ("%", ""):
+        if self.network is not None or self.matches(_LOCALHOST):
             return False
         if self.regex is None:
-            return self.text.lower() != "localhost" and not _is_ip(self.text)
-        return not self.regex.fullmatch("localhost") and not set(self.text) <= _IP_TEXT
+            return not _is_ip(self.text)
+        return not set(self.text) <= _IP_TEXT
 
     def sort_key(self) -> tuple[int, int]:
         """Most specific first: literal names and IPs (with or without a netmask), then
@@ -89,6 +89,7 @@ class HostPattern:
 
 # Every character an IP address's text (v4, v6) or a wildcard can hold.
 _IP_TEXT = frozenset("0123456789abcdefABCDEF.:%_")
+_LOCALHOST = ClientHost("localhost", None)
 
 
 def _is_ip(text: str) -> bool:

@@ -88,3 +88,30 @@ def test_find_is_exact_on_user_and_case_blind_on_host(stored: str, asked: str) -
     found = table.find("u", asked)
     assert found is not None and found.host == stored
     assert table.find("U", asked) is None and table.find("u", "%") is None
+
+
+@pytest.mark.parametrize(
+    ("host", "only_names"),
+    [
+        ("app1.example.com", True),  # a host name: the bridge resolves none
+        ("%.example.com", True),  # a wildcard only names can match
+        ("db-_", True),  # '-' is in no address
+        ("%", False),
+        ("", False),
+        ("localhost", False),
+        ("LocalHost", False),
+        ("l%", False),  # matches 'localhost'
+        ("loc_lhost", False),
+        ("10.1.2.3", False),
+        ("::1", False),
+        ("10.1.2.%", False),
+        ("fe80::%", False),
+        ("db%", False),  # hex digits: an IPv6 address can match
+        ("ABC_", False),
+        ("0123456789abcdefABCDEF.:%_", False),  # every character an address may hold
+        ("10.0.0.0/255.0.0.0", False),
+        ("fe80::/10", False),
+    ],
+)
+def test_rows_only_a_host_name_could_match(host: str, only_names: bool) -> None:
+    assert parse_host(host).needs_names() is only_names
