@@ -41,7 +41,10 @@ WHAT = "the KILL privilege question"
 _VERSION = re.compile(r"(?:5\.5\.5-)?(\d+)\.(\d+)\.(\d+)")
 SHOW_GRANTS = b"SHOW GRANTS"
 MAX_GRANT_PACKETS = 100_000  # an account with very many table grants: still an end
-_GLOBAL_GRANT = re.compile(rb"GRANT (.+?) ON \*\.\* TO ")
+# A global grant's privileges are keywords (`READ_ONLY ADMIN`, `ALL PRIVILEGES`): never a
+# quoted name, so a column, table, database, role or user named `a, SUPER ON *.* TO b`,
+# written inside its own row, does not read as one.
+_GLOBAL_GRANT = re.compile(rb"GRANT ([A-Z_ ,]+) ON \*\.\* TO ")
 
 # 'user'@'host' as USER_PRIVILEGES.GRANTEE writes it, from CURRENT_USER() (a user name may
 # hold '@', a host not).

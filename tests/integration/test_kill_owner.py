@@ -214,6 +214,42 @@ def test_set_role_within_a_session_changes_the_answer(make_bridge: Any, killer_r
         assert scalar(alice, "SELECT CURRENT_ROLE()") == "kill_others"
 
 
+@pytest.fixture
+def own_database(mariadb: MariaDB, shared_account: Callable[[str], None]) -> Iterator[None]:
+    """The shared account owns `shared_app` WITH GRANT OPTION (a common grant for an
+    application's account): it may name its tables and columns, and grant on them to itself."""
+    mariadb.sql("CREATE DATABASE IF NOT EXISTS shared_app")
+    mariadb.sql(f"GRANT ALL ON shared_app.* TO '{SHARED}'@'%' WITH GRANT OPTION")
+    try:
+        yield
+    finally:
+        mariadb.sql("DROP DATABASE shared_app")
+        shared_account("")
+
+
+def test_a_grant_on_a_name_that_reads_as_a_global_grant_gives_no_privilege(
+    make_bridge: Any, own_database: None
+) -> None:
+    """SHOW GRANTS writes a column's and a table's name inside the row: a client that names
+    them `a, SUPER ON *.* TO b` and grants itself SELECT on them holds no global privilege,
+    and its KILL of another user's session is refused (1095) as before."""
+    bridge = two_people_bridge(make_bridge)
+    with (
+        closing(connect("pymysql", bridge, "alice", "alice-pw", "tcp")) as alice,
+        closing(connect("pymysql", bridge, "bob", "bob-pw", "tls")) as bob,
+    ):
+        cursor = alice.cursor()
+        cursor.execute("CREATE TABLE shared_app.t (`a, SUPER ON *.* TO b` INT)")
+        cursor.execute("GRANT SELECT (`a, SUPER ON *.* TO b`) ON shared_app.t TO CURRENT_USER")
+        cursor.execute("CREATE TABLE shared_app.`x, CONNECTION ADMIN ON *.* TO y` (i INT)")
+        cursor.execute(
+            "GRANT SELECT ON shared_app.`x, CONNECTION ADMIN ON *.* TO y` TO CURRENT_USER"
+        )
+        for statement in ("KILL {id}", "COM_PROCESS_KILL"):
+            assert_refused(alice, statement, bob.thread_id())
+        assert scalar(bob, "SELECT 1") == 1
+
+
 def test_change_user_moves_the_session_to_its_new_owner(
     make_bridge: Any, shared_account: Callable[[str], None]
 ) -> None:

@@ -49,6 +49,21 @@ def test_only_global_grants_of_the_privileges_or_all_count() -> None:
     assert not holds([b"GRANT `CONNECTION ADMIN` TO `a`@`%`"], MARIADB_10_11)  # a role's name
 
 
+def test_a_name_that_reads_as_a_global_grant_is_no_grant() -> None:
+    """Rows as MariaDB 10.11 wrote them for grants on a column, a table, a database and a
+    proxied user, and for a role, each named to look like a global grant of SUPER."""
+    rows = [
+        b"GRANT SELECT (`a, SUPER ON *.* TO b`) ON `app`.`t` TO `dev`@`%`",
+        b"GRANT SELECT ON `app`.`x, CONNECTION ADMIN ON *.* TO y` TO `dev`@`%`",
+        b"GRANT SELECT ON `a, SUPER ON *.* TO b`.* TO `dev`@`%`",
+        b"GRANT PROXY ON 'a, SUPER ON *.* TO b'@'%' TO 'dev'@'%'",
+        b"GRANT `a, SUPER ON *.* TO b` TO `dev`@`%`",
+        b'GRANT SELECT ON "app"."x, SUPER ON *.* TO y" TO "dev"@"%"',  # ANSI_QUOTES
+    ]
+    assert not any(holds([row], MARIADB_10_11) for row in rows)
+    assert holds([b"GRANT PROCESS, READ_ONLY ADMIN, SUPER ON *.* TO `a`@`%`"], MARIADB_10_11)
+
+
 def test_only_a_one_string_row_is_a_grant() -> None:
     assert grant_row(lenenc_bytes(ROWS[6])) == ROWS[6]
     assert grant_row(lenenc_bytes(b"def") + lenenc_bytes(b"")) is None  # a column definition
