@@ -4,7 +4,8 @@ string (MySQL's rule); an anonymous row takes any OS user and maps it by its gro
 
 The passwd and group lookups go through NSS, which may ask a directory (sssd, nslcd): they
 run on threads of this backend's own, within LOOKUP_TIMEOUT, so a hung directory makes
-auth_socket logins an outage (1045) and never takes the threads other logins use."""
+auth_socket logins an outage (1698, as every auth_socket refusal) and never takes the
+threads other logins use."""
 
 from __future__ import annotations
 
