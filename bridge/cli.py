@@ -229,6 +229,10 @@ def _write_hashes(path: Path, text: str) -> None:
     reads it), never readable by others whatever the umask; an existing one keeps its mode."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o640)
     with os.fdopen(fd, "w", encoding="utf-8") as out:
+        mode = os.fstat(out.fileno()).st_mode & 0o777
+        if mode & 0o007:
+            print(f"warning: {path} holds password hashes and every user may read it (mode "
+                  f"{mode:04o}): chmod 640 {path}", file=sys.stderr)  # fmt: skip
         out.write(text)
 
 

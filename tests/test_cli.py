@@ -330,17 +330,22 @@ def test_import_sql_output_is_not_readable_by_others(tmp_path: Path) -> None:
     sql.write_text(
         "CREATE USER 'r'@'%' IDENTIFIED BY PASSWORD '*2470C0C06DEE42FD1618BB99005ADCA2EC9D1E19';\n"
     )
-    new, kept = tmp_path / "new.yaml", tmp_path / "kept.yaml"
-    kept.write_text("")
-    kept.chmod(0o600)
+    new, kept, open_ = tmp_path / "new.yaml", tmp_path / "kept.yaml", tmp_path / "open.yaml"
+    for path, mode in ((kept, 0o600), (open_, 0o644)):
+        path.write_text("")
+        path.chmod(mode)
     old = os.umask(0o022)
     try:
-        for out in (new, kept):
-            assert cli("import-sql", str(sql), "-o", str(out)).returncode == 0
+        done = {out: cli("import-sql", str(sql), "-o", str(out)) for out in (new, kept, open_)}
     finally:
         os.umask(old)
+    assert all(d.returncode == 0 for d in done.values())
     assert stat.S_IMODE(new.stat().st_mode) == 0o640
     assert stat.S_IMODE(kept.stat().st_mode) == 0o600
+    assert "warning" not in done[new].stderr + done[kept].stderr
+    assert f"warning: {open_} holds password hashes and every user may read it (mode 0644)" in (
+        done[open_].stderr
+    )
     assert "user: r" in new.read_text() and "user: r" in kept.read_text()
 
 
