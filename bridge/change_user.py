@@ -53,6 +53,7 @@ class ChangingSession(Protocol):
     """What COM_CHANGE_USER needs of the session it changes."""
 
     current: Authenticated | None  # the account the session is now
+    client_charset: int  # the collation id names come in when COM_CHANGE_USER names none
 
     @property
     def ctx(self) -> SessionContext: ...
@@ -90,7 +91,10 @@ class ChangeUserHandler:
         if self.failures >= server.max_change_user_failures:
             session.io.send_error(UnknownCommand())
             return
-        request = parse_change_user(packet.payload, session.client_caps)
+        request = parse_change_user(
+            packet.payload, session.client_caps, session.client_charset,
+            session.ctx.profile.charset,
+        )  # fmt: skip
         session.start_attempt("change_user", request.user)
         try:
             async with asyncio.timeout(server.change_user_timeout) as deadline:
@@ -104,6 +108,7 @@ class ChangeUserHandler:
             self._refuse(ok)
             return
         session.current, self.failures = auth, 0
+        session.client_charset = request.charset or session.client_charset
         session.attempts.finish(None)
         session.io.send(ok)
         if session.log.isEnabledFor(logging.INFO):

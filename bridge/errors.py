@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from bridge.protocol.charsets import UnusableCharset, check_client_charset
 from bridge.protocol.packets import ErrPacket
 
 SHOWN_NAME = 80  # characters of a client's user name an ERR packet echoes at most
@@ -88,6 +89,24 @@ class BadHandshake(BridgeError):
 
     def __init__(self, log_reason: str) -> None:
         super().__init__("Bad handshake", log_reason)
+
+
+class ClientCharsetRefused(BridgeError):
+    """ER_WRONG_VALUE_FOR_VAR, as mysqld refuses a handshake in ucs2, utf16(le) or utf32."""
+
+    errno, sqlstate = 1231, "42000"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, f"the client's character set: {message}")
+
+
+def client_charset(charset: int, server_charset: int) -> int:
+    """The collation id a client asked for, unless its character set cannot be a client's."""
+    try:
+        check_client_charset(charset, server_charset)
+    except UnusableCharset as exc:
+        raise ClientCharsetRefused(str(exc)) from exc
+    return charset
 
 
 class PacketsOutOfOrderError(BridgeError):

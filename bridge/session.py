@@ -30,10 +30,11 @@ from bridge.errors import (
     PacketTooLargeError,
     SecureTransportRequired,
     bounded_name,
+    client_charset,
 )
 from bridge.mapping.hosts import ClientHost, client_host
 from bridge.netio import Conn, ConnectionClosed, peer_uid
-from bridge.protocol.constants import REQUIRED_FROM_CLIENT, Command, ServerStatus
+from bridge.protocol.constants import DEFAULT_CHARSET, REQUIRED_FROM_CLIENT, Command, ServerStatus
 from bridge.protocol.errors import PacketsOutOfOrder, PacketTooLarge, ProtocolError
 from bridge.protocol.framing import Packet
 from bridge.protocol.packets import (
@@ -94,6 +95,7 @@ class Session:
         self.started = time.time()  # for the admin interface's `sessions`
         self.io = PacketIO(conn, self.rt.config.server.max_handshake_packet)
         self.client_caps = 0
+        self.client_charset = DEFAULT_CHARSET  # the handshake's collation id
         self.upstream: UpstreamSession | None = None
         self.current: Authenticated | None = None
         self.attempts = Attempts(ctx.audit, ctx.metrics)
@@ -264,10 +266,11 @@ class Session:
         if is_ssl_request(packet.payload):
             await self._upgrade_tls(packet)
             packet = await self._handshake_packet()
-        hello = parse_handshake_response41(packet.payload)
+        hello = parse_handshake_response41(packet.payload, greeting.charset)
         if hello.capabilities & REQUIRED_FROM_CLIENT != REQUIRED_FROM_CLIENT:
             raise ProtocolError("client does not speak the 4.1 protocol with secure connection")
         self.client_caps = hello.capabilities & greeting.capabilities
+        self.client_charset = client_charset(hello.charset, greeting.charset)
         if len(hello.attrs_block or encode_attrs_block(hello.attrs)) > MAX_ATTRS_BLOCK:
             raise ProtocolError("connection attributes over 64 KiB")
         self._check_secure_transport()

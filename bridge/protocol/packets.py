@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from bridge.protocol.charsets import decode_name, encode_name
 from bridge.protocol.codec import (
     Reader,
     decode_text,
@@ -17,7 +18,14 @@ from bridge.protocol.codec import (
     nul_bytes,
     uint_bytes,
 )
-from bridge.protocol.constants import LOWER_32, SCRAMBLE_LENGTH, Capability, Command, Marker
+from bridge.protocol.constants import (
+    DEFAULT_CHARSET,
+    LOWER_32,
+    SCRAMBLE_LENGTH,
+    Capability,
+    Command,
+    Marker,
+)
 from bridge.protocol.errors import ProtocolError
 
 C = Capability
@@ -207,14 +215,19 @@ def build_attrs(attrs: Attrs) -> bytes:
     return lenenc_bytes(encode_attrs_block(attrs))
 
 
-def parse_handshake_response41(payload: bytes) -> HandshakeResponse41:
+def parse_handshake_response41(
+    payload: bytes, server_charset: int = DEFAULT_CHARSET
+) -> HandshakeResponse41:
+    """The user name and database are decoded from the client's character set (the
+    server's, `server_charset`, for an id it does not know), as mysqld does."""
     r = Reader(payload)
     caps, max_packet, charset = _parse_fixed_head(r)
-    user = decode_text(r.nul_bytes(), "user name")  # string<NUL> username
+    user = decode_name(r.nul_bytes(), charset, server_charset)  # string<NUL> username
     auth_response = _parse_auth_response(r, caps)
     database = None
     if caps & C.CLIENT_CONNECT_WITH_DB and not r.at_end():
-        database = decode_text(r.nul_bytes_or_rest(), "database")  # string<NUL> database
+        raw_db = r.nul_bytes_or_rest()  # string<NUL> database
+        database = decode_name(raw_db, charset, server_charset)
     plugin = None
     if caps & C.CLIENT_PLUGIN_AUTH and not r.at_end():
         plugin = decode_text(r.nul_bytes_or_rest(), "plugin name")  # string<NUL> plugin
@@ -224,7 +237,11 @@ def parse_handshake_response41(payload: bytes) -> HandshakeResponse41:
     )
 
 
-def build_handshake_response41(h: HandshakeResponse41) -> bytes:
+def build_handshake_response41(
+    h: HandshakeResponse41, server_charset: int = DEFAULT_CHARSET
+) -> bytes:
+    """The user name and database go in `h.charset` (the server's for an unknown id):
+    UnicodeEncodeError when it cannot hold them."""
     caps = h.capabilities | C.CLIENT_PROTOCOL_41 | C.CLIENT_SECURE_CONNECTION
     caps |= C.CLIENT_PLUGIN_AUTH_LENENC_CLIENT_DATA
     caps = caps | C.CLIENT_CONNECT_WITH_DB if h.database else caps & ~C.CLIENT_CONNECT_WITH_DB
@@ -235,11 +252,11 @@ def build_handshake_response41(h: HandshakeResponse41) -> bytes:
     caps = caps | C.CLIENT_CONNECT_ATTRS if has_attrs else caps & ~C.CLIENT_CONNECT_ATTRS
     parts = [
         _build_fixed_head(caps, h.max_packet, h.charset),
-        nul_bytes(h.user.encode()),
+        nul_bytes(encode_name(h.user, h.charset, server_charset)),
         lenenc_bytes(h.auth_response),
     ]
     if h.database:
-        parts.append(nul_bytes(h.database.encode()))
+        parts.append(nul_bytes(encode_name(h.database, h.charset, server_charset)))
     if h.auth_plugin is not None:
         parts.append(nul_bytes(h.auth_plugin.encode()))
     if has_attrs:
@@ -364,15 +381,23 @@ class ChangeUser:
     attrs_block: bytes = field(default=b"", repr=False, compare=False)
 
 
-def parse_change_user(payload: bytes, caps: int) -> ChangeUser:
+def parse_change_user(
+    payload: bytes, caps: int, session_charset: int = DEFAULT_CHARSET,
+    server_charset: int = DEFAULT_CHARSET,
+) -> ChangeUser:  # fmt: skip
+    """The user name and database are decoded as mysqld does: from the character set the
+    packet names, or the session's (`session_charset`) when it names none (0 or absent)."""
     r = Reader(payload)
     if r.u8() != Command.COM_CHANGE_USER:  # int<1> 0x11
         raise ProtocolError("not a COM_CHANGE_USER packet")
-    user = decode_text(r.nul_bytes(), "user name")  # string<NUL> user
+    raw_user = r.nul_bytes()  # string<NUL> user
     # int<1> length + string[length], or before 4.1 auth: string<NUL>
     auth_response = r.take(r.u8()) if caps & C.CLIENT_SECURE_CONNECTION else r.nul_bytes()
-    database = decode_text(r.nul_bytes_or_rest(), "database")  # string<NUL> schema
+    raw_db = r.nul_bytes_or_rest()  # string<NUL> schema
     charset = r.u16() if r.remaining >= 2 else None  # int<2> character set
+    names_in = charset or session_charset
+    user = decode_name(raw_user, names_in, server_charset)
+    database = decode_name(raw_db, names_in, server_charset)
     plugin = None
     if caps & C.CLIENT_PLUGIN_AUTH and not r.at_end():
         plugin = decode_text(r.nul_bytes_or_rest(), "plugin name")  # string<NUL>
@@ -380,14 +405,16 @@ def parse_change_user(payload: bytes, caps: int) -> ChangeUser:
     return ChangeUser(user, auth_response, database, charset, plugin, attrs)
 
 
-def build_change_user(c: ChangeUser, caps: int) -> bytes:
+def build_change_user(c: ChangeUser, caps: int, server_charset: int = DEFAULT_CHARSET) -> bytes:
+    """The user name and database go in `c.charset` (the server's for an unknown id or
+    none): UnicodeEncodeError when it cannot hold them."""
     if len(c.auth_response) > 255:
         raise ValueError("COM_CHANGE_USER auth data is limited to 255 bytes")
     parts = [
         bytes([Command.COM_CHANGE_USER]),
-        nul_bytes(c.user.encode()),
+        nul_bytes(encode_name(c.user, c.charset or server_charset, server_charset)),
         bytes([len(c.auth_response)]) + c.auth_response,
-        nul_bytes(c.database.encode()),
+        nul_bytes(encode_name(c.database, c.charset or server_charset, server_charset)),
         uint_bytes(c.charset if c.charset is not None else 0, 2),
     ]
     if caps & C.CLIENT_PLUGIN_AUTH:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import ssl
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from bridge.config import UpstreamConfig, UpstreamTlsConfig, parse_address
@@ -200,12 +201,25 @@ async def _login(
         caps, req.max_packet, req.charset, req.user, plugin.first(),
         req.database, plugin_name, req.attrs, req.attrs_block,
     )  # fmt: skip
-    seq = conn.send_packet(build_handshake_response41(response), seq)
+    seq = conn.send_packet(_encoded(build_handshake_response41, response, greeting.charset), seq)
     session = UpstreamSession(conn, greeting, caps, b"", req.charset, plugin_name, secure)
     session.ok_payload = await finish_auth(conn, plugin, req.password, secure)
     conn.authenticated = True
     target.ticket.learn(conn, offered)  # (TLS 1.3 tickets come before the first answer)
     return session
+
+
+def _encoded(build: Callable[..., bytes], *args: object) -> bytes:
+    """A login packet, whose names go in the session's character set (which mysqld decodes
+    them from): an account name that set cannot hold is the DBA's to fix, not the client's."""
+    try:
+        return build(*args)
+    except UnicodeEncodeError as exc:
+        raise UpstreamError(
+            "the account or database name cannot be sent in the client's character set "
+            f"({exc.object[exc.start : exc.end]!r} is not in it): name upstream accounts in "
+            "characters every client's set has"
+        ) from exc
 
 
 def _plugin(name: str, password: bytes, nonce: bytes, secure: bool) -> ClientPlugin:
@@ -251,5 +265,8 @@ async def change_user(
         user, plugin.first(), request.database, request.charset or session.charset,
         session.plugin, request.attrs, request.attrs_block,
     )  # fmt: skip
-    session.conn.send_packet(build_change_user(packet, session.capabilities), 0)
-    return await finish_auth(session.conn, plugin, password, secure)
+    built = _encoded(build_change_user, packet, session.capabilities, session.greeting.charset)
+    session.conn.send_packet(built, 0)
+    ok = await finish_auth(session.conn, plugin, password, secure)
+    session.charset = packet.charset or session.charset
+    return ok

@@ -11,6 +11,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from bridge.protocol.charsets import CHARSET_OF_ID
 from bridge.protocol.codec import Reader, lenenc_bytes, lenenc_int, nul_bytes
 from bridge.protocol.constants import Capability as C
 from bridge.protocol.errors import ProtocolError
@@ -45,6 +46,11 @@ SETTINGS = settings(deadline=None)  # examples: the profile (tests/conftest.py)
 LOWER = (1 << 32) - 1
 u8, u16, u32 = st.integers(0, 0xFF), st.integers(0, 0xFFFF), st.integers(0, LOWER)
 caps64 = st.integers(0, (1 << 64) - 1)
+# Collation ids whose names go as UTF-8: utf8mb3/utf8mb4 ones, and ids MariaDB does not know
+# (the server's default: utf8mb4 here). Other character sets: tests/protocol/test_charsets.py.
+utf8_ids = st.sampled_from(
+    [i for i, cs in CHARSET_OF_ID.items() if cs in ("utf8mb3", "utf8mb4")] + [0, 250, 255]
+)
 name = st.text(st.characters(blacklist_characters="\0", blacklist_categories=["Cs"]), max_size=40)
 text = st.text(st.characters(blacklist_categories=["Cs"]), max_size=40)
 attrs = st.lists(st.tuples(text, text), max_size=4).map(tuple)
@@ -145,7 +151,8 @@ def test_greeting_round_trip(greeting: HandshakeV10) -> None:
 @st.composite
 def responses(draw: st.DrawFn) -> HandshakeResponse41:
     return HandshakeResponse41(
-        draw(caps64), draw(u32), draw(u8), draw(name), draw(st.binary(max_size=300)),
+        draw(caps64), draw(u32), draw(utf8_ids.filter(lambda i: i < 256)), draw(name),
+        draw(st.binary(max_size=300)),
         draw(st.none() | name), draw(st.none() | name), draw(attrs),
     )  # fmt: skip
 
@@ -239,7 +246,7 @@ def change_users(draw: st.DrawFn) -> tuple[ChangeUser, int]:
     caps = draw(st.sampled_from([0, C.CLIENT_PLUGIN_AUTH]))
     caps |= draw(st.sampled_from([0, C.CLIENT_CONNECT_ATTRS])) | C.CLIENT_SECURE_CONNECTION
     plugin = draw(name) if caps & C.CLIENT_PLUGIN_AUTH else None
-    change = ChangeUser(draw(name), draw(st.binary(max_size=255)), draw(name), draw(u16), plugin,
+    change = ChangeUser(draw(name), draw(st.binary(max_size=255)), draw(name), draw(utf8_ids), plugin,
                         draw(attrs) if caps & C.CLIENT_CONNECT_ATTRS else ())  # fmt: skip
     return change, caps
 
