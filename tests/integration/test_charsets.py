@@ -231,3 +231,57 @@ def test_change_user_to_the_name_mysqlclient(
                     c.change_user(NAME, password)
                 assert error_of(refused.value)[0] == 1045
     assert MISLEADING not in charset_bridge.log
+
+
+def raw_session(endpoint: Endpoint, charset: int, password: bytes) -> tuple[Raw, bytes]:
+    """A raw client logged in as PLAIN in `charset`; returns it and the nonce to reuse."""
+    raw = Raw.connect(endpoint.port)
+    nonce = raw.greeting().scramble
+    head = uint_bytes(CLIENT_CAPS, 4) + uint_bytes(1 << 24, 4) + bytes([charset]) + bytes(23)
+    token = lenenc_bytes(native_token(password, nonce))
+    raw.send(head + PLAIN.user.encode() + b"\0" + token + b"mysql_native_password\0", 1)
+    assert raw.read()[1][:1] == b"\x00"
+    return raw, nonce
+
+
+def raw_change_user(raw: Raw, nonce: bytes, user: bytes, charset: int, password: bytes) -> bytes:
+    """COM_CHANGE_USER as `user` (bytes as sent), following an AuthSwitchRequest; the answer."""
+    token = native_token(password, nonce)
+    packet = b"\x11" + user + b"\0" + bytes([len(token)]) + token + b"\0"
+    raw.send(packet + uint_bytes(charset, 2) + b"mysql_native_password\0", 0)
+    seq, answer = raw.read()
+    if answer[:1] == b"\xfe":  # the bridge switches (to the same method and nonce)
+        switch_nonce = answer[answer.index(b"\0") + 1 :].rstrip(b"\0")
+        raw.send(native_token(password, switch_nonce), seq + 1)
+        answer = raw.read()[1]
+    return answer
+
+
+def current_user(raw: Raw) -> bytes:
+    raw.send(b"\x03SELECT CURRENT_USER()", 0)
+    rows = []
+    while True:  # column count, column, EOF, row, EOF (no CLIENT_DEPRECATE_EOF)
+        payload = raw.read()[1]
+        rows.append(payload)
+        if payload[:1] == b"\xfe" and len(rows) > 3:
+            return rows[-2][1:]
+
+
+@pytest.mark.parametrize(
+    ("session", "named"),
+    [(8, 8), (8, 0), (45, 8)],  # (handshake's id, the change's id: 0 = the session's)
+)
+def test_a_raw_change_user_in_latin1(
+    direct: Direct, charset_bridge: Bridge, session: int, named: int
+) -> None:
+    for endpoint in both(direct, charset_bridge):
+        plain = password_for(endpoint, charset_bridge, PLAIN).encode()
+        raw, nonce = raw_session(endpoint, session, plain)
+        try:
+            password = password_for(endpoint, charset_bridge).encode()
+            answer = raw_change_user(raw, nonce, NAME.encode("latin1"), named, password)
+            assert answer[:1] == b"\x00", answer
+            # the session is latin1 now, its results too
+            assert current_user(raw) == NAME.encode("latin1") + b"@%"
+        finally:
+            raw.close()
