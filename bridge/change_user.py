@@ -19,10 +19,12 @@ from bridge.errors import (
     AccessDeniedNoPassword,
     AccountBlocked,
     BridgeError,
+    ClientCharsetRefused,
     MustChangePassword,
     NotSupportedAuthMode,
     SecureTransportRequired,
     UnknownCommand,
+    client_charset,
 )
 from bridge.protocol.constants import Capability
 from bridge.protocol.framing import Packet
@@ -40,6 +42,7 @@ from bridge.upstream.request import (
 
 # A refused COM_CHANGE_USER answers ERR and leaves the session as it was.
 CHANGE_USER_REFUSALS = (
+    ClientCharsetRefused,  # ucs2, utf16, utf32: before authentication, as mysqld
     AccessDenied,
     AccessDeniedNoPassword,
     AccountBlocked,
@@ -97,6 +100,7 @@ class ChangeUserHandler:
         )  # fmt: skip
         session.start_attempt("change_user", request.user)
         try:
+            client_charset(request.charset or session.client_charset, session.ctx.profile.charset)
             async with asyncio.timeout(server.change_user_timeout) as deadline:
                 user, plugin, first, fresh_nonce = self._opening(request)
                 auth = await self.auth.authenticate(user, plugin, first, deadline, fresh_nonce)

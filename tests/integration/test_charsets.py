@@ -285,3 +285,23 @@ def test_a_raw_change_user_in_latin1(
             assert current_user(raw) == NAME.encode("latin1") + b"@%"
         finally:
             raw.close()
+
+
+@pytest.mark.parametrize("password_right", [True, False])
+def test_a_change_user_to_ucs2_is_refused_like_mariadb(
+    direct: Direct, charset_bridge: Bridge, password_right: bool
+) -> None:
+    answers = []
+    for endpoint in both(direct, charset_bridge):
+        plain = password_for(endpoint, charset_bridge, PLAIN).encode()
+        raw, nonce = raw_session(endpoint, 8, plain)
+        try:
+            password = password_for(endpoint, charset_bridge).encode()
+            password = password if password_right else b"wrong"
+            err = parse_err(raw_change_user(raw, nonce, NAME.encode(), 35, password))
+            answers.append((err.errno, err.sqlstate, err.message))
+            assert current_user(raw) == PLAIN.user.encode() + b"@%"  # the session goes on
+        finally:
+            raw.close()
+    assert answers[0][0] == 1231
+    assert answers[1] == answers[0]
