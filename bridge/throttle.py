@@ -8,8 +8,10 @@ Names are keys the way directories compare them: Unicode-normalised (NFKC) and
 case-folded, so `BOB` and `Bob` share bob's count. A name the backend resolved (an LDAP
 entry's DN; a PAM stack's rewritten user, known on success only) is counted and checked
 too. Keys are bounded (long names are hashed) and so is the number of records, whatever a
-client sends. A success forgets the failures of that user only: per address, the count
-remembers whose failures it holds.
+client sends. An address is a source as the per-source handshake cap counts it
+(bridge/slots.py source_key): an IPv6 client is its /64, an IPv4-mapped one its IPv4 address,
+so a host holding a /64 does not get 2^64 fresh budgets. A success forgets the failures of
+that user only: per address, the count remembers whose failures it holds.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from bridge.config import ProtectionConfig
+from bridge.slots import source_key
 
 MAX_TRACKED = 100_000  # failure records kept; the oldest go first
 FORGET_AFTER = 3600.0  # seconds without a failure after which a record is dropped
@@ -70,6 +73,7 @@ class Throttle:
     _records: dict[Key, _Record] = field(default_factory=dict)
 
     def _keys(self, how: str, names: Iterable[str], address: str) -> list[Key]:
+        address = source_key(address)
         if how == "address":
             return [("a", address)]
         if how == "account":
@@ -146,7 +150,8 @@ class Throttle:
         name = name_key(user)
         keys = [k for k, r in self._records.items() if k[0] in ("u", "ua")
                 and (k[1] == name or (r.typed_as is not None and name in r.typed_as))]  # fmt: skip
-        keys = [k for k in keys if address is None or k[0] == "u" or k[2] == address]
+        source = None if address is None else source_key(address)
+        keys = [k for k in keys if source is None or k[0] == "u" or k[2] == source]
         for key in keys:
             del self._records[key]
         return len(keys)

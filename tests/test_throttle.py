@@ -69,3 +69,22 @@ def test_unlock_forgets_every_spelling_and_the_resolved_names_typed_for_it() -> 
     assert t.locked("bob", "10.0.0.1") is not None
     assert t.unlock("bob") == 2  # bob's record and the DN's
     assert t.locked("bob", "10.0.0.1", also=("uid=bob,ou=people",)) is None
+
+
+def test_an_ipv6_client_is_counted_by_its_64_as_the_handshake_cap_counts_it() -> None:
+    """Fresh addresses in one /64 share a count and a lock; another /64, IPv4 and an
+    IPv4-mapped address (counted as its IPv4 address) are apart as a source would be."""
+    t = throttle(failed_login_threshold=2, min_delay=1, count_by="address",
+                 failed_login_attempts=3, lock_by="account_and_address")  # fmt: skip
+    for host in ("2001:db8:1:2::a", "2001:db8:1:2:ffff::b", "2001:db8:1:2:1234:5678:9abc:def0"):
+        t.failure("bob", host)
+    assert t.delay("eve", "2001:db8:1:2::99") == 2.0
+    assert t.locked("bob", "2001:db8:1:2::99") is not None
+    assert t.delay("eve", "2001:db8:1:3::a") == 0.0 and t.locked("bob", "2001:db8:1:3::a") is None
+    for _ in range(3):
+        t.failure("carol", "::ffff:192.0.2.7")
+    assert t.locked("carol", "192.0.2.7") is not None
+    assert t.locked("carol", "192.0.2.8") is None
+    assert t.unlock("bob", "2001:db8:1:2::77") == 1  # any address of the /64 names its record
+    assert t.locked("bob", "2001:db8:1:2::a") is None
+    assert t.unlock("carol", "::ffff:192.0.2.7") == 1

@@ -21,6 +21,7 @@ from collections.abc import Iterable
 from typing import Any, Protocol
 
 from bridge.config import ProtectionConfig
+from bridge.slots import source_key
 from bridge.state.engine import Engine, StateUnavailable
 from bridge.state.fastauth import derive_key
 from bridge.throttle import MAX_USERS_PER_ADDRESS, OTHERS, Key, Throttle, name_key
@@ -278,7 +279,7 @@ class RedisThrottle(_WithLocalCounters):
         if out[-1] == 0:
             if len(self._clean) > MAX_KNOWN:
                 self._clean.clear()
-            self._clean.add((name, address))
+            self._clean.add((name, source_key(address)))
         return self._lock_from(locks, out[1:-1]), self._delay(int(out[0]))
 
     def _check_args(self, locks: list[str]) -> list[int]:
@@ -310,7 +311,7 @@ class RedisThrottle(_WithLocalCounters):
             return
         also = tuple(also)
         names = self.local._names(user, also)
-        self._clean.discard((names[0], address))
+        self._clean.discard((names[0], source_key(address)))
         keys, args = self._failure_args(names, address)
         try:
             out = await self._call(self._failure, keys, args)
@@ -341,8 +342,8 @@ class RedisThrottle(_WithLocalCounters):
         also = tuple(also)
         names = self.local._names(user, also)
         self.local.success(user, address, also)
-        clean = (names[0], address) in self._clean
-        self._clean.discard((names[0], address))
+        clean = (names[0], source_key(address)) in self._clean
+        self._clean.discard((names[0], source_key(address)))
         if clean and len(names) == 1:
             return  # nothing to clear when the check looked
         keys, shares = self._success_keys(names, address)
@@ -365,6 +366,7 @@ class RedisThrottle(_WithLocalCounters):
         """Every record of this name (all spellings), and those it was typed for."""
         name = name_key(user)
         forgotten = self.local.unlock(user, address)
+        address = None if address is None else source_key(address)  # as the records are keyed
         by_name = self._key(("u", name))
         exact = self._key(("ua", name, address)) if address else self._key(("ua", name)) + ":"
         pattern = re.sub(r"([*?\[\]\\])", r"\\\1", exact) + ("" if address else "*")

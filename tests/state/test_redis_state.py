@@ -113,6 +113,29 @@ async def test_keys_hold_no_user_name_or_address(tmp_path: Path, redis_server: R
     await engine.close()
 
 
+async def test_an_ipv6_client_is_keyed_by_its_64_in_the_shared_records(
+    tmp_path: Path, redis_server: RedisServer
+) -> None:
+    """Two processes, two addresses of one /64: one shared count and lock, one key (not
+    one per address), unlocked by naming any address of the /64."""
+    cfg = protection(failed_login_threshold=1, min_delay=1, count_by="address",
+                     failed_login_attempts=2, lock_by="account_and_address")  # fmt: skip
+    config = state_config(tmp_path, redis_server.url)
+    a, b = Engine(config), Engine(config)
+    ta, tb = RedisThrottle(cfg, a, "known_locks"), RedisThrottle(cfg, b, "known_locks")
+    await ta.failure("bob", "2001:db8::1")
+    await tb.failure("bob", "2001:db8::2:3")
+    lock, delay = await ta.check("bob", "2001:db8::ffff")
+    assert lock is not None and lock[1] == 2 and delay == 2.0
+    assert await tb.check("bob", "2001:db8:0:1::1") == (None, 0.0)  # the next /64
+    keys = await a.client.keys(config.key_prefix + "*")
+    assert len(keys) == 2  # the address's count and bob's lock there: no key per address
+    assert await tb.unlock("bob", "2001:db8::42") == 1
+    assert (await ta.check("bob", "2001:db8::1"))[0] is None
+    await a.close()
+    await b.close()
+
+
 async def test_fast_auth_is_shared_sealed_and_bound_to_the_row_and_hash(
     tmp_path: Path, redis_server: RedisServer
 ) -> None:
