@@ -198,9 +198,10 @@ def _inspect_config(
 
 
 def _always_proxies(rt: Runtime, row: AccountRow) -> bool:
-    """A built-in-plugin row with a PROXY grant to a named account never logs in as itself
-    (a grant to the anonymous account is never used: bridge/mapping/proxy.py)."""
-    named = [g for g in rt.grants.for_row(row) if g.proxied_user]
+    """A built-in-plugin row with a PROXY grant to a named account the bridge can log in as
+    never logs in as itself (a grant to the anonymous account, or to one without upstream
+    credentials, is passed over: bridge/mapping/proxy.py)."""
+    named = [g for g in rt.grants.for_row(row) if g.proxied_user in rt.credentials]
     return PLUGINS[row.plugin].rule is None and bool(named)
 
 

@@ -100,10 +100,12 @@ def resolve(
     rt: Runtime, row: AccountRow, groups: tuple[str, ...], authenticated_as: str | None
 ) -> Outcome:
     """MySQL's proxy-user rules for a verified identity, then whether the bridge holds
-    credentials for the account: a proxied account without them is denied (never a fallback
-    to the proxy row); the row's own account without them is an upstream outage (3169)."""
+    credentials for the account: a built-in plugin's PROXY grants pass over accounts without
+    them (MySQL passes over proxied accounts that do not exist); a proxied account without
+    them is otherwise denied (never a fallback to the proxy row); the row's own account
+    without them is an upstream outage (3169)."""
     rule = PLUGINS[row.plugin].mapping_rule(row.authentication_string)
-    decision = resolve_proxied(row, rule, groups, authenticated_as, rt.grants)
+    decision = resolve_proxied(row, rule, groups, authenticated_as, rt.grants, rt.credentials)
     if decision.user is None:
         return Outcome(decision, Verdict.DENIED, decision.reason)
     if decision.user in rt.credentials:

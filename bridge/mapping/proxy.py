@@ -5,6 +5,7 @@ https://dev.mysql.com/doc/refman/8.0/en/proxy-users.html
 
 from __future__ import annotations
 
+from collections.abc import Container
 from dataclasses import dataclass
 
 from bridge.mapping.accounts import AccountRow
@@ -68,10 +69,11 @@ NEVER_ANONYMOUS = (
 
 def mapped_name(
     rule: MappingRule | None, groups: tuple[str, ...], authenticated_as: str | None,
-    grants: list[ProxyGrant], anonymous: bool = False,
+    grants: list[ProxyGrant], anonymous: bool = False, exists: Container[str] | None = None,
 ) -> tuple[str | None, str]:  # fmt: skip
     """The account name the identity maps to, before any PROXY grant is checked.
-    `anonymous`: the matched row is the anonymous account."""
+    `anonymous`: the matched row is the anonymous account. `exists`: the account names the
+    bridge can log in upstream as (None: every name)."""
     if rule is not None and rule.mappings:
         name = rule.account_for(groups)
         return (
@@ -81,31 +83,58 @@ def mapped_name(
     if authenticated_as is not None:
         return authenticated_as, f"the backend authenticated the user as '{authenticated_as}'"
     if rule is None and grants:  # built-in plugins proxy through their PROXY grant
-        return _through_grant(grants, anonymous)
+        return _through_grant(grants, anonymous, exists)
     return None, "no mapping"
 
 
-def _through_grant(grants: list[ProxyGrant], anonymous: bool) -> tuple[str | None, str]:
+# Why a grant is passed over: MySQL's check_proxy_users goes on to the next grant when the
+# proxied account does not exist; for the bridge, an account exists when it can log in
+# upstream as it (the credentials file has its entry).
+PASSED_OVER = (
+    "no upstream credentials (as MySQL passes over a grant whose proxied account does not exist)"
+)
+
+
+def _through_grant(
+    grants: list[ProxyGrant], anonymous: bool, exists: Container[str] | None
+) -> tuple[str | None, str]:
     """MySQL's check_proxy_users for the built-in plugins: the first grant to a named
-    account. The anonymous row does not proxy this way (MySQL sees the empty proxied name as
-    the row's own, empty, user name), and grants to the anonymous account are passed over."""
+    account that exists. The anonymous row does not proxy this way (MySQL sees the empty
+    proxied name as the row's own, empty, user name), and grants to the anonymous account
+    are passed over, as are grants to accounts that do not exist (PASSED_OVER)."""
     if anonymous:
         return None, "no mapping (a built-in plugin's anonymous row does not proxy, as in MySQL)"
     named = [g for g in grants if g.proxied_user]
-    if named:
-        return named[0].proxied_user, f"PROXY grant -> '{named[0].proxied_user}'"
+    gone = [g for g in named if exists is not None and g.proxied_user not in exists]
+    usable = [g for g in named if g not in gone]
+    if usable:
+        first = usable[0]
+        return first.proxied_user, f"PROXY grant -> '{first.proxied_user}'" + _over(
+            named[: named.index(first)]  # every one before it was passed over
+        )
+    if gone:
+        return None, "no mapping" + _over(gone)
     unused = format_account(grants[0].proxied_user, grants[0].proxied_host)
     return None, f"no mapping (its PROXY grant on {unused} is not used: {NEVER_ANONYMOUS})"
 
 
+def _over(grants: list[ProxyGrant]) -> str:
+    if not grants:
+        return ""
+    names = ", ".join(format_account(g.proxied_user, g.proxied_host) for g in grants)
+    return f" (PROXY grant on {names} passed over: {PASSED_OVER})"
+
+
 def resolve_proxied(
     row: AccountRow, rule: MappingRule | None, groups: tuple[str, ...],
-    authenticated_as: str | None, grants: ProxyGrants,
+    authenticated_as: str | None, grants: ProxyGrants, exists: Container[str] | None = None,
 ) -> Decision:  # fmt: skip
     """MySQL's rules: a mapped name must be covered by a PROXY grant on the matched row (no
     grant, no login; never a fallback); no mapped name means the row's own account, which the
-    anonymous account cannot be."""
-    name, why = mapped_name(rule, groups, authenticated_as, grants.for_row(row), row.user == "")
+    anonymous account cannot be. `exists`: as mapped_name's."""
+    name, why = mapped_name(
+        rule, groups, authenticated_as, grants.for_row(row), row.user == "", exists
+    )
     if name == "":
         return Decision(None, None, f"{why}, but {NEVER_ANONYMOUS}")
     if name is None:

@@ -132,3 +132,43 @@ def test_no_mapping_ever_makes_the_anonymous_account_a_session(
     assert decision.user is None and not decision.proxied
     assert decision.reason.endswith("never a proxied account (as in MySQL: GRANT PROXY ON "
                                     "''@'%' ... WITH GRANT OPTION only lets the grantee grant PROXY)")  # fmt: skip
+
+
+DBA, GONE = (
+    ProxyGrant("root", "localhost", "dba", "%"),
+    ProxyGrant("root", "localhost", "gone", "%"),
+)
+PASSED = ("no upstream credentials (as MySQL passes over a grant whose proxied account does not "
+          "exist)")  # fmt: skip
+
+
+def test_a_grant_to_an_account_without_credentials_is_passed_over_for_the_next() -> None:
+    """MySQL's check_proxy_users goes on when the proxied account does not exist; for the
+    bridge, one it holds no upstream credentials for. The reason names the grant passed over."""
+    grants = ProxyGrants((INSTALL_DEFAULT, GONE, DBA))
+    decision = resolve_proxied(ROOT, None, (), None, grants, {"dba", "root"})
+    assert (decision.user, decision.host, decision.proxied) == ("dba", "%", True)
+    assert (
+        decision.reason == f"PROXY grant -> 'dba' (PROXY grant on 'gone'@'%' passed over: {PASSED})"
+    )
+    first = resolve_proxied(ROOT, None, (), None, ProxyGrants((DBA, GONE)), {"dba"})
+    assert first.reason == "PROXY grant -> 'dba'"  # a later grant is not looked at
+    everyone = resolve_proxied(ROOT, None, (), None, grants)  # no names given: all exist
+    assert (everyone.user, everyone.reason) == ("gone", "PROXY grant -> 'gone'")
+
+
+def test_when_every_grant_is_passed_over_the_row_logs_in_as_itself() -> None:
+    gone2 = ProxyGrant("root", "localhost", "gone2", "h")
+    grants = ProxyGrants((GONE, INSTALL_DEFAULT, gone2))
+    decision = resolve_proxied(ROOT, None, (), None, grants, {"root"})
+    assert (decision.user, decision.host, decision.proxied) == ("root", "localhost", False)
+    assert decision.reason == (f"no mapping (PROXY grant on 'gone'@'%', 'gone2'@'h' passed over: "
+                               f"{PASSED}): the account itself")  # fmt: skip
+
+
+def test_a_group_mapping_to_an_account_without_credentials_is_not_passed_over() -> None:
+    """Only the built-in plugins' search passes over grants: a mapping names its account."""
+    grants = ProxyGrants((ProxyGrant("plug", "%", "gone", "%"),))
+    rule = MappingRule("mysql", (GroupMapping(("dba",), "gone"),))
+    decision = resolve_proxied(row("plug"), rule, ("dba",), None, grants, {"plug"})
+    assert (decision.user, decision.proxied) == ("gone", True)
