@@ -41,6 +41,9 @@ class PacketIO:
         # ERR packets carry '#' and the SQLSTATE: false once the client's handshake said
         # it does not speak the 4.1 protocol (set from each handshake packet it sends)
         self.protocol_41 = True
+        # the character set of the errors' text (they may name the user): the client's,
+        # once its HandshakeResponse named it, as mysqld converts its messages
+        self.charset = "utf8mb4"
 
     async def read(self) -> Packet:
         packet = await self.conn.read_packet(self.max_payload)
@@ -53,7 +56,7 @@ class PacketIO:
         self.seq = self.conn.send_packet(payload, self.seq)
 
     def send_error(self, exc: BridgeError) -> None:
-        self.send(build_err(exc.to_err(), self.protocol_41))
+        self.send(build_err(exc.to_err(), self.protocol_41, self.charset))
 
 
 class AuthExchange:

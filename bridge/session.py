@@ -34,6 +34,7 @@ from bridge.errors import (
 )
 from bridge.mapping.hosts import ClientHost, client_host
 from bridge.netio import Conn, ConnectionClosed, peer_uid
+from bridge.protocol.charsets import charset_name
 from bridge.protocol.constants import DEFAULT_CHARSET, REQUIRED_FROM_CLIENT, Command, ServerStatus
 from bridge.protocol.errors import PacketsOutOfOrder, PacketTooLarge, ProtocolError
 from bridge.protocol.framing import Packet
@@ -271,6 +272,7 @@ class Session:
             raise ProtocolError("client does not speak the 4.1 protocol with secure connection")
         self.client_caps = hello.capabilities & greeting.capabilities
         self.client_charset = client_charset(hello.charset, greeting.charset)
+        self.io.charset = charset_name(hello.charset, greeting.charset)  # of its errors
         if len(hello.attrs_block or encode_attrs_block(hello.attrs)) > MAX_ATTRS_BLOCK:
             raise ProtocolError("connection attributes over 64 KiB")
         self._check_secure_transport()

@@ -138,3 +138,15 @@ def encode_name(text: str, charset: int, fallback: int) -> bytes:
     if name == "latin1":
         return codecs.charmap_encode(text, "strict", _LATIN1_ENCODING)[0]
     return text.encode(_CODECS.get(name, "ascii"))
+
+
+def encode_message(text: str, charset: str) -> bytes:
+    """A message the server writes (an error's text, which may hold the user name) as mysqld
+    sends it to a client whose character set is `charset` (a name: charset_name's):
+    converted, each character the set cannot hold as '?'; `binary` is no conversion (UTF-8,
+    mysqld's own), as MariaDB 10.11 answers."""
+    if charset == "latin1":
+        return codecs.charmap_encode(text, "replace", _LATIN1_ENCODING)[0]
+    if charset == "binary":
+        return text.encode("utf-8", "replace")
+    return text.encode(_CODECS.get(charset, "ascii"), "replace")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from bridge.protocol.charsets import decode_name, encode_name
+from bridge.protocol.charsets import decode_name, encode_message, encode_name
 from bridge.protocol.codec import (
     Reader,
     decode_text,
@@ -335,12 +335,13 @@ class ErrPacket:
     message: str
 
 
-def build_err(err: ErrPacket, protocol_41: bool = True) -> bytes:
+def build_err(err: ErrPacket, protocol_41: bool = True, charset: str = "utf8mb4") -> bytes:
     """int<1> 0xFF, int<2> error code, then for a client that set CLIENT_PROTOCOL_41 '#' and
-    string[5] SQLSTATE, then string<EOF> message. mysqld decides by the same bit: a client
-    without it reads the message right after the error code."""
+    string[5] SQLSTATE, then string<EOF> message in the client's character set `charset`
+    (charsets.encode_message). mysqld decides by the same bit: a client without it reads the
+    message right after the error code."""
     sqlstate = b"#" + err.sqlstate.encode()[:5] if protocol_41 else b""
-    return b"\xff" + uint_bytes(err.errno, 2) + sqlstate + err.message.encode("utf-8")
+    return b"\xff" + uint_bytes(err.errno, 2) + sqlstate + encode_message(err.message, charset)
 
 
 def err_has_sqlstate(handshake_packet: bytes) -> bool:

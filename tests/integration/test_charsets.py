@@ -305,3 +305,33 @@ def test_a_change_user_to_ucs2_is_refused_like_mariadb(
             raw.close()
     assert answers[0][0] == 1231
     assert answers[1] == answers[0]
+
+
+# MariaDB 10.11 writes the message in the client's charset: 'j\xf6rg' to a latin1 client,
+# UTF-8 to utf8mb4 and (no conversion) to binary. The bridge sent UTF-8 to every client.
+DENIED = b"\xff\x15\x04#28000Access denied for user 'j%brg'@'localhost' (using password: YES)"
+
+
+@pytest.mark.parametrize(
+    ("charset", "user", "name"),
+    [(8, NAME.encode("latin1"), b"\xf6"), (45, NAME.encode(), "ö".encode()),
+     (63, b"j\xf6rg", "ö".encode())],
+)  # fmt: skip
+def test_a_denial_names_the_user_in_the_clients_charset_as_mariadb_does(
+    direct: Direct, charset_bridge: Bridge, charset: int, user: bytes, name: bytes
+) -> None:
+    for endpoint in both(direct, charset_bridge):
+        assert raw_login(endpoint, user, charset, b"wrong-pw") == DENIED.replace(b"%b", name)
+
+
+def test_pymysql_latin1_reads_the_same_denial_from_the_bridge_as_from_mariadb(
+    direct: Direct, charset_bridge: Bridge
+) -> None:
+    messages = []
+    for endpoint in both(direct, charset_bridge):
+        with pytest.raises(Exception) as denied:
+            connect("pymysql", endpoint, NAME, "wrong-pw", "tcp", charset="latin1")
+        messages.append(error_of(denied.value))
+    # PyMySQL decodes the message as UTF-8: the latin1 byte is U+FFFD, from both
+    assert messages[0] == messages[1] == (
+        1045, "Access denied for user 'j\ufffdrg'@'localhost' (using password: YES)")  # fmt: skip

@@ -15,6 +15,7 @@ from bridge.protocol.charsets import (
     charset_name,
     check_client_charset,
     decode_name,
+    encode_message,
     encode_name,
 )
 from bridge.protocol.constants import Capability as C
@@ -164,3 +165,29 @@ def test_what_encodes_decodes_back(charset: int, text: str) -> None:
     except UnicodeEncodeError:
         return
     assert decode_name(raw, charset, UTF8MB4) == text
+
+
+@pytest.mark.parametrize(
+    ("charset", "expected"),
+    [("latin1", b"'j\xf6rg \x80 ?'"),  # MariaDB's latin1 is cp1252: the euro sign is 0x80
+     ("utf8mb4", "'jörg € 日'".encode()), ("utf8mb3", "'jörg € 日'".encode()),
+     ("binary", "'jörg € 日'".encode()),  # no conversion: mysqld's own UTF-8
+     ("koi8r", b"'j?rg ? ?'"), ("cp932", b"'j?rg ? \x93\xfa'"),
+     ("dec8", b"'j?rg ? ?'")],  # no Python codec: ASCII, the rest '?'
+)  # fmt: skip
+def test_a_message_is_in_the_clients_charset_what_it_cannot_hold_is_a_question_mark(
+    charset: str, expected: bytes
+) -> None:
+    assert encode_message("'jörg € 日'", charset) == expected
+
+
+def test_an_err_packet_carries_its_message_in_the_clients_charset() -> None:
+    from bridge.protocol.packets import ErrPacket, build_err
+
+    err = ErrPacket(1045, "28000", "Access denied for user 'jörg'@'localhost'")
+    assert build_err(err, True, "latin1").endswith(b"'j\xf6rg'@'localhost'")
+    assert build_err(err).endswith("'jörg'@'localhost'".encode())  # utf8mb4 unless told
+    assert (
+        build_err(err, False, "latin1")
+        == b"\xff\x15\x04Access denied for user 'j\xf6rg'@'localhost'"
+    )
