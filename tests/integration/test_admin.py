@@ -394,3 +394,35 @@ def test_a_worker_that_fails_at_start_stops_the_start(
     assert not Path(
         yaml.safe_load((tmp_path / "bridge.yaml").read_text())["listen"]["unix"]
     ).exists()
+
+
+def test_an_ipv6_lock_is_the_clients_64_and_unlock_names_any_address_of_it(
+    tmp_path: Path, mariadb: MariaDB, certs: CertSet
+) -> None:
+    """Locked from ::1 (lock_by account_and_address): 127.0.0.1 is another source and logs
+    in; `unlock nat@::2` (::2 is in ::1's /64, the record's key) lets ::1 in again."""
+    import pymysql
+
+    port, port6 = free_port(), free_port()
+    write_config(tmp_path, port, mariadb.port, certs, ACCOUNTS, None,
+                 admin={"listen": f"unix:{tmp_path}/admin.sock"},
+                 protection={"failed_login_attempts": 2, "lock_by": "account_and_address"},
+                 listen={"tcp": [f"127.0.0.1:{port}", f"[::1]:{port6}"]})  # fmt: skip
+    bridge = run_bridge(tmp_path, port, certs)
+
+    def over_ipv6(password: str) -> int | None:
+        try:
+            pymysql.connect(host="::1", port=port6, user="nat", password=password).close()
+        except pymysql.MySQLError as exc:
+            return int(exc.args[0])
+        return None
+
+    try:
+        assert [over_ipv6("wrong"), over_ipv6("wrong"), over_ipv6("nat-pw")] == [1045, 1045, 3955]
+        with closing(connect("pymysql", bridge, "nat", "nat-pw", "tls")) as conn:
+            assert scalar(conn, "SELECT CURRENT_USER()") == "nat@%"
+        done = admin(bridge, "unlock", "nat@::2")
+        assert done.returncode == 0 and "1 failure record(s) forgotten" in done.stdout, done
+        assert over_ipv6("nat-pw") is None
+    finally:
+        bridge.stop()
