@@ -28,11 +28,13 @@ answers with); anything else means the connection is not kept.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from bridge.protocol.constants import Capability, Command, Marker
+from bridge.protocol.framing import frame
 from bridge.protocol.packets import build_com_query
 
 _VERSION = re.compile(r"(?:5\.5\.5-)?(\d+)\.(\d+)\.(\d+)")
@@ -87,8 +89,10 @@ def set_option(capabilities: int) -> bytes:
     return bytes([Command.COM_SET_OPTION]) + option.to_bytes(2, "little")
 
 
+@functools.lru_cache(maxsize=64)
 def cleanup_steps(server_version: str, capabilities: int) -> tuple[Step, ...]:
-    """The commands sent after the check's query, in the order they are answered."""
+    """The commands sent after the check's query, in the order they are answered. The same
+    for every give-back of a connection: made once per upstream version and capabilities."""
     steps = []
     if is_mariadb(server_version):
         steps += [_query(sql, capabilities) for sql in PROFILES_OFF]
@@ -97,3 +101,9 @@ def cleanup_steps(server_version: str, capabilities: int) -> tuple[Step, ...]:
         steps.append(_query(b"SET ROLE NONE", capabilities))
     steps.append(Step("COM_SET_OPTION", set_option(capabilities), _ok_or_eof))
     return tuple(steps)
+
+
+@functools.lru_cache(maxsize=64)
+def framed_steps(server_version: str, capabilities: int) -> bytes:
+    """cleanup_steps as packets, each a command of its own (sequence id 0), for one write."""
+    return b"".join(frame(step.payload, 0) for step in cleanup_steps(server_version, capabilities))

@@ -38,7 +38,7 @@ from bridge.protocol.constants import HEADER_SIZE, Capability, Command, Marker, 
 from bridge.protocol.errors import ProtocolError
 from bridge.protocol.framing import take_packet
 from bridge.protocol.packets import ChangeUser, build_com_query
-from bridge.upstream.leftovers import Step, cleanup_steps
+from bridge.upstream.leftovers import Step, cleanup_steps, framed_steps
 from bridge.upstream.login import LoginRequest, UpstreamError, UpstreamSession, change_user
 from bridge.upstream.request import CLIENT_FACING_UPSTREAM_ERRORS
 from bridge.upstream.whoami import CURRENT_USER, AccountCheck, token_select
@@ -291,9 +291,9 @@ class _Check:
             + b" AS u",
         )
         self.answer = _Answer(lenenc_bytes(token))
-        self.steps: list[Step] = list(
-            cleanup_steps(session.greeting.server_version, session.capabilities)
-        )
+        version, capabilities = session.greeting.server_version, session.capabilities
+        self.steps: list[Step] = list(cleanup_steps(version, capabilities))
+        self.framed_steps = framed_steps(version, capabilities)
         self.found: tuple[bytes, bytes] | None = None
         self.buf = bytearray()
         self.timer: asyncio.TimerHandle | None = None
@@ -306,8 +306,7 @@ class _Check:
         conn.closed.add_done_callback(self._closed)
         conn.hold_writes()
         conn.send_packet(build_com_query(self.query, self.session.capabilities), 0)
-        for step in self.steps:
-            conn.send_packet(step.payload, 0)
+        conn.write(self.framed_steps)
         conn.release_writes()
         conn.sink = self.feed
         if conn.has_buffered():

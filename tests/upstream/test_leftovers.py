@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from bridge.protocol.constants import Capability as C
-from bridge.upstream.leftovers import cleanup_steps, has_roles, set_option
+from bridge.upstream.leftovers import cleanup_steps, framed_steps, has_roles, set_option
 
 MARIADB = "5.5.5-10.11.6-MariaDB-0+deb12u1"
 
@@ -42,3 +42,15 @@ def test_answers_accepted() -> None:
     assert reset.accepts(ok) and not reset.accepts(err) and not reset.accepts(eof)
     assert role.accepts(ok) and not role.accepts(err)
     assert option.accepts(eof) and option.accepts(ok) and not option.accepts(err)
+
+
+def test_the_framed_steps_are_the_steps_one_command_each() -> None:
+    """One write carries every step as its own command (sequence id 0), in answer order."""
+    version, caps = "10.11.6-MariaDB", int(C.CLIENT_PROTOCOL_41)
+    data, packets = framed_steps(version, caps), []
+    while data:
+        length = int.from_bytes(data[:3], "little")
+        assert data[3] == 0
+        packets.append(data[4 : 4 + length])
+        data = data[4 + length :]
+    assert packets == [step.payload for step in cleanup_steps(version, caps)]

@@ -88,6 +88,13 @@ class FakeConn:
         self.sent.append(payload)
         return seq + 1
 
+    def write(self, data: bytes) -> None:
+        """Framed packets, recorded as their payloads."""
+        while data:
+            length = int.from_bytes(data[:3], "little")
+            self.sent.append(data[4 : 4 + length])
+            data = data[4 + length :]
+
     def has_buffered(self) -> bool:
         return False
 
