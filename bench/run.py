@@ -143,7 +143,10 @@ def bridge_for(
     port = free_port()
     account = Account(USER, PASSWORD, plugin, upstream_password=UPSTREAM_PASSWORD)
     sections = {**sections, **({} if name == "quiet" else LOGGING)}
-    sections["server"] = {"default_auth_plugin": plugin, **sections.get("server", {})}
+    # max_connections as deployed (the default), not the test sandbox's 1000: the memory
+    # part holds 2,000 sessions
+    sections["server"] = {"default_auth_plugin": plugin, "max_connections": 10000,
+                          **sections.get("server", {})}  # fmt: skip
     write_config(directory, port, db.port, certs, [account], **sections)
     extra = ("--workers", str(workers)) if workers > 1 else ()
     bridge = run_bridge(directory, port, certs, extra_args=extra)
