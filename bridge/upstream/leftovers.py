@@ -29,15 +29,14 @@ answers with); anything else means the connection is not kept.
 from __future__ import annotations
 
 import functools
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from bridge.protocol.constants import Capability, Command, Marker
 from bridge.protocol.framing import frame
 from bridge.protocol.packets import build_com_query
+from bridge.upstream.version import is_mariadb, release
 
-_VERSION = re.compile(r"(?:5\.5\.5-)?(\d+)\.(\d+)\.(\d+)")
 MULTI_STATEMENTS_ON, MULTI_STATEMENTS_OFF = 0, 1  # COM_SET_OPTION's int<2> option
 ROLES_SINCE = (10, 0, 5)  # MariaDB
 PROFILES_OFF = (
@@ -70,16 +69,10 @@ def _query(sql: bytes, capabilities: int) -> Step:
     return Step(sql.decode(), build_com_query(sql, capabilities), _ok)
 
 
-def is_mariadb(server_version: str) -> bool:
-    return "mariadb" in server_version.lower()
-
-
 def has_roles(server_version: str) -> bool:
     """MariaDB with roles (10.0.5 and later); False for MySQL and anything unknown."""
-    found = _VERSION.match(server_version)
-    if found is None or not is_mariadb(server_version):
-        return False
-    return tuple(int(n) for n in found.groups()) >= ROLES_SINCE
+    found = release(server_version)
+    return found is not None and is_mariadb(server_version) and found >= ROLES_SINCE
 
 
 def set_option(capabilities: int) -> bytes:

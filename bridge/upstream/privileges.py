@@ -34,11 +34,11 @@ from bridge.protocol.errors import ProtocolError
 from bridge.protocol.packets import build_com_query, parse_err
 from bridge.protocol.sync import sync_query
 from bridge.upstream.login import MAX_AUTH_PACKET, UpstreamError, UpstreamSession
+from bridge.upstream.version import is_mariadb, release
 from bridge.upstream.whoami import ends_result, read_answer, token_select
 
 log = logging.getLogger("bridge.upstream")
 WHAT = "the KILL privilege question"
-_VERSION = re.compile(r"(?:5\.5\.5-)?(\d+)\.(\d+)\.(\d+)")
 SHOW_GRANTS = b"SHOW GRANTS"
 MAX_GRANT_PACKETS = 100_000  # an account with very many table grants: still an end
 # A global grant's privileges are keywords (`READ_ONLY ADMIN`, `ALL PRIVILEGES`): never a
@@ -56,9 +56,8 @@ _GRANTEE = b"CONCAT('''', " + _USER + b", '''@''', " + _HOST + b", '''')"
 def kill_privileges(server_version: str) -> tuple[str, ...]:
     """The global privileges that let an account kill other users' threads on this
     upstream (its greeting's version string)."""
-    found = _VERSION.match(server_version)
-    version = tuple(int(n) for n in found.groups()) if found else (0, 0, 0)
-    if "mariadb" not in server_version.lower():
+    version = release(server_version) or (0, 0, 0)
+    if not is_mariadb(server_version):
         return ("SUPER", "CONNECTION_ADMIN")
     if version < (10, 5, 2):
         return ("SUPER",)
@@ -86,7 +85,7 @@ async def may_kill_others(session: UpstreamSession, timeout: float) -> bool:
     privileges = kill_privileges(version)
     try:
         async with asyncio.timeout(timeout):
-            if "mariadb" in version.lower():
+            if is_mariadb(version):
                 return holds(await _grants(session, token), privileges)
             return await _user_privileges(session, token, privileges)
     except UpstreamError as exc:
