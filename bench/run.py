@@ -33,6 +33,7 @@ import contextlib
 import json
 import os
 import re
+import resource
 import shutil
 import subprocess
 import sys
@@ -41,6 +42,7 @@ import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -112,6 +114,38 @@ def cpu_seconds(pid: int) -> float:
             continue
         total += (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime, stime
     return total
+
+
+@dataclass(frozen=True)
+class Parties:
+    """CPU seconds (or microseconds per event) of the three parties of a measurement: the
+    proxy (the bridge or HAProxy; none when direct), MariaDB and the client (sysbench)."""
+
+    proxy: float
+    mariadb: float
+    client: float
+
+    @classmethod
+    def now(cls, proxy_pid: int | None, mariadb_pid: int) -> Parties:
+        children = resource.getrusage(resource.RUSAGE_CHILDREN)  # sysbench, once it ended
+        return cls(
+            cpu_seconds(proxy_pid) if proxy_pid else 0.0,
+            cpu_seconds(mariadb_pid),
+            children.ru_utime + children.ru_stime,
+        )
+
+    def minus(self, before: Parties) -> Parties:
+        return Parties(
+            self.proxy - before.proxy, self.mariadb - before.mariadb, self.client - before.client
+        )
+
+    def per_event(self, events: int) -> Parties:
+        scale = 1e6 / max(events, 1)
+        return Parties(self.proxy * scale, self.mariadb * scale, self.client * scale)
+
+    @property
+    def total(self) -> float:
+        return self.proxy + self.mariadb + self.client
 
 
 def children(pid: int) -> list[int]:
@@ -237,7 +271,8 @@ def run_all(
     }
     results: dict[str, dict[str, float]] = {name: {} for name in tests}
     for name in tests:
-        results[f"{name}_cpu_us_per_event"] = {}
+        for part in ("", "_all", "_mariadb", "_client"):
+            results[f"{name}_cpu_us_per_event{part}"] = {}
     results["rss_kib_per_idle_session"] = {}
     with ExitStack() as stack:
         bridges = {n: stack.enter_context(bridge_for(n, base, db, certs, args.workers))
@@ -249,14 +284,18 @@ def run_all(
         for name, (test, threads) in tests.items():
             for target, (port, password) in targets.items():
                 pid = pids.get(target)
-                before = cpu_seconds(pid) if pid else 0.0
+                before = Parties.now(pid, db.proc.pid)
                 rate, events = sysbench(test, port, password, threads, args.time)
+                spent = Parties.now(pid, db.proc.pid).minus(before).per_event(events)
                 results[name][target] = rate
+                results[f"{name}_cpu_us_per_event_all"][target] = spent.total
+                results[f"{name}_cpu_us_per_event_mariadb"][target] = spent.mariadb
+                results[f"{name}_cpu_us_per_event_client"][target] = spent.client
                 line = f"{name:24} {target:16} {rate:10.1f} /s"
                 if pid:
-                    cpu = (cpu_seconds(pid) - before) / max(events, 1) * 1e6
-                    results[f"{name}_cpu_us_per_event"][target] = cpu
-                    line += f"  {cpu:7.1f} us CPU per {'login' if 'login' in name else 'query'}"
+                    results[f"{name}_cpu_us_per_event"][target] = spent.proxy
+                    unit = "login" if "login" in name else "query"
+                    line += f"  {spent.proxy:7.1f} us CPU per {unit}"
                 print(line, flush=True)
         if args.sessions and args.workers == 1:
             for n, bridge in bridges.items():
@@ -287,6 +326,7 @@ def report(results: dict[str, dict[str, float]], names: list[str]) -> None:
               f"{'-' if rss is None else f'{rss:.1f}':>17}")  # fmt: skip
     print(f"{'(haproxy)':14} {'':14} {'':14} {'':9} {query_cpu['haproxy']:13.1f} "
           f"{login_cpu['haproxy']:13.1f}")  # fmt: skip
+    cpu_by_party(results, names)
     if "plain" in names and "quiet" in names:
         cost = 1 - logins["bridge_plain"] / logins["bridge_quiet"]
         extra = login_cpu["bridge_plain"] - login_cpu["bridge_quiet"]
@@ -294,6 +334,28 @@ def report(results: dict[str, dict[str, float]], names: list[str]) -> None:
             f"\nlog line + audit record per login: {cost:.1%} of the login rate, "
             f"{extra:.1f} us CPU (plain against quiet)"
         )
+
+
+def cpu_by_party(results: dict[str, dict[str, float]], names: list[str]) -> None:
+    """Where the machine's CPU goes per login, and the login rate it would allow if CPU were
+    all that limits it: all cores busy (cores x 1 s / the CPU of a login), and for a single
+    bridge process, one core busy (1 s / its CPU per login; with --workers 1)."""
+    test = "login_rate_4_threads"
+    rates, cores = results[test], os.cpu_count() or 1
+    print(f"\nCPU per login by party (us; {cores} cores), and the ceilings it sets, as ratios "
+          "to the direct rate:")  # fmt: skip
+    print(f"{'target':16} {'client':>8} {'MariaDB':>8} {'proxy':>8} {'total':>8} "
+          f"{'measured':>9} {'all cores':>10} {'one core':>12}")  # fmt: skip
+    for target in ["direct", "haproxy", *(f"bridge_{n}" for n in names)]:
+        client = results[f"{test}_cpu_us_per_event_client"][target]
+        mariadb = results[f"{test}_cpu_us_per_event_mariadb"][target]
+        total = results[f"{test}_cpu_us_per_event_all"][target]
+        proxy = total - client - mariadb
+        direct = rates["direct"]
+        machine = cores * 1e6 / total / direct
+        single = f"{1e6 / max(proxy, 1e-9) / direct:.2f}" if target.startswith("bridge") else "-"
+        print(f"{target:16} {client:8.1f} {mariadb:8.1f} {proxy:8.1f} {total:8.1f} "
+              f"{rates[target] / direct:9.2f} {machine:10.2f} {single:>12}")  # fmt: skip
 
 
 if __name__ == "__main__":
