@@ -1,5 +1,10 @@
 """MySQL host patterns: literal names and IPs, '%'/'_' wildcards, 'ip/netmask' and CIDR.
 
+A backslash makes the character after it literal, as in mysqld's wildcard compare of host
+patterns: '10.0.0.\\_' matches a name with a literal '_', '127.0.0.\\1' matches 127.0.0.1;
+a backslash at the end is a literal backslash. An escaped '%' or '_' is no wildcard for the
+search order either. (Measured against MariaDB 10.11.)
+
 https://dev.mysql.com/doc/refman/8.0/en/account-names.html
 """
 
@@ -47,6 +52,9 @@ class HostPattern:
     text: str
     network: ipaddress.IPv4Network | ipaddress.IPv6Network | None
     regex: re.Pattern[str] | None  # for wildcard patterns
+    # the literal characters, escapes resolved: the whole name when there is no wildcard
+    literal: str
+    first_wild: int  # the position of the first wildcard in `text` (wildcard patterns)
 
     def matches(self, client: ClientHost) -> bool:
         if self.text in ("%", ""):
@@ -56,11 +64,11 @@ class HostPattern:
         candidates = [c for c in (client.name, str(client.ip) if client.ip else None) if c]
         if self.regex is not None:
             return any(self.regex.fullmatch(c) for c in candidates)
-        return any(c.lower() == self.text.lower() for c in candidates) or self._same_ip(client)
+        return any(c.lower() == self.literal.lower() for c in candidates) or self._same_ip(client)
 
     def _same_ip(self, client: ClientHost) -> bool:
         try:
-            return client.ip is not None and ipaddress.ip_address(self.text) == client.ip
+            return client.ip is not None and ipaddress.ip_address(self.literal) == client.ip
         except ValueError:
             return False
 
@@ -70,25 +78,28 @@ class HostPattern:
         if self.network is not None or self.matches(_LOCALHOST):
             return False
         if self.regex is None:
-            return not _is_ip(self.text)
-        return not set(self.text) <= _IP_TEXT
+            return not _is_ip(self.literal)
+        return not set(self.literal) <= _IP_TEXT
 
     def sort_key(self) -> tuple[int, int]:
         """Most specific first: literal names and IPs (with or without a netmask), then
-        wildcard patterns by how many literal characters precede the first wildcard,
+        wildcard patterns by how many characters of the text precede the first wildcard
+        (backslashes count, as in mysqld's get_sort; positions past 126 rank the same),
         then '%', then ''."""
         if self.text == "":
             return (3, 0)
         if self.text == "%":
             return (2, 0)
         if self.regex is not None:
-            first_wild = min(i for i, ch in enumerate(self.text) if ch in "%_")
-            return (1, -first_wild)
+            return (1, -min(self.first_wild, LAST_RANKED))
         return (0, 0)
 
 
-# Every character an IP address's text (v4, v6) or a wildcard can hold.
-_IP_TEXT = frozenset("0123456789abcdefABCDEF.:%_")
+# Every character an IP address's text (v4, v6) can hold.
+_IP_TEXT = frozenset("0123456789abcdefABCDEF.:")
+ESCAPE = "\\"
+WILDCARDS = {"%": ".*", "_": "."}  # SQL LIKE's, as regular expressions
+LAST_RANKED = 126  # mysqld ranks a wildcard by min(position + 1, 127)
 _LOCALHOST = ClientHost("localhost", None)
 
 
@@ -100,10 +111,27 @@ def _is_ip(text: str) -> bool:
     return True
 
 
-def _like_regex(pattern: str) -> re.Pattern[str]:
-    parts = []
-    for ch in pattern:
-        parts.append(".*" if ch == "%" else "." if ch == "_" else re.escape(ch))
+Piece = tuple[int, str, bool]  # (position in the text, character, is a wildcard)
+
+
+def _pieces(text: str) -> list[Piece]:
+    """The characters mysqld's wildcard compare sees: a backslash makes the next character
+    literal (and is not itself compared); one at the end is a literal backslash."""
+    pieces: list[Piece] = []
+    escaped = False
+    for i, ch in enumerate(text):
+        if escaped:
+            pieces.append((i, ch, False))
+            escaped = False
+        elif ch == ESCAPE and i + 1 < len(text):
+            escaped = True
+        else:
+            pieces.append((i, ch, ch in WILDCARDS))
+    return pieces
+
+
+def _like_regex(pieces: list[Piece]) -> re.Pattern[str]:
+    parts = [WILDCARDS[ch] if wild else re.escape(ch) for _, ch, wild in pieces]
     return re.compile("".join(parts), re.IGNORECASE | re.DOTALL)
 
 
@@ -120,7 +148,10 @@ def parse_host(text: str) -> HostPattern:
     if len(text) > 255:
         raise HostPatternError("a host name is at most 255 characters")
     if "/" in text:
-        return HostPattern(text, _network(text), None)
-    if "%" in text or "_" in text:
-        return HostPattern(text, None, _like_regex(text))
-    return HostPattern(text, None, None)
+        return HostPattern(text, _network(text), None, text, 0)
+    pieces = _pieces(text)
+    literal = "".join(ch for _, ch, wild in pieces if not wild)
+    wildcards = [i for i, _, wild in pieces if wild]
+    if wildcards:
+        return HostPattern(text, None, _like_regex(pieces), literal, wildcards[0])
+    return HostPattern(text, None, None, literal, 0)

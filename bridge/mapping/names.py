@@ -9,7 +9,17 @@ _PART = r"""'(?:[^'\\]|\\.|'')*'|"(?:[^"\\]|\\.|"")*"|`(?:[^`]|``)*`|[^@'"`\s]*"
 _ACCOUNT = re.compile(rf"\s*(?P<user>{_PART})\s*(?:@\s*(?P<host>{_PART}))?\s*")
 
 
-_ESCAPES = {"n": "\n", "t": "\t", "0": "\0", "r": "\r", "Z": "\x1a", "b": "\b"}
+# MySQL's string escapes; \% and \_ keep their backslash (for LIKE patterns and hosts)
+_ESCAPES = {
+    "n": "\n",
+    "t": "\t",
+    "0": "\0",
+    "r": "\r",
+    "Z": "\x1a",
+    "b": "\b",
+    "%": "\\%",
+    "_": "\\_",
+}
 
 
 class AccountNameError(ValueError):
