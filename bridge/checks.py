@@ -16,6 +16,7 @@ from bridge.config import (
     load_credentials,
     parse_once,
 )
+from bridge.decision import Verdict, resolve
 from bridge.fdlimit import FileBudget, check_limit
 from bridge.mapping.accounts import AccountRow
 from bridge.mapping.names import format_account
@@ -218,15 +219,45 @@ def check_runtime(rt: Runtime) -> Findings:
         if grant.proxied_user == "":
             found.warnings.append(_unused_anonymous_grant(grant))
         elif grant.proxied_user not in rt.credentials:
-            proxied = format_account(grant.proxied_user, grant.proxied_host)
-            found.errors.append(
-                f"{grant.source}: PROXY grant for {proxied}, but {credentials_file} has no "
-                f"entry '{grant.proxied_user}' for the bridge to log in upstream with"
-            )
+            _grant_without_credentials(rt, grant, found)
     found.warnings += _shadowed_default_proxy(rt)
     found.warnings += _mappings_without_grant(rt)
     found.warnings += _host_name_rows(rt)
     return found
+
+
+def _grant_without_credentials(rt: Runtime, grant: ProxyGrant, found: Findings) -> None:
+    """A grant to an account the bridge cannot log in upstream as. A built-in plugin's row
+    passes over it at login, as MySQL passes over a grant whose proxied account does not
+    exist (a warning, with what the login does instead); a mapping or a backend that names
+    the account is denied at login (an error)."""
+    proxied = format_account(grant.proxied_user, grant.proxied_host)
+    missing = (
+        f"{grant.source}: PROXY grant for {proxied}, but {rt.config.upstream.credentials} has "
+        f"no entry '{grant.proxied_user}' for the bridge to log in upstream with"
+    )
+    row = rt.accounts.find(grant.proxy_user, grant.proxy_host)
+    if row is None or PLUGINS[row.plugin].mapping_rule(row.authentication_string) is not None:
+        found.errors.append(missing)
+        return
+    found.warnings.append(
+        f"{missing}: a login as {row.account} passes over it, as MySQL passes over a grant "
+        f"whose proxied account does not exist, and {_instead(rt, row)}"
+    )
+
+
+def _instead(rt: Runtime, row: AccountRow) -> str:
+    """What a login on a built-in plugin's row does, its grants to accounts without
+    credentials passed over (bridge/decision.py's resolve, for no groups)."""
+    outcome = resolve(rt, row, (), None)
+    if outcome.verdict is Verdict.DENIED:
+        return f"is refused with ERROR 1045: {outcome.reason}"
+    account = outcome.decision.account
+    if outcome.decision.proxied:
+        return f"logs in upstream as {account} (the first of its PROXY grants it can use)"
+    if outcome.verdict is Verdict.NO_CREDENTIALS:
+        return f"logs in as {account} itself, which has no entry either (ERROR 3169)"
+    return f"logs in upstream as {account} itself"
 
 
 def _unused_anonymous_grant(grant: ProxyGrant) -> str:

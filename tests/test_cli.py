@@ -71,11 +71,65 @@ def test_check_warns_about_rows_only_a_host_name_matches(conf: Path) -> None:
     assert "accounts.yaml:3: 'app'@'%.example.com'" in warned[1]
 
 
+PASSED_OVER = (
+    "passes over it, as MySQL passes over a grant whose proxied account does not exist, and "
+)
+
+
 def test_check_reports_missing_credentials_with_file_and_line(conf: Path) -> None:
+    """alice's only grant names an account without credentials: a login passes over it, as
+    MySQL passes over a grant to an account that does not exist (a warning), and alice logs
+    in as herself, for whom there is no entry either (the error)."""
     (conf.parent / "creds.yaml").write_text("app: {password: y}\n")
-    done = cli("check", "-c", str(conf))
+    done = cli("check", "-c", str(conf), "--skip-ports")
     assert done.returncode == 1
-    assert f"{conf.parent / 'accounts.yaml'}:7: PROXY grant for 'developer'@'%'" in done.stderr
+    accounts, creds = conf.parent / "accounts.yaml", conf.parent / "creds.yaml"
+    lines = done.stderr.splitlines()
+    assert f"warning: {accounts}:7: PROXY grant for 'developer'@'%', but {creds} has no entry " \
+        f"'developer' for the bridge to log in upstream with: a login as 'alice'@'%' " \
+        f"{PASSED_OVER}logs in as 'alice'@'%' itself, which has no entry either (ERROR 3169)" \
+        in lines  # fmt: skip
+    errors = [line for line in lines if line.startswith("error: ")]
+    assert errors == [
+        f"error: {accounts}:2: 'alice'@'%' can log in as itself, but {creds} has no entry "
+        "'alice' for the bridge to log in upstream with"
+    ]
+
+
+def test_check_says_what_a_login_does_past_a_grant_it_passes_over(conf: Path) -> None:
+    """The same grant to an account without credentials, as login passes over it: before a
+    grant it can use, and on a row that logs in as itself; check exits 0 for both."""
+    accounts = conf.parent / "accounts.yaml"
+    text = accounts.read_text().replace(
+        "proxied: [\"'developer'@'%'\"]}",
+        "proxied: [\"'ghost'@'%'\", \"'developer'@'%'\"]}\n"
+        "  - {proxy: \"'app'@'10.%'\", proxied: [\"'ghost'@'h'\"]}",
+    )
+    accounts.write_text(text)
+    done = cli("check", "-c", str(conf), "--skip-ports")
+    assert done.returncode == 0, done.stderr
+    warned = [line for line in done.stderr.splitlines() if "no entry 'ghost'" in line]
+    assert len(warned) == 2, done.stderr
+    assert warned[0].startswith(f"warning: {accounts}:7: PROXY grant for 'ghost'@'%', ")
+    assert warned[0].endswith(
+        f"a login as 'alice'@'%' {PASSED_OVER}logs in upstream as 'developer'@'%' (the first "
+        "of its PROXY grants it can use)"
+    )
+    assert warned[1].startswith(f"warning: {accounts}:8: PROXY grant for 'ghost'@'h', ")
+    assert warned[1].endswith(f"a login as 'app'@'10.%' {PASSED_OVER}logs in upstream as "
+                              "'app'@'10.%' itself")  # fmt: skip
+    explained = cli("explain", "-c", str(conf), "alice", "--host", "10.1.2.3").stdout
+    assert "account: 'developer'@'%' (proxied)" in explained  # what the login does
+
+
+def test_check_says_the_anonymous_built_in_row_passes_over_every_grant(conf: Path) -> None:
+    accounts = conf.parent / "accounts.yaml"
+    accounts.write_text(accounts.read_text() + "  - {proxy: \"''@'%'\", proxied: [\"'x'@'%'\"]}\n")
+    done = cli("check", "-c", str(conf), "--skip-ports")
+    assert done.returncode == 0, done.stderr
+    assert f"warning: {accounts}:8: PROXY grant for 'x'@'%', " in done.stderr
+    assert (f"a login as ''@'%' {PASSED_OVER}is refused with ERROR 1045: no mapping (a built-in "
+            "plugin's anonymous row does not proxy, as in MySQL)") in done.stderr  # fmt: skip
 
 
 def test_check_reports_a_grant_to_a_missing_row(conf: Path) -> None:
@@ -143,6 +197,22 @@ proxy_grants:
     with conf.open("a") as config:
         config.write("backends: {pam: {service: mysql}}\n")
     return conf
+
+
+def test_check_still_errs_on_a_pam_mapping_to_an_account_without_credentials(
+    cleartext_conf: Path,
+) -> None:
+    """A mapping that names an account without credentials is denied at login (1045), not
+    passed over: an error, whatever the store rows' grants are."""
+    (cleartext_conf.parent / "creds.yaml").write_text("clr: {password: x}\n")
+    done = cli("check", "-c", str(cleartext_conf), "--skip-ports")
+    assert done.returncode == 1
+    accounts, creds = cleartext_conf.parent / "accounts.yaml", cleartext_conf.parent / "creds.yaml"
+    assert [line for line in done.stderr.splitlines() if line.startswith("error: ")] == [
+        f"error: {accounts}:6: PROXY grant for 'app'@'%', but {creds} has no entry 'app' for "
+        "the bridge to log in upstream with"
+    ]
+    assert "passes over" not in done.stderr
 
 
 def test_check_warns_of_a_group_mapping_no_proxy_grant_covers(cleartext_conf: Path) -> None:
