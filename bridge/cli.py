@@ -93,15 +93,9 @@ def _startable(args: argparse.Namespace) -> Runtime:
 def _open_files(config_path: Path, runtime: Runtime) -> None:
     """Raise the open-files limit for max_connections (before any fork: the workers inherit
     it); warn, as mysqld does, when the hard limit does not allow it."""
-    import logging
+    from bridge.fdlimit import ensure_open_files
 
-    from bridge.fdlimit import FileBudget, raise_limit
-    from bridge.preflight import where
-
-    problem = raise_limit(FileBudget.of(runtime.config))
-    if problem is not None:
-        place = where(config_path, ("server", "max_connections"))
-        logging.getLogger("bridge").warning("%s: server.max_connections: %s", place, problem)
+    ensure_open_files(config_path, runtime.config)
 
 
 @command("serve")

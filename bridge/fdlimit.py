@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import resource
 from dataclasses import dataclass
+from pathlib import Path
 
 from bridge.config import BridgeConfig
 
@@ -69,6 +70,18 @@ def raise_limit(budget: FileBudget) -> str | None:
                      "unlimited" if hard == resource.RLIM_INFINITY else hard)  # fmt: skip
             soft = wanted
     return budget.shortfall(soft)
+
+
+def ensure_open_files(config_path: Path, config: BridgeConfig) -> None:
+    """Raise the limit for `config` (at start, before any fork, and again on each reload:
+    the new server.max_connections may need more); warn, as mysqld does, when the hard
+    limit does not allow it. Nothing else changes: the configuration applies either way."""
+    from bridge.preflight import where
+
+    problem = raise_limit(FileBudget.of(config))
+    if problem is not None:
+        place = where(config_path, ("server", "max_connections"))
+        logging.getLogger("bridge").warning("%s: server.max_connections: %s", place, problem)
 
 
 def check_limit(budget: FileBudget) -> str | None:

@@ -20,6 +20,7 @@ from bridge.admin import AdminServer, describe_address
 from bridge.audit import AuditLog
 from bridge.config import ConfigError, restart_note, restart_only_changes, tcp_address
 from bridge.errors import TooManyConnections
+from bridge.fdlimit import ensure_open_files
 from bridge.mapping.accounts import AccountTable
 from bridge.metrics import Metrics, MetricsServer
 from bridge.netio import Conn
@@ -314,6 +315,7 @@ class BridgeServer:
         self.metrics.reloads.labels("ok").inc()
         self.throttle.config = runtime.config.protection
         self.state.attach(runtime)
+        ensure_open_files(runtime.config_path, runtime.config)  # max_connections may be higher
         self.restart_pending = tuple(restart_only_changes(self.started_with, runtime.config))
         if self.restart_pending:
             log.warning("reload: %s", restart_note(self.restart_pending))

@@ -87,3 +87,49 @@ def test_serve_warns_when_the_hard_limit_is_too_low(tmp_path: Path) -> None:
     assert (f"WARNING bridge: {conf}:6: server.max_connections: the open-files limit is 4096 "
             "but server.max_connections 10000 needs about 20420") in log  # fmt: skip
     assert "about 1838 sessions fit" in log
+
+
+def soft_limit(pid: int) -> int:
+    limits = Path(f"/proc/{pid}/limits").read_text()
+    return int(next(x for x in limits.splitlines() if x.startswith("Max open files")).split()[3])
+
+
+def wait_for(log: Path, text: str, count: int, proc: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 30
+    while log.read_text().count(text) < count:
+        assert proc.poll() is None and time.monotonic() < deadline, log.read_text()
+        time.sleep(0.05)
+
+
+def test_a_reload_that_raises_max_connections_raises_the_limit_or_warns(tmp_path: Path) -> None:
+    """SIGHUP to a serve started under a hard limit of 8000: 1000 sessions (2420 files) at
+    start, 3000 (6420) after one reload, raised as at start; 10000 (20420) after the next,
+    as far as the hard limit and the same warning as at start, and the reload applies."""
+    conf = config(tmp_path, 1000)
+    log = tmp_path / "serve.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(limited(1024, 8000, "serve", "-c", str(conf)), stdout=out,
+                                stderr=subprocess.STDOUT)  # fmt: skip
+    try:
+        wait_for(log, "INFO bridge.server: ready", 1, proc)
+        assert soft_limit(proc.pid) == 2420
+        for reloads, sessions in enumerate((3000, 10000), start=1):
+            text = conf.read_text().replace("max_connections: 1000", f"max_connections: {sessions}")
+            conf.write_text(text.replace("max_connections: 3000", f"max_connections: {sessions}"))
+            proc.send_signal(signal.SIGHUP)
+            wait_for(log, "configuration reloaded", reloads, proc)
+            if sessions == 3000:
+                assert soft_limit(proc.pid) == 6420
+                assert (
+                    "open-files limit raised from 2420 to 6420 (hard limit 8000)" in log.read_text()
+                )
+                assert "open-files limit is" not in log.read_text()
+        assert soft_limit(proc.pid) == 8000  # as far as it could
+        assert "open-files limit raised from 6420 to 8000 (hard limit 8000)" in log.read_text()
+        assert (f"WARNING bridge: {conf}:6: server.max_connections: the open-files limit is 8000 "
+                "but server.max_connections 10000 needs about 20420") in log.read_text()  # fmt: skip
+        assert "about 3790 sessions fit" in log.read_text()
+        assert "reload failed" not in log.read_text()
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(30)
