@@ -97,7 +97,7 @@ class HostPattern:
 
 # Every character an IP address's text (v4, v6) can hold.
 _IP_TEXT = frozenset("0123456789abcdefABCDEF.:")
-ESCAPE = "\\"
+_ESCAPED_OR_NOT = re.compile(r"\\(.)|(.)", re.DOTALL)  # '\x' is x; a lone '\' is itself
 WILDCARDS = {"%": ".*", "_": "."}  # SQL LIKE's, as regular expressions
 LAST_RANKED = 126  # mysqld ranks a wildcard by min(position + 1, 127)
 _LOCALHOST = ClientHost("localhost", None)
@@ -117,17 +117,10 @@ Piece = tuple[int, str, bool]  # (position in the text, character, is a wildcard
 def _pieces(text: str) -> list[Piece]:
     """The characters mysqld's wildcard compare sees: a backslash makes the next character
     literal (and is not itself compared); one at the end is a literal backslash."""
-    pieces: list[Piece] = []
-    escaped = False
-    for i, ch in enumerate(text):
-        if escaped:
-            pieces.append((i, ch, False))
-            escaped = False
-        elif ch == ESCAPE and i + 1 < len(text):
-            escaped = True
-        else:
-            pieces.append((i, ch, ch in WILDCARDS))
-    return pieces
+    return [
+        (m.start(), m[1], False) if m[1] is not None else (m.start(), m[2], m[2] in WILDCARDS)
+        for m in _ESCAPED_OR_NOT.finditer(text)
+    ]
 
 
 def _like_regex(pieces: list[Piece]) -> re.Pattern[str]:

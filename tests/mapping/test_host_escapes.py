@@ -49,6 +49,8 @@ def named(name: str) -> ClientHost:
         (r"\\", named("\\\\"), False),
         ("a\\", named("a\\"), True),
         ("a\\", named("a"), False),
+        ("a\\\n%", named("a\nb"), True),  # any character, a line break too
+        ("a\nb", named("a\nb"), True),
     ],
 )
 def test_a_backslash_makes_the_next_character_literal(
