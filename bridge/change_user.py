@@ -26,6 +26,7 @@ from bridge.errors import (
     UnknownCommand,
     client_charset,
 )
+from bridge.protocol.charsets import charset_name
 from bridge.protocol.constants import Capability
 from bridge.protocol.framing import Packet
 from bridge.protocol.packets import ChangeUser, parse_change_user
@@ -56,7 +57,6 @@ class ChangingSession(Protocol):
     """What COM_CHANGE_USER needs of the session it changes."""
 
     current: Authenticated | None  # the account the session is now
-    client_charset: int  # the collation id names come in when COM_CHANGE_USER names none
 
     @property
     def ctx(self) -> SessionContext: ...
@@ -94,13 +94,16 @@ class ChangeUserHandler:
         if self.failures >= server.max_change_user_failures:
             session.io.send_error(UnknownCommand())
             return
-        request = parse_change_user(
-            packet.payload, session.client_caps, session.client_charset,
-            session.ctx.profile.charset,
-        )  # fmt: skip
+        # mysqld resets the session to the server's character set before it reads the
+        # packet: a name sent without a character set (0, or none) is read in the server's,
+        # and the change's errors (which name the user) are written in it, whatever the
+        # handshake's or the packet's (MariaDB 10.11: its global character_set_results)
+        default = session.ctx.profile.charset
+        session.io.charset = charset_name(default, default)
+        request = parse_change_user(packet.payload, session.client_caps, default, default)
         session.start_attempt("change_user", request.user)
         try:
-            client_charset(request.charset or session.client_charset, session.ctx.profile.charset)
+            client_charset(request.charset or default, default)
             async with asyncio.timeout(server.change_user_timeout) as deadline:
                 user, plugin, first, fresh_nonce = self._opening(request)
                 auth = await self.auth.authenticate(user, plugin, first, deadline, fresh_nonce)
@@ -112,7 +115,6 @@ class ChangeUserHandler:
             self._refuse(ok)
             return
         session.current, self.failures = auth, 0
-        session.client_charset = request.charset or session.client_charset
         session.attempts.finish(None)
         session.io.send(ok)
         if session.log.isEnabledFor(logging.INFO):

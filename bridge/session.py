@@ -35,7 +35,7 @@ from bridge.errors import (
 from bridge.mapping.hosts import ClientHost, client_host
 from bridge.netio import Conn, ConnectionClosed, peer_uid
 from bridge.protocol.charsets import charset_name
-from bridge.protocol.constants import DEFAULT_CHARSET, REQUIRED_FROM_CLIENT, Command, ServerStatus
+from bridge.protocol.constants import REQUIRED_FROM_CLIENT, Command, ServerStatus
 from bridge.protocol.errors import PacketsOutOfOrder, PacketTooLarge, ProtocolError
 from bridge.protocol.framing import Packet
 from bridge.protocol.packets import (
@@ -96,7 +96,6 @@ class Session:
         self.started = time.time()  # for the admin interface's `sessions`
         self.io = PacketIO(conn, self.rt.config.server.max_handshake_packet)
         self.client_caps = 0
-        self.client_charset = DEFAULT_CHARSET  # the handshake's collation id
         self.upstream: UpstreamSession | None = None
         self.current: Authenticated | None = None
         self.attempts = Attempts(ctx.audit, ctx.metrics)
@@ -271,7 +270,7 @@ class Session:
         if hello.capabilities & REQUIRED_FROM_CLIENT != REQUIRED_FROM_CLIENT:
             raise ProtocolError("client does not speak the 4.1 protocol with secure connection")
         self.client_caps = hello.capabilities & greeting.capabilities
-        self.client_charset = client_charset(hello.charset, greeting.charset)
+        client_charset(hello.charset, greeting.charset)  # 1231 for ucs2, utf16(le), utf32
         self.io.charset = charset_name(hello.charset, greeting.charset)  # of its errors
         if len(hello.attrs_block or encode_attrs_block(hello.attrs)) > MAX_ATTRS_BLOCK:
             raise ProtocolError("connection attributes over 64 KiB")

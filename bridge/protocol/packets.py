@@ -387,7 +387,8 @@ def parse_change_user(
     server_charset: int = DEFAULT_CHARSET,
 ) -> ChangeUser:  # fmt: skip
     """The user name and database are decoded as mysqld does: from the character set the
-    packet names, or the session's (`session_charset`) when it names none (0 or absent)."""
+    packet names, or `session_charset` when it names none (0 or absent): mysqld's is then
+    the server's own, since it resets the session before it reads the packet."""
     r = Reader(payload)
     if r.u8() != Command.COM_CHANGE_USER:  # int<1> 0x11
         raise ProtocolError("not a COM_CHANGE_USER packet")

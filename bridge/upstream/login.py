@@ -258,11 +258,13 @@ async def finish_auth(conn: Conn, plugin: ClientPlugin, password: bytes, secure:
 async def change_user(
     session: UpstreamSession, user: str, password: bytes, request: ChangeUser
 ) -> bytes:
-    """COM_CHANGE_USER upstream as `user`; returns the upstream's OK payload."""
+    """COM_CHANGE_USER upstream as `user`; returns the upstream's OK payload. A request
+    that names no character set gets the server's own, as mysqld gives it one (it resets
+    the session to its defaults before it reads the packet)."""
     secure = session.secure
     plugin = _plugin(session.plugin, password, session.greeting.scramble, secure)
     packet = ChangeUser(
-        user, plugin.first(), request.database, request.charset or session.charset,
+        user, plugin.first(), request.database, request.charset or session.greeting.charset,
         session.plugin, request.attrs, request.attrs_block,
     )  # fmt: skip
     built = _encoded(build_change_user, packet, session.capabilities, session.greeting.charset)

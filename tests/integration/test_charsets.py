@@ -269,7 +269,8 @@ def current_user(raw: Raw) -> bytes:
 
 @pytest.mark.parametrize(
     ("session", "named"),
-    [(8, 8), (8, 0), (45, 8)],  # (handshake's id, the change's id: 0 = the session's)
+    # (handshake's id, the change's id: 0 = the server's, latin1 here, not the session's)
+    [(8, 8), (8, 0), (45, 8), (45, 0)],
 )
 def test_a_raw_change_user_in_latin1(
     direct: Direct, charset_bridge: Bridge, session: int, named: int
@@ -335,3 +336,29 @@ def test_pymysql_latin1_reads_the_same_denial_from_the_bridge_as_from_mariadb(
     # PyMySQL decodes the message as UTF-8: the latin1 byte is U+FFFD, from both
     assert messages[0] == messages[1] == (
         1045, "Access denied for user 'j\ufffdrg'@'localhost' (using password: YES)")  # fmt: skip
+
+
+# A refused COM_CHANGE_USER: MariaDB 10.11 resets the session to the server's character set
+# (its globals: latin1 here) before it reads the packet, so the denial names the user in
+# latin1 whatever the handshake's or the packet's charset, and a name sent with charset 0
+# is read in latin1 too (its UTF-8 bytes are 'jÃ¶rg'). The bridge wrote the handshake's.
+@pytest.mark.parametrize(
+    ("session", "named", "user", "name"),
+    [(45, 8, NAME.encode("latin1"), b"\xf6"), (8, 45, NAME.encode(), b"\xf6"),
+     (45, 63, NAME.encode("latin1"), b"\xf6"), (45, 0, NAME.encode(), b"\xc3\xb6"),
+     (8, 0, NAME.encode("latin1"), b"\xf6"), (45, 45, NAME.encode(), b"\xf6")],
+)  # fmt: skip
+def test_a_refused_change_user_names_the_user_in_the_servers_charset_as_mariadb_does(
+    direct: Direct, charset_bridge: Bridge, session: int, named: int, user: bytes, name: bytes
+) -> None:
+    answers = []
+    for endpoint in both(direct, charset_bridge):
+        plain = password_for(endpoint, charset_bridge, PLAIN).encode()
+        raw, nonce = raw_session(endpoint, session, plain)
+        try:
+            answers.append(raw_change_user(raw, nonce, user, named, b"wrong-pw"))
+            assert current_user(raw) == PLAIN.user.encode() + b"@%"  # the session goes on
+        finally:
+            raw.close()
+    assert answers[0] == DENIED.replace(b"%b", name)
+    assert answers[1] == answers[0]
