@@ -28,6 +28,7 @@ from bridge.runtime import Runtime
 from bridge.session import Session
 from bridge.state.engine import StateUnavailable
 from bridge.state.throttle import ThrottleState
+from bridge.waiting import WaitingClients
 
 log = logging.getLogger("bridge.admin")
 MAX_REQUEST = 64 * 1024
@@ -207,6 +208,7 @@ class AdminServer:
         self.token = read_token(config)
         self.address = address_for(config, server.worker)
         self._listener: asyncio.Server | None = None
+        self.waiting = WaitingClients("admin")
 
     async def start(self) -> None:
         address = self.address
@@ -241,11 +243,14 @@ class AdminServer:
                 Path(self.address).unlink()
 
     async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.waiting.arrived(writer.transport)
         try:
             try:
                 line = await asyncio.wait_for(reader.readline(), 10)
             except ValueError:  # longer than the reader's limit (MAX_REQUEST): refused below
                 line = b""
+            finally:
+                self.waiting.done(writer.transport)
             writer.write(json.dumps(await self.answer(line)).encode() + b"\n")
             await writer.drain()
         except (OSError, TimeoutError):

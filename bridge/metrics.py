@@ -15,9 +15,13 @@ from typing import Any
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
+from bridge.waiting import WaitingClients
+
 log = logging.getLogger("bridge.metrics")
 PREFIX = "mysql_auth_bridge"
 
+
+READ_TIMEOUT = 10.0  # seconds for a request's head (bridge/waiting.py bounds how many wait)
 
 LOGIN_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 
@@ -110,6 +114,7 @@ class MetricsServer:
         self.metrics = metrics
         self.probes: dict[bytes, Probe] = {b"/healthz": health, b"/readyz": ready}
         self.server: asyncio.Server | None = None
+        self.waiting = WaitingClients("metrics")
 
     async def start(self, host: str, port: int) -> None:
         self.server = await asyncio.start_server(self._handle, host, port)
@@ -120,9 +125,13 @@ class MetricsServer:
             self.server.close()
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.waiting.arrived(writer.transport)
         try:
-            async with asyncio.timeout(10):
-                request = await reader.readuntil(b"\r\n\r\n")
+            async with asyncio.timeout(READ_TIMEOUT):
+                try:
+                    request = await reader.readuntil(b"\r\n\r\n")
+                finally:
+                    self.waiting.done(writer.transport)
                 method, path = [*request.split(b" ", 2), b"", b""][:2]
                 status, ctype, body = await self._route(method, path.split(b"?")[0])
         except (

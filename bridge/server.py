@@ -12,6 +12,7 @@ import socket
 import sys
 import time
 from collections.abc import Awaitable, Callable, Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any, Literal
 
@@ -24,6 +25,7 @@ from bridge.fdlimit import ensure_open_files
 from bridge.mapping.accounts import AccountTable
 from bridge.metrics import Metrics, MetricsServer
 from bridge.netio import Conn
+from bridge.probes import SharedProbes
 from bridge.protocol.constants import BRIDGE_HOP, DEFAULT_CHARSET, PER_HOP, Capability
 from bridge.protocol.packets import HandshakeV10, build_err
 from bridge.registry import Entry, SharedMemory
@@ -115,6 +117,7 @@ class BridgeServer:
         self._stop = asyncio.Event()
         self._reload_lock = asyncio.Lock()
         self._reloads: set[asyncio.Task[bool]] = set()
+        self._probes = SharedProbes()  # one probe at a time, whoever asks (bridge/probes.py)
 
     # --- upstream profile -------------------------------------------------------------------
 
@@ -329,12 +332,15 @@ class BridgeServer:
 
     async def health(self) -> dict[str, Any]:
         """Is the upstream reachable, and does every configured backend answer? The probes
-        run at once, so the answer comes within one health_timeout."""
+        run at once, so the answer comes within one health_timeout; each is shared with
+        whoever else asks within a second (bridge/probes.py)."""
         probes = {name: backend.check for name, backend in self.runtime.backends.items()
                   if hasattr(backend, "check")}  # fmt: skip
         upstream, *states = await asyncio.gather(
-            self._check(self._upstream_ok), *(self._check(p) for p in probes.values())
-        )
+            self._upstream_state(),
+            *(self._probes.ask(f"backend {name}", partial(self._check, probe))
+              for name, probe in probes.items()),
+        )  # fmt: skip
         backends = dict(zip(probes, states, strict=True))
         report: dict[str, Any] = {"upstream": upstream, "backends": backends}
         healthy = all(s == "ok" for s in (upstream, *states))
@@ -349,13 +355,16 @@ class BridgeServer:
         them would also refuse the logins that do not need them."""
         report: dict[str, Any] = {"upstream": "not asked: draining"}
         if not self._stop.is_set():
-            report["upstream"] = await self._check(self._upstream_ok)
+            report["upstream"] = await self._upstream_state()
         report["status"] = self._draining_or("ok" if report["upstream"] == "ok" else "unavailable")
         report["sessions"] = len(self.sessions)
         return report
 
     def _draining_or(self, status: str) -> str:
         return "draining" if self._stop.is_set() else status
+
+    async def _upstream_state(self) -> str:
+        return await self._probes.ask("upstream", partial(self._check, self._upstream_ok))
 
     async def _upstream_ok(self) -> None:
         self.learn_profile(await ask_upstream(self.runtime.upstream, self.runtime.credentials))

@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from bridge.probes import REUSE as PROBE_REUSE
 from sandbox.bridgeproc import BridgeProcess
 from sandbox.certs import CertSet
 from sandbox.ports import free_port, port_open, wait_until
@@ -101,6 +102,7 @@ def test_a_directory_outage_keeps_the_fleet_in_and_a_draining_bridge_goes_out(
         with behind_haproxy(tmp_path, bridges, metrics) as front:
             assert [scrape(m, "/healthz")[0] for m in metrics] == [200, 200]
             slapd.stop()
+            time.sleep(PROBE_REUSE)  # an answer serves the next second's requests too
             for m in metrics:
                 status, report = scrape(m, "/healthz")
                 assert status == 503 and report["status"] == "degraded", report
