@@ -4,9 +4,12 @@ id, readable by every worker and instance (docs/scaling.md).
 Connection ids are unique across instances by construction: each process claims an
 instance slot (1..4095) with SET NX, and its ids are `slot << 20 | n`. The slot key lives
 15 s and the process renews it every 5 s, with its sessions hash
-(`<prefix>sessions:<slot>`: id -> `<upstream thread id>:<owner digest, hex>`; the digest is
-keyed with the state key file's secret, so every instance computes the same one and the
-engine holds no user name). A process that dies lets both expire,
+(`<prefix>sessions:<slot>`: id -> `<upstream thread id>:<owner digest, hex>:<seal, hex>`;
+the digest is keyed with the state key file's secret, so every instance computes the same
+one and the engine holds no user name; the seal is an HMAC of the id, the thread id and the
+digest under a key derived from the same secret, so whoever can write to the engine but has
+not the key file can neither point an id at another thread nor move an entry, with its
+owner's digest, to another id). A process that dies lets both expire,
 so a stale entry never sends a KILL for a thread id the upstream has reused.
 
 Slot 0 is never claimed: a process that could not reach the engine at start hands out ids
@@ -56,6 +59,7 @@ end
 return redis.call('HGET', KEYS[2], ARGV[1])
 """
 MAX_THREAD_ID = 0xFFFFFFFF  # COM_PROCESS_KILL carries 4 bytes
+SEAL_HEX = 32  # hex digits of an entry's seal (128 bits)
 
 
 class SlotIds:
@@ -84,6 +88,7 @@ class RedisRegistry:
         self.engine = engine
         self.ids = ids
         self._key = hmac.new(secret, b"mysql-auth-bridge kill owner", hashlib.sha256).digest()
+        self._seal_key = hmac.new(secret, b"mysql-auth-bridge kill entry", hashlib.sha256).digest()
         self.local = LocalRegistry(self._key)
         self.token = secrets.token_hex(16)
         self._missed = False  # a write failed: the hash is rewritten at the next heartbeat
@@ -109,7 +114,7 @@ class RedisRegistry:
     def add(self, bridge_id: int, upstream_id: int, owner: bytes = b"") -> bool:
         self.local.add(bridge_id, upstream_id, owner)
         if self._shared(bridge_id):
-            self._pending[bridge_id] = _stored(Entry(upstream_id, owner))
+            self._pending[bridge_id] = self._stored(bridge_id, Entry(upstream_id, owner))
             self._schedule()
         return True
 
@@ -154,7 +159,23 @@ class RedisRegistry:
             )
         except StateUnavailable:
             return None
-        return _entry(found)
+        entry = _entry(found)
+        if entry is not None and not self._sealed(bridge_id, entry, found):
+            log.warning("state: the KILL registry entry for connection id %d was not written "
+                        "by a bridge (its seal does not match): ignored", bridge_id)  # fmt: skip
+            return None
+        return entry
+
+    def _sealed(self, bridge_id: int, entry: Entry, found: object) -> bool:
+        """Is `found` the entry a bridge wrote for this id?"""
+        expected = self._stored(bridge_id, entry).encode()
+        return isinstance(found, bytes) and hmac.compare_digest(expected, found)
+
+    def _stored(self, bridge_id: int, entry: Entry) -> str:
+        """An entry as the engine keeps it, sealed to its id."""
+        text = f"{entry.thread}:{entry.owner.hex()}"
+        seal = hmac.new(self._seal_key, f"{bridge_id}:{text}".encode(), hashlib.sha256)
+        return f"{text}:{seal.hexdigest()[:SEAL_HEX]}"
 
     # --- the slot ---------------------------------------------------------------------------
 
@@ -189,7 +210,8 @@ class RedisRegistry:
 
     async def _write_back(self) -> None:
         """The slot's sessions hash made equal to this process's live sessions."""
-        live = {str(i): _stored(e) for i, e in self.local.items() if i >> SLOT_BITS == self.slot}
+        live = {str(i): self._stored(i, e) for i, e in self.local.items()
+                if i >> SLOT_BITS == self.slot}  # fmt: skip
         key = self._sessions_key(self.slot)
 
         async def rewrite(client: Any) -> None:
@@ -280,17 +302,14 @@ class RedisRegistry:
             self._flusher = asyncio.get_running_loop().create_task(self._flush())
 
 
-def _stored(entry: Entry) -> str:
-    return f"{entry.thread}:{entry.owner.hex()}"
-
-
 def _entry(found: object) -> Entry | None:
     """An entry read from the engine, or None (KILL then answers "unknown thread", ERROR
     1094) when it is missing or its thread id is not one: digits only, 0 < id < 2**32. An
     owner that is not a digest (an entry an older bridge wrote: no owner) is not known."""
     if not isinstance(found, bytes):
         return None
-    thread_part, _, owner_part = found.partition(b":")
+    thread_part, _, rest = found.partition(b":")
+    owner_part = rest.partition(b":")[0]
     if not thread_part.isdigit() or len(thread_part) > 10:
         return None
     thread = int(thread_part)

@@ -119,13 +119,24 @@ async def test_kill_registry_expires_checks_the_slot_and_validates_values(
     for bad in (b"abc", str(2**70).encode(), b"0", b"-5", b"4294967296", b" 7", b"1e3"):
         await raw.hset(sessions, str(second), bad)
         assert await b.remote_upstream_id(second) is None, bad  # unknown thread, no crash
-    await raw.hset(sessions, str(second), b"4294967295")
+    largest = Entry(2**32 - 1, b.owner("bob", "bob"))
+    await raw.hset(sessions, str(second), b._stored(second, largest))
     assert await b.remote_upstream_id(second) == 2**32 - 1
     digest = b.owner("alice", "alice")
-    for value, owner in ((b"7:" + digest.hex().encode(), digest), (b"7", b""), (b"7:zz", b""),
-                         (b"7:" + digest[:8].hex().encode(), b""), (b"7:\xff", b"")):  # fmt: skip
-        await raw.hset(sessions, str(second), value)  # an owner that is no digest: not known
-        assert await b.remote_find(second) == Entry(7, owner), value
+    sealed = b._stored(second, Entry(7, digest)).encode()
+    assert await raw.hset(sessions, str(second), sealed) == 0
+    assert await b.remote_find(second) == Entry(7, digest)
+    seal = sealed.rsplit(b":", 1)[1]
+    for value in (b"7:" + digest.hex().encode(),  # no seal (as written before seals)
+                  b"8:" + digest.hex().encode() + b":" + seal,  # another thread
+                  b"7:" + b.owner("mallory", "m").hex().encode() + b":" + seal,  # owner
+                  sealed + b"00", sealed[:-1] + (b"1" if sealed.endswith(b"0") else b"0"),
+                  b"7:zz:" + seal, b"7:\xff:" + seal):  # fmt: skip
+        await raw.hset(sessions, str(second), value)  # not what a bridge wrote: no entry
+        assert await b.remote_find(second) is None, value
+    await raw.hset(sessions, str(first), sealed)  # a sealed entry moved to another id
+    assert await b.remote_find(first) is None
+    await raw.hset(sessions, str(second), sealed)
 
     await raw.delete(f"{a.engine.prefix}slot:{a.slot}")  # the slot is no longer held
     assert await raw.exists(sessions)

@@ -1,0 +1,62 @@
+"""A co-located process that can reach the bridges' Redis without a password (no ACL user,
+no TLS: `redis://127.0.0.1:6379`): what it can and cannot make the bridges do. It can read
+and write every key; it does not have the state key file (0600, the service's user)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pymysql
+import pytest
+import redis
+
+from sandbox.mariadb import MariaDB
+from sandbox.redis import RedisServer
+from tests.integration.harness import closing, connect, error_of, scalar
+from tests.integration.test_kill_owner import SHARED, shared_account, two_people_bridge
+from tests.integration.test_state_redis import same_accounts, state_section
+
+pytestmark = pytest.mark.integration
+__all__ = ["shared_account"]  # the fixture, used by name
+PREFIX = "mysql-auth-bridge:"
+SLOT_BITS = 20
+
+
+def test_a_forged_kill_registry_entry_does_not_kill_another_users_session(
+    make_bridge: Any, tmp_path: Path, redis_server: RedisServer, mariadb: MariaDB,
+    shared_account: Callable[[str], None],
+) -> None:  # fmt: skip
+    """alice and bob are both proxied to `developer`; alice may not kill bob's session
+    (1095). Through Redis she plants an entry that points a connection id of her choice at
+    bob's upstream thread, with her own owner digest (copied from her own entry): the
+    bridge must not take it for one of its own."""
+    state = state_section(tmp_path, redis_server)
+    a, b = (two_people_bridge(make_bridge, state=state) for _ in range(2))
+    same_accounts([a, b])
+    engine = redis.Redis(port=redis_server.port)
+    with closing(connect("pymysql", a, "bob", "bob-pw", "tls")) as bob:
+        with closing(connect("pymysql", b, "alice", "alice-pw", "tls")) as alice:
+            assert scalar(alice, "SELECT CURRENT_USER()") == f"{SHARED}@%"
+            time.sleep(0.2)  # registrations reach Redis in batches
+            bob_slot, alice_slot = bob.thread_id() >> SLOT_BITS, alice.thread_id() >> SLOT_BITS
+            bobs = engine.hget(f"{PREFIX}sessions:{bob_slot}", str(bob.thread_id()))
+            alices = engine.hget(f"{PREFIX}sessions:{alice_slot}", str(alice.thread_id()))
+            assert bobs is not None and alices is not None
+            bob_thread = bobs.split(b":")[0]
+            alice_owner = alices.split(b":")[1]
+            forged = (bob_slot << SLOT_BITS) | 0xFFFFE  # an id bob's bridge never gave out
+            engine.hset(f"{PREFIX}sessions:{bob_slot}", str(forged), bob_thread + b":" + alice_owner)
+            with pytest.raises(pymysql.err.MySQLError) as caught:
+                alice.cursor().execute(f"KILL {forged}")
+            assert error_of(caught.value) == (1094, f"Unknown thread id: {forged}")
+            assert scalar(bob, "SELECT 'still here'") == "still here"
+            assert scalar(alice, "SELECT 2") == 2
+            # and alice's own entry, moved to another id, is no entry either
+            engine.hset(f"{PREFIX}sessions:{bob_slot}", str(forged), alices)
+            with pytest.raises(pymysql.err.MySQLError) as caught:
+                alice.cursor().execute(f"KILL QUERY {forged}")
+            assert error_of(caught.value)[0] == 1094
+    assert "not written by a bridge" in b.log
