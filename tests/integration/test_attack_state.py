@@ -25,6 +25,13 @@ PREFIX = "mysql-auth-bridge:"
 SLOT_BITS = 20
 
 
+def entry(engine: redis.Redis, slot: int, bridge_id: int) -> bytes:
+    """A session's entry as the engine holds it: what any reader sees."""
+    found = engine.hget(f"{PREFIX}sessions:{slot}", str(bridge_id))
+    assert isinstance(found, bytes)
+    return found
+
+
 def test_a_forged_kill_registry_entry_does_not_kill_another_users_session(
     make_bridge: Any, tmp_path: Path, redis_server: RedisServer, mariadb: MariaDB,
     shared_account: Callable[[str], None],
@@ -37,26 +44,25 @@ def test_a_forged_kill_registry_entry_does_not_kill_another_users_session(
     a, b = (two_people_bridge(make_bridge, state=state) for _ in range(2))
     same_accounts([a, b])
     engine = redis.Redis(port=redis_server.port)
-    with closing(connect("pymysql", a, "bob", "bob-pw", "tls")) as bob:
-        with closing(connect("pymysql", b, "alice", "alice-pw", "tls")) as alice:
-            assert scalar(alice, "SELECT CURRENT_USER()") == f"{SHARED}@%"
-            time.sleep(0.2)  # registrations reach Redis in batches
-            bob_slot, alice_slot = bob.thread_id() >> SLOT_BITS, alice.thread_id() >> SLOT_BITS
-            bobs = engine.hget(f"{PREFIX}sessions:{bob_slot}", str(bob.thread_id()))
-            alices = engine.hget(f"{PREFIX}sessions:{alice_slot}", str(alice.thread_id()))
-            assert bobs is not None and alices is not None
-            bob_thread = bobs.split(b":")[0]
-            alice_owner = alices.split(b":")[1]
-            forged = (bob_slot << SLOT_BITS) | 0xFFFFE  # an id bob's bridge never gave out
-            engine.hset(f"{PREFIX}sessions:{bob_slot}", str(forged), bob_thread + b":" + alice_owner)
-            with pytest.raises(pymysql.err.MySQLError) as caught:
-                alice.cursor().execute(f"KILL {forged}")
-            assert error_of(caught.value) == (1094, f"Unknown thread id: {forged}")
-            assert scalar(bob, "SELECT 'still here'") == "still here"
-            assert scalar(alice, "SELECT 2") == 2
-            # and alice's own entry, moved to another id, is no entry either
-            engine.hset(f"{PREFIX}sessions:{bob_slot}", str(forged), alices)
-            with pytest.raises(pymysql.err.MySQLError) as caught:
-                alice.cursor().execute(f"KILL QUERY {forged}")
-            assert error_of(caught.value)[0] == 1094
+    with (closing(connect("pymysql", a, "bob", "bob-pw", "tls")) as bob,
+          closing(connect("pymysql", b, "alice", "alice-pw", "tls")) as alice):  # fmt: skip
+        assert scalar(alice, "SELECT CURRENT_USER()") == f"{SHARED}@%"
+        time.sleep(0.2)  # registrations reach Redis in batches
+        bob_slot, alice_slot = bob.thread_id() >> SLOT_BITS, alice.thread_id() >> SLOT_BITS
+        bobs = entry(engine, bob_slot, bob.thread_id())
+        alices = entry(engine, alice_slot, alice.thread_id())
+        bob_thread = bobs.split(b":")[0]
+        alice_owner = alices.split(b":")[1]
+        forged = (bob_slot << SLOT_BITS) | 0xFFFFE  # an id bob's bridge never gave out
+        engine.hset(f"{PREFIX}sessions:{bob_slot}", str(forged), bob_thread + b":" + alice_owner)
+        with pytest.raises(pymysql.err.MySQLError) as caught:
+            alice.cursor().execute(f"KILL {forged}")
+        assert error_of(caught.value) == (1094, f"Unknown thread id: {forged}")
+        assert scalar(bob, "SELECT 'still here'") == "still here"
+        assert scalar(alice, "SELECT 2") == 2
+        # and alice's own entry, moved to another id, is no entry either
+        engine.hset(f"{PREFIX}sessions:{bob_slot}", str(forged), alices)
+        with pytest.raises(pymysql.err.MySQLError) as caught:
+            alice.cursor().execute(f"KILL QUERY {forged}")
+        assert error_of(caught.value)[0] == 1094
     assert "not written by a bridge" in b.log

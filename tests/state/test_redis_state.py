@@ -293,7 +293,8 @@ async def test_registry_batches_end_equal_to_the_live_sessions(
     assert {int(k) for k in held} == set(live)
     for k, v in held.items():  # thread id ':' the owner digest ':' the seal, in hex
         entry = registry.find(int(k))
-        assert entry is not None and v.startswith(f"{entry.thread}:{entry.owner.hex()}:".encode())
+        assert isinstance(v, bytes) and entry is not None
+        assert v.startswith(f"{entry.thread}:{entry.owner.hex()}:".encode())
         assert len(entry.owner) == 16 and len(v.rsplit(b":", 1)[1]) == 32
     await registry.release()
     await registry.engine.close()
