@@ -27,6 +27,10 @@ FIRST_BACKOFF = 0.25  # seconds
 MAX_BACKOFF = 10.0
 
 
+class BadReply(RedisError):
+    """A reply of another shape than the command's (not from a Redis that ran it)."""
+
+
 class StateUnavailable(Exception):
     """The state engine did not answer (down, slow, refusing): callers fall back."""
 
@@ -117,6 +121,12 @@ class Engine:
         except (RedisError, OSError, TimeoutError) as exc:
             self._failed(exc)
             raise StateUnavailable(f"state engine: {type(exc).__name__}") from None
+        except (ValueError, TypeError, IndexError) as exc:
+            # A reply of a shape no Redis gives to the command (a process that took the
+            # address while redis-server was down, a broken proxy): as good as no answer.
+            self._failed(exc)
+            raise StateUnavailable(f"state engine: a reply Redis does not give "
+                                   f"({type(exc).__name__})") from None  # fmt: skip
         self._recovered()
         return result
 

@@ -22,7 +22,7 @@ from typing import Any, Protocol
 
 from bridge.config import ProtectionConfig
 from bridge.slots import source_key
-from bridge.state.engine import Engine, StateUnavailable
+from bridge.state.engine import BadReply, Engine, StateUnavailable
 from bridge.state.fastauth import derive_key
 from bridge.throttle import MAX_USERS_PER_ADDRESS, OTHERS, Key, Throttle, name_key
 
@@ -273,7 +273,8 @@ class RedisThrottle(_WithLocalCounters):
         locks = locks if cfg.failed_login_attempts else []
         clears = self._success_keys([name], address)[0]
         try:
-            out = await self._call(self._check, [count, *locks, *clears], self._check_args(locks))
+            out = await self._call(self._check, [count, *locks, *clears],
+                                   self._check_args(locks), 2 + 2 * len(locks))  # fmt: skip
         except StateUnavailable:
             return self._fallback_lock(user, address, locks, ()), self.local.delay(user, address)
         if out[-1] == 0:
@@ -301,7 +302,8 @@ class RedisThrottle(_WithLocalCounters):
         names = self.local._names(user, also)
         locks = [self._key(k) for k in self._records(self.config.lock_by, names, address)]
         try:
-            out = await self._call(self._check, [locks[0], *locks], self._check_args(locks))
+            out = await self._call(self._check, [locks[0], *locks], self._check_args(locks),
+                                   2 + 2 * len(locks))  # fmt: skip
         except StateUnavailable:  # closed refuses at the start of a login, not here
             return self._fallback_lock(user, address, locks, also, refuse=False)
         return self._lock_from(locks, out[1:-1])
@@ -314,7 +316,7 @@ class RedisThrottle(_WithLocalCounters):
         self._clean.discard((names[0], source_key(address)))
         keys, args = self._failure_args(names, address)
         try:
-            out = await self._call(self._failure, keys, args)
+            out = await self._call(self._failure, keys, args, 2 * len(keys))
         except StateUnavailable:
             self.local.failure(user, address, also)
             return
@@ -350,7 +352,7 @@ class RedisThrottle(_WithLocalCounters):
         for name in keys:
             self._known.pop(name, None)
         with contextlib.suppress(StateUnavailable):  # else the records expire by themselves
-            await self._call(self._success, keys, shares)
+            await self._call(self._success, keys, shares, 0)
 
     def _success_keys(self, names: list[str], address: str) -> tuple[list[str], list[str]]:
         """The records a success clears, and for each the share to take off ('' = all)."""
@@ -389,9 +391,20 @@ class RedisThrottle(_WithLocalCounters):
 
     # --- helpers ----------------------------------------------------------------------------
 
-    async def _call(self, script: Any, keys: list[str], args: list[Any]) -> list[int]:
-        out = await self.engine.run(lambda client: script(keys=keys, args=args, client=client))
-        return [int(v) for v in out]
+    async def _call(self, script: Any, keys: list[str], args: list[Any], size: int) -> list[int]:
+        """The script's reply: `size` integers, else BadReply (the engine counts as down)."""
+
+        async def call(client: Any) -> list[int]:
+            out = await script(keys=keys, args=args, client=client)
+            if (
+                not isinstance(out, list)
+                or len(out) != size
+                or not all(type(v) is int for v in out)
+            ):
+                raise BadReply(f"a throttle script's reply is not {size} integers")
+            return out
+
+        return await self.engine.run(call)
 
     def _lock_from(self, keys: list[str], pairs: list[int]) -> Lock | None:
         """The first lock in (ms remaining, failures) pairs; every lock seen is remembered
