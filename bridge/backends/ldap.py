@@ -24,6 +24,7 @@ import contextlib
 import logging
 import math
 import queue
+import re
 import secrets
 import socket
 import ssl
@@ -466,7 +467,7 @@ class LdapBackend:
             return self._token_groups(dn)
         if self.config.groups_from == "memberof":
             member_of = attrs.get("memberOf") or self._member_of(dn)
-            return tuple(dict.fromkeys(_rdn_value(g) for g in member_of))
+            return member_of_names(member_of, self.config.group_search_base)
         query = (self.config.group_search_filter.replace("{user}", escape_filter_chars(user))
                  .replace("{dn}", escape_filter_chars(dn)))  # fmt: skip
         base = self.config.group_search_base or self._base()
@@ -564,8 +565,53 @@ def _values(entry: dict[str, Any], attribute: str) -> list[str]:
     return [str(v) for v in (value if isinstance(value, list) else [value])]
 
 
-def _rdn_value(dn: str) -> str:
+def member_of_names(member_of: list[str], base: str | None) -> tuple[str, ...]:
+    """The group names of a memberOf list: each group's first RDN value, unescaped
+    (`CN=a\\+b,...` is `a+b`, as a search reads the group's cn). With a group search base,
+    only the groups under it: a group of the same name elsewhere in the directory (an OU
+    whose administrators may create groups) is not the one the mapping names."""
+    wanted = None if base is None else _compared(_components(base))
+    if wanted == []:  # not a DN (check says so): no group is under it
+        return ()
+    names = []
+    for dn in member_of:
+        parts = _components(str(dn))
+        if not parts or (wanted is not None and not _strictly_under(_compared(parts), wanted)):
+            continue
+        names.append(parts[0][1])
+    return tuple(dict.fromkeys(names))
+
+
+def _components(dn: str) -> list[tuple[str, str]]:
+    """A DN's attribute types and values, unescaped: [] when it is not a DN."""
     try:
-        return str(parse_dn(dn)[0][1])
+        parsed = parse_dn(dn, strip=True)  # blanks around ',' and '=' as RFC 2253 allowed
     except ldap_errors.LDAPInvalidDnError:
-        return dn
+        return []
+    return [(attribute, unescape_dn_value(value)) for attribute, value, _ in parsed]
+
+
+def _compared(parts: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """As the directory compares the names it uses here (cn, ou, dc): ignoring case."""
+    return [(attribute.lower(), value.lower()) for attribute, value in parts]
+
+
+def _strictly_under(parts: list[tuple[str, str]], base: list[tuple[str, str]]) -> bool:
+    return len(parts) > len(base) and parts[len(parts) - len(base) :] == base
+
+
+_DN_ESCAPE = re.compile(r"\\([0-9A-Fa-f]{2}|.)", re.DOTALL)
+
+
+def unescape_dn_value(value: str) -> str:
+    """An RDN value as RFC 4514 escapes it (`\\,`, `\\2C`), read back; hex pairs that make
+    UTF-8 are decoded as such."""
+    raw = bytearray()
+    pos = 0
+    for match in _DN_ESCAPE.finditer(value):
+        raw += value[pos : match.start()].encode()
+        escaped = match.group(1)
+        raw += bytes.fromhex(escaped) if len(escaped) == 2 else escaped.encode()
+        pos = match.end()
+    raw += value[pos:].encode()
+    return raw.decode("utf-8", "replace")

@@ -120,6 +120,49 @@ def test_memberof_lists_direct_groups_only(
         bridge.stop()
 
 
+@pytest.fixture
+def delegated_dbadmins(samba_dc: SambaDC) -> Iterator[None]:
+    """An OU whose administrators may create groups (a help desk, a team), and in it a group
+    named like the mapped `dbadmins` (its own sAMAccountName: AD wants those unique), with
+    erin, who is in no mapped group, as its member."""
+    ou, group = f"OU=Delegated,{BASE}", f"CN=dbadmins,OU=Delegated,{BASE}"
+    conn = samba_dc.admin()
+    try:
+        assert conn.add(ou, ["top", "organizationalUnit"]), conn.result
+        assert conn.add(group, ["top", "group"], {"sAMAccountName": "team-dbadmins",
+                                                 "member": [f"CN=erin,CN=Users,{BASE}"]}), conn.result  # fmt: skip
+        yield
+    finally:
+        conn.delete(group)
+        conn.delete(ou)
+        conn.unbind()
+
+
+def test_memberof_counts_only_groups_under_the_group_search_base(
+    tmp_path: Path, mariadb: MariaDB, certs: CertSet, samba_dc: SambaDC, delegated_dbadmins: None
+) -> None:
+    """memberOf names groups anywhere in the directory, read by their first RDN: without a
+    group_search_base the delegated OU's `dbadmins` maps erin to developer; with it (the
+    Users container, where the real groups are) only the groups under it count."""
+    loose = ad_bridge(tmp_path / "loose", mariadb, certs, samba_dc, samba_dc.ldaps_url,
+                      groups_from="memberof", nested_groups="none")  # fmt: skip
+    try:
+        with closing(connect("pymysql", loose, "erin", PASSWORDS["erin"])) as conn:
+            assert scalar(conn, "SELECT CURRENT_USER()") == "developer@%"
+    finally:
+        loose.stop()
+    bridge = ad_bridge(tmp_path / "based", mariadb, certs, samba_dc, samba_dc.ldaps_url,
+                       groups_from="memberof", nested_groups="none",
+                       group_search_base=f"CN=Users,{BASE}")  # fmt: skip
+    try:
+        assert refused(bridge, "erin", PASSWORDS["erin"])[0] == 1045
+        assert "no group in the mapping matched" in audit(bridge, "erin")["reason"]
+        with closing(connect("mysqlclient", bridge, "alice", PASSWORDS["alice"])) as conn:
+            assert scalar(conn, "SELECT CURRENT_USER()") == "operator@%"  # dbas, as before
+    finally:
+        bridge.stop()
+
+
 def test_token_groups_include_nested_and_primary_groups(
     tmp_path: Path, mariadb: MariaDB, certs: CertSet, samba_dc: SambaDC
 ) -> None:

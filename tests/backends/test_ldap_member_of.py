@@ -1,0 +1,40 @@
+"""groups_from: memberof: which memberOf values count, and the names read from them."""
+
+from __future__ import annotations
+
+from bridge.backends.ldap import member_of_names, unescape_dn_value
+
+USERS = "CN=Users,DC=ad,DC=test"
+MEMBER_OF = [
+    f"CN=dbas,{USERS}",
+    "CN=dbadmins,OU=Delegated,DC=ad,DC=test",  # same name as a mapped group, elsewhere
+    f"CN=db\\+ops,{USERS}",
+    f"CN=caf\\C3\\A9,{USERS}",
+    "CN=dbadmins,CN=Users,DC=child,DC=ad,DC=test",  # another domain of the forest
+    USERS,  # the container itself is not under it
+    "not a DN",
+]
+
+
+def test_without_a_group_search_base_every_group_counts_by_its_name() -> None:
+    assert member_of_names(MEMBER_OF, None) == ("dbas", "dbadmins", "db+ops", "café", "Users")
+
+
+def test_with_a_group_search_base_only_the_groups_under_it() -> None:
+    expected = ("dbas", "db+ops", "café")
+    assert member_of_names(MEMBER_OF, USERS) == expected
+    assert member_of_names(MEMBER_OF, "cn=users, dc=AD,dc=Test") == expected  # as LDAP compares
+    whole_domain = ("dbas", "dbadmins", "db+ops", "café", "Users")  # child.ad.test is under it
+    assert member_of_names(MEMBER_OF, "DC=ad,DC=test") == whole_domain
+
+
+def test_a_group_search_base_that_is_no_dn_lets_no_group_through() -> None:
+    assert member_of_names(MEMBER_OF, "users") == ()
+
+
+def test_rfc4514_escapes_are_read_back() -> None:
+    assert unescape_dn_value("a\\,b") == "a,b"
+    assert unescape_dn_value("a\\2Cb") == "a,b"
+    assert unescape_dn_value("\\#x\\ ") == "#x "
+    assert unescape_dn_value("caf\\C3\\A9") == "café"
+    assert unescape_dn_value("\\\\") == "\\"
