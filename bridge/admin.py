@@ -22,7 +22,8 @@ from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Any, Protocol
 
-from bridge.config import AdminConfig, ConfigError, check_private, parse_address, restart_note
+from bridge.admintoken import read_token, token_warnings
+from bridge.config import AdminConfig, ConfigError, parse_address, restart_note
 from bridge.plugins import PLUGINS
 from bridge.runtime import Runtime
 from bridge.session import Session
@@ -93,16 +94,6 @@ def describe_address(address: tuple[str, int] | str) -> str:
         return f"unix:{address}"
     host, port = address
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-
-
-def read_token(config: AdminConfig) -> bytes | None:
-    if config.token_file is None:
-        return None
-    check_private(config.token_file)
-    token = config.token_file.read_bytes().strip()
-    if not token:  # else a request without a token would match it
-        raise ConfigError(f"admin.token_file {config.token_file}: empty")
-    return token
 
 
 # --- what each command does ------------------------------------------------------------------
@@ -206,6 +197,8 @@ class AdminServer:
         self.server = server
         self.config = config
         self.token = read_token(config)
+        for warning in token_warnings(config):
+            log.warning("%s", warning)
         self.address = address_for(config, server.worker)
         self._listener: asyncio.Server | None = None
         self.waiting = WaitingClients("admin")

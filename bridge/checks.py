@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from bridge.admintoken import token_warnings
 from bridge.config import (
     BridgeConfig,
     ConfigError,
@@ -164,6 +165,7 @@ def _inspect_config(
 ) -> tuple[Runtime | None, Findings]:
     found = Findings()
     found.warnings += state_warnings(config, workers)
+    found.warnings += token_warnings(config.admin)
     files = check_limit(FileBudget.of(config))
     if files is not None:
         place = where(config_path, ("server", "max_connections"))

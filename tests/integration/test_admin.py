@@ -174,6 +174,27 @@ def test_a_tcp_admin_listener_needs_the_token(make_bridge: MakeBridge, tmp_path:
         assert json.loads(sock.makefile("rb").readline()) == {"ok": False, "error": "not JSON"}
 
 
+def test_a_short_token_is_warned_about_by_check_and_serve(
+    make_bridge: MakeBridge, tmp_path: Path
+) -> None:
+    """Any local user reaches a loopback admin port and may try tokens as fast as it answers:
+    a token of a few bytes (this one: 6) is a matter of minutes."""
+    token = tmp_path / "admin.token"
+    token.write_text("s3cret\n")
+    token.chmod(0o600)
+    port = free_port()
+    bridge = make_bridge(admin={"listen": f"127.0.0.1:{port}", "token_file": str(token)})
+    warning = f"admin.token_file {token}: a token of 6 bytes can be guessed by anyone who reaches admin.listen"
+    assert warning in bridge.log
+    done = subprocess.run([sys.executable, "-m", "bridge", "check", "--skip-ports", "-c", str(bridge.config)],
+                          capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert done.returncode == 0 and warning in done.stderr, done.stderr
+    token.write_text(os.urandom(16).hex() + "\n")  # 32 bytes: no warning
+    done = subprocess.run([sys.executable, "-m", "bridge", "check", "--skip-ports", "-c", str(bridge.config)],
+                          capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert "admin.token_file" not in done.stderr
+
+
 def test_admin_commands_without_an_admin_section_say_so(bridge: Bridge) -> None:
     done = admin(bridge, "sessions")
     assert done.returncode == 1
