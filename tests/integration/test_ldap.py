@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from bridge.probes import REUSE as PROBE_REUSE
 from sandbox.bridgeproc import Account
 from sandbox.certs import CertSet
 from sandbox.ldap import PEOPLE, Slapd
@@ -218,6 +219,7 @@ def test_health_and_status_say_why_no_server_answered(
     try:
         status, text = scrape(port, "/healthz")
         said = json.loads(text)["backends"]["ldap"]
+        time.sleep(PROBE_REUSE)  # a fresh probe, not /healthz's answer again
         done = subprocess.run([sys.executable, "-m", "bridge", "status", "--json", "-c", str(bridge.config)],
                               capture_output=True, text=True, timeout=60)  # fmt: skip
     finally:
