@@ -219,6 +219,12 @@ class Denied(Exception):
         self.resolved = resolved  # names the backend resolved the user to (throttling)
 
 
+class AccountDisabled(Denied):
+    """Raised by the LDAP backend: Active Directory says the account is disabled
+    (userAccountControl ACCOUNTDISABLE). Refused even where the directory was asked only
+    for groups: a Kerberos ticket issued before the account was disabled proves no more."""
+
+
 class PasswordChangeRequired(Denied):
     """Raised by a backend: the password was right, but the directory wants it changed
     before it may be used (Active Directory's 773 and 532). The session answers

@@ -16,7 +16,7 @@ from gssapi.raw.misc import GSSError
 from bridge.backends.base import Identity, Peer
 from bridge.config import KerberosConfig, check_private
 from bridge.credentials import ClearPassword, Credential, GssapiName
-from bridge.errors import BackendUnavailable, Denied
+from bridge.errors import AccountDisabled, BackendUnavailable, Denied
 from bridge.mapping.accounts import AccountRow
 from bridge.mapping.auth_string import parse_kerberos
 
@@ -103,6 +103,8 @@ class KerberosBackend:
             return ()
         try:
             groups: tuple[str, ...] = await self.ldap.lookup(principal.partition("@")[0], row, "")
+        except AccountDisabled:
+            raise  # a ticket from before the account was disabled: refused
         except Denied:
             return ()
         return groups

@@ -50,7 +50,7 @@ from bridge.backends.ldapdecoy import BindTimes, decoy_dn
 from bridge.budget import ldap_budget
 from bridge.config import LdapConfig, check_private
 from bridge.credentials import ClearPassword, Credential
-from bridge.errors import BackendUnavailable, Denied
+from bridge.errors import AccountDisabled, BackendUnavailable, Denied
 from bridge.mapping.accounts import AccountRow
 from bridge.mapping.auth_string import parse_ldap
 
@@ -64,6 +64,8 @@ SEARCH_ANSWERS = {0, 32, REFERRAL}
 BUSY_OR_UNAVAILABLE = {51, 52}  # busy, unavailable: try the next server
 SERVER_BACKOFF = 5.0  # seconds a failed server is skipped
 NESTED_AD = "1.2.840.113556.1.4.1941"  # LDAP_MATCHING_RULE_IN_CHAIN
+USER_ACCOUNT_CONTROL = "userAccountControl"
+ACCOUNTDISABLE = 0x2  # a bit of userAccountControl
 MAX_NAME = 256
 # seconds ldap3 leaves an address that failed alone ('.seconds > 5': up to 6)
 LDAP3_RETRY = get_config_parameter("RESET_AVAILABILITY_TIMEOUT") + 1
@@ -272,7 +274,11 @@ class LdapBackend:
         return LookupResult(dn, groups, server)
 
     def _lookup_groups(self, user: str, dn_part: str) -> tuple[str, ...]:
+        """Without a bind (Kerberos logins, explain): the directory's say on the account
+        is all there is, so a disabled one is refused here."""
         dn, attrs = self._user_dn(user, dn_part)
+        if disabled(attrs):
+            raise AccountDisabled(f"LDAP entry {dn!r}: account disabled (userAccountControl)")
         return self._groups(user, dn, attrs)
 
     def _user_dn(self, user: str, dn_part: str) -> tuple[str, dict[str, Any]]:
@@ -284,6 +290,7 @@ class LdapBackend:
             return dn_part, {}
         attr = self.config.user_search_attr
         wanted = ["memberOf"] if self.config.groups_from == "memberof" else []
+        wanted.append(USER_ACCOUNT_CONTROL)  # Active Directory's; other directories: none
         entries = self._search(self._base(), f"({attr}={escape_filter_chars(user)})", wanted)
         if len(entries) != 1:
             raise NotOneEntry(f"LDAP search for {attr}={user!r} found {len(entries)} entries")
@@ -563,6 +570,19 @@ def naming_context(root_dse: dict[str, Any]) -> str:
 def _values(entry: dict[str, Any], attribute: str) -> list[str]:
     value = entry.get("attributes", {}).get(attribute, [])
     return [str(v) for v in (value if isinstance(value, list) else [value])]
+
+
+def disabled(attrs: dict[str, Any]) -> bool:
+    """Does the entry's userAccountControl (Active Directory) have ACCOUNTDISABLE? An entry
+    without one (OpenLDAP) is not disabled; one that is not a number is."""
+    value = attrs.get(USER_ACCOUNT_CONTROL)
+    if value is None or value == []:
+        return False
+    text = str(value[0] if isinstance(value, list) else value)
+    try:
+        return bool(int(text) & ACCOUNTDISABLE)
+    except ValueError:
+        return True
 
 
 def member_of_names(member_of: list[str], base: str | None) -> tuple[str, ...]:

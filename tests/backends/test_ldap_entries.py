@@ -1,4 +1,5 @@
-"""groups_from: memberof: which memberOf values count, and the names read from them."""
+"""groups_from: memberof: which memberOf values count, and the names read from them; and
+Active Directory's userAccountControl, read for logins that do not bind (Kerberos)."""
 
 from __future__ import annotations
 
@@ -38,3 +39,14 @@ def test_rfc4514_escapes_are_read_back() -> None:
     assert unescape_dn_value("\\#x\\ ") == "#x "
     assert unescape_dn_value("caf\\C3\\A9") == "café"
     assert unescape_dn_value("\\\\") == "\\"
+
+
+def test_user_account_control_disabled_bit() -> None:
+    from bridge.backends.ldap import disabled
+
+    assert not disabled({})  # OpenLDAP: no such attribute
+    assert not disabled({"userAccountControl": []})
+    assert not disabled({"userAccountControl": ["512"]})  # NORMAL_ACCOUNT
+    assert disabled({"userAccountControl": ["514"]})  # NORMAL_ACCOUNT | ACCOUNTDISABLE
+    assert disabled({"userAccountControl": 66050})  # DONT_EXPIRE_PASSWORD too
+    assert disabled({"userAccountControl": ["not a number"]})  # not what AD writes: refused

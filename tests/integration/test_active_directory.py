@@ -20,7 +20,7 @@ import pytest
 from sandbox.bridgeproc import Account
 from sandbox.certs import CertSet
 from sandbox.mariadb import MariaDB
-from sandbox.samba import BASE, REALM, SambaDC
+from sandbox.samba import ACCOUNT_DISABLED, BASE, NORMAL_ACCOUNT, REALM, SambaDC
 from tests.adfix import PASSWORDS, ad_settings
 from tests.integration.harness import (
     Bridge,
@@ -435,6 +435,30 @@ def test_kerberos_login_with_ad_groups(
     assert done.stdout.strip() == "developer@%", done.stderr
     record = audit(bridge_krb, "alice")
     assert (record["identity"], sorted(record["groups"])) == ("alice", ["dbadmins", "dbas"])
+
+
+def test_a_ticket_from_before_the_account_was_disabled_logs_in_no_more(
+    bridge_krb: Bridge, samba_dc: SambaDC, tmp_path: Path
+) -> None:
+    """Offboarding disables the AD account; the user still holds a service ticket for the
+    bridge (valid for hours), which no KDC is asked about again. The bridge asks the
+    directory for the groups anyway (groups_from_ldap), and its answer says disabled."""
+    env = ticket(samba_dc, tmp_path, "alice")
+    done = mariadb_cli(bridge_krb, "alice", None, env=env)  # the service ticket, now cached
+    assert done.stdout.strip() == "developer@%", done.stderr
+    alice = f"CN=alice,CN=Users,{BASE}"
+    samba_dc.set_attribute(alice, userAccountControl=ACCOUNT_DISABLED)
+    try:
+        done = mariadb_cli(bridge_krb, "alice", None, env=env)
+        assert (
+            done.returncode == 1
+            and "ERROR 1045 (28000): Access denied for user 'alice'" in done.stderr
+        ), done.stderr
+        assert "account disabled (userAccountControl)" in audit(bridge_krb, "alice")["reason"]
+    finally:
+        samba_dc.set_attribute(alice, userAccountControl=NORMAL_ACCOUNT)
+    done = mariadb_cli(bridge_krb, "alice", None, env=env)
+    assert done.stdout.strip() == "developer@%", done.stderr
 
 
 def test_password_logins_verified_with_the_exported_keytab(bridge_krb: Bridge) -> None:
