@@ -591,7 +591,7 @@ def member_of_names(member_of: list[str], base: str | None) -> tuple[str, ...]:
     only the groups under it: a group of the same name elsewhere in the directory (an OU
     whose administrators may create groups) is not the one the mapping names."""
     wanted = None if base is None else _compared(_components(base))
-    if wanted == []:  # not a DN (check says so): no group is under it
+    if wanted == []:  # not a DN: no group can be under it (fail closed)
         return ()
     names = []
     for dn in member_of:
