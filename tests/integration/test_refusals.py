@@ -6,12 +6,15 @@ from __future__ import annotations
 import contextlib
 import os
 import time
+from collections.abc import Iterator
 
 import pytest
 
 from bridge.protocol.constants import Capability as C
 from bridge.protocol.packets import parse_err
 from bridge.scramble import native_token, sha2_token
+from sandbox.certs import CertSet
+from sandbox.mariadb import MariaDB
 from tests.integration.harness import (
     Bridge,
     MakeBridge,
@@ -20,6 +23,7 @@ from tests.integration.harness import (
     error_of,
     mariadb_cli,
     scalar,
+    start_bridge,
 )
 from tests.integration.rawclient import CLIENT_CAPS, Raw, unknown_to_wrong
 from tests.vectors import load
@@ -182,8 +186,24 @@ def test_cleartext_over_plain_tcp_is_refused_before_any_check(bridge: Bridge) ->
     raw.close()
 
 
+@pytest.fixture(scope="module")
+def quick_bridge(
+    tmp_path_factory: pytest.TempPathFactory, mariadb: MariaDB, certs: CertSet
+) -> Iterator[Bridge]:
+    """The shared bridge's setup with a 1 s connect_timeout: most malformed first packets
+    are incomplete, so the bridge waits for the rest until the client's time is up (5 s
+    each on the shared bridge)."""
+    running = start_bridge(tmp_path_factory.mktemp("quick-bridge"), mariadb, certs,
+                           server={"connect_timeout": 1})  # fmt: skip
+    yield running
+    running.stop()
+
+
 @pytest.mark.parametrize("packet", load("malformed_first_packets_proxysql.json")["packets_hex"])
-def test_malformed_first_packets_close_and_others_keep_working(bridge: Bridge, packet: str) -> None:
+def test_malformed_first_packets_close_and_others_keep_working(
+    quick_bridge: Bridge, packet: str
+) -> None:
+    bridge = quick_bridge
     with closing(connect("pymysql", bridge, "nat", "nat-pw", "tcp")) as established:
         raw = Raw.connect(bridge.port, timeout=8)
         raw.greeting()
