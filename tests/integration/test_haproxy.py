@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import signal
+import socket
 import subprocess
 import time
 import urllib.error
@@ -25,38 +26,79 @@ from tests.ldapfix import ldap_settings, start_slapd
 
 pytestmark = pytest.mark.integration
 EXAMPLE = Path(__file__).parent.parent.parent / "deploy" / "haproxy" / "haproxy.cfg"
+CHECK_INTERVAL = 0.2  # seconds: `inter` of the test's servers
 
 
-def haproxy_config(port: int, bridges: list[tuple[int, int]]) -> str:
-    """deploy/haproxy/haproxy.cfg, with this run's addresses."""
+UP = ("UP", "L7OK")  # in, its last check passed
+DOWN = ("DOWN", None)  # out
+
+
+def haproxy_config(port: int, bridges: list[tuple[int, int]], stats: Path) -> str:
+    """deploy/haproxy/haproxy.cfg, with this run's addresses, checks every CHECK_INTERVAL,
+    and a stats socket the test reads the servers' states from."""
     text = EXAMPLE.read_text().replace("bind :3306", f"bind 127.0.0.1:{port}")
+    text = text.replace("global\n", f"global\n    stats socket {stats} mode 600\n", 1)
     lines = [line for line in text.splitlines() if not line.strip().startswith("server ")]
-    servers = [f"    server bridge{i} 127.0.0.1:{tcp} send-proxy-v2 check port {metrics} inter 1s fall 1 rise 1"
+    inter = f"inter {int(CHECK_INTERVAL * 1000)}ms fall 1 rise 1"
+    servers = [f"    server bridge{i} 127.0.0.1:{tcp} send-proxy-v2 check port {metrics} {inter}"
                for i, (tcp, metrics) in enumerate(bridges, 1)]  # fmt: skip
     return "\n".join(lines + servers) + "\n"
+
+
+def server_states(stats: Path) -> dict[str, tuple[str, str]]:
+    """HAProxy's own view of each bridge: name -> (status, last check's status), e.g.
+    ("UP", "L7OK"), from `show stat` on the stats socket."""
+    with socket.socket(socket.AF_UNIX) as sock:
+        sock.settimeout(5)
+        sock.connect(str(stats))
+        sock.sendall(b"show stat\n")
+        data = b""
+        while chunk := sock.recv(65536):
+            data += chunk
+    header, *rows = data.decode().lstrip("# ").splitlines()
+    rows = [row for row in rows if row]
+    names = header.split(",")
+    status, check = names.index("status"), names.index("check_status")
+    return {f[1]: (f[status], f[check]) for f in (r.split(",") for r in rows)
+            if f[1].startswith("bridge")}  # fmt: skip
+
+
+def wait_states(front: Front, want: dict[str, tuple[str, str | None]]) -> None:
+    """Until HAProxy's checks have put each named bridge in the state wanted: (status,
+    last check's status, or None for any)."""
+
+    def reached() -> bool:
+        states = server_states(front.stats)
+        return all(name in states and states[name][0] == status
+                   and check in (None, states[name][1]) for name, (status, check) in want.items())  # fmt: skip
+
+    wait_until(reached, 10, f"HAProxy states {want}")
 
 
 class Front:
     """The bridge fixture's shape, at HAProxy's address."""
 
-    def __init__(self, port: int, bridge: BridgeProcess) -> None:
+    def __init__(self, port: int, bridge: BridgeProcess, stats: Path) -> None:
         self.port, self.certs, self.socket = port, bridge.certs, bridge.socket
+        self.stats = stats  # HAProxy's stats socket
 
 
 @contextmanager
 def behind_haproxy(
     tmp_path: Path, bridges: list[BridgeProcess], metrics: list[int]
 ) -> Iterator[Front]:
-    port = free_port()
+    port, stats = free_port(), tmp_path / "haproxy-stats.sock"
     (tmp_path / "haproxy.cfg").write_text(
-        haproxy_config(port, [(b.port, m) for b, m in zip(bridges, metrics, strict=True)])
+        haproxy_config(port, [(b.port, m) for b, m in zip(bridges, metrics, strict=True)], stats)
     )
     proxy = subprocess.Popen(["haproxy", "-f", str(tmp_path / "haproxy.cfg")], stdout=subprocess.DEVNULL,
                              stderr=subprocess.DEVNULL)  # fmt: skip
     try:
-        wait_until(lambda: port_open(port), 10, "haproxy")
-        time.sleep(1.5)  # the first health checks
-        yield Front(port, bridges[0])
+        wait_until(lambda: port_open(port) and stats.exists(), 10, "haproxy")
+        front = Front(port, bridges[0], stats)
+        # the first health checks have passed
+        wait_states(front, {f"bridge{i}": UP for i in range(1, len(bridges) + 1)})
+        yield front
     finally:
         proxy.terminate()
         proxy.wait()
@@ -81,7 +123,7 @@ def test_two_bridges_behind_haproxy(tmp_path: Path, make_bridge: MakeBridge) -> 
                 assert bridge_attr(conn, "bridge_client_host") == "127.0.0.2"  # the PROXY header's
         assert all("session open" in b.log for b in bridges)  # both took logins (leastconn)
         bridges[0].stop()  # one instance goes away: HAProxy's check takes it out
-        time.sleep(2.5)
+        wait_states(front, {"bridge1": DOWN, "bridge2": UP})
         for _ in range(3):
             done = mariadb_cli(front, "nat", "nat-pw")
             assert done.stdout.strip() == "nat@%", done.stderr
@@ -109,7 +151,10 @@ def test_a_directory_outage_keeps_the_fleet_in_and_a_draining_bridge_goes_out(
                 assert report["backends"]["ldap"].startswith("unavailable"), report
                 assert scrape(m, "/readyz") == (200, {"upstream": "ok", "status": "ok",
                                                       "sessions": 0})  # fmt: skip
-            time.sleep(2.5)  # checks every 1 s, out after one failure: /healthz took both out
+            # Several checks since the outage, out after one failure (/healthz would have
+            # taken both out): both still in.
+            time.sleep(5 * CHECK_INTERVAL)
+            assert server_states(front.stats) == {"bridge1": UP, "bridge2": UP}
             assert_logins_reach(front, bridges, [0, 1])
 
             held = connect("pymysql", bridges[0], "nat", "nat-pw", "tls", bind_address="127.0.0.2")
@@ -119,7 +164,7 @@ def test_a_directory_outage_keeps_the_fleet_in_and_a_draining_bridge_goes_out(
                 status, report = scrape(metrics[0], "/readyz")
                 assert status == 503 and report["status"] == "draining", report
                 assert scrape(metrics[0], "/healthz")[1]["status"] == "draining"
-                time.sleep(2.5)
+                wait_states(front, {"bridge1": DOWN, "bridge2": UP})
                 assert_logins_reach(front, bridges, [1])
                 assert scalar(held, "SELECT 'still served'") == "still served"
     finally:

@@ -32,18 +32,11 @@ from sandbox.ports import free_port, port_open, wait_until
 from sandbox.redis import RedisServer
 from tests.integration.harness import ACCOUNTS, closing, connect, error_of, mariadb_cli, scalar
 from tests.integration.rawclient import Raw
-from tests.integration.test_haproxy import haproxy_config
+from tests.integration.test_haproxy import UP, Front, haproxy_config, wait_states
 from tests.integration.test_kill import running_sleeps, sleep_in_thread
 
 pytestmark = pytest.mark.integration
 LOCK_AFTER = 4
-
-
-class Front:
-    """The bridge fixture's shape, at HAProxy's address."""
-
-    def __init__(self, port: int, bridge: BridgeProcess) -> None:
-        self.port, self.certs, self.socket = port, bridge.certs, bridge.socket
 
 
 @pytest.fixture
@@ -96,14 +89,16 @@ def haproxy(tmp_path: Path) -> Iterator[Any]:
     procs: list[subprocess.Popen[bytes]] = []
 
     def start(bridges: list[BridgeProcess]) -> Front:
-        port = free_port()
+        port, stats = free_port(), tmp_path / "haproxy-stats.sock"
         pairs = [(b.port, _metrics_port(b)) for b in bridges]
-        (tmp_path / "haproxy.cfg").write_text(haproxy_config(port, pairs))
+        (tmp_path / "haproxy.cfg").write_text(haproxy_config(port, pairs, stats))
         procs.append(subprocess.Popen(["haproxy", "-f", str(tmp_path / "haproxy.cfg")],
                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))  # fmt: skip
-        wait_until(lambda: port_open(port), 10, "haproxy")
-        time.sleep(1.5)  # the first health checks
-        return Front(port, bridges[0])
+        wait_until(lambda: port_open(port) and stats.exists(), 10, "haproxy")
+        front = Front(port, bridges[0], stats)
+        # the first health checks have passed
+        wait_states(front, {f"bridge{i}": UP for i in range(1, len(bridges) + 1)})
+        return front
 
     yield start
     for proc in procs:
