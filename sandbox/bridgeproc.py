@@ -78,6 +78,12 @@ class BridgeProcess:
     def log(self) -> str:
         return settled_text(self.directory / "bridge.log")
 
+    @property
+    def log_now(self) -> str:
+        """The log as it is this moment, unsettled: for polls that wait until a line is
+        there (a line still being written is found at the next poll)."""
+        return (self.directory / "bridge.log").read_text(errors="replace")
+
     def audit_text(self, name: str = "audit.jsonl") -> str:
         """The audit file so far ('' if there is none yet), settled as the log is."""
         path = self.directory / name
@@ -88,7 +94,7 @@ class BridgeProcess:
 
     def wait_log(self, text: str, timeout: float = 10) -> None:
         try:
-            wait_until(lambda: text in self.log, timeout, f"log line {text!r}")
+            wait_until(lambda: text in self.log_now, timeout, f"log line {text!r}")
         except TimeoutError as exc:  # what the bridge did say, for the failure's report
             tail = "\n".join(self.log.splitlines()[-40:])
             raise TimeoutError(f"{exc}; the bridge's log ends:\n{tail}") from None
@@ -100,14 +106,13 @@ class BridgeProcess:
         """SIGHUP, then wait for this reload's outcome: True if it was applied."""
         ok, failed = "configuration reloaded", "reload failed"
 
-        def outcomes() -> tuple[int, int]:
-            log = self.log
+        def outcomes(log: str) -> tuple[int, int]:
             return log.count(ok), log.count(failed)
 
-        before = outcomes()
+        before = outcomes(self.log)  # settled: an earlier outcome's line is in it
         self.proc.send_signal(signal.SIGHUP)
-        wait_until(lambda: outcomes() != before, timeout, "reload")
-        return outcomes()[0] > before[0]
+        wait_until(lambda: outcomes(self.log_now) != before, timeout, "reload")
+        return outcomes(self.log_now)[0] > before[0]
 
     def write_accounts(self, rows: list[dict[str, str]]) -> None:
         (self.directory / "accounts.yaml").write_text(yaml.safe_dump({"accounts": rows}))

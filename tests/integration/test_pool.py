@@ -34,7 +34,7 @@ KEPT = "kept for"
 def kept(bridge: Bridge, before: int) -> None:
     """Wait until the pool has taken back one more connection than `before`."""
     deadline = time.monotonic() + 10
-    while bridge.log.count(KEPT) <= before:
+    while bridge.log_now.count(KEPT) <= before:
         if time.monotonic() > deadline:
             raise AssertionError(f"no connection went back to the pool:\n{bridge.log[-3000:]}")
         time.sleep(0.02)

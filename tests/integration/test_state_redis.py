@@ -323,7 +323,7 @@ def test_workers_share_the_lock_and_the_kill_registry(
                  protection={"failed_login_attempts": LOCK_AFTER, "lock_by": "account"})  # fmt: skip
     bridge = run_bridge(tmp_path, port, certs, None, ("--workers", "2"))
     try:
-        wait_until(lambda: bridge.log.count("instance slot") == 2, 10, "both workers' slots")
+        wait_until(lambda: bridge.log_now.count("instance slot") == 2, 10, "both workers' slots")
         last = None
         for _ in range(LOCK_AFTER):
             last = wrong_password_on_worker(port, last)

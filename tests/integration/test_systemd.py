@@ -73,7 +73,7 @@ def test_socket_activation(tmp_path: Path, mariadb: MariaDB, certs: CertSet) -> 
     listener.close()
     bridge = BridgeProcess(tmp_path, port, tmp_path / "none.sock", certs, proc)
     try:
-        wait_until(lambda: "ready" in bridge.log, 20, "bridge")
+        wait_until(lambda: "ready" in bridge.log_now, 20, "bridge")
         assert "(from systemd)" in bridge.log
         assert not port_open(config_port)
         with closing(connect("pymysql", bridge, "nat", "nat-pw", "tcp")) as conn:
