@@ -109,17 +109,17 @@ def test_a_checker_that_leaves_before_the_answer_costs_no_error(make_bridge: Mak
     port = free_port()
     try:
         bridge = make_bridge(
-            metrics={"listen": f"127.0.0.1:{port}", "health_timeout": 1},
-            upstream={"address": f"127.0.0.1:{hung.getsockname()[1]}", "connect_timeout": 3},
+            metrics={"listen": f"127.0.0.1:{port}", "health_timeout": 0.5},
+            upstream={"address": f"127.0.0.1:{hung.getsockname()[1]}", "connect_timeout": 1.5},
         )
         for path in (b"/healthz", b"/readyz"):
             checker = socket.create_connection(("127.0.0.1", port))
             checker.sendall(b"GET " + path + b" HTTP/1.0\r\n\r\n")
             checker.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
             checker.close()  # a reset, as HAProxy's
-        time.sleep(1.5)  # the probes' budget, and the answers that find nobody
+        time.sleep(0.8)  # the probes' budget, and the answers that find nobody
         status, text = scrape(port, "/readyz")  # bounded by health_timeout, not connect_timeout
-        assert status == 503 and json.loads(text)["upstream"] == "unavailable: no answer in 1 s"
+        assert status == 503 and json.loads(text)["upstream"] == "unavailable: no answer in 0.5 s"
         assert " ERROR " not in bridge.log and "Traceback" not in bridge.log, bridge.log
         assert bridge.proc.poll() is None
     finally:
