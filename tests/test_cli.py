@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from sandbox.bridgeproc import hash_text
+from sandbox.ports import free_port
 
 
 def cli(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
@@ -33,8 +34,11 @@ proxy_grants:
     (tmp_path / "creds.yaml").write_text("developer: {password: x}\napp: {password: y}\n")
     os.chmod(tmp_path / "creds.yaml", 0o600)
     config = tmp_path / "bridge.yaml"
+    # A free port: check reports a listen address another process holds (the default
+    # 3307 may be a sandbox's on a shared machine).
     config.write_text("upstream: {credentials: creds.yaml}\naccounts: [accounts.yaml]\n"
-                      "rsa: {private_key: k.pem, public_key: k.pub}\n")  # fmt: skip
+                      "rsa: {private_key: k.pem, public_key: k.pub}\n"
+                      f"listen: {{tcp: ['127.0.0.1:{free_port()}']}}\n")  # fmt: skip
     return config
 
 
@@ -477,7 +481,7 @@ def test_check_warns_of_an_audit_file_every_user_may_read(conf: Path) -> None:
     audit.chmod(0o644)
     done = cli("check", "-c", str(conf))
     assert done.returncode == 0, done.stderr
-    assert f"warning: {conf}:4: audit_log: the audit log {audit} has mode 0644: every user of " \
+    assert f"warning: {conf}:5: audit_log: the audit log {audit} has mode 0644: every user of " \
            f"this host may read it (it names users and client addresses): chmod o-rwx {audit}" \
            in done.stderr, done.stderr  # fmt: skip
     audit.chmod(0o640)
