@@ -589,35 +589,48 @@ def member_of_names(member_of: list[str], base: str | None) -> tuple[str, ...]:
     """The group names of a memberOf list: each group's first RDN value, unescaped
     (`CN=a\\+b,...` is `a+b`, as a search reads the group's cn). With a group search base,
     only the groups under it: a group of the same name elsewhere in the directory (an OU
-    whose administrators may create groups) is not the one the mapping names."""
-    wanted = None if base is None else _compared(_components(base))
+    whose administrators may create groups) is not the one the mapping names. "Under" is
+    compared RDN by RDN: a multi-valued RDN (`cn=dbadmins+ou=groups`) is one RDN, never the
+    base's `ou=groups` plus a level below it."""
+    wanted = None if base is None else _compared(_rdns(base))
     if wanted == []:  # not a DN: no group can be under it (fail closed)
         return ()
     names = []
     for dn in member_of:
-        parts = _components(str(dn))
-        if not parts or (wanted is not None and not _strictly_under(_compared(parts), wanted)):
+        rdns = _rdns(str(dn))
+        if not rdns or (wanted is not None and not _strictly_under(_compared(rdns), wanted)):
             continue
-        names.append(parts[0][1])
+        names.append(rdns[0][0][1])
     return tuple(dict.fromkeys(names))
 
 
-def _components(dn: str) -> list[tuple[str, str]]:
-    """A DN's attribute types and values, unescaped: [] when it is not a DN."""
+RDN = list[tuple[str, str]]  # an RDN's attribute types and values ('+' joins several)
+
+
+def _rdns(dn: str) -> list[RDN]:
+    """A DN's RDNs, each its attribute types and values unescaped: [] when it is not a DN."""
     try:
         parsed = parse_dn(dn, strip=True)  # blanks around ',' and '=' as RFC 2253 allowed
     except ldap_errors.LDAPInvalidDnError:
         return []
-    return [(attribute, unescape_dn_value(value)) for attribute, value, _ in parsed]
+    rdns: list[RDN] = [[]]
+    for attribute, value, separator in parsed:
+        rdns[-1].append((attribute, unescape_dn_value(value)))
+        if separator != "+":
+            rdns.append([])
+    return [rdn for rdn in rdns if rdn]
 
 
-def _compared(parts: list[tuple[str, str]]) -> list[tuple[str, str]]:
-    """As the directory compares the names it uses here (cn, ou, dc): ignoring case."""
-    return [(attribute.lower(), value.lower()) for attribute, value in parts]
+def _compared(rdns: list[RDN]) -> list[frozenset[tuple[str, str]]]:
+    """As the directory compares the names it uses here (cn, ou, dc): ignoring case, and
+    the order of a multi-valued RDN's values."""
+    return [frozenset((a.lower(), v.lower()) for a, v in rdn) for rdn in rdns]
 
 
-def _strictly_under(parts: list[tuple[str, str]], base: list[tuple[str, str]]) -> bool:
-    return len(parts) > len(base) and parts[len(parts) - len(base) :] == base
+def _strictly_under(
+    rdns: list[frozenset[tuple[str, str]]], base: list[frozenset[tuple[str, str]]]
+) -> bool:
+    return len(rdns) > len(base) and rdns[len(rdns) - len(base) :] == base
 
 
 _DN_ESCAPE = re.compile(r"\\([0-9A-Fa-f]{2}|.)", re.DOTALL)

@@ -29,6 +29,16 @@ def test_with_a_group_search_base_only_the_groups_under_it() -> None:
     assert member_of_names(MEMBER_OF, "DC=ad,DC=test") == whole_domain
 
 
+def test_a_multi_valued_rdn_is_one_level_never_the_base_and_one_below() -> None:
+    """`cn=dbadmins+ou=Groups,DC=ad,DC=test` sits beside OU=Groups, not under it."""
+    base = "OU=Groups,DC=ad,DC=test"
+    beside = ["cn=dbadmins+ou=Groups,DC=ad,DC=test", "ou=Groups+cn=dbadmins,DC=ad,DC=test"]
+    assert member_of_names(beside, base) == ()
+    assert member_of_names(["cn=a\\+b+ou=x,OU=Groups,DC=ad,DC=test"], base) == ("a+b",)
+    multi_base = "ou=Groups+l=Paris,DC=ad,DC=test"  # the values of an RDN in any order
+    assert member_of_names(["CN=dbas,l=paris+OU=groups,DC=ad,DC=test"], multi_base) == ("dbas",)
+
+
 def test_a_group_search_base_that_is_no_dn_lets_no_group_through() -> None:
     assert member_of_names(MEMBER_OF, "users") == ()
 
