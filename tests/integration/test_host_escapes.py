@@ -41,6 +41,14 @@ CASES = [
 # login meets shows which row comes first (the escaped one: its '%' is further in the text).
 ORDER = [("hesc_o", "127.0.0.%", "o-plain-pw"), ("hesc_o", r"127.0.\0.%", "o-escaped-pw")]
 
+# One rank, two rows each (the first one listed first in the accounts file): MariaDB takes
+# the row whose host text is greater (its -strcmp tie-break), whatever the order of rows.
+TIES = {
+    "hesc_t": [("127.0.0.1", "t-plain-pw"), (r"127.0.0.\1", "t-escaped-pw")],
+    "hesc_l": [(r"local\host", "l-escaped-pw"), ("localhost", "l-plain-pw")],
+}
+TAKEN = {"hesc_t": (r"127.0.0.\1", "t-escaped-pw"), "hesc_l": ("localhost", "l-plain-pw")}
+
 
 def sql_string(text: str) -> str:
     return "'" + text.replace("\\", "\\\\") + "'"
@@ -56,6 +64,7 @@ class Direct:
 @pytest.fixture(scope="module")
 def direct(mariadb: MariaDB, certs: CertSet) -> Direct:
     rows = [(user, host, f"{user}-pw") for user, host, _ in CASES] + ORDER
+    rows += [(user, host, pw) for user, pairs in TIES.items() for host, pw in pairs]
     for user, host, password in rows:
         account = f"'{user}'@{sql_string(host)}"
         mariadb.sql(f"CREATE USER IF NOT EXISTS {account} IDENTIFIED BY '{password}'")
@@ -73,6 +82,7 @@ def escapes_bridge(
     # 127.0.0.1 too, and meets the same row there.
     accounts = [Account(u, f"{u}-pw", PLUGIN, h, f"{u}-pw") for u, h, _ in CASES]
     accounts += [Account(u, pw, PLUGIN, h, ORDER[1][2]) for u, h, pw in ORDER]
+    accounts += [Account(u, pw, PLUGIN, h, TAKEN[u][1]) for u in TIES for h, pw in TIES[u]]
     running = start_bridge(tmp_path_factory.mktemp("host-escapes"), mariadb, certs, accounts)
     yield running
     running.stop()
@@ -109,3 +119,14 @@ def test_the_row_with_the_later_wildcard_comes_first_as_in_mariadb(
     answers = [login(endpoint, "hesc_o", password) for endpoint in (direct, escapes_bridge)]
     assert answers[0] == answers[1]
     assert (answers[0] == r"hesc_o@127.0.\0.%") is logs_in
+
+
+@pytest.mark.parametrize("user", sorted(TIES))
+def test_rows_of_one_rank_are_taken_as_in_mariadb_not_by_file_order(
+    direct: Direct, escapes_bridge: Bridge, user: str
+) -> None:
+    host, password = TAKEN[user]
+    for _, tried in TIES[user]:
+        answers = [login(endpoint, user, tried) for endpoint in (direct, escapes_bridge)]
+        assert answers[0] == answers[1]
+        assert (answers[0] == f"{user}@{host}") is (tried == password)

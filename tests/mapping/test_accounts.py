@@ -50,10 +50,14 @@ def test_netmask_rows() -> None:
     assert match("ops", "192.0.2.1") == "@%"
 
 
-def test_file_order_breaks_ties() -> None:
+def test_named_users_then_the_host_text_descending_then_file_order_break_ties() -> None:
     first, second = AccountRow("a", "%", "p", b"", "1"), AccountRow("", "%", "p", b"", "2")
     assert AccountTable.build([second, first]).rows[0].source == "1"
-    assert AccountTable.build([row("x", "10.%"), row("x", "11.%")]).rows[0].host == "10.%"
+    # one rank: the host text in descending byte order, as MariaDB's -strcmp(host)
+    assert AccountTable.build([row("x", "10.%"), row("x", "11.%")]).rows[0].host == "11.%"
+    assert AccountTable.build([row("x", "10.%"), row("x", "10.%a")]).rows[0].host == "10.%a"
+    same = [AccountRow("x", "10.%", "p", b"", "1"), AccountRow("x", "10.%", "p", b"", "2")]
+    assert [r.source for r in AccountTable.build(same).rows] == ["1", "2"]
 
 
 def test_find_exact_row() -> None:

@@ -83,6 +83,26 @@ def test_a_login_takes_the_row_mariadb_takes() -> None:
         assert found is not None and found.host == r"127.0.\0.%"
 
 
+@pytest.mark.parametrize(
+    ("hosts", "taken"),
+    [
+        (("127.0.0.1", r"127.0.0.\1"), r"127.0.0.\1"),  # '\' > '1': the escaped row first
+        (("localhost", r"local\host"), "localhost"),  # 'h' > '\': the plain row first
+        (("127.0.0.1", "localhost"), "localhost"),
+        (("127.0.0.%", "127.0.0._"), "127.0.0._"),
+    ],
+)
+def test_rows_of_one_rank_are_taken_as_mariadb_takes_them(
+    hosts: tuple[str, str], taken: str
+) -> None:
+    """Measured on MariaDB 10.11 (a user with both rows, each with its own password, in
+    either order of CREATE USER): the file order does not decide."""
+    rows = [AccountRow("t", h, "mysql_native_password", b"", h) for h in hosts]
+    for ordered in (rows, rows[::-1]):
+        found = AccountTable.build(ordered).match("t", LOOPBACK)
+        assert found is not None and found.host == taken
+
+
 def test_wildcards_past_position_126_rank_the_same() -> None:
     # mysqld ranks by min(position + 1, 127)
     at_125, at_126, at_127 = (parse_host("a" * n + "%") for n in (125, 126, 127))

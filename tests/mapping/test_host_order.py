@@ -1,7 +1,7 @@
 """MySQL's host specificity order, as the manual's connection-access page describes it:
 literal host names and IP addresses first (a netmask does not change an IP's rank), then
 wildcard patterns, the later the first wildcard the more specific, then '%', then ''.
-Equal ranks keep the order of the files; named users come before '' on the same host.
+Equal ranks: named users before '', then the host text descending (MariaDB), then file order.
 
 https://dev.mysql.com/doc/refman/8.0/en/connection-access.html
 """
