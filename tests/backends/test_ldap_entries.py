@@ -40,11 +40,13 @@ def test_a_multi_valued_rdn_is_one_level_never_the_base_and_one_below() -> None:
 
 
 def test_an_escaped_comma_is_part_of_the_name_never_a_level() -> None:
-    """`cn=dbas\\,CN=Users,OU=Delegated,...` is a group named 'dbas,CN=Users' in the
-    delegated OU: neither 'dbas' nor under CN=Users."""
-    crafted = ["cn=dbas\\,CN=Users,OU=Delegated,DC=ad,DC=test"]
+    """`cn=dbas\\,CN\\=Users,OU=Delegated,...` is a group named 'dbas,CN=Users' in the
+    delegated OU: neither 'dbas' nor under CN=Users. (With a bare '=', which ldap3 does not
+    parse, the value is no DN and the group does not count at all.)"""
+    crafted = ["cn=dbas\\,CN\\=Users,OU=Delegated,DC=ad,DC=test"]
     assert member_of_names(crafted, None) == ("dbas,CN=Users",)
     assert member_of_names(crafted, USERS) == ()
+    assert member_of_names(["cn=dbas\\,CN=Users,OU=Delegated,DC=ad,DC=test"], None) == ()
 
 
 def test_a_group_search_base_that_is_no_dn_lets_no_group_through() -> None:
