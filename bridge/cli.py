@@ -112,13 +112,15 @@ def serve(args: argparse.Namespace) -> int:
 
         shared = SharedMemory(args.workers, runtime.config.server.max_connections)
 
-    def serve_one(worker: int | None = None, unix: socket.socket | None = None) -> None:
+    def serve_one(
+        worker: int | None = None, unix: socket.socket | None = None, restarted: bool = False
+    ) -> None:
         async def main() -> None:
             # What start-up allocated lives for the whole run: keep it out of every
             # collection, and collect less often (sessions make little cyclic garbage).
             gc.freeze()
             gc.set_threshold(10_000, 20, 20)
-            await BridgeServer(runtime, worker, unix, shared, args.workers).serve()
+            await BridgeServer(runtime, worker, unix, shared, args.workers).serve(restarted)
 
         if worker is not None:
             set_process_title(f"serve -c {args.config} (worker {worker})")
@@ -134,7 +136,7 @@ def serve(args: argparse.Namespace) -> int:
     if args.workers > 1:
         from bridge.workers import run_workers
 
-        return run_workers(runtime, args.workers, serve_one)
+        return run_workers(runtime, args.workers, serve_one, shared)
     serve_one()
     return 0
 

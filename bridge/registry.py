@@ -126,6 +126,13 @@ class SharedMemory:
     def for_worker(self, worker: int) -> SharedRegistry:
         return SharedRegistry(self, worker)
 
+    def clear(self, worker: int) -> None:
+        """Wipe a dead worker's region (the parent, before starting it again): its sessions
+        are gone, and a KILL of one of their ids must not reach a thread id the upstream
+        has given to someone else since."""
+        size = self.capacity * SLOT_SIZE
+        self.map[worker * size : (worker + 1) * size] = bytes(size)
+
 
 class SharedRegistry:
     """One worker's view: writes its own region, reads the region the id names."""

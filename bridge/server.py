@@ -395,8 +395,13 @@ class BridgeServer:
     def stop(self) -> None:
         self._stop.set()
 
-    async def serve(self) -> None:
+    async def serve(self, reload_first: bool = False) -> None:
+        """`reload_first`: a worker started again after one died reads the files as they
+        are now before it listens, as its siblings have them since their last reload (a
+        broken file: it keeps the configuration read at start, and the log says so)."""
         loop = asyncio.get_running_loop()
+        if reload_first:
+            await self.reload()
         loop.add_signal_handler(signal.SIGHUP, self.request_reload)
         loop.add_signal_handler(signal.SIGTERM, self.stop)
         loop.add_signal_handler(signal.SIGINT, self.stop)
