@@ -28,7 +28,7 @@ from bridge.plugins import PLUGINS
 from bridge.runtime import Runtime
 from bridge.session import Session
 from bridge.state.engine import StateUnavailable
-from bridge.state.throttle import ThrottleState
+from bridge.state.throttle import PartlyUnlocked, ThrottleState
 from bridge.waiting import WaitingClients
 
 log = logging.getLogger("bridge.admin")
@@ -168,6 +168,7 @@ async def status(server: Served, _: dict[str, Any]) -> Any:
         "config": {str(path): _digest(path) for path in files},
         "upstream": {"address": rt.upstream.describe(), "state": health["upstream"]},
         "backends": health["backends"],
+        **({"state": health["state"]} if "state" in health else {}),
         "status": health["status"],
         "sessions": len(server.sessions),
         "sessions_total": server.session_count,
@@ -183,8 +184,16 @@ async def unlock(server: Served, request: dict[str, Any]) -> Any:
         raise AdminError("unlock takes a user name, and optionally a host")
     try:
         forgotten = await server.throttle.unlock(user, host)
+    except PartlyUnlocked as exc:
+        log.warning("admin: unlock %r (host %r): %d record(s) this process kept forgotten; "
+                    "the shared ones not: %s", user, host, exc.records, exc)  # fmt: skip
+        raise AdminError(
+            f"unlock: {exc}: the failed logins and locks in it are not forgotten (this bridge "
+            f"forgot the {exc.records} record(s) it kept itself, so it no longer refuses the "
+            "account while the engine is down); run unlock again once it answers"
+        ) from None
     except StateUnavailable as exc:
-        raise AdminError(f"unlock: {exc}; try again when it answers") from None
+        raise AdminError(f"unlock: {exc}; run unlock again once it answers") from None
     log.info("admin: unlocked %r (host %r): %d failure record(s) forgotten", user, host, forgotten)
     return {"user": user, "host": host, "records": forgotten}
 

@@ -455,6 +455,8 @@ def _print_status(report: dict[str, Any]) -> None:
     print(f"upstream {upstream['address']}: {upstream['state']}")
     for name, state in sorted(report["backends"].items()):
         print(f"backend {name}: {state}")
+    if "state" in report:  # state.backend redis
+        print(f"state: {report['state']}")
     print(f"sessions: {report['sessions']} open, {report['sessions_total']} since start")
     print(f"account rows: {report['account_rows']}")
     for path, digest in report["config"].items():

@@ -198,11 +198,11 @@ async def state_engine(rt: Runtime, found: OnlineFindings) -> None:
     if state.backend != "redis":
         return
     for url in state.all_urls:
-        engine = Engine(state.model_copy(update={"url": url, "urls": ()}))
+        engine = Engine(state.model_copy(update={"url": url, "urls": ()}), announce=False)
         try:
             await engine.run(lambda client: client.ping())
-        except StateUnavailable as exc:
-            found.errors.append(f"state.url {url}: {exc}")
+        except StateUnavailable as exc:  # 'state engine <url>: <the cause in words>'
+            found.errors.append(f"state.url: {exc}")
         else:
             found.notes.append(f"state engine {url} answers")
         finally:

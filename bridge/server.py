@@ -336,13 +336,18 @@ class BridgeServer:
         whoever else asks within a second (bridge/probes.py)."""
         probes = {name: backend.check for name, backend in self.runtime.backends.items()
                   if hasattr(backend, "check")}  # fmt: skip
+        shared = self.state.probe  # state.backend redis: what every bridge shares
         upstream, *states = await asyncio.gather(
             self._upstream_state(),
             *(self._probes.ask(f"backend {name}", partial(self._check, probe))
               for name, probe in probes.items()),
+            *((self._probes.ask("state", partial(self._check, shared)),)
+              if shared is not None else ()),
         )  # fmt: skip
-        backends = dict(zip(probes, states, strict=True))
+        backends = dict(zip(probes, states[: len(probes)], strict=True))
         report: dict[str, Any] = {"upstream": upstream, "backends": backends}
+        if shared is not None:
+            report["state"] = states[-1]
         healthy = all(s == "ok" for s in (upstream, *states))
         report["status"] = self._draining_or("ok" if healthy else "degraded")
         report["sessions"] = len(self.sessions)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 import ssl
 import time
 from collections.abc import Awaitable, Callable
@@ -32,7 +33,8 @@ class BadReply(RedisError):
 
 
 class StateUnavailable(Exception):
-    """The state engine did not answer (down, slow, refusing): callers fall back."""
+    """The state engine did not answer (down, slow, refusing): callers fall back. The
+    text names the URL and the cause in words (`connection refused`), never a secret."""
 
 
 class StateDataError(StateUnavailable):
@@ -41,6 +43,60 @@ class StateDataError(StateUnavailable):
 
 
 DATA_ERRORS = ("WRONGTYPE", "ERR value is not an integer", "ERR hash value is not an integer")
+MAX_CAUSE = 200  # characters of an unrecognised error's text kept
+
+
+def _verify_failed(found: re.Match[str], _: StateConfig) -> str:
+    return (f"TLS certificate verify failed ({found.group(1).strip()}): check state.tls_ca "
+            "and the URL's host name")  # fmt: skip
+
+
+def _fixed(text: str) -> Callable[[re.Match[str], StateConfig], str]:
+    return lambda _found, _config: text
+
+
+# (pattern on the error's class and text, what it means): the first that matches says it.
+# redis-py's texts hold the address and the server's words, never the password.
+CAUSES: tuple[tuple[re.Pattern[str], Callable[[re.Match[str], StateConfig], str]], ...] = (
+    (re.compile(r"certificate verify failed: ([^(]*)"), _verify_failed),
+    (re.compile(r"\[SSL: ([A-Z_]+)\]"),
+     lambda found, _: f"TLS handshake failed ({found.group(1).lower().replace('_', ' ')})"),
+    (re.compile(r"Connection refused|Connect call failed"), _fixed("connection refused")),
+    (re.compile(r"Name or service not known|nodename nor servname|Temporary failure in name"),
+     _fixed("the host name does not resolve")),
+    (re.compile(r"NOAUTH|Authentication required|HELLO must be called with the client already "
+                r"authenticated"),
+     _fixed("the server wants a password: set state.password_file (and state.username)")),
+    (re.compile(r"WRONGPASS|invalid username-password pair|invalid password"),
+     _fixed("authentication refused: wrong state.username or state.password_file")),
+    (re.compile(r"NOPERM|no permissions"),
+     _fixed("the ACL user may not run the bridge's commands (it needs its keys' read/write, "
+            "EVALSHA/EVAL, SCAN, PING)")),
+    (re.compile(r"^BadReply (.*)"), lambda found, _: f"a reply Redis does not give ({found[1]})"),
+    (re.compile(r"OOM command not allowed"),
+     _fixed("the server is out of memory (maxmemory): writes refused")),
+    (re.compile(r"READONLY"), _fixed("the server is a read-only replica: point state.url at "
+                                     "the primary")),
+    (re.compile(r"Connection closed by server|Connection reset|Broken pipe", re.I),
+     _fixed("the server closed the connection")),
+    (re.compile(r"^TimeoutError"),
+     lambda _, config: f"no answer within {config.command_timeout + config.connect_timeout:g} s"),
+    (re.compile(r"Timeout connecting|connect timed out", re.I),
+     lambda _, config: f"no connection within {config.connect_timeout:g} s"),
+    (re.compile(r"Timeout reading|timed out", re.I),
+     lambda _, config: f"no answer within {config.command_timeout:g} s"),
+)  # fmt: skip
+
+
+def cause(exc: BaseException, config: StateConfig) -> str:
+    """Why a call to the state engine failed, in words a DBA can act on."""
+    text = f"{type(exc).__name__} {exc}"
+    for pattern, meaning in CAUSES:
+        found = pattern.search(text)
+        if found:
+            return meaning(found, config)
+    first = (str(exc).splitlines() or [""])[0][:MAX_CAUSE]
+    return f"{type(exc).__name__}: {first}" if first else type(exc).__name__
 
 
 def read_password(config: StateConfig) -> str | None:
@@ -84,8 +140,11 @@ def _tls_options(config: StateConfig) -> dict[str, Any]:
 
 
 class Engine:
-    def __init__(self, config: StateConfig) -> None:
+    def __init__(self, config: StateConfig, announce: bool = True) -> None:
+        """`announce`: log going down and coming back (a one-off probe, such as `check
+        --online`'s, reports the failure itself)."""
         self.config = config
+        self.announce = announce
         self.prefix = config.key_prefix
         password = read_password(config)
         self.urls = config.all_urls
@@ -95,6 +154,7 @@ class Engine:
         self._retry_at = 0.0
         self.errors = 0  # failed calls, for the metrics
         self.up = True
+        self.last_failure = ""  # the URL and cause of the last failure, for messages
 
     @property
     def client(self) -> aioredis.Redis:
@@ -105,10 +165,16 @@ class Engine:
         """False while backing off after a failure: callers go straight to their fallback."""
         return time.monotonic() >= self._retry_at
 
+    @property
+    def where(self) -> str:
+        return f"state engine {self.urls[self._current]}"
+
     async def run(self, op: Callable[[aioredis.Redis], Awaitable[T]]) -> T:
         """`op(client)` within command_timeout; StateUnavailable if it fails or is skipped."""
         if not self.available:
-            raise StateUnavailable("state engine down (backing off)")
+            raise StateUnavailable(f"{self.last_failure}; not asked again until "
+                                   f"{max(0.0, self._retry_at - time.monotonic()):.1f} s from "
+                                   "now")  # fmt: skip
         try:
             async with asyncio.timeout(self.config.command_timeout + self.config.connect_timeout):
                 result = await op(self.client)
@@ -116,34 +182,34 @@ class Engine:
             if str(exc).startswith(DATA_ERRORS):
                 self._recovered()
                 raise StateDataError(f"state engine: {str(exc).split(' ', 1)[0]}") from None
-            self._failed(exc)
-            raise StateUnavailable(f"state engine: {type(exc).__name__}") from None
+            raise StateUnavailable(self._failed(exc)) from None
         except (RedisError, OSError, TimeoutError) as exc:
-            self._failed(exc)
-            raise StateUnavailable(f"state engine: {type(exc).__name__}") from None
+            raise StateUnavailable(self._failed(exc)) from None
         except (ValueError, TypeError, IndexError) as exc:
             # A reply of a shape no Redis gives to the command (a process that took the
             # address while redis-server was down, a broken proxy): as good as no answer.
-            self._failed(exc)
-            raise StateUnavailable(f"state engine: a reply Redis does not give "
-                                   f"({type(exc).__name__})") from None  # fmt: skip
+            raise StateUnavailable(self._failed(exc, "a reply Redis does not give "
+                                                f"({type(exc).__name__})")) from None  # fmt: skip
         self._recovered()
         return result
 
-    def _failed(self, exc: Exception) -> None:
+    def _failed(self, exc: Exception, why: str | None = None) -> str:
+        """Count the failure and back off; the text for StateUnavailable and the log."""
         self.errors += 1
-        if self.up:
-            log.warning("state engine %s unavailable (%s: %s): caches miss, throttling as "
-                        "state.throttle_when_down says", self.urls[self._current],
-                        type(exc).__name__, exc)  # fmt: skip
+        why = why or cause(exc, self.config)
+        self.last_failure = f"{self.where}: {why}"
+        if self.up and self.announce:
+            log.warning("%s unavailable (%s): caches miss, throttling as "
+                        "state.throttle_when_down says", self.where, why)  # fmt: skip
         self.up = False
         self._current = (self._current + 1) % len(self._clients)  # the next URL, if any
         self._backoff = min(MAX_BACKOFF, self._backoff * 2 if self._backoff else FIRST_BACKOFF)
         self._retry_at = time.monotonic() + self._backoff
+        return self.last_failure
 
     def _recovered(self) -> None:
-        if not self.up:
-            log.info("state engine %s answers again", self.urls[self._current])
+        if not self.up and self.announce:
+            log.info("%s answers again", self.where)
         self.up, self._backoff = True, 0.0
 
     async def close(self) -> None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Container
+from collections.abc import Awaitable, Callable, Container
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -64,6 +64,19 @@ class State:
         if ttl > 0 and not isinstance(ldap.cache, SharedGroupCache):
             sealer = GroupSealer(self.secret, ldap_context(ldap.config))
             ldap.cache = SharedGroupCache(self.engine, ttl, asyncio.get_running_loop(), sealer)
+
+    @property
+    def probe(self) -> Callable[[], Awaitable[None]] | None:
+        """The health probe of the state engine (a PING, within the engine's backoff: a
+        server known to be down is not asked again before its time); None for memory."""
+        engine = self.engine
+        if engine is None:
+            return None
+
+        async def ping() -> None:
+            await engine.run(lambda client: client.ping())
+
+        return ping
 
     async def remote_session(self, bridge_id: int) -> Entry | None:
         """KILL of a session another instance or worker holds: its entry."""

@@ -52,6 +52,15 @@ class ThrottleState(Protocol):
     async def unlock(self, user: str, address: str | None) -> int: ...
 
 
+class PartlyUnlocked(StateUnavailable):
+    """`unlock` while the state engine is down: what this process kept is forgotten
+    (`records`), the shared records are not."""
+
+    def __init__(self, records: int, why: str) -> None:
+        super().__init__(why)
+        self.records = records
+
+
 class _WithLocalCounters:
     """This process's own counters, whose settings are the throttle's (a reload sets them)."""
 
@@ -384,7 +393,17 @@ class RedisThrottle(_WithLocalCounters):
                 await client.delete(*found)
             return found
 
-        keys = await self.engine.run(gather)
+        try:
+            keys = await self.engine.run(gather)
+        except StateUnavailable as exc:
+            # The engine is down: at least the locks this process keeps refusing
+            # (throttle_when_down: known_locks) go; the shared records stay until it answers.
+            mine = (by_name, exact)
+            known = [k for k in self._known
+                     if k in mine or (address is None and k.startswith(exact))]  # fmt: skip
+            for key in known:
+                del self._known[key]
+            raise PartlyUnlocked(forgotten + len(known), str(exc)) from None
         for key in keys:
             self._known.pop(key, None)
         return max(forgotten, len(set(keys)))
