@@ -177,13 +177,24 @@ async def status(server: Served, _: dict[str, Any]) -> Any:
     }
 
 
+# 'localhost' as the client's errors and the log name it: the Unix socket, and (with
+# server.skip_name_resolve false, the default) TCP clients from a loopback address
+LOCALHOST = ("localhost", "127.0.0.1", "::1")
+
+
+def _addresses(host: str | None) -> tuple[str | None, ...]:
+    return LOCALHOST if host is not None and host.lower() == "localhost" else (host,)
+
+
 @handler("unlock")
 async def unlock(server: Served, request: dict[str, Any]) -> Any:
     user, host = request.get("user"), request.get("host")
     if not isinstance(user, str) or not (host is None or isinstance(host, str)):
         raise AdminError("unlock takes a user name, and optionally a host")
     try:
-        forgotten = await server.throttle.unlock(user, host)
+        forgotten = 0
+        for address in _addresses(host):
+            forgotten += await server.throttle.unlock(user, address)
     except PartlyUnlocked as exc:
         log.warning("admin: unlock %r (host %r): %d record(s) this process kept forgotten; "
                     "the shared ones not: %s", user, host, exc.records, exc)  # fmt: skip

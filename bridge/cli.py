@@ -475,6 +475,10 @@ def unlock_command(args: argparse.Namespace) -> int:
         records = sum(result["records"] for _, result in done)
         who = f" (worker {_workers([a for a, _ in done])})" if done[0][0].worker is not None else ""
         print(f"unlocked {args.account}{who}: {records} failure record(s) forgotten")
+        if not records and host:
+            print(f"mysql-auth-bridge: no failed logins of {user!r} from {host} are recorded; "
+                  f"`mysql-auth-bridge unlock {user}` forgets them from every address",
+                  file=sys.stderr)  # fmt: skip
     return 0 if all_ok and done else 1
 
 
@@ -524,7 +528,10 @@ def _admin_parsers(sub: Any) -> None:
         _sub(sub, name, options).add_argument("--json", action="store_true", help="print JSON")
     _sub(sub, "kill", options).add_argument("id", type=int, help="the session id (see sessions)")
     _sub(sub, "reload", options)
-    where = "USER or USER@HOST (HOST: the client's IP address, or localhost)"
+    where = (
+        "USER or USER@HOST (HOST: the client's IP address, or localhost: the socket and "
+        "TCP from 127.0.0.1 or ::1, as ERROR 3955 names them)"
+    )
     _sub(sub, "unlock", options).add_argument("account", help=where)
 
 

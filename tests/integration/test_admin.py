@@ -158,6 +158,24 @@ def test_unlock_lets_a_locked_account_in_again(with_admin: Bridge) -> None:
     assert mariadb_cli(with_admin, "nat", "nat-pw").stdout.strip() == "nat@%"
 
 
+def test_unlock_user_at_localhost_as_the_error_names_a_loopback_client(with_admin: Bridge) -> None:
+    """A TCP client from 127.0.0.1 is 'nat'@'localhost' in the 3955 the DBA reads (as
+    mysqld names it): `unlock nat@localhost` frees it, as it frees the Unix socket's. An
+    address with nothing recorded says so and how to forget every address."""
+    for transport in ("tls", "socket"):
+        for _ in range(2):
+            assert mariadb_cli(with_admin, "nat", "wrong", transport=transport).returncode != 0
+        locked = mariadb_cli(with_admin, "nat", "nat-pw", transport=transport)
+        assert "ERROR 3955" in locked.stderr and "'nat'@'localhost'" in locked.stderr
+        done = admin(with_admin, "unlock", "nat@localhost")
+        assert done.returncode == 0 and "1 failure record(s) forgotten" in done.stdout, done
+        assert mariadb_cli(with_admin, "nat", "nat-pw", transport=transport).stdout == "nat@%\n"
+    done = admin(with_admin, "unlock", "nat@10.9.9.9")
+    assert done.returncode == 0 and "0 failure record(s) forgotten" in done.stdout
+    assert ("no failed logins of 'nat' from 10.9.9.9 are recorded; `mysql-auth-bridge unlock "
+            "nat` forgets them from every address") in done.stderr  # fmt: skip
+
+
 def test_a_tcp_admin_listener_needs_the_token(make_bridge: MakeBridge, tmp_path: Path) -> None:
     token = tmp_path / "admin.token"
     token.write_text("t0ken-" + os.urandom(8).hex() + "\n")
