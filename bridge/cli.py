@@ -315,7 +315,7 @@ async def token_groups(
 
 def _read_password() -> bytes | None:
     """From the terminal without echo, asked twice; else all of stdin (one line ending
-    stripped). None if the two entries differ."""
+    stripped). None if the two entries differ, or stdin holds more than one line."""
     if sys.stdin.isatty():
         first = getpass.getpass("Password: ")
         again = getpass.getpass("Password again: ")
@@ -325,7 +325,14 @@ def _read_password() -> bytes | None:
         return first.encode()
     raw = sys.stdin.buffer.read()
     password = raw[:-1] if raw.endswith(b"\n") else raw
-    return password[:-1] if password.endswith(b"\r") else password
+    password = password[:-1] if password.endswith(b"\r") else password
+    if b"\n" in password or b"\r" in password:  # `printf 'pw\npw\n' |`, answering the prompts
+        print("the password read from standard input holds a line break (two lines?): no "
+              "client prompt can type it, so nothing hashed; pipe the password alone, once "
+              "(printf '%s' \"$PW\" | mysql-auth-bridge hash-password)",
+              file=sys.stderr)  # fmt: skip
+        return None
+    return password
 
 
 @command("hash-password")

@@ -309,6 +309,16 @@ def test_hash_password_reads_stdin_when_it_is_not_a_terminal() -> None:
     assert done.stdout.strip() == hash_text("mysql_native_password", "pw")
 
 
+@pytest.mark.parametrize("piped", ["pw\npw\n", "pw\r\npw", "pw\n\n"])
+def test_hash_password_refuses_more_than_one_line_on_stdin(piped: str) -> None:
+    """`printf 'pw\\npw\\n' |`, answering the terminal's two prompts, would hash 'pw\\npw',
+    which no client prompt can type: every login would be 1045."""
+    done = subprocess.run([sys.executable, "-m", "bridge", "hash-password"], input=piped,
+                          capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert done.returncode == 1 and done.stdout == ""
+    assert "holds a line break (two lines?)" in done.stderr and "nothing hashed" in done.stderr
+
+
 def test_check_reports_every_bad_row_and_every_bad_file(tmp_path: Path) -> None:
     conf = write_conf(tmp_path, free_port())
     (tmp_path / "sock").mkdir()
