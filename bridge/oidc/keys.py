@@ -19,6 +19,7 @@ import contextlib
 import http.client
 import json
 import logging
+import socket
 import ssl
 import time
 import urllib.error
@@ -67,9 +68,33 @@ def https_fetcher(provider: OidcProviderConfig) -> Fetch:
                 body = _read_body(response, url, deadline)
         except http.client.HTTPException as exc:  # a bad status line, a truncated body
             raise OSError(f"{url}: bad HTTP response ({type(exc).__name__})") from None
+        except urllib.error.URLError as exc:  # '<urlopen error [Errno 111] ...>': in words
+            raise OSError(f"{url}: {url_error(exc, provider.timeout)}") from None
         return json.loads(body)
 
     return fetch
+
+
+def url_error(exc: urllib.error.URLError, timeout: float) -> str:
+    """Why a request to the provider failed, in words a DBA can act on (the texts hold the
+    URL and the server's words, never a token)."""
+    if isinstance(exc, urllib.error.HTTPError):
+        return f"HTTP {exc.code} {exc.reason}"
+    reason = exc.reason
+    if isinstance(reason, ssl.SSLCertVerificationError):
+        return (f"TLS certificate verify failed ({reason.verify_message}): check the "
+                "provider's ca and the issuer's host name")  # fmt: skip
+    if isinstance(reason, ssl.SSLError):
+        return f"TLS handshake failed ({reason.reason or reason})".lower()
+    if isinstance(reason, ConnectionRefusedError):
+        return "connection refused"
+    if isinstance(reason, TimeoutError):
+        return f"no answer within {timeout:g} s"
+    if isinstance(reason, socket.gaierror):
+        return "the host name does not resolve"
+    if isinstance(reason, OSError) and reason.strerror:
+        return reason.strerror[:1].lower() + reason.strerror[1:]
+    return str(reason)
 
 
 def _read_body(response: Any, url: str, deadline: float) -> bytes:

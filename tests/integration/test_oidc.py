@@ -8,6 +8,7 @@ down (cached keys keep working; no key known is an outage)."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import time
@@ -19,7 +20,7 @@ import pytest
 
 from bridge.protocol.packets import parse_err
 from sandbox.bridgeproc import Account
-from sandbox.certs import CertSet
+from sandbox.certs import CertSet, make_certs
 from sandbox.mariadb import MariaDB
 from sandbox.oidc import OTHER_CLIENT, OidcProvider, rsa_jwk
 from sandbox.ports import free_port
@@ -74,14 +75,14 @@ def _providers(idp: OidcProvider, ca: Path) -> dict[str, Any]:
 
 
 def _start(directory: Path, mariadb: MariaDB, certs: CertSet, idp: OidcProvider,
-           **sections: Any) -> Bridge:  # fmt: skip
+           provider_ca: Path | None = None, **sections: Any) -> Bridge:  # fmt: skip
     for user in ("app", "alice", "dave", "dave2", "developer", "dba_role"):
         mariadb.sql(f"CREATE USER IF NOT EXISTS '{user}'@'%' IDENTIFIED BY 'up-{user}'")
         mariadb.sql(f"GRANT SELECT ON *.* TO '{user}'@'%'")
     return start_bridge(directory, mariadb, certs, ACCOUNTS,
                         upstream_only={"developer": "up-developer", "dba_role": "up-dba_role"},
                         proxy_grants=[{"proxy": "''@'%'", "proxied": ["'developer'@'%'", "'dba_role'@'%'"]}],
-                        backends=_providers(idp, certs.ca),
+                        backends=_providers(idp, provider_ca or certs.ca),
                         server={"allow_insecure_cleartext": True}, **sections)  # fmt: skip
 
 
@@ -428,10 +429,40 @@ def test_rotation_and_outage(tmp_path: Path, mariadb: MariaDB, certs: CertSet) -
         with pytest.raises(Exception) as caught:
             current_user_via_token_file(fresh, "alice", first, tmp_path)
         assert error_of(caught.value)[0] == 1045
-        fresh.wait_log("backend outage for 'alice': OpenID provider corp: cannot fetch its keys")
+        fresh.wait_log(
+            f"backend outage for 'alice': OpenID provider corp: cannot fetch its keys: "
+            f"{idp.issuer}/.well-known/openid-configuration: connection refused\n"
+        )
     finally:
         fresh.stop()
         idp.stop()
+
+
+def test_a_provider_certificate_of_another_ca_is_named(
+    tmp_path: Path, mariadb: MariaDB, certs: CertSet, idp: OidcProvider
+) -> None:
+    """`ca` that did not sign the provider's certificate: the outage says so in words (in
+    the log and in check --online), not as urllib's '<urlopen error ...>'."""
+    bridge = _start(tmp_path / "bridge", mariadb, certs, idp, make_certs(tmp_path / "other").ca)
+    try:
+        with pytest.raises(Exception) as caught:
+            current_user_via_token_file(bridge, "alice", idp.id_token("alice"), tmp_path)
+        assert error_of(caught.value)[0] == 1045
+        # (the detail is OpenSSL's: the two test CAs share a name, so 'signature failure')
+        why = (
+            rf"{re.escape(idp.issuer)}/\.well-known/openid-configuration: TLS certificate "
+            r"verify failed \([a-z ]+\): check the provider's ca and the issuer's host name\n"
+        )
+        bridge.wait_log("backend outage for 'alice'")
+        assert re.search(f"backend outage for 'alice': OpenID provider corp: cannot fetch its "
+                         f"keys: {why}", bridge.log), bridge.log  # fmt: skip
+        done = cli(bridge, "check", "--online")
+        assert done.returncode == 1
+        assert re.search(f"error: backends.oidc: OpenID provider corp: cannot fetch its keys: "
+                         f"{why}", done.stderr), done.stderr  # fmt: skip
+        assert "urlopen" not in bridge.log + done.stderr
+    finally:
+        bridge.stop()
 
 
 def _part(token: str, n: int) -> bytes:
