@@ -21,9 +21,10 @@ import os
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bridge.backends.ldap import LdapBackend
-from bridge.config import read_yaml
+from bridge.config import StateConfig, read_yaml
 from bridge.errors import BackendUnavailable, Denied
 from bridge.mapping.auth_string import parse_pam
 from bridge.runtime import Runtime
@@ -31,6 +32,9 @@ from bridge.upstream.login import UpstreamError, UpstreamSession, login
 from bridge.upstream.request import credential_hint, own_login_request
 from bridge.upstream.whoami import ask_current_user, wrong_account
 from bridge.yamlfile import key_line
+
+if TYPE_CHECKING:
+    from bridge.state.engine import Engine
 
 PAM_DIRS = (Path("/etc/pam.d"), Path("/usr/lib/pam.d"), Path("/lib/pam.d"))
 TIMEOUT = 15.0
@@ -201,12 +205,28 @@ async def state_engine(rt: Runtime, found: OnlineFindings) -> None:
         engine = Engine(state.model_copy(update={"url": url, "urls": ()}), announce=False)
         try:
             await engine.run(lambda client: client.ping())
+            others = await _other_keys(engine, state)
         except StateUnavailable as exc:  # 'state engine <url>: <the cause in words>'
             found.errors.append(f"state.url: {exc}")
         else:
             found.notes.append(f"state engine {url} answers")
+            if others:
+                found.errors.append(f"state.fast_auth_key_file: {others}")
         finally:
             await engine.close()
+
+
+async def _other_keys(engine: Engine, state: StateConfig) -> str | None:
+    """Do the bridges running on this engine and key_prefix hold this key file? (Read
+    only: check announces nothing.) The mismatch in words, or None."""
+    from bridge.state.fastauth import read_key_file
+    from bridge.state.keycheck import KeyCheck
+
+    if state.fast_auth_key_file is None:
+        return None
+    check = KeyCheck(engine, read_key_file(state.fast_auth_key_file))
+    others = await check.announce(0)
+    return check.problem(others) if others else None
 
 
 ONLINE_CHECKS: dict[str, OnlineCheck] = {

@@ -7,6 +7,7 @@ process's memory (`state.backend: memory`, the default) or on a Redis/Valkey ser
 - fastauth.py: the caching_sha2_password fast-auth cache, sealed;
 - groups.py: the LDAP group cache;
 - registry.py: the session registry for KILL, and connection ids unique across instances;
+- keycheck.py: do all the bridges on one engine and key_prefix hold the same key file?
 - shared.py: the parts one process uses, built from the config.
 
 This file imports nothing: the store imports fastauth.py without the rest."""

@@ -14,10 +14,11 @@ from typing import TYPE_CHECKING, Any, Protocol
 from bridge.backends.ldap import LdapBackend
 from bridge.config import BridgeConfig, StateConfig
 from bridge.registry import ConnectionIds, Entry, LocalRegistry, SessionRegistry, SharedMemory
-from bridge.state.engine import Engine
+from bridge.state.engine import Engine, StateUnavailable
 from bridge.state.fastauth import FastAuthCache, MemoryFastAuth, RedisFastAuth, read_key_file
 from bridge.state.groups import GroupSealer, SharedGroupCache, ldap_context
-from bridge.state.registry import RedisRegistry, SlotIds
+from bridge.state.keycheck import KeyCheck
+from bridge.state.registry import HEARTBEAT, RedisRegistry, SlotIds
 from bridge.state.throttle import MemoryThrottle, RedisThrottle, ThrottleState
 
 if TYPE_CHECKING:
@@ -39,7 +40,9 @@ class State:
     ids: Ids
     engine: Engine | None = None
     secret: bytes | None = field(default=None, repr=False)  # the key file's, for sealing
+    keycheck: KeyCheck | None = None  # is the key file the other bridges' one?
     _heartbeat: asyncio.Task[None] | None = field(default=None, repr=False)
+    _keys_heartbeat: asyncio.Task[None] | None = field(default=None, repr=False)
 
     async def start(self) -> None:
         """Claim an instance slot and keep it; if the engine is down now, say so and go on
@@ -53,6 +56,15 @@ class State:
                         "finds sessions of this process only until it answers",
                         ", ".join(self.engine.urls))  # fmt: skip
         self._heartbeat = asyncio.get_running_loop().create_task(self.registry.heartbeat())
+        if self.keycheck is not None:
+            self._keys_heartbeat = asyncio.get_running_loop().create_task(self._announce_key())
+
+    async def _announce_key(self) -> None:
+        assert self.keycheck is not None
+        while True:
+            with contextlib.suppress(StateUnavailable):  # down: said by the engine already
+                await self.keycheck.announce()
+            await asyncio.sleep(HEARTBEAT)
 
     def attach(self, runtime: Runtime) -> None:
         """Give this runtime's store and LDAP backend the shared caches."""
@@ -73,8 +85,12 @@ class State:
         if engine is None:
             return None
 
+        keycheck = self.keycheck
+
         async def ping() -> None:
             await engine.run(lambda client: client.ping())
+            if keycheck is not None and keycheck.others:
+                raise StateUnavailable(f"{engine.where}: {keycheck.problem()}")
 
         return ping
 
@@ -85,12 +101,16 @@ class State:
         return None
 
     async def close(self) -> None:
-        if self._heartbeat is not None:
-            self._heartbeat.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._heartbeat
+        for task in (self._heartbeat, self._keys_heartbeat):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         if isinstance(self.registry, RedisRegistry):
             await self.registry.release()
+        if self.keycheck is not None:
+            with contextlib.suppress(StateUnavailable):
+                await self.keycheck.withdraw()
         if self.engine is not None:
             await self.engine.close()
 
@@ -126,4 +146,5 @@ def build_state(
         slot_ids,
         engine,
         secret,
+        KeyCheck(engine, secret),
     )

@@ -452,6 +452,46 @@ def test_healthz_and_status_report_the_state_engine(
     wait_until(lambda: scrape(metrics, "/healthz")[0] == 200, 15, "healthy again")
 
 
+def test_a_bridge_with_another_key_file_is_reported_by_every_bridge(
+    make_bridge: Any, tmp_path: Path, redis_here: RedisServer
+) -> None:
+    """Same Redis and key_prefix, another fast_auth_key_file: nothing fails, but nothing is
+    shared (a lock on one does not hold on the other). Both log an ERROR, /healthz and
+    check --online say it; when the odd one stops, the other says all is one again."""
+    from tests.integration.test_check_online import check_online
+    from tests.integration.test_metrics import scrape
+
+    other = tmp_path / "other.key"
+    other.write_bytes(os.urandom(32))
+    other.chmod(0o600)
+    protection = {"failed_login_attempts": 2, "lock_by": "account"}
+    metrics = free_port()
+    a = make_bridge(state=state_section(tmp_path, redis_here), protection=protection,
+                    metrics={"listen": f"127.0.0.1:{metrics}"})  # fmt: skip
+    b = make_bridge(state=state_section(tmp_path, redis_here, fast_auth_key_file=str(other)),
+                    protection=protection)  # fmt: skip
+    for _ in range(2):
+        assert mariadb_cli(a, "nat", "wrong").returncode != 0
+    assert "ERROR 3955" in mariadb_cli(a, "nat", "nat-pw").stderr
+    assert mariadb_cli(b, "nat", "nat-pw").stdout.strip() == "nat@%"  # why it matters
+    mismatch = "holds another state.fast_auth_key_file (key fingerprint "
+    for bridge in (a, b):
+        bridge.wait_log(mismatch, timeout=HEARTBEAT * 3)
+        assert "give every bridge the same key file, or each fleet its own key_prefix" in (
+            bridge.log
+        )
+    code, body = scrape(metrics, "/healthz")
+    assert code == 503 and mismatch in json.loads(body)["state"], body
+    done = check_online(a.config)
+    assert done.returncode == 1 and "error: state.fast_auth_key_file: another bridge" in (
+        done.stderr
+    )
+    assert other.read_bytes().hex() not in a.log + b.log + done.stderr
+    b.stop()
+    a.wait_log("now holds the same fast_auth_key_file", timeout=HEARTBEAT * 4)
+    assert scrape(metrics, "/healthz")[0] == 200
+
+
 def test_unlock_while_redis_hangs_forgets_what_the_bridge_kept_and_says_the_rest_stays(
     make_bridge: Any, tmp_path: Path, redis_here: RedisServer
 ) -> None:
