@@ -148,6 +148,8 @@ async def reload(server: Served, _: dict[str, Any]) -> Any:
 
 
 def _digest(path: Path) -> str:
+    """A file's digest now, for a runtime that did not record the one it loaded (built
+    by hand, as in tests); a running bridge's come from the reads (runtime.digests)."""
     try:
         return "sha256:" + hashlib.sha256(path.read_bytes()).hexdigest()
     except OSError as exc:
@@ -165,7 +167,7 @@ async def status(server: Served, _: dict[str, Any]) -> Any:
         "pid": os.getpid(),
         "worker": server.worker,
         "uptime": round(time.monotonic() - server.started, 1),
-        "config": {str(path): _digest(path) for path in files},
+        "config": {str(path): rt.digests.get(str(path)) or _digest(path) for path in files},
         "upstream": {"address": rt.upstream.describe(), "state": health["upstream"]},
         "backends": health["backends"],
         **({"state": health["state"]} if "state" in health else {}),

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import difflib
 import functools
+import hashlib
 import ipaddress
 import os
 import typing
@@ -616,13 +617,33 @@ def made_once(key: tuple[Any, ...], make: Callable[[], T]) -> T:
     return cast(T, once.made[key])
 
 
+_read_digests: ContextVar[dict[str, str] | None] = ContextVar("_read_digests", default=None)
+
+
+@contextlib.contextmanager
+def digests_of_reads() -> Iterator[dict[str, str]]:
+    """Within it: path -> 'sha256:...' of the bytes read_yaml read and parsed (the first
+    read of each file), so that `status` says which version a bridge loaded, not which
+    version is on disk now."""
+    found: dict[str, str] = {}
+    token = _read_digests.set(found)
+    try:
+        yield found
+    finally:
+        _read_digests.reset(token)
+
+
 def read_yaml(path: Path) -> tuple[Any, Mark | None]:
     try:
-        text = path.read_text(encoding="utf-8")
+        raw = path.read_bytes()
+        text = raw.decode("utf-8")
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read: {exc.strerror}") from exc
     except UnicodeDecodeError as exc:
         raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start}: {exc.reason})") from None
+    seen = _read_digests.get()
+    if seen is not None:
+        seen.setdefault(str(path), "sha256:" + hashlib.sha256(raw).hexdigest())
     once = _once.get()
     cache = once.parsed if once is not None else None
     if cache is not None and text in cache:

@@ -30,6 +30,7 @@ from bridge.config import (
     ProxyGrantEntry,
     TlsConfig,
     check_private,
+    digests_of_reads,
     key_path,
     line_in,
     load_accounts_file_at,
@@ -64,6 +65,7 @@ class Runtime:
     decoys: Mapping[str, AccountRow]  # plugin -> a row no password matches
     decoy_plugins: tuple[str, ...]  # one entry per store row: decoys mirror the real mix
     decoy_key: bytes = field(repr=False)
+    digests: Mapping[str, str] = field(default_factory=dict)  # of the files as loaded
 
     @property
     def store(self) -> StoreBackend:
@@ -291,6 +293,8 @@ class Files:
     grants: ProxyGrants
     credentials: dict[str, bytes] = field(repr=False)
     decoy_plugins: tuple[str, ...]
+    # 'sha256:...' of bridge.yaml and each accounts file as read (never a secrets file's)
+    digests: dict[str, str] = field(default_factory=dict)
 
 
 def build_runtime(
@@ -328,8 +332,10 @@ OPTIONAL_BACKENDS = ("pam", "ldap", "kerberos", "oidc")  # keys of backends:, as
 
 def read_files(config_path: Path) -> Files:
     """Every file read and validated, and the rules across them that need no backend."""
-    config = load_config(config_path)
-    rows, grants = load_accounts(config.accounts)
+    with digests_of_reads() as read:
+        config = load_config(config_path)
+        rows, grants = load_accounts(config.accounts)
+    digests = {str(p): read[str(p)] for p in (config_path, *config.accounts) if str(p) in read}
     credentials = load_credentials(config.upstream.credentials)
     configured = {"store", "peer"} | {
         name for name in OPTIONAL_BACKENDS if getattr(config.backends, name) is not None
@@ -341,7 +347,7 @@ def read_files(config_path: Path) -> Files:
     _check_providers(config_path, config, rows)
     decoy_plugins = _decoy_plugins(rows, config.server.default_auth_plugin)
     ordered = AccountTable.build(rows).rows
-    return Files(config, ordered, grants, credentials, decoy_plugins)
+    return Files(config, ordered, grants, credentials, decoy_plugins, digests)
 
 
 def assemble(
@@ -373,4 +379,5 @@ def assemble(
         decoys,
         files.decoy_plugins,
         previous.decoy_key if previous is not None else os.urandom(32),
+        files.digests,
     )

@@ -148,6 +148,31 @@ def test_status_reports_files_upstream_and_counts(with_admin: Bridge) -> None:
     assert text.returncode == 0 and "upstream 127.0.0.1:" in text.stdout and ": ok" in text.stdout
 
 
+def test_status_digests_are_of_what_the_bridge_loaded_not_of_the_disk(with_admin: Bridge) -> None:
+    """A DBA compares `status` digests across bridges to see that each loaded the new
+    accounts file: an edit not yet reloaded, or one a reload refused, must not show."""
+
+    def digest(path: Path) -> str:
+        return "sha256:" + hashlib.sha256(path.read_bytes()).hexdigest()
+
+    accounts = with_admin.directory / "accounts.yaml"
+    loaded = digest(accounts)
+    assert admin_json(with_admin, "status")["config"][str(accounts)] == loaded
+    good = accounts.read_text()
+    rows = [r for r in yaml.safe_load(good)["accounts"] if r["user"] != "fresh"]
+    with_admin.write_accounts(rows)  # valid, not reloaded yet
+    assert admin_json(with_admin, "status")["config"][str(accounts)] == loaded
+    with_admin.write_accounts([*rows, {"user": "x", "plugin": "mysql_native_password",
+                                       "authentication_string": "nope"}])  # fmt: skip
+    assert admin(with_admin, "reload").returncode == 1  # refused: the old file stays loaded
+    assert digest(accounts) != loaded
+    assert admin_json(with_admin, "status")["config"][str(accounts)] == loaded
+    with_admin.write_accounts(rows)
+    assert admin(with_admin, "reload").returncode == 0
+    assert admin_json(with_admin, "status")["config"][str(accounts)] == digest(accounts) != loaded
+    accounts.write_text(good)
+
+
 def test_unlock_lets_a_locked_account_in_again(with_admin: Bridge) -> None:
     for _ in range(2):
         assert mariadb_cli(with_admin, "nat", "wrong").returncode != 0
