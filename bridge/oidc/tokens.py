@@ -130,6 +130,28 @@ def _reason(exc: jwt_errors.PyJWTError) -> str:
     return f"token refused ({type(exc).__name__})"
 
 
+def _shown(value: Any) -> str:
+    """A claim's value for the log: short (a client id, an issuer URL), never a token."""
+    text = json.dumps(value, ensure_ascii=False)
+    return text if len(text) <= 200 else text[:200] + "..."
+
+
+def _which(token: bytes, exc: jwt_errors.PyJWTError, provider: OidcProviderConfig) -> str:
+    """A wrong audience or issuer, with what the (signed) token says and what the provider
+    takes: the DBA sees at once a token of another application, or a tenant mix-up."""
+    try:
+        claims = _b64json(token.split(b".")[1], "payload")
+    except TokenRefused:
+        return _reason(exc)
+    if not isinstance(claims, dict):
+        return _reason(exc)
+    if isinstance(exc, jwt_errors.InvalidAudienceError):
+        return (f"wrong audience: the token is for {_shown(claims.get('aud'))}, the provider "
+                f"takes {_shown(provider.audience)} (a token of another application?)")  # fmt: skip
+    return (f"wrong issuer: the token is from {_shown(claims.get('iss'))}, the provider is "
+            f"{_shown(provider.issuer)}")  # fmt: skip
+
+
 def verify(
     token: bytes, header: Header, jwk: dict[str, Any], provider: OidcProviderConfig, now: float
 ) -> dict[str, Any]:
@@ -148,6 +170,8 @@ def verify(
                      "verify_nbf": False, "verify_iat": False,
                      "enforce_minimum_key_length": True},
         )  # fmt: skip
+    except (jwt_errors.InvalidAudienceError, jwt_errors.InvalidIssuerError) as exc:
+        raise TokenRefused(_which(token, exc, provider)) from None  # the signature checked out
     except jwt_errors.PyJWTError as exc:
         raise TokenRefused(_reason(exc)) from None
     check_times(claims, provider, now)

@@ -339,10 +339,15 @@ FORGERIES: dict[str, tuple[Callable[[OidcProvider], str], str]] = {
         ),
         "token expired",
     ),
-    "wrong-audience": (lambda idp: idp.id_token("alice", client_id=OTHER_CLIENT), "wrong audience"),
+    # a token the real provider issued to another client: what it is for, and what is taken
+    "wrong-audience": (
+        lambda idp: idp.id_token("alice", client_id=OTHER_CLIENT),
+        f'wrong audience: the token is for "{OTHER_CLIENT}", the provider takes "mysql-bridge" '
+        "(a token of another application?)",
+    ),
     "wrong-issuer": (
         lambda idp: sign(_claims(idp, "alice", iss="https://127.0.0.1:1"), idp.keys[0]),
-        "wrong issuer",
+        'wrong issuer: the token is from "https://127.0.0.1:1", the provider is "https://127.0.0.1:',
     ),
     "tampered": (
         lambda idp: tampered(idp.id_token("carol"), preferred_username="alice"),
