@@ -25,9 +25,11 @@ from typing import Any, Protocol
 from bridge.admintoken import read_token, token_warnings
 from bridge.config import AdminConfig, ConfigError, parse_address, restart_note
 from bridge.plugins import PLUGINS
+from bridge.registry import Entry
 from bridge.runtime import Runtime
 from bridge.session import Session
 from bridge.state.engine import StateUnavailable
+from bridge.state.registry import SLOT_BITS
 from bridge.state.throttle import PartlyUnlocked, ThrottleState
 from bridge.waiting import WaitingClients
 
@@ -60,6 +62,8 @@ class Served(Protocol):
     async def reload(self) -> bool: ...
 
     async def health(self) -> dict[str, Any]: ...
+
+    async def remote_session(self, bridge_id: int) -> Entry | None: ...
 
 
 Handler = Callable[[Served, dict[str, Any]], Awaitable[Any]]
@@ -131,6 +135,12 @@ async def kill(server: Served, request: dict[str, Any]) -> Any:
             session.log.info("killed through the admin interface")
             task.cancel()
             return {"killed": wanted}
+    if isinstance(wanted, int) and await server.remote_session(wanted) is not None:
+        raise AdminError(  # state.backend redis: the id is another instance's
+            f"no session {wanted} on this bridge: another bridge sharing the state engine "
+            f"holds it (instance slot {wanted >> SLOT_BITS}); end it through that bridge's "
+            f"admin interface, or with `KILL {wanted}` from a client of any bridge"
+        )
     raise AdminError(f"no session {wanted!r}")
 
 

@@ -452,6 +452,35 @@ def test_healthz_and_status_report_the_state_engine(
     wait_until(lambda: scrape(metrics, "/healthz")[0] == 200, 15, "healthy again")
 
 
+def test_admin_kill_of_a_session_another_bridge_holds_says_where_it_is(
+    make_bridge: Any, tmp_path: Path, redis_server: RedisServer
+) -> None:
+    from tests.integration.test_admin import admin
+
+    a, b = (
+        make_bridge(admin={"listen": f"unix:{tmp_path}/admin-{name}.sock"},
+                    state=state_section(tmp_path, redis_server, key_prefix="adminkill:"))
+        for name in ("a", "b")
+    )  # fmt: skip
+    with closing(connect("pymysql", a, "nat", "nat-pw", "tls")) as conn:
+        held = conn.thread_id()
+        # the entry is written within 20 ms of the login
+        wait_until(lambda: "holds it" in _kill(admin, b, held), 5, "the registry entry")
+        done = admin(b, "kill", str(held))
+        assert done.returncode == 1
+        assert (f"no session {held} on this bridge: another bridge sharing the state engine "
+                f"holds it (instance slot {held >> 20}); end it through that bridge's admin "
+                f"interface, or with `KILL {held}` from a client of any bridge") in done.stderr  # fmt: skip
+        assert scalar(conn, "SELECT 1") == 1  # untouched
+    done = admin(b, "kill", "12345")
+    assert done.returncode == 1 and "no session 12345" in done.stderr
+    assert "another bridge" not in done.stderr
+
+
+def _kill(admin: Any, bridge: BridgeProcess, session: int) -> str:
+    return str(admin(bridge, "kill", str(session)).stderr)
+
+
 def test_a_bridge_with_another_key_file_is_reported_by_every_bridge(
     make_bridge: Any, tmp_path: Path, redis_here: RedisServer
 ) -> None:
