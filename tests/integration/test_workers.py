@@ -60,6 +60,19 @@ def test_a_worker_killed_after_start_is_started_again(
     write_config(tmp_path, port, mariadb.port, certs, ACCOUNTS, None,
                  admin={"listen": f"unix:{tmp_path}/admin.sock"})  # fmt: skip
     bridge = run_bridge(tmp_path, port, certs, None, ("--workers", "2"))
+    try:
+        _restarted_once(bridge)
+        again = _pids(bridge)[1]  # dying again at once: a restart does not cure it
+        os.kill(again, signal.SIGKILL)
+        assert bridge.proc.wait(timeout=60) == 1
+        assert re.search(rf"worker 1 \(pid {again}\) was killed by SIGKILL again within 10 s "
+                         r"of its restart: stopping the other workers", bridge.log)  # fmt: skip
+    finally:
+        bridge.stop()
+
+
+def _restarted_once(bridge: BridgeProcess) -> None:
+    """Worker 1 killed with sessions on both workers: started again as described above."""
     conns: list[Any] = []
     try:
         bridge.wait_log("2 workers ready")
@@ -99,12 +112,3 @@ def test_a_worker_killed_after_start_is_started_again(
         for conn in conns:
             with contextlib.suppress(Exception):
                 conn.close()
-
-    try:  # dying again at once: a restart does not cure it, the service exits 1
-        again = _pids(bridge)[1]
-        os.kill(again, signal.SIGKILL)
-        assert bridge.proc.wait(timeout=60) == 1
-        assert re.search(rf"worker 1 \(pid {again}\) was killed by SIGKILL again within 10 s "
-                         r"of its restart: stopping the other workers", bridge.log)  # fmt: skip
-    finally:
-        bridge.stop()
