@@ -230,7 +230,13 @@ def preflight(
 
 
 def where(config_path: Path, loc: Loc) -> str:
-    try:
-        return line_of(config_path, loc)
-    except ConfigError:
-        return str(config_path)
+    """'file:line' of the key, or of the nearest section the file has when the key is a
+    default it does not write (`admin: {}`: the line of `admin`)."""
+    for end in range(len(loc), 0, -1):
+        try:
+            found = line_of(config_path, loc[:end])
+        except ConfigError:
+            break
+        if found != str(config_path):
+            return found
+    return str(config_path)

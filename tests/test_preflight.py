@@ -337,3 +337,15 @@ def test_check_reports_every_bad_row_and_every_bad_file(tmp_path: Path) -> None:
     assert f"error: {accounts}:4: accounts[2]:" in done.stderr
     assert f"error: {tmp_path}/creds.yaml: holds a secret and is mode 0604" in done.stderr
     assert f"{conf}: 4 error(s)" in done.stderr
+
+
+def test_a_problem_with_a_default_names_the_line_of_its_section(tmp_path: Path) -> None:
+    """`admin: {}` takes the default listen address: a problem with it (its directory is
+    missing) points at the `admin` line, not at the file alone."""
+    from bridge.preflight import where
+
+    conf = tmp_path / "bridge.yaml"
+    conf.write_text("listen:\n  tcp: ['127.0.0.1:3307']\n\nadmin: {}\n")
+    assert where(conf, ("admin", "listen")) == f"{conf}:4"
+    assert where(conf, ("listen", "tcp")) == f"{conf}:2"
+    assert where(conf, ("metrics", "listen")) == str(conf)  # no such section: the file
