@@ -83,7 +83,10 @@ def ask(config: AdminConfig, worker: int | None, body: dict[str, Any]) -> list[A
     (admin.sock.N) are asked too, so a worker that misstates the count (another or a stale
     bridge on these addresses) is named, never silently left out or believed."""
     if worker is not None:
-        return [_checked(worker, request(config, worker, body), None)]
+        try:
+            return [_checked(worker, request(config, worker, body), None)]
+        except AdminUnavailable as exc:
+            raise AdminUnavailable(f"{exc}{_which_workers(config, worker)}") from None
     first = _first_worker(config)
     reply = request(config, first, body)
     claimed = reply.get("workers")
@@ -118,6 +121,16 @@ def _checked(worker: int, reply: dict[str, Any], claimed: int | None) -> Answer:
     return Answer(worker, None, f"answered as {who}{first}: the replies do not agree (a "
                   "bridge with another --workers, or a stale one, on these addresses?); its "
                   "answer is not used, restart the bridge")  # fmt: skip
+
+
+def _which_workers(config: AdminConfig, asked: int) -> str:
+    """For --worker I that nobody answers on: the workers whose sockets there are, when
+    I is not one of them (a Unix address; a TCP one cannot tell)."""
+    found = _socket_indexes(config)
+    if not found or asked in found:
+        return ""
+    listed = ", ".join(str(i) for i in sorted(found))
+    return f" (--worker {asked}: the admin sockets there are those of worker {listed})"
 
 
 def _socket_indexes(config: AdminConfig) -> set[int]:

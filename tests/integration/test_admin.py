@@ -336,6 +336,11 @@ def test_admin_commands_under_workers_ask_every_worker(
         assert [r["worker"] for r in admin_json(bridge, "status")] == [0, 1]
         one = json.loads(admin(bridge, "status", "--json", "--worker", "1").stdout)
         assert one["worker"] == 1
+        beyond = admin(bridge, "status", "--worker", "3")  # of 2 (admin.sock.2 is stale)
+        assert beyond.returncode == 1
+        assert "(--worker 3: the admin sockets there are those of worker 0, 1, 2)" in (
+            beyond.stderr
+        )
 
         conns = [connect("pymysql", bridge, "nat", "nat-pw", "tcp") for _ in range(16)]
         try:
