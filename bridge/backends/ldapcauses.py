@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from bridge.backends.adcodes import bind_refusal
+from bridge.causes import first_cause, fixed
 
-MAX_CAUSE = 200  # characters of an unrecognised error's text kept
 # ldap3's answer when it has no address to try: the name did not resolve, or (see
 # _Server.failure in ldap.py) every address failed in the last few seconds
 UNRESOLVED = "the host name does not resolve"
@@ -37,24 +37,20 @@ def _tls_failed(found: re.Match[str], _: Timeouts) -> str:
     return f"TLS handshake failed ({found.group(1).strip().lower().replace('_', ' ')})"
 
 
-def _fixed(text: str) -> Callable[[re.Match[str], Timeouts], str]:
-    return lambda _found, _timeouts: text
-
-
 # (pattern on the error's text, what it means); the first that matches says it
 CAUSES: tuple[tuple[re.Pattern[str], Callable[[re.Match[str], Timeouts], str]], ...] = (
     (re.compile(r"certificate verify failed: ([^(]*)"), _verify_failed),
     (re.compile(r"handshake operation timed out"),
      lambda _, t: f"TLS handshake timed out after {t.response:g} s"),
-    (re.compile(r"Connection refused"), _fixed("connection refused")),
+    (re.compile(r"Connection refused"), fixed("connection refused")),
     (re.compile(r"while opening: timed out"),
      lambda _, t: f"no connection within {t.connect:g} s"),
     (re.compile(r"receiving data: timed out|LDAPResponseTimeoutError"),
      lambda _, t: f"no answer within {t.response:g} s"),
-    (re.compile(r"invalid server address"), _fixed(UNRESOLVED)),
+    (re.compile(r"invalid server address"), fixed(UNRESOLVED)),
     (re.compile(r"\[SSL: ([A-Z_]+)\]"), _tls_failed),
     (re.compile(r"Connection reset|Broken pipe|session terminated|connection closed", re.I),
-     _fixed("the server closed the connection")),
+     fixed("the server closed the connection")),
     (re.compile(r"\[Errno \d+\] ([^'\"]+)"), lambda found, _: found.group(1).strip()),
 )  # fmt: skip
 
@@ -62,12 +58,7 @@ CAUSES: tuple[tuple[re.Pattern[str], Callable[[re.Match[str], Timeouts], str]], 
 def outage_cause(exc: BaseException, timeouts: Timeouts) -> str:
     """What went wrong reaching a server, from an exception ldap3 or the socket raised."""
     text = " ".join(f"{type(e).__name__} {e}" for e in _chain(exc))
-    for pattern, meaning in CAUSES:
-        found = pattern.search(text)
-        if found:
-            return meaning(found, timeouts)
-    first = (str(exc).splitlines() or [""])[0][:MAX_CAUSE]
-    return f"{type(exc).__name__}: {first}" if first else type(exc).__name__
+    return first_cause(text, CAUSES, timeouts, exc)
 
 
 def refusal_cause(dn: str | None, result: dict[str, Any]) -> str:

@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError, ResponseError
 
+from bridge.causes import first_cause, fixed
 from bridge.config import ConfigError, StateConfig, check_private
 
 log = logging.getLogger("bridge.state")
@@ -43,16 +44,11 @@ class StateDataError(StateUnavailable):
 
 
 DATA_ERRORS = ("WRONGTYPE", "ERR value is not an integer", "ERR hash value is not an integer")
-MAX_CAUSE = 200  # characters of an unrecognised error's text kept
 
 
 def _verify_failed(found: re.Match[str], _: StateConfig) -> str:
     return (f"TLS certificate verify failed ({found.group(1).strip()}): check state.tls_ca "
             "and the URL's host name")  # fmt: skip
-
-
-def _fixed(text: str) -> Callable[[re.Match[str], StateConfig], str]:
-    return lambda _found, _config: text
 
 
 # (pattern on the error's class and text, what it means): the first that matches says it.
@@ -61,24 +57,24 @@ CAUSES: tuple[tuple[re.Pattern[str], Callable[[re.Match[str], StateConfig], str]
     (re.compile(r"certificate verify failed: ([^(]*)"), _verify_failed),
     (re.compile(r"\[SSL: ([A-Z_]+)\]"),
      lambda found, _: f"TLS handshake failed ({found.group(1).lower().replace('_', ' ')})"),
-    (re.compile(r"Connection refused|Connect call failed"), _fixed("connection refused")),
+    (re.compile(r"Connection refused|Connect call failed"), fixed("connection refused")),
     (re.compile(r"Name or service not known|nodename nor servname|Temporary failure in name"),
-     _fixed("the host name does not resolve")),
+     fixed("the host name does not resolve")),
     (re.compile(r"NOAUTH|Authentication required|HELLO must be called with the client already "
                 r"authenticated"),
-     _fixed("the server wants a password: set state.password_file (and state.username)")),
+     fixed("the server wants a password: set state.password_file (and state.username)")),
     (re.compile(r"WRONGPASS|invalid username-password pair|invalid password"),
-     _fixed("authentication refused: wrong state.username or state.password_file")),
+     fixed("authentication refused: wrong state.username or state.password_file")),
     (re.compile(r"NOPERM|no permissions"),
-     _fixed("the ACL user may not run the bridge's commands (it needs its keys' read/write, "
+     fixed("the ACL user may not run the bridge's commands (it needs its keys' read/write, "
             "EVALSHA/EVAL, SCAN, PING)")),
     (re.compile(r"^BadReply (.*)"), lambda found, _: f"a reply Redis does not give ({found[1]})"),
     (re.compile(r"OOM command not allowed"),
-     _fixed("the server is out of memory (maxmemory): writes refused")),
-    (re.compile(r"READONLY"), _fixed("the server is a read-only replica: point state.url at "
+     fixed("the server is out of memory (maxmemory): writes refused")),
+    (re.compile(r"READONLY"), fixed("the server is a read-only replica: point state.url at "
                                      "the primary")),
     (re.compile(r"Connection closed by server|Connection reset|Broken pipe", re.I),
-     _fixed("the server closed the connection")),
+     fixed("the server closed the connection")),
     (re.compile(r"^TimeoutError"),
      lambda _, config: f"no answer within {config.command_timeout + config.connect_timeout:g} s"),
     (re.compile(r"Timeout connecting|connect timed out", re.I),
@@ -90,13 +86,7 @@ CAUSES: tuple[tuple[re.Pattern[str], Callable[[re.Match[str], StateConfig], str]
 
 def cause(exc: BaseException, config: StateConfig) -> str:
     """Why a call to the state engine failed, in words a DBA can act on."""
-    text = f"{type(exc).__name__} {exc}"
-    for pattern, meaning in CAUSES:
-        found = pattern.search(text)
-        if found:
-            return meaning(found, config)
-    first = (str(exc).splitlines() or [""])[0][:MAX_CAUSE]
-    return f"{type(exc).__name__}: {first}" if first else type(exc).__name__
+    return first_cause(f"{type(exc).__name__} {exc}", CAUSES, config, exc)
 
 
 def read_password(config: StateConfig) -> str | None:
