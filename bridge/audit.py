@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from bridge.batching import Batcher
-from bridge.logfmt import json_line
+from bridge.logfmt import json_line, process_fields
 
 log = logging.getLogger("bridge.audit")
 
@@ -43,14 +43,15 @@ class Attempt:
 
     def record(self, ended: float, ended_monotonic: float) -> dict[str, Any]:
         """The record of an attempt that ended at `ended` (time.time()) and at
-        `ended_monotonic` (time.monotonic())."""
+        `ended_monotonic` (time.monotonic()); "worker" after "time" in a worker of
+        `serve --workers N` (bridge/logfmt.py: process_fields)."""
         # A shallow copy: every field is a str, an int, None or a tuple of str (asdict's
         # deep copy cost a few percent of the login rate).
         data = {name: getattr(self, name) for name in _RECORD_FIELDS}
         data["duration_ms"] = round((ended_monotonic - self.started) * 1000, 1)
         data["groups"] = list(self.groups)
         stamp = datetime.fromtimestamp(ended, UTC).isoformat(timespec="milliseconds")
-        return {"time": stamp, **data}
+        return {"time": stamp, **process_fields(), **data}
 
 
 _RECORD_FIELDS = tuple(f.name for f in fields(Attempt) if f.name != "started")

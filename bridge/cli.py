@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 from bridge import __version__
 from bridge.config import ConfigError
 from bridge.hashing import HASHERS, to_text
-from bridge.logfmt import one_line, set_process_title, setup_logging
+from bridge.logfmt import name_worker, one_line, set_process_title, setup_logging
 
 if TYPE_CHECKING:
     from bridge.adminclient import Answer
@@ -124,6 +124,7 @@ def serve(args: argparse.Namespace) -> int:
 
         if worker is not None:
             set_process_title(f"serve -c {args.config} (worker {worker})")
+            name_worker(worker)  # its log lines and audit records say 'worker=i'
         logs = LogQueue.start()  # here, in the process that serves: threads do not fork
         try:
             _event_loop_runner()(main())

@@ -7,6 +7,7 @@ import json
 import logging
 import re
 import sys
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -43,6 +44,18 @@ def json_line(data: object, separators: tuple[str, str] = (",", ":")) -> str:
     return _JSON_BREAKS.sub(lambda m: f"\\u{ord(m[0]):04x}", text)
 
 
+# This process's worker index under `serve --workers N` (N > 1), as {"worker": i}, or {}:
+# set once, by the worker as it starts (name_worker), read where lines and audit records
+# are formatted (off the event loop), so that naming the worker costs the loop nothing.
+_PROCESS: dict[str, int] = {}
+
+
+def process_fields() -> Mapping[str, int]:
+    """{"worker": i} in a worker of `serve --workers N` (N > 1), else {}: the fields a log
+    line or an audit record of this process carries besides its own."""
+    return _PROCESS
+
+
 class TextFormatter(logging.Formatter):
     """TEXT_FORMAT, the message on one line (a traceback, at DEBUG, follows on its own)."""
 
@@ -51,13 +64,15 @@ class TextFormatter(logging.Formatter):
 
 
 class JsonFormatter(logging.Formatter):
-    """{"ts", "level", "logger", "message"} (+ "exc" with the traceback, if any)."""
+    """{"ts", "level", "logger", "message"} (+ "worker" after "logger" under --workers, +
+    "exc" with the traceback, if any)."""
 
     def format(self, record: logging.LogRecord) -> str:
-        entry = {
+        entry: dict[str, object] = {
             "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname.lower(),
             "logger": record.name,
+            **_PROCESS,
             "message": record.getMessage(),
         }
         if record.exc_info:
@@ -69,6 +84,23 @@ FORMATTERS: dict[str, logging.Formatter] = {
     "text": TextFormatter(TEXT_FORMAT),
     "json": JsonFormatter(),
 }
+
+
+def name_worker(index: int | None) -> None:
+    """From now on this process's log lines and audit records name worker `index` (None:
+    no worker field, a single process). The text format gets 'worker=i' before the message."""
+    _PROCESS.clear()
+    if index is not None:
+        _PROCESS["worker"] = index
+    text = FORMATTERS["text"]
+    logging.Formatter.__init__(text, text_format(index))
+
+
+def text_format(worker: int | None) -> str:
+    """TEXT_FORMAT, with 'worker=i ' before the message in worker i."""
+    if worker is None:
+        return TEXT_FORMAT
+    return TEXT_FORMAT.replace("%(message)s", f"worker={worker} %(message)s")
 
 
 def setup_logging(level: str, fmt: str = "text") -> None:

@@ -12,6 +12,7 @@ import pytest
 
 from bridge import audit
 from bridge.audit import Attempt, AuditLog
+from bridge.logfmt import name_worker
 
 
 def attempt(user: str) -> Attempt:
@@ -136,3 +137,18 @@ def test_an_existing_file_keeps_its_mode_and_a_world_readable_one_is_warned_of(
         ]
     else:
         assert said == []
+
+
+def test_a_worker_of_serve_workers_names_itself_after_the_time(tmp_path: Path) -> None:
+    name_worker(2)
+    try:
+        log = AuditLog(str(tmp_path / "audit.jsonl"))
+        log.write(attempt("alice"))
+        log.close()
+    finally:
+        name_worker(None)
+    entry = json.loads((tmp_path / "audit.jsonl").read_text())
+    assert list(entry)[:3] == ["time", "worker", "event"]
+    assert (entry["worker"], entry["user"]) == (2, "alice")
+    single = attempt("bob").record(0.0, 0.0)  # one process: no worker field at all
+    assert "worker" not in single and single["user"] == "bob"

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Iterator
 
-from bridge.logfmt import FORMATTERS, json_line, one_line
+import pytest
+
+from bridge.logfmt import FORMATTERS, json_line, name_worker, one_line, process_fields
 
 
 def test_one_line_escapes_controls_and_separators() -> None:
@@ -32,3 +35,36 @@ def test_formatters_keep_a_message_on_one_line() -> None:
     for formatter in FORMATTERS.values():
         text = formatter.format(record)
         assert text.splitlines() == [text], text
+
+
+@pytest.fixture
+def worker_1() -> Iterator[None]:
+    """This process as worker 1 of `serve --workers N`, a single process again after."""
+    name_worker(1)
+    yield
+    name_worker(None)
+
+
+def _session_line() -> logging.LogRecord:
+    return logging.LogRecord("bridge.session", logging.INFO, "", 0, "conn=%d hello", (3,), None)
+
+
+def test_a_worker_is_named_before_the_message_in_text_and_after_logger_in_json(
+    worker_1: None,
+) -> None:
+    text = FORMATTERS["text"].format(_session_line())
+    assert text.endswith(" INFO bridge.session: worker=1 conn=3 hello"), text
+    entry = json.loads(FORMATTERS["json"].format(_session_line()))
+    assert list(entry) == ["ts", "level", "logger", "worker", "message"]
+    assert (entry["worker"], entry["message"]) == (1, "conn=3 hello")
+    assert process_fields() == {"worker": 1}
+
+
+def test_a_single_process_names_no_worker() -> None:
+    name_worker(3)
+    name_worker(None)  # as serve with one process never calls it: back to the plain format
+    text = FORMATTERS["text"].format(_session_line())
+    assert text.endswith(" INFO bridge.session: conn=3 hello") and "worker" not in text, text
+    entry = json.loads(FORMATTERS["json"].format(_session_line()))
+    assert list(entry) == ["ts", "level", "logger", "message"]
+    assert process_fields() == {}
