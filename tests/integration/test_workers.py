@@ -107,7 +107,9 @@ def _restarted_once(bridge: BridgeProcess) -> None:
                 parity.add(c.thread_id() % 2)
             assert _refused("fresh", "fresh-pw", bridge) == 1045
         assert parity == {0, 1}
-        assert "configuration reloaded" in bridge.log.split(f"(pid {old}) was killed")[1]
+        # The restarted worker reads the files first, and its lines name it as before.
+        after = bridge.log.split(f"(pid {old}) was killed")[1]
+        assert "bridge.server: worker=1 configuration reloaded" in after
     finally:
         for conn in conns:
             with contextlib.suppress(Exception):
