@@ -258,7 +258,12 @@ def raw_change_user(raw: Raw, nonce: bytes, user: bytes, charset: int, password:
 
 
 def current_user(raw: Raw) -> bytes:
-    raw.send(b"\x03SELECT CURRENT_USER()", 0)
+    return value(raw, b"SELECT CURRENT_USER()")
+
+
+def value(raw: Raw, sql: bytes) -> bytes:
+    """The one value a one-row, one-column query returns."""
+    raw.send(b"\x03" + sql, 0)
     rows = []
     while True:  # column count, column, EOF, row, EOF (no CLIENT_DEPRECATE_EOF)
         payload = raw.read()[1]
@@ -299,9 +304,13 @@ def test_a_change_user_to_ucs2_is_refused_like_mariadb(
         try:
             password = password_for(endpoint, charset_bridge).encode()
             password = password if password_right else b"wrong"
+            raw.send(b"\x03SET @v = 7", 0)
+            assert raw.read()[1][:1] == b"\x00"
             err = parse_err(raw_change_user(raw, nonce, NAME.encode(), 35, password))
             answers.append((err.errno, err.sqlstate, err.message))
-            assert current_user(raw) == PLAIN.user.encode() + b"@%"  # the session goes on
+            # the session goes on as its account, reset (as MariaDB resets it)
+            done = value(raw, b"SELECT CONCAT(CURRENT_USER(), ' ', @v IS NULL)")
+            assert done == PLAIN.user.encode() + b"@% 1"
         finally:
             raw.close()
     assert answers[0][0] == 1231
