@@ -229,6 +229,18 @@ def _plugin(name: str, password: bytes, nonce: bytes, secure: bool) -> ClientPlu
         raise UpstreamError(str(exc)) from exc
 
 
+async def expect_ok(conn: Conn, what: str, otherwise: str) -> None:
+    """Read one answer that must be OK: an ERR raises UpstreamError("<what> failed: <errno>
+    <message>"), anything else UpstreamError(otherwise)."""
+    packet = await conn.read_packet(MAX_AUTH_PACKET)
+    marker = packet.payload[:1]
+    if marker == bytes([Marker.ERR]):
+        err = parse_err(packet.payload)
+        raise UpstreamError(f"{what} failed: {err.errno} {err.message}", err)
+    if marker != bytes([Marker.OK]):
+        raise UpstreamError(otherwise)
+
+
 async def finish_auth(conn: Conn, plugin: ClientPlugin, password: bytes, secure: bool) -> bytes:
     """Answer AuthSwitchRequest and AuthMoreData until OK (returned) or ERR (raised)."""
     while True:

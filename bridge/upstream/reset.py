@@ -15,9 +15,9 @@ three set to their global values. Both are answered with one OK each, in order.
 from __future__ import annotations
 
 from bridge.netio import Conn
-from bridge.protocol.constants import Command, Marker
-from bridge.protocol.packets import build_com_query, parse_err
-from bridge.upstream.login import MAX_AUTH_PACKET, UpstreamError
+from bridge.protocol.constants import Command
+from bridge.protocol.packets import build_com_query
+from bridge.upstream.login import expect_ok
 
 SERVER_CHARSET = (
     b"SET character_set_client = DEFAULT, collation_connection = DEFAULT, "
@@ -37,9 +37,4 @@ async def as_after_failed_change(conn: Conn, capabilities: int) -> None:
     for payload in commands:
         conn.send_packet(payload, 0)
     for _ in commands:
-        packet = await conn.read_packet(MAX_AUTH_PACKET)
-        if packet.payload[:1] == bytes([Marker.ERR]):
-            err = parse_err(packet.payload)
-            raise UpstreamError(f"session reset failed: {err.errno} {err.message}", err)
-        if packet.payload[:1] != bytes([Marker.OK]):
-            raise UpstreamError("session reset: the upstream answered out of step")
+        await expect_ok(conn, "session reset", "session reset: the upstream answered out of step")
