@@ -159,9 +159,11 @@ class Engine:
     def where(self) -> str:
         return f"state engine {self.urls[self._current]}"
 
-    async def run(self, op: Callable[[aioredis.Redis], Awaitable[T]]) -> T:
-        """`op(client)` within command_timeout; StateUnavailable if it fails or is skipped."""
-        if not self.available:
+    async def run(self, op: Callable[[aioredis.Redis], Awaitable[T]], *, now: bool = False) -> T:
+        """`op(client)` within command_timeout; StateUnavailable if it fails or is skipped.
+        `now`: ask even while backing off (an operator's command, such as unlock, is answered
+        from what the engine says at that moment, not from the last failure)."""
+        if not (now or self.available):
             raise StateUnavailable(f"{self.last_failure}; not asked again until "
                                    f"{max(0.0, self._retry_at - time.monotonic()):.1f} s from "
                                    "now")  # fmt: skip

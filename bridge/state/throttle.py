@@ -394,7 +394,7 @@ class RedisThrottle(_WithLocalCounters):
             return found
 
         try:
-            keys = await self.engine.run(gather)
+            keys = await self.engine.run(gather, now=True)
         except StateUnavailable as exc:
             # The engine is down: at least the locks this process keeps refusing
             # (throttle_when_down: known_locks) go; the shared records stay until it answers.

@@ -267,6 +267,32 @@ async def test_engine_down_then_back(tmp_path: Path) -> None:
         server.stop()
 
 
+async def test_an_operators_call_asks_the_engine_even_while_backing_off(tmp_path: Path) -> None:
+    """After a failure the engine backs off: a login's call is skipped with the last
+    failure; an unlock's (now=True) asks at once, so it answers from what the engine says
+    now: back already, or down with this moment's cause."""
+    server = RedisServer.start(tmp_path / "redis")
+    try:
+        config = state_config(tmp_path, server.url, command_timeout=0.3, connect_timeout=0.3)
+        engine = Engine(config)
+        assert await engine.run(lambda c: c.ping())
+        server.stop()
+        with pytest.raises(StateUnavailable):
+            await engine.run(lambda c: c.ping())
+        with pytest.raises(StateUnavailable, match="not asked again until"):
+            await engine.run(lambda c: c.ping())  # skipped: backing off
+        with pytest.raises(StateUnavailable) as asked:
+            await engine.run(lambda c: c.ping(), now=True)
+        assert "not asked again" not in str(asked.value)  # asked, and refused again
+        assert not engine.available  # backing off after the second failure
+        server.start_again()
+        assert await engine.run(lambda c: c.ping(), now=True)
+        assert engine.up
+        await engine.close()
+    finally:
+        server.stop()
+
+
 async def test_registry_batches_end_equal_to_the_live_sessions(
     tmp_path: Path, redis_server: RedisServer
 ) -> None:
