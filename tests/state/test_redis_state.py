@@ -361,9 +361,9 @@ async def test_fast_auth_asks_redis_before_the_exchange_hit_or_miss(
     calls: list[object] = []
     run = engine.run
 
-    async def counted(op: Any) -> Any:
+    async def counted(op: Any, *, now: bool = False) -> Any:
         calls.append(op)
-        return await run(op)
+        return await run(op, now=now)
 
     engine.run = counted  # type: ignore[method-assign]
     assert await cache.get(ROW) == digest and len(calls) == 1
