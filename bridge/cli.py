@@ -14,6 +14,7 @@ import gc
 import getpass
 import hmac
 import json
+import logging
 import os
 import signal
 import socket
@@ -127,10 +128,7 @@ def serve(args: argparse.Namespace) -> int:
             name_worker(worker)  # its log lines and audit records say 'worker=i'
         logs = LogQueue.start()  # here, in the process that serves: threads do not fork
         try:
-            _event_loop_runner()(main())
-        except (ConfigError, OSError) as exc:  # the environment changed since the checks
-            print(f"mysql-auth-bridge: {exc}", file=sys.stderr)
-            raise SystemExit(1) from None
+            _run_logged(lambda: _event_loop_runner()(main()))
         finally:
             logs.stop()  # every queued line written before the process ends
 
@@ -140,6 +138,21 @@ def serve(args: argparse.Namespace) -> int:
         return run_workers(runtime, args.workers, serve_one, shared)
     serve_one()
     return 0
+
+
+def _run_logged(run: Callable[[], object]) -> None:
+    """`run` (the event loop of serve); SystemExit(1) when it fails. The environment changed
+    since the checks (a config file, a port): said in one line. Anything else is a bug:
+    logged as CRITICAL with its traceback, in the log format and naming the worker under
+    --workers, so that a worker's end can be told from its siblings' in one journal."""
+    try:
+        run()
+    except (ConfigError, OSError) as exc:
+        print(f"mysql-auth-bridge: {exc}", file=sys.stderr)
+        raise SystemExit(1) from None
+    except Exception:
+        logging.getLogger("bridge").critical("serve ended by an unexpected error", exc_info=True)
+        raise SystemExit(1) from None
 
 
 def _event_loop_runner() -> Callable[..., object]:
