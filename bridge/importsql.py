@@ -293,13 +293,25 @@ def _privileges(cur: Cursor) -> list[tuple[str, Outcome]]:
     cur.pos = ends[0] + 1
     identified = []
     while True:
-        name = format_account(*cur.account())
-        if cur.accept("IDENTIFIED"):
-            identified.append((name, _identified(cur)))
+        if not _current_user(cur):
+            name = format_account(*cur.account())
+            if cur.accept("IDENTIFIED"):
+                identified.append((name, _identified(cur)))
         if not cur.accept(","):
             break
     read_options(cur, GRANT_OPTIONS, "after GRANT ... TO")
     return identified
+
+
+def _current_user(cur: Cursor) -> bool:
+    """`CURRENT_USER` or `CURRENT_USER()` as a grantee, as both servers' grammar allows:
+    `mariadb-dump --system=users` grants its helper role with `GRANT
+    mariadb_dump_import_role TO CURRENT_USER()`. It names whoever runs the file, no account
+    of the dump. (A quoted `'CURRENT_USER'` is a user of that name, read as an account.)"""
+    if not cur.accept("CURRENT_USER"):
+        return False
+    cur.accept("(", ")")
+    return True
 
 
 def _upstream(_cur: Cursor, where: str, result: Result) -> None:

@@ -121,6 +121,23 @@ def test_grant_to_an_account_not_imported_is_reported() -> None:
     )
 
 
+@pytest.mark.parametrize("grantee", ["CURRENT_USER()", "CURRENT_USER", "current_user ( )"])
+def test_a_grant_to_current_user_is_skipped(grantee: str) -> None:
+    """mariadb-dump --system=users: `GRANT mariadb_dump_import_role TO CURRENT_USER()`."""
+    result = import_sql(f"GRANT mariadb_dump_import_role TO {grantee};")
+    assert (result.not_translated, result.accounts) == ([], [])
+    assert result.skipped == ["-:1: privileges stay on the upstream server"]
+
+
+def test_a_user_named_current_user_is_still_an_account() -> None:
+    """Quoted, it is a name: its GRANT ... IDENTIFIED is read as for any account."""
+    result = import_sql(
+        f"GRANT USAGE ON *.* TO CURRENT_USER(), 'CURRENT_USER'@'%' IDENTIFIED BY PASSWORD "
+        f"'{NATIVE}';"
+    )
+    assert [line.split(": ")[1] for line in result.not_translated] == ["'CURRENT_USER'@'%'"]
+
+
 def test_grant_proxy_to_several_accounts() -> None:
     result = import_sql("CREATE USER a IDENTIFIED WITH mysql_native_password; CREATE USER b@localhost;"
                         "GRANT PROXY ON 'x'@'%' TO a, 'b'@'localhost' WITH GRANT OPTION;")  # fmt: skip

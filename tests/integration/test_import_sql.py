@@ -205,3 +205,59 @@ def test_rows_with_a_proxy_grant_on_the_anonymous_account_log_in_as_themselves(
     finally:
         accounts.write_text(imported)
         assert migrated_bridge.reload()
+
+
+# `mariadb-dump --system=users` (MariaDB 10.11's own account dump, a DBA's first reach): a
+# file of CREATE USER and GRANT statements, plus the helper role the tool grants itself
+# with `GRANT mariadb_dump_import_role TO CURRENT_USER()`, which import-sql once reported
+# as `cannot parse: unexpected '(' after GRANT ... TO` (exit status 1 on every such dump).
+
+
+@pytest.fixture(scope="module")
+def system_users_dump(old_server: MariaDB, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    old_server.sql("CREATE USER 'dumped'@'%' IDENTIFIED BY 'dumped-pw'")
+    work = tmp_path_factory.mktemp("system-users")
+    dump = subprocess.run(["mariadb-dump", "--no-defaults", "-S", str(old_server.socket), "-u",
+                           "root", "--system=users"], capture_output=True, text=True,
+                          timeout=60, check=True)  # fmt: skip
+    assert "TO CURRENT_USER()" in dump.stdout  # the statement this is about
+    (work / "system-users.sql").write_text(dump.stdout)
+    return work
+
+
+def test_import_reads_a_mariadb_dump_of_system_users(system_users_dump: Path) -> None:
+    done = subprocess.run([sys.executable, "-m", "bridge", "import-sql", "system-users.sql",
+                           "-o", "accounts.yaml"], cwd=system_users_dump, capture_output=True,
+                          text=True, timeout=60)  # fmt: skip
+    lines = done.stderr.splitlines()
+    assert not [line for line in lines if "cannot parse" in line], done.stderr
+    refused = sorted(line.split(": ")[2] for line in lines if line.startswith("NOT TRANSLATED"))
+    assert refused == ["'gone'@'%'", "'mariadb.sys'@'localhost'"], done.stderr  # locked both
+    dump = (system_users_dump / "system-users.sql").read_text().splitlines()
+    helper = next(n for n, line in enumerate(dump, 1) if line.endswith("TO CURRENT_USER();"))
+    assert f"skipped: system-users.sql:{helper}: privileges stay on the upstream server" in lines
+    doc = yaml.safe_load((system_users_dump / "accounts.yaml").read_text())
+    assert {"alice", "o'brien", "dev", "dumped"} <= {row["user"] for row in doc["accounts"]}
+    assert {"proxy": "'alice'@'%'", "proxied": ["'dev'@'%'"]} in doc["proxy_grants"]
+
+
+def test_an_account_from_a_mariadb_dump_logs_in_with_its_old_password(
+    system_users_dump: Path, old_server: MariaDB, certs: CertSet
+) -> None:
+    subprocess.run([sys.executable, "-m", "bridge", "import-sql", "system-users.sql", "-o",
+                    "accounts.yaml"], cwd=system_users_dump, capture_output=True, timeout=60)  # fmt: skip
+    old_server.sql("ALTER USER 'dumped'@'%' IDENTIFIED BY 'up-dumped'")  # the bridge's own
+    directory, port = system_users_dump / "bridge", free_port()
+    write_config(directory, port, old_server.port, certs, [], {"dumped": "up-dumped"})
+    imported = yaml.safe_load((system_users_dump / "accounts.yaml").read_text())
+    rows = [row for row in imported["accounts"] if row["user"] == "dumped"]
+    (directory / "accounts.yaml").write_text(yaml.safe_dump({"accounts": rows}))
+    bridge = run_bridge(directory, port, certs)
+    try:
+        with closing(connect("pymysql", bridge, "dumped", "dumped-pw", "tls")) as conn:
+            assert scalar(conn, "SELECT CURRENT_USER()") == "dumped@%"
+        done = mariadb_cli(bridge, "dumped", "dumped-pw")
+        assert (done.returncode, done.stdout.split()) == (0, ["dumped@%"]), done.stderr
+        assert mariadb_cli(bridge, "dumped", "up-dumped").returncode == 1  # the old one only
+    finally:
+        bridge.stop()
