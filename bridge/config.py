@@ -633,6 +633,31 @@ def digests_of_reads() -> Iterator[dict[str, str]]:
         _read_digests.reset(token)
 
 
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def yaml_error(path: Path, exc: yaml.YAMLError) -> str:
+    """A YAML syntax error as every other configuration error reads: one line, with the file
+    and the line of the problem (`bridge.yaml:7: not valid YAML: did not find expected ','
+    or '}' (column 1; while parsing a flow mapping at line 6, column 9)`), never YAML's
+    several lines about a `<unicode string>`."""
+    if not isinstance(exc, yaml.MarkedYAMLError):
+        return f"{path}: not valid YAML: {_one_line(str(exc))}"
+    context, problem = exc.context, exc.problem
+    mark = exc.problem_mark or exc.context_mark
+    if mark is None:
+        return f"{path}: not valid YAML: {_one_line(str(exc))}"
+    said = _one_line(problem or context or "")
+    details = [f"column {mark.column + 1}"]
+    if problem and context:
+        at = exc.context_mark
+        elsewhere = at is not None and (at.line, at.column) != (mark.line, mark.column)
+        where = f" at line {at.line + 1}, column {at.column + 1}" if at and elsewhere else ""
+        details.append(f"{_one_line(context)}{where}")
+    return f"{path}:{mark.line + 1}: not valid YAML: {said} ({'; '.join(details)})"
+
+
 def read_yaml(path: Path) -> tuple[Any, Mark | None]:
     try:
         raw = path.read_bytes()
@@ -651,7 +676,7 @@ def read_yaml(path: Path) -> tuple[Any, Mark | None]:
     try:
         parsed = _parse(text)
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+        raise ConfigError(yaml_error(path, exc)) from exc
     except RecursionError:
         raise ConfigError(f"{path}: not valid YAML: nested too deeply") from None
     except (ValueError, OverflowError) as exc:  # a value YAML cannot build (a date, ...)

@@ -268,15 +268,39 @@ def test_every_row_of_a_large_file_knows_its_line(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    ("text", "message"),
-    [("a: *nowhere\n", "undefined alias"), ("a: 1\n---\nb: 2\n", "single document"),
-     ("a: &x 1\nb: &x 2\n", "duplicate anchor")],
+    ("text", "message", "line"),
+    [("a: *nowhere\n", "undefined alias", 1), ("a: 1\n---\nb: 2\n", "single document", 2),
+     ("a: &x 1\nb: &x 2\n", "duplicate anchor", 2)],
 )  # fmt: skip
-def test_yaml_the_composer_refuses(conf: Path, text: str, message: str) -> None:
+def test_yaml_the_composer_refuses(conf: Path, text: str, message: str, line: int) -> None:
     write(conf, text)
     with pytest.raises(ConfigError, match=message) as err:
         load_config(conf)
-    assert str(err.value).startswith(f"{conf}: not valid YAML")
+    assert str(err.value).startswith(f"{conf}:{line}: not valid YAML")
+
+
+@pytest.mark.parametrize(
+    ("text", "said"),
+    [('accounts:\n  - {user: x, host: "%"\n',
+      "3: not valid YAML: did not find expected ',' or '}' (column 1; while parsing a flow "
+      "mapping at line 2, column 5)"),
+     ("upstream:\n  address: x\n\tcredentials: y\n",
+      "3: not valid YAML: found a tab character that violates indentation (column 1; "
+            "while scanning a plain scalar at line 2, column 12)"),
+     ('a: "x\n', "2: not valid YAML: found unexpected end of stream (column 1; while "
+      "scanning a quoted scalar at line 1, column 4)"),
+     ("a:\n- 1\n b: 2\n", "3: not valid YAML: mapping values are not allowed in this "
+      "context (column 3)")],
+)  # fmt: skip
+def test_a_yaml_syntax_error_is_one_line_at_the_problems_line(
+    conf: Path, text: str, said: str
+) -> None:
+    """As every other error: `file:line: ...` on one line, never PyYAML's lines about a
+    `<unicode string>` (which check counted as one error each)."""
+    write(conf, text)
+    with pytest.raises(ConfigError) as err:
+        load_config(conf)
+    assert str(err.value) == f"{conf}:{said}"
 
 
 def test_check_parses_each_file_once(conf: Path, monkeypatch: pytest.MonkeyPatch) -> None:

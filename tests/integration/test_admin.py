@@ -109,6 +109,38 @@ def test_reload_reports_ok_or_the_errors_and_keeps_the_running_config(with_admin
     assert admin(with_admin, "reload").returncode == 0
 
 
+def test_a_yaml_syntax_error_is_one_line_with_the_file_and_line(with_admin: Bridge) -> None:
+    """A brace left open in an accounts file: `reload`, `check` and the log say where, in one
+    line as every other error (not PyYAML's four lines about a `<unicode string>`, which
+    check counted as 4 errors), and the running configuration stays."""
+    accounts = with_admin.directory / "accounts.yaml"
+    good = accounts.read_text()
+    accounts.write_text('accounts:\n  - {user: x, host: "%"\n')
+    said = (
+        f"{accounts}:3: not valid YAML: did not find expected ',' or '}}' (column 1; while "
+        "parsing a flow mapping at line 2, column 5)"
+    )
+    try:
+        done = admin(with_admin, "reload")
+        assert done.returncode == 1
+        assert done.stderr.splitlines() == [
+            "mysql-auth-bridge: reload failed, keeping the running configuration:",
+            said,
+        ]
+        checked = admin(with_admin, "check", "--skip-ports")
+        assert checked.returncode == 1
+        assert [line for line in checked.stderr.splitlines() if "error" in line] == [
+            f"error: {said}",
+            f"{with_admin.config}: 1 error(s)",
+        ]
+        log = (with_admin.directory / "bridge.log").read_text()
+        assert f"reload failed, keeping the running configuration: {said}\n" in log
+        assert mariadb_cli(with_admin, "nat", "nat-pw").stdout.strip() == "nat@%"
+    finally:
+        accounts.write_text(good)
+    assert admin(with_admin, "reload").returncode == 0
+
+
 def test_reload_with_a_broken_bridge_yaml_says_the_bridge_was_not_asked(
     with_admin: Bridge, tmp_path: Path
 ) -> None:
