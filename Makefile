@@ -7,6 +7,11 @@ PYDIRS := bridge sandbox tests bench
 PREFIX ?= /usr
 DESTDIR ?=
 UNITDIR ?= /lib/systemd/system
+# make install: the bridge in its own virtualenv, as the Debian package has it (Debian 12's
+# python3 is externally managed, PEP 668), and $(PREFIX)/bin/mysql-auth-bridge, the path the
+# systemd unit runs, linked to it.
+INSTALL_VENV ?= /opt/mysql-auth-bridge
+SYSTEM_PYTHON ?= /usr/bin/python3
 
 .PHONY: deps demo test conformance check lint format typecheck bench mutation clean install deb
 
@@ -41,8 +46,14 @@ mutation: deps  ## mutation testing of the pure core (mutmut): per-module scores
 bench: deps  ## relay and login-rate benchmarks; prints ratios against a direct connection
 	$(PY) bench/run.py
 
-install:  ## the package, the systemd units, sysusers/tmpfiles snippets, the PAM service, examples
-	python3 -m pip install --prefix=$(DESTDIR)$(PREFIX) .
+install:  ## a virtualenv in /opt, /usr/bin/mysql-auth-bridge, units, sysusers/tmpfiles, PAM, examples
+	$(SYSTEM_PYTHON) -m venv $(DESTDIR)$(INSTALL_VENV)
+	$(DESTDIR)$(INSTALL_VENV)/bin/pip install -q --disable-pip-version-check .
+	# staged (DESTDIR): the virtualenv's scripts name their interpreter by its final path
+	test -z "$(DESTDIR)" || grep -rlI --null "$(DESTDIR)$(INSTALL_VENV)" "$(DESTDIR)$(INSTALL_VENV)" \
+	  | xargs -0 -r sed -i "s#$(DESTDIR)$(INSTALL_VENV)#$(INSTALL_VENV)#g"
+	install -d $(DESTDIR)$(PREFIX)/bin
+	ln -sf $(INSTALL_VENV)/bin/mysql-auth-bridge $(DESTDIR)$(PREFIX)/bin/mysql-auth-bridge
 	install -D -m 0644 deploy/systemd/mysql-auth-bridge.service $(DESTDIR)$(UNITDIR)/mysql-auth-bridge.service
 	install -D -m 0644 deploy/systemd/mysql-auth-bridge.socket $(DESTDIR)$(UNITDIR)/mysql-auth-bridge.socket
 	install -D -m 0644 deploy/sysusers.d/mysql-auth-bridge.conf $(DESTDIR)$(PREFIX)/lib/sysusers.d/mysql-auth-bridge.conf
