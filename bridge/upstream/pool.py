@@ -108,15 +108,22 @@ class UpstreamPool:
         None when there is none (or none that works): the caller logs in afresh."""
         if not self.config.enabled:
             return None
+        # One upstream connect_timeout for every kept connection tried, and none tried after
+        # one did not answer in time: an upstream that hangs costs the client that time
+        # once (then a fresh login's), not once per kept connection (16 per account).
+        deadline = asyncio.get_running_loop().time() + self.timeout
         while (idle := self._pop(key)) is not None:
             session = idle.session
             if session.conn.closed.done() or session.conn.has_buffered():
                 self._discard(session, "closed or spoke while idle")
                 continue
             try:
-                async with asyncio.timeout(self.timeout):
+                async with asyncio.timeout_at(deadline):
                     session.ok_payload = await _change_user(session, request)
-            except (UpstreamError, ProtocolError, ConnectionError, TimeoutError) as exc:
+            except TimeoutError:
+                self._discard(session, f"COM_CHANGE_USER not answered in {self.timeout:g} s")
+                return None
+            except (UpstreamError, ProtocolError, ConnectionError) as exc:
                 self._discard(session, f"COM_CHANGE_USER failed: {exc}")
                 if _refuses_the_request(exc):  # another connection would refuse it too
                     raise

@@ -210,3 +210,34 @@ def test_a_hung_kdc_and_ldap_do_not_keep_store_and_pam_logins_waiting(
         slapd.stop()
         for user in OWN_USERS:  # only this test's: the server is shared by every test
             mariadb.sql(f"DROP USER IF EXISTS '{user}'@'%'")
+
+
+def test_a_hung_upstream_with_kept_connections_costs_one_timeout_not_one_each(
+    tmp_path: Path, plain_mariadb: MariaDB, certs: CertSet
+) -> None:
+    """upstream.connect_timeout is 'seconds to connect and log in upstream'. With kept
+    connections (upstream.pool) and a hung upstream, each kept connection used to get its own
+    COM_CHANGE_USER timeout before the fresh login got its own: 4 kept connections and a
+    1 s timeout made a client wait 5 s for its ERROR 3169 (16 kept, the default per account,
+    and 5 s: 85 s). Now every kept connection tried shares one timeout and the fresh login
+    has its own: at most twice connect_timeout."""
+    plain_mariadb.sql("CREATE USER IF NOT EXISTS 'pooled'@'%' IDENTIFIED BY 'up-pooled'")
+    bridge = start_bridge(tmp_path / "bridge", plain_mariadb, certs,
+                          [Account("pooled", "pooled-pw", "mysql_native_password",
+                                   upstream_password="up-pooled")],
+                          upstream={"connect_timeout": 1.0, "tls": {"mode": "disabled"}})  # fmt: skip
+    try:
+        clients = [connect("pymysql", bridge, "pooled", "pooled-pw", "tls") for _ in range(4)]
+        for conn in clients:
+            conn.close()  # COM_QUIT: four upstream connections kept
+        time.sleep(0.5)  # the pool's check of each returned connection
+        with stopped(plain_mariadb.proc):
+            errno, took = timed_refusal("pymysql", bridge, "pooled", "pooled-pw")
+            assert errno == 3169
+            assert took < 3.0, took  # 1 s for the kept ones, 1 s for a fresh login
+            errno, took = timed_refusal("mariadb", bridge, "pooled", "pooled-pw")
+            assert (errno, took < 3.0) == (3169, True), took
+        with closing(connect("mysqlclient", bridge, "pooled", "pooled-pw", "tls")) as conn:
+            assert scalar(conn, "SELECT CURRENT_USER()") == "pooled@%"  # back once it answers
+    finally:
+        bridge.stop()
