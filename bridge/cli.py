@@ -354,6 +354,12 @@ def hash_password(args: argparse.Namespace) -> int:
     password = _read_password()
     if password is None:
         return 1
+    if not password:  # Enter twice, or `printf '%s' "$PW" |` with PW unset
+        print("the password is empty: nothing hashed (an unset variable in a script? its "
+              "hash would be an empty authentication_string, which for a password plugin is "
+              "an account with no password: write '' by hand if that is what you mean)",
+              file=sys.stderr)  # fmt: skip
+        return 1
     print(to_text(HASHERS[args.plugin](password)))
     return 0
 

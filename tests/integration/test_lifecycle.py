@@ -3,6 +3,7 @@ down, and the command line."""
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -244,3 +245,32 @@ def test_no_secret_in_the_log(make_bridge: MakeBridge) -> None:
     assert len(hashes) == 5
     for text in hashes:  # nor any stored hash, in hex or as it decodes
         assert text not in log and text.removeprefix("0x")[-40:].lower() not in log.lower()
+
+
+def test_hash_password_refuses_an_empty_password(make_bridge: MakeBridge) -> None:
+    """The quickstart's scripted form with the variable unset (or Enter twice at the
+    prompts): hash-password printed an empty line and exit 0, the row got
+    authentication_string '', and anyone logged in as the account with no password at all
+    (the mariadb CLI, below, did). Now it refuses, and the script stops before the row."""
+    bridge = make_bridge(
+        accounts=[Account("nat", "x", "mysql_native_password", upstream_password="up-nat")]
+    )
+    accounts = bridge.directory / "accounts.yaml"
+    script = (
+        "set -eu\n"
+        f'HASH=$(printf "%s" "${{PW:-}}" | {sys.executable} -m bridge hash-password)\n'
+        f"cat > {accounts} <<EOF\n"
+        "accounts:\n"
+        '  - {user: nat, host: "%", plugin: caching_sha2_password, authentication_string: "$HASH"}\n'
+        "EOF\n"
+    )
+    done = subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=60,
+                          env={k: v for k, v in os.environ.items() if k != "PW"})  # fmt: skip
+    assert done.returncode == 1 and "the password is empty: nothing hashed" in done.stderr
+    assert "caching_sha2_password" not in accounts.read_text()  # the row was never written
+    assert bridge.reload()
+    refused = mariadb_cli(bridge, "nat", None)
+    assert refused.returncode == 1 and "ERROR 1045" in refused.stderr, refused.stdout
+    for piped in ("", "\n", "\r\n"):
+        done = run_cli("hash-password", stdin=piped)
+        assert (done.returncode, done.stdout) == (1, ""), done.stdout
