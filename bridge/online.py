@@ -20,10 +20,11 @@ import asyncio
 import contextlib
 import logging
 import os
+import threading
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar, cast
 
 from bridge.backends.ldap import LdapBackend
 from bridge.config import StateConfig, read_yaml
@@ -38,6 +39,7 @@ from bridge.yamlfile import key_line
 if TYPE_CHECKING:
     from bridge.state.engine import Engine
 
+T = TypeVar("T")
 PAM_DIRS = (Path("/etc/pam.d"), Path("/usr/lib/pam.d"), Path("/lib/pam.d"))
 TIMEOUT = 15.0
 
@@ -124,21 +126,52 @@ async def kerberos_ticket(rt: Runtime, found: OnlineFindings) -> None:
     config = rt.config.backends.kerberos
     if config is None:
         return
+    no_ticket = f"backends.kerberos: no service ticket for {config.service_principal} with "
     try:
         async with asyncio.timeout(TIMEOUT):
-            verdict = await asyncio.to_thread(prove_keytab, config, _ldap_account(rt))
+            verdict = await _in_daemon_thread(prove_keytab, config, _ldap_account(rt))
     except KeytabRefused as exc:
         found.errors.append(f"backends.kerberos: {exc}")
         return
-    except Exception as exc:  # the KDC did not answer in time, a library's surprise
-        found.errors.append(f"backends.kerberos: no service ticket for "
-                            f"{config.service_principal} with {config.keytab}: "
-                            f"{exc or type(exc).__name__}")  # fmt: skip
+    except TimeoutError:  # a KDC that takes the connection and never answers (hung)
+        found.errors.append(f"{no_ticket}{config.keytab}: the KDC did not answer within "
+                            f"{TIMEOUT:g} s")  # fmt: skip
+        return
+    except Exception as exc:  # a library's surprise
+        found.errors.append(f"{no_ticket}{config.keytab}: {str(exc) or type(exc).__name__}")
         return
     (found.notes if verdict.proven else found.warnings).append(
         verdict.text if verdict.proven else f"backends.kerberos: {verdict.text}"
     )
     found.warnings += [f"backends.kerberos: {line}" for line in verdict.warnings]
+
+
+async def _in_daemon_thread(call: Callable[..., T], *args: object) -> T:
+    """`call(*args)` in a daemon thread. libkrb5 waits for a KDC that took the connection
+    and never answers far longer than TIMEOUT (about 40 s more, measured): in the default
+    executor that wait held `check --online` at its exit (asyncio.run joins the executor);
+    a daemon thread is left behind when the timeout gives up on it."""
+    loop = asyncio.get_running_loop()
+    done: asyncio.Future[T] = loop.create_future()
+
+    def settle(result: T | None, exc: BaseException | None) -> None:
+        if done.done():
+            return
+        if exc is not None:
+            done.set_exception(exc)
+        else:
+            done.set_result(cast(T, result))
+
+    def run() -> None:
+        try:
+            result, exc = call(*args), None
+        except BaseException as raised:  # handed to the awaiting task
+            result, exc = None, raised
+        with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits
+            loop.call_soon_threadsafe(settle, result, exc)
+
+    threading.Thread(target=run, name="check-online", daemon=True).start()
+    return await done
 
 
 def _ldap_account(rt: Runtime) -> Callable[[], tuple[str, str] | None]:

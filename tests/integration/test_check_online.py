@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -151,6 +152,34 @@ def test_ldap_bind_kerberos_ticket_and_pam_service_files(tmp_path: Path, mariadb
         f"error: backends.kerberos: no service ticket for mysql/localhost@{kdc.realm}"
     )
     assert "not-the-password" not in done.stderr
+
+
+def test_a_hung_kdc_is_named_and_given_up_on_at_the_timeout(
+    tmp_path: Path, mariadb: MariaDB, certs: CertSet
+) -> None:
+    """A KDC that takes the connection and never answers (SIGSTOP): the error said
+    `no service ticket ... with <keytab>: ` and nothing after it (a TimeoutError has no
+    text), and check --online took 54 s, not 15: the worker thread that libkrb5 kept
+    waiting in held the process at its exit."""
+    kdc = Kdc.start(tmp_path / "kdc", {})
+    keytab = kdc.service_keytab("mysql/localhost", tmp_path / "service.keytab")
+    accounts = [Account("app", "app-pw", "caching_sha2_password", upstream_password="up-app")]
+    kerberos = {"keytab": str(keytab), "service_principal": f"mysql/localhost@{kdc.realm}"}
+    config = configure(tmp_path / "b", mariadb, certs, accounts, backends={"kerberos": kerberos})
+    kdc.proc.send_signal(signal.SIGSTOP)
+    try:
+        started = time.monotonic()
+        done = check_online(config, kdc.env)
+        took = time.monotonic() - started
+    finally:
+        kdc.proc.send_signal(signal.SIGCONT)
+        kdc.stop()
+    errors = [line for line in done.stderr.splitlines() if line.startswith("error: ")]
+    assert errors == [
+        f"error: backends.kerberos: no service ticket for mysql/localhost@{kdc.realm} with "
+        f"{keytab}: the KDC did not answer within 15 s"
+    ], done.stderr
+    assert 15 <= took < 25, took
 
 
 def test_an_unreachable_upstream_is_one_error(tmp_path: Path, certs: CertSet) -> None:
