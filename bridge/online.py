@@ -62,7 +62,9 @@ def _key_line(path: Path, name: str) -> str:
 
 async def upstream_logins(rt: Runtime, found: OnlineFindings) -> None:
     """Each account of the credentials file logs in upstream, one after the other. An
-    upstream that cannot be reached is reported once."""
+    upstream that cannot be reached, or that does not answer within connect_timeout (hung:
+    it takes the connection and says nothing), is reported once: waiting connect_timeout
+    again for each account would tell nothing more."""
     creds_file = rt.config.upstream.credentials
     for user in sorted(rt.credentials):
         request = own_login_request(user, rt.credentials[user], "mysql-auth-bridge check")
@@ -71,7 +73,8 @@ async def upstream_logins(rt: Runtime, found: OnlineFindings) -> None:
             how = "TLS" if session.conn.tls_active else "no TLS"
             why = await _wrong_account(session, user)
         except UpstreamError as exc:
-            if exc.err is None and str(exc).startswith(("cannot connect", "no greeting")):
+            unreachable = str(exc).startswith(("cannot connect", "no greeting"))
+            if exc.err is None and (unreachable or isinstance(exc.__cause__, TimeoutError)):
                 found.errors.append(f"upstream.address: {exc}")
                 return
             hint = credential_hint(exc)

@@ -193,6 +193,29 @@ def test_an_unreachable_upstream_is_one_error(tmp_path: Path, certs: CertSet) ->
     assert errors[0].startswith("error: upstream.address: cannot connect to 127.0.0.1:")
 
 
+def test_a_hung_upstream_is_one_error(
+    tmp_path: Path, plain_mariadb: MariaDB, certs: CertSet
+) -> None:
+    """An upstream that takes the connection and never answers: each account of the
+    credentials file used to wait its connect_timeout and be reported on its own (9 accounts
+    and the default 5 s: 45 s and 9 errors that say the same)."""
+    accounts = [Account(u, "pw", "caching_sha2_password", upstream_password="x") for u in "abcd"]
+    config = configure(tmp_path, plain_mariadb, certs, accounts,
+                       upstream={"connect_timeout": 1.0, "tls": {"mode": "disabled"}})  # fmt: skip
+    plain_mariadb.proc.send_signal(signal.SIGSTOP)
+    try:
+        started = time.monotonic()
+        done = check_online(config)
+        took = time.monotonic() - started
+    finally:
+        plain_mariadb.proc.send_signal(signal.SIGCONT)
+    errors = [line for line in done.stderr.splitlines() if line.startswith("error: ")]
+    assert errors == [
+        f"error: upstream.address: login to 127.0.0.1:{plain_mariadb.port} timed out"
+    ], done.stderr
+    assert took < 3.5, took
+
+
 def ldap_check(
     tmp_path: Path, mariadb: MariaDB, certs: CertSet, ca: CertSet, *servers: str
 ) -> subprocess.CompletedProcess[str]:
