@@ -65,6 +65,25 @@ def test_upstream_logins_find_a_wrong_password_and_a_missing_account(
     assert f"{config}: 2 error(s)" in done.stderr
 
 
+def test_upstream_login_errors_come_in_the_files_order(
+    tmp_path: Path, mariadb: MariaDB, certs: CertSet
+) -> None:
+    """By line, as check's own errors (operations.md), not by account name."""
+    accounts = [
+        Account("app", "app-pw", "caching_sha2_password", upstream_password="up-app"),
+        Account("nat", "nat-pw", "mysql_native_password", upstream_password="not-the-one"),
+        Account("ghost", "g-pw", "caching_sha2_password", upstream_password="whatever"),
+    ]
+    config = configure(tmp_path, mariadb, certs, accounts)
+    creds = tmp_path / "upstream-credentials.yaml"
+    creds.write_text("nat: {password: not-the-one}\nghost: {password: whatever}\n"
+                     "app: {password: up-app}\n")  # fmt: skip
+    done = check_online(config)
+    errors = [line.split(": ", 3)[1:3] for line in done.stderr.splitlines()
+              if line.startswith("error: ")]  # fmt: skip
+    assert errors == [[f"{creds}:1", "nat"], [f"{creds}:2", "ghost"]], done.stderr
+
+
 def test_a_tls_mode_the_upstream_cannot_satisfy(
     tmp_path: Path, mariadb: MariaDB, certs: CertSet, other_certs: CertSet
 ) -> None:
