@@ -15,6 +15,7 @@ The first mapping whose groups the identity all has wins, in string order.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -125,11 +126,51 @@ def _unescaped_hash(text: str) -> int:
     return -1
 
 
+_ATTRIBUTE_TYPE = re.compile(r"\s*(?:[A-Za-z][A-Za-z0-9-]*|[0-9]+(?:\.[0-9]+)*)\s*=")
+
+
+def _dn_pieces(dn: str, separators: str) -> list[str]:
+    r"""`dn` cut at the separators that are not escaped (`\,`) nor inside double quotes
+    (RFC 1779's "a, b")."""
+    pieces, start, quoted, i = [], 0, False, 0
+    while i < len(dn):
+        ch = dn[i]
+        if ch == "\\":
+            i += 2
+            continue
+        if ch == '"':
+            quoted = not quoted
+        elif ch in separators and not quoted:
+            pieces.append(dn[start:i])
+            start = i + 1
+        i += 1
+    return [*pieces, dn[start:]]
+
+
+def _check_dn_part(dn_part: str) -> str:
+    """'' (search), '+suffix' or a DN: each RDN `type=value` (`cn=a+sn=b` for several). A
+    DN part that is none of these binds as nobody: every login of the row would be 1045,
+    with `check` silent, e.g. MySQL's PAM syntax on an LDAP row ('mysql, dba=developer')."""
+    dn = dn_part[1:] if dn_part.startswith("+") else dn_part
+    if not dn:
+        return dn_part
+    for rdn in _dn_pieces(dn, ","):
+        for value in _dn_pieces(rdn, "+"):
+            if not _ATTRIBUTE_TYPE.match(value):
+                raise AuthStringError(
+                    f"{dn_part!r} is not a DN: {value.strip()!r} is not attribute=value. An "
+                    "LDAP row's string is the user's DN, '+suffix' or nothing, then '#' and "
+                    "the group mapping ('#dba=developer,users=data_entry'); "
+                    "'service, group=account' is the syntax of authentication_pam rows"
+                )
+    return dn_part
+
+
 def parse_ldap(text: str) -> MappingRule:
     cut = _unescaped_hash(text)
     if cut < 0:
-        return MappingRule(text.strip())
-    dn_part, mappings = text[:cut].strip(), text[cut + 1 :]
+        return MappingRule(_check_dn_part(text.strip()))
+    dn_part, mappings = _check_dn_part(text[:cut].strip()), text[cut + 1 :]
     if not mappings.strip():
         return MappingRule(dn_part)
     return MappingRule(dn_part, tuple(_ldap_mapping(i) for i in _items("," + mappings)[1]))

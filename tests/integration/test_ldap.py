@@ -76,6 +76,33 @@ def test_groups_map_to_proxied_accounts(bridge_ldap: Bridge, client: str, transp
         assert scalar(conn, "SELECT CURRENT_USER()") == "reader@%"  # groupOfNames readers
 
 
+def test_the_pam_syntax_on_an_ldap_row_is_an_error_that_says_where(
+    tmp_path: Path, mariadb: MariaDB, certs: CertSet, slapd: Slapd
+) -> None:
+    """MySQL's PAM syntax ('mysql, dba=developer, users=data_entry') written on an LDAP
+    row: it was taken as the DN to bind as, `check` said OK and every login of the row was
+    1045. Now check, serve and a reload refuse it with the file and line, and say the
+    syntax; the running bridge keeps its mapping (the mariadb CLI still lands on it)."""
+    bridge = ldap_bridge(tmp_path, mariadb, certs, slapd.url)
+    accounts = tmp_path / "accounts.yaml"
+    good = accounts.read_text()
+    accounts.write_text(good.replace(MAPPING, "mysql, dbadmins=developer, readers=reader"))
+    try:
+        done = subprocess.run([sys.executable, "-m", "bridge", "check", "--skip-ports", "-c",
+                               str(bridge.config)], capture_output=True, text=True, timeout=60)  # fmt: skip
+        errors = [line for line in done.stderr.splitlines() if line.startswith("error: ")]
+        assert done.returncode == 1 and len(errors) == 1, done.stderr
+        assert errors[0].startswith(f"error: {accounts}:2: accounts[0]") and (
+            "'mysql' is not attribute=value" in errors[0]
+        ), errors[0]
+        assert "'#dba=developer,users=data_entry'" in errors[0]
+        assert not bridge.reload()
+        assert mariadb_cli(bridge, "alice", "alice-ldap").stdout.strip() == "developer@%"
+    finally:
+        accounts.write_text(good)
+        bridge.stop()
+
+
 def test_mariadb_cli_default_plugin_and_cleartext(bridge_ldap: Bridge) -> None:
     assert mariadb_cli(bridge_ldap, "alice", "alice-ldap").stdout.strip() == "developer@%"
     done = mariadb_cli(bridge_ldap, "bob", "bob-ldap", "--default-auth=mysql_clear_password")

@@ -29,7 +29,7 @@ def gm(account: str, *groups: str) -> GroupMapping:
         ("cn=x,dc=t  #  ", MappingRule("cn=x,dc=t")),
         ("#g", MappingRule("", (gm("g", "g"),))),
         ("+ou=p#g=a", MappingRule("+ou=p", (gm("a", "g"),))),
-        ("a#b#c=d", MappingRule("a", (gm("d", "b#c"),))),  # later '#' belong to the mappings
+        ("cn=a#b#c=d", MappingRule("cn=a", (gm("d", "b#c"),))),  # later '#': the mappings
         # a backslash-escaped '#' is part of the DN (RFC 4514), escape kept for the server
         (r"cn=a\#b,dc=x#g=acct", MappingRule(r"cn=a\#b,dc=x", (gm("acct", "g"),))),
         (r"cn=a\\#g", MappingRule(r"cn=a\\", (gm("g", "g"),))),  # an escaped backslash
@@ -152,3 +152,25 @@ def test_ldap_errors_say_what_is_wrong(bad: str, message: str) -> None:
     with pytest.raises(AuthStringError) as caught:
         parse_ldap(bad)
     assert str(caught.value) == message
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["mysql, dba=developer, users=data_entry",  # MySQL's PAM syntax on an LDAP row
+     "mysql#dba=developer", "developers", "+people", "dc=example,,dc=com", "cn=a+,dc=x",
+     "uid=x,dc=y, =z"],
+)  # fmt: skip
+def test_an_ldap_dn_part_that_is_no_dn_is_refused(text: str) -> None:
+    """It would bind as nobody: every login of the row 1045, and `check` said OK."""
+    with pytest.raises(AuthStringError, match=r"is not a DN: .* is not attribute=value"):
+        parse_ldap(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["", "+", "#g=a", "uid=x,dc=y", "+ou=people,dc=example,dc=com#g=a", "cn=a+sn=b,dc=x",
+     r"CN=Smith\, John,OU=Users,DC=ad,DC=test", 'OU="a, b",dc=x', "1.3.6.1.4.1.1=x,dc=y",
+     " uid = x , dc = y #g", "dba=developer, users=data_entry"],  # the last: a DN, syntactically
+)  # fmt: skip
+def test_ldap_dn_parts_that_are_dns_are_kept(text: str) -> None:
+    assert parse_ldap(text).target == text.split("#")[0].strip()
