@@ -13,6 +13,7 @@ from bridge.mapping.auth_string import (
     parse_ldap,
     parse_pam,
 )
+from bridge.mapping.auth_string import _dn_pieces as _dn_pieces
 
 
 def gm(account: str, *groups: str) -> GroupMapping:
@@ -170,7 +171,28 @@ def test_an_ldap_dn_part_that_is_no_dn_is_refused(text: str) -> None:
     "text",
     ["", "+", "#g=a", "uid=x,dc=y", "+ou=people,dc=example,dc=com#g=a", "cn=a+sn=b,dc=x",
      r"CN=Smith\, John,OU=Users,DC=ad,DC=test", 'OU="a, b",dc=x', "1.3.6.1.4.1.1=x,dc=y",
-     " uid = x , dc = y #g", "dba=developer, users=data_entry"],  # the last: a DN, syntactically
+     " uid = x , dc = y #g", "dba=developer, users=data_entry",  # a DN, syntactically
+     "+o=people,dc=x", "cn=Xavier+sn=X,dc=x", r"cn=a\,,dc=x"],
 )  # fmt: skip
 def test_ldap_dn_parts_that_are_dns_are_kept(text: str) -> None:
     assert parse_ldap(text).target == text.split("#")[0].strip()
+
+
+def test_the_dn_error_says_the_ldap_syntax() -> None:
+    with pytest.raises(AuthStringError) as err:
+        parse_ldap("mysql, dba=developer")
+    assert str(err.value) == (
+        "'mysql, dba=developer' is not a DN: 'mysql' is not attribute=value. An LDAP row's "
+        "string is the user's DN, '+suffix' or nothing, then '#' and the group mapping "
+        "('#dba=developer,users=data_entry'); 'service, group=account' is the syntax of "
+        "authentication_pam rows"
+    )
+
+
+@pytest.mark.parametrize(
+    ("dn", "pieces"),
+    [("a=1,b=2", ["a=1", "b=2"]), (",x", ["", "x"]), (r"a\,b,c", [r"a\,b", "c"]),
+     (r"a\,,b", [r"a\,", "b"]), ('o="p, q",c=r', ['o="p, q"', "c=r"])],
+)  # fmt: skip
+def test_dn_pieces_cut_at_unescaped_unquoted_separators(dn: str, pieces: list[str]) -> None:
+    assert _dn_pieces(dn, ",") == pieces
