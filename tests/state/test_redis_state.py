@@ -16,11 +16,12 @@ import pytest
 from bridge.config import ConfigError, ProtectionConfig, StateConfig
 from bridge.hashing import fast_auth_digest
 from bridge.mapping.accounts import AccountRow
-from bridge.state.engine import Engine, StateUnavailable
+from bridge.state.engine import MAX_BACKOFF, Engine, StateUnavailable
 from bridge.state.fastauth import RedisFastAuth, read_key_file
 from bridge.state.registry import SLOT_BITS, RedisRegistry, SlotIds
 from bridge.state.throttle import MemoryThrottle, RedisThrottle, ThrottleClosed
 from sandbox.redis import RedisServer
+from tests.state.polling import eventually, flushed
 
 ROW = AccountRow("app", "%", "caching_sha2_password", b"$A$005$hash-one")
 
@@ -161,8 +162,11 @@ async def test_fast_auth_is_shared_sealed_and_bound_to_the_row_and_hash(
     # the row's hash changed (a new password): no hit, and the stale entry is gone
     changed = AccountRow("app", "%", "caching_sha2_password", b"$A$005$hash-two")
     assert await RedisFastAuth(two, secret, 60).get(changed) is None
-    await asyncio.sleep(0.1)  # deleted in the background
-    assert await one.client.exists(name) == 0
+
+    async def deleted() -> bool:  # in the background
+        return await one.client.exists(name) == 0
+
+    await eventually(deleted, "the stale entry's deletion")
     for engine in (one, two, stranger.engine):
         await engine.close()
 
@@ -201,7 +205,7 @@ async def test_registry_slots_make_ids_unique_and_sessions_findable(
     id_a = a.ids.take(a)
     assert id_a >> SLOT_BITS == a.slot
     a.add(id_a, 4242, a.owner("alice", "alice"))
-    await asyncio.sleep(0.1)  # the write is in the background
+    await flushed(a)  # the write is in the background
     assert await b.remote_upstream_id(id_a) == 4242
     found = await b.remote_find(id_a)  # the owner, as every instance (one key file) digests it
     assert found is not None and found.same_owner(b.owner("alice", "alice"))
@@ -211,10 +215,11 @@ async def test_registry_slots_make_ids_unique_and_sessions_findable(
     )
     assert await a.remote_upstream_id(id_a) is None  # its own: found locally, not here
     a.remove(id_a)
-    await asyncio.sleep(0.1)
+    await flushed(a)
     assert await b.remote_upstream_id(id_a) is None
     a.add(id_a, 4343)
-    await asyncio.sleep(0.1)
+    await flushed(a)
+    assert await b.remote_upstream_id(id_a) == 4343
     await a.release()  # shutdown: gone at once
     assert await b.remote_upstream_id(id_a) is None
     await a.engine.close()
@@ -256,9 +261,12 @@ async def test_engine_down_then_back(tmp_path: Path) -> None:
         with pytest.raises(StateUnavailable):
             await engine.run(lambda c: c.ping())
         server.start_again()  # empty: no persistence
-        await asyncio.sleep(0.6)  # past the backoff
-        await registry.renew()
-        assert engine.up
+
+        async def renewed() -> bool:  # skipped while the engine backs off (0.25 s or more)
+            await registry.renew()
+            return engine.up
+
+        await eventually(renewed, "a renewal after the restart", MAX_BACKOFF + 5)
         other = RedisRegistry(Engine(config), SlotIds())
         assert await other.remote_upstream_id(live) == 77  # written back
         await other.engine.close()
@@ -314,7 +322,7 @@ async def test_registry_batches_end_equal_to_the_live_sessions(
             live.append(bridge_id)
         if rng.random() < 0.3:
             await asyncio.sleep(rng.choice([0, 0.001, 0.01, 0.03]))
-    await asyncio.sleep(0.3)
+    await flushed(registry)  # nothing pending or in flight: Redis holds its last word
     held = await registry.engine.client.hgetall(f"{config.key_prefix}sessions:{registry.slot}")
     assert {int(k) for k in held} == set(live)
     for k, v in held.items():  # thread id ':' the owner digest ':' the seal, in hex

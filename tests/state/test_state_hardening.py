@@ -34,6 +34,7 @@ from bridge.state.registry import SLOT_TTL_MS, RedisRegistry, SlotIds
 from bridge.state.throttle import MemoryThrottle, RedisThrottle
 from bridge.throttle import name_key
 from sandbox.redis import RedisServer
+from tests.state.polling import eventually, flushed
 from tests.state.test_redis_state import state_config
 
 DN = "uid=alice,ou=people,dc=example,dc=com"
@@ -109,10 +110,10 @@ async def test_kill_registry_expires_checks_the_slot_and_validates_values(
     sessions = f"{a.engine.prefix}sessions:{a.slot}"
     first, second = a.ids.take(a), a.ids.take(a)
     a.add(first, 4242)
-    await asyncio.sleep(0.1)
+    await flushed(a)
     await raw.delete(sessions)  # as a write-back does before it rewrites the hash
     a.add(second, 4343)
-    await asyncio.sleep(0.1)
+    await flushed(a)
     assert 0 < await raw.pttl(sessions) <= SLOT_TTL_MS  # the flush's hash expires too
     assert await b.remote_upstream_id(second) == 4343
 
@@ -269,8 +270,11 @@ async def test_a_key_of_another_type_is_a_miss_not_an_engine_outage(
     row = AccountRow("app", "%", "caching_sha2_password", b"$A$005$hash-one")
     await engine.client.hset(f"{config.key_prefix}fa:{cache.sealer.name(row)}", "x", "1")
     assert await cache.get(row) is None
-    await asyncio.sleep(0.05)  # the corrupt key is deleted in the background
-    assert not await engine.client.exists(f"{config.key_prefix}fa:{cache.sealer.name(row)}")
+
+    async def deleted() -> bool:  # in the background
+        return not await engine.client.exists(f"{config.key_prefix}fa:{cache.sealer.name(row)}")
+
+    await eventually(deleted, "the corrupt key's deletion")
     sealer = GroupSealer(secret, ldap_context(ldap_config()))
     groups = SharedGroupCache(engine, 60, asyncio.get_running_loop(), sealer)
     await engine.client.rpush(f"{config.key_prefix}ldap:{sealer.name(DN)}", "dba")
