@@ -19,7 +19,12 @@ from sandbox.mariadb import MariaDB
 from sandbox.redis import RedisServer
 from tests.integration.harness import closing, connect, error_of, scalar
 from tests.integration.test_kill_owner import SHARED, shared_account, two_people_bridge
-from tests.integration.test_state_redis import key_file, same_accounts, state_section
+from tests.integration.test_state_redis import (
+    key_file,
+    same_accounts,
+    state_section,
+    wait_registered,
+)
 from tests.state.test_squatter import serve_garbage
 
 pytestmark = pytest.mark.integration
@@ -51,7 +56,7 @@ def test_a_forged_kill_registry_entry_does_not_kill_another_users_session(
     with (closing(connect("pymysql", a, "bob", "bob-pw", "tls")) as bob,
           closing(connect("pymysql", b, "alice", "alice-pw", "tls")) as alice):  # fmt: skip
         assert scalar(alice, "SELECT CURRENT_USER()") == f"{SHARED}@%"
-        time.sleep(0.2)  # registrations reach Redis in batches
+        wait_registered(redis_server, bob.thread_id(), alice.thread_id())
         bob_slot, alice_slot = bob.thread_id() >> SLOT_BITS, alice.thread_id() >> SLOT_BITS
         bobs = entry(engine, bob_slot, bob.thread_id())
         alices = entry(engine, alice_slot, alice.thread_id())

@@ -6,7 +6,6 @@ across --workers and across two bridges sharing Redis."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -29,7 +28,7 @@ from tests.integration.test_pipelined_commands import (
     query,
     read_result,
 )
-from tests.integration.test_state_redis import same_accounts, state_section
+from tests.integration.test_state_redis import same_accounts, state_section, wait_registered
 
 pytestmark = pytest.mark.integration
 
@@ -313,7 +312,7 @@ def test_across_two_bridges_sharing_redis(
     with closing(connect("pymysql", a, "bob", "bob-pw", "tls")) as bob:
         with closing(connect("pymysql", b, "alice", "alice-pw", "tls")) as alice:
             assert alice.thread_id() >> 20 != bob.thread_id() >> 20  # another instance slot
-            time.sleep(0.1)  # registrations reach Redis in batches (FLUSH_DELAY)
+            wait_registered(redis_server, bob.thread_id())
             assert_refused(alice, "KILL {id}", bob.thread_id())
             assert scalar(bob, "SELECT 1") == 1
         with closing(connect("pymysql", b, "bob", "bob-pw", "tls")) as bob_on_b:

@@ -27,7 +27,7 @@ import redis
 
 from bridge.scramble import native_token, sha2_token
 from bridge.state.engine import MAX_BACKOFF
-from bridge.state.registry import HEARTBEAT
+from bridge.state.registry import HEARTBEAT, SLOT_BITS
 from sandbox.bridgeproc import BridgeProcess, run_bridge, write_config
 from sandbox.certs import CertSet
 from sandbox.mariadb import MariaDB
@@ -116,6 +116,21 @@ def _metrics_port(bridge: BridgeProcess) -> int:
     return int(listen.rsplit(":", 1)[1])
 
 
+def wait_registered(server: RedisServer, *bridge_ids: int,
+                    prefix: str = "mysql-auth-bridge:") -> None:  # fmt: skip
+    """Registrations reach Redis in batches (FLUSH_DELAY after the login, later on a busy
+    machine): wait until each session's entry is there, where another bridge finds it."""
+    client = redis.Redis(port=server.port)
+
+    def there() -> bool:
+        return all(client.hexists(f"{prefix}sessions:{i >> SLOT_BITS}", str(i)) for i in bridge_ids)
+
+    try:
+        wait_until(there, 10, f"the registry entries of {bridge_ids}")
+    finally:
+        client.close()
+
+
 def wrong_login(front: Any, user: str) -> tuple[int, str]:
     with pytest.raises(pymysql.err.MySQLError) as caught:
         connect("pymysql", front, user, "not-the-password", "tls", bind_address="127.0.0.2")
@@ -185,13 +200,13 @@ def test_kill_query_through_b_interrupts_a_session_on_a(
         assert victim.thread_id() >= 1 << 20  # an id in A's instance slot
         thread, outcome = sleep_in_thread(victim)
         wait_until(lambda: bool(set(running_sleeps(mariadb)) - before), 10, "the SLEEP upstream")
-        started = time.perf_counter()
+        wait_registered(redis_server, victim.thread_id())
         with closing(connect("mysqlclient", b, "app", "app-pw", "tls")) as killer:
             assert killer.thread_id() >> 20 != victim.thread_id() >> 20  # another slot
-            time.sleep(0.1)  # registrations reach Redis in batches (FLUSH_DELAY)
+            started = time.perf_counter()  # the KILL, not the killer's login, is timed
             killer.cursor().execute(f"KILL QUERY {victim.thread_id()}")
         thread.join(10)
-        assert time.perf_counter() - started < 1.0
+        assert time.perf_counter() - started < 1.0  # of the SLEEP's 30 s
         assert isinstance(outcome[0], pymysql.err.MySQLError)
         assert error_of(outcome[0])[0] == 1317  # Query execution was interrupted
         assert scalar(victim, "SELECT 7") == 7
@@ -222,13 +237,15 @@ def test_redis_stopped_mid_run_then_back(
     a.wait_log("state engine")
     assert "unavailable" in a.log
     redis_here.start_again()  # empty, as a restart without persistence
-    time.sleep(1.5)  # past the backoff
+    # A asks again when its backoff (up to MAX_BACKOFF after the failures above) has
+    # passed, at the next heartbeat: until then its logins do not write to Redis
+    back = HEARTBEAT + MAX_BACKOFF + 5
+    a.wait_log("answers again", timeout=back)
     with closing(connect("pymysql", a, "fresh", "fresh-pw", "tls")):  # full on A: cached in Redis
         pass
-    wait_until(
-        lambda: fast_auth_on_the_wire(b, "fresh", "fresh-pw") == b"\x01\x03", 15, "fast auth"
+    wait_until(  # B asks again at its first login after its own backoff
+        lambda: fast_auth_on_the_wire(b, "fresh", "fresh-pw") == b"\x01\x03", back, "fast auth"
     )
-    a.wait_log("answers again")
     for _ in range(LOCK_AFTER):  # shared counting again
         with pytest.raises(pymysql.err.MySQLError):
             connect("pymysql", a if _ % 2 else b, "nat", "wrong", "tls")
@@ -341,7 +358,7 @@ def test_workers_share_the_lock_and_the_kill_registry(
             with closing(killer), closing(victim):
                 if victim.thread_id() >> 20 == killer.thread_id() >> 20:
                     continue
-                time.sleep(0.1)  # the registration's batch
+                wait_registered(redis_server, victim.thread_id(), prefix="workers:")
                 killer.cursor().execute(f"KILL CONNECTION {victim.thread_id()}")
                 with pytest.raises(pymysql.err.OperationalError):
                     scalar(victim, "SELECT 1")
