@@ -200,9 +200,11 @@ class Engine:
         return self.last_failure
 
     def _recovered(self) -> None:
+        """An answer: no more backing off, even from a failure of a call that was in
+        flight with this one (a connection the restarted server had closed)."""
         if not self.up and self.announce:
             log.info("%s answers again", self.where)
-        self.up, self._backoff = True, 0.0
+        self.up, self._backoff, self._retry_at = True, 0.0, 0.0
 
     async def close(self) -> None:
         for client in self._clients:

@@ -6,6 +6,7 @@ goes away and comes back."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import secrets
 from pathlib import Path
@@ -299,6 +300,41 @@ async def test_an_operators_call_asks_the_engine_even_while_backing_off(tmp_path
         await engine.close()
     finally:
         server.stop()
+
+
+async def test_an_answer_ends_the_backoff_a_concurrent_failure_started(
+    tmp_path: Path, redis_server: RedisServer
+) -> None:
+    """At a restart the heartbeat's call and another (on a connection the old server
+    closed) are in flight together: when the second fails first and the first then gets
+    its answer, the engine is back and asked at once, not skipped for the rest of a
+    backoff (which left the slot unclaimed and the caches unwritten, without a word)."""
+    import redis.exceptions
+
+    config = state_config(tmp_path, redis_server.url)
+    engine = Engine(config)
+    answer = asyncio.Event()
+
+    async def answered_later(client: Any) -> Any:
+        await answer.wait()
+        return await client.ping()
+
+    async def closed(_: Any) -> Any:
+        raise redis.exceptions.ConnectionError("Connection closed by server.")
+
+    for _ in range(4):  # failures while it was down: the backoff is well past a second
+        with contextlib.suppress(StateUnavailable):
+            await engine.run(closed, now=True)
+    assert not engine.available
+    heartbeat = asyncio.create_task(engine.run(answered_later, now=True))
+    await asyncio.sleep(0)  # in flight
+    with pytest.raises(StateUnavailable):
+        await engine.run(closed, now=True)
+    answer.set()
+    assert await heartbeat
+    assert engine.up and engine.available
+    assert await engine.run(lambda c: c.ping())  # asked, not skipped
+    await engine.close()
 
 
 async def test_registry_batches_end_equal_to_the_live_sessions(
