@@ -7,12 +7,21 @@ import socket
 import time
 from collections.abc import Callable
 
+_handed_out: set[int] = set()
+
 
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
+    """A loopback port nothing listens on now, never one this process was given before:
+    the kernel may offer a port again as soon as it is closed, and two ports taken for one
+    server (its listener, its metrics) are both free until it binds them, so the second
+    could be the first and the server would exit with "address in use"."""
+    while True:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port: int = s.getsockname()[1]
+        if port not in _handed_out:
+            _handed_out.add(port)
+            return port
 
 
 def wait_until(check: Callable[[], bool], timeout: float, what: str) -> None:
