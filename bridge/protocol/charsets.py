@@ -137,7 +137,11 @@ def encode_name(text: str, charset: int, fallback: int) -> bytes:
     name = charset_name(charset, fallback)
     if name == "latin1":
         return codecs.charmap_encode(text, "strict", _LATIN1_ENCODING)[0]
-    return text.encode(_CODECS.get(name, "ascii"))
+    codec = _CODECS.get(name, "ascii")
+    raw = text.encode(codec)
+    if raw.decode(codec) != text:  # a lossy mapping ('¥' is 0x5C, '\\', in euc_jp and sjis)
+        raise UnicodeEncodeError(codec, text, 0, len(text), "the character set cannot hold it")
+    return raw
 
 
 def encode_message(text: str, charset: str) -> bytes:

@@ -4,7 +4,7 @@ with the bytes MariaDB 10.11 was measured to take (bridge/protocol/charsets.py).
 from __future__ import annotations
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from bridge.errors import ClientCharsetRefused, client_charset
@@ -152,7 +152,17 @@ def test_change_user_names_come_in_its_charset_or_the_sessions() -> None:
     )
 
 
+def test_a_lossy_mapping_is_a_name_the_charset_cannot_hold() -> None:
+    """Python's euc_jp and shift_jis encode '¥' as 0x5C, which reads back as '\\': a name
+    sent so would be another name. It is refused as not encodable, as '日' in latin1 is."""
+    for charset in (12, 13, 97):  # ujis, sjis, eucjpms
+        with pytest.raises(UnicodeEncodeError):
+            encode_name("a¥b", charset, UTF8MB4)
+        assert encode_name("a\\b", charset, UTF8MB4) == b"a\\b"
+
+
 @settings(max_examples=300, deadline=None)
+@example(charset=97, text="¥")  # drawn at random once: encoded as '\\'
 @given(
     charset=st.sampled_from(
         sorted(i for i, cs in CHARSET_OF_ID.items() if cs not in NOT_FOR_CLIENTS)
