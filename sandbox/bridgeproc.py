@@ -92,7 +92,7 @@ class BridgeProcess:
     def listening(self) -> bool:
         return port_open(self.port) and self.socket.exists()
 
-    def wait_log(self, text: str, timeout: float = 10) -> None:
+    def wait_log(self, text: str, timeout: float = 30) -> None:
         try:
             wait_until(lambda: text in self.log_now, timeout, f"log line {text!r}")
         except TimeoutError as exc:  # what the bridge did say, for the failure's report
@@ -102,7 +102,7 @@ class BridgeProcess:
     def signal(self, sig: signal.Signals) -> None:
         self.proc.send_signal(sig)
 
-    def reload(self, timeout: float = 10) -> bool:
+    def reload(self, timeout: float = 30) -> bool:
         """SIGHUP, then wait for this reload's outcome: True if it was applied."""
         ok, failed = "configuration reloaded", "reload failed"
 

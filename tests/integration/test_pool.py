@@ -196,9 +196,9 @@ def test_idle_connections_close_after_idle_timeout(
     with closing(connect("pymysql", bridge, "nat", "nat-pw", "tls")) as c:
         previous = thread_id(c)
     kept(bridge, 0)
-    # Closed upstream, not just forgotten: its thread leaves the server's process list,
-    # within the 1.5 s the test used to sleep before it looked (idle_timeout 0.5 s).
-    wait_until(lambda: str(previous) not in upstream_ids(mariadb), 1.5, "the idle close")
+    # Closed upstream, not just forgotten: its thread leaves the server's process list
+    # (idle_timeout 0.5 s; a busy machine runs the close later, and it must come)
+    wait_until(lambda: str(previous) not in upstream_ids(mariadb), 10, "the idle close")
     with closing(connect("pymysql", bridge, "nat", "nat-pw", "tls")) as c:
         assert thread_id(c) != previous
 
