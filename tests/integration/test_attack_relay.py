@@ -15,6 +15,7 @@ from bridge.protocol.framing import frame
 from bridge.protocol.packets import ChangeUser, build_change_user
 from bridge.scramble import native_token
 from sandbox.mariadb import MariaDB
+from sandbox.ports import wait_until
 from tests.integration.harness import (
     Bridge,
     closing,
@@ -146,12 +147,15 @@ def test_a_long_query_full_of_kill_words_stalls_nobody(bridge: Bridge) -> None:
     thread.start()
     try:
         with closing(connect("pymysql", bridge, "nat", "nat-pw", "tcp")) as c:
-            time.sleep(0.2)
+            # the probe is answering before the big query and goes on after it (its own
+            # login may take a while on a busy machine)
+            wait_until(lambda: len(latencies) >= 5, 30, "the probe's first answers")
             with pytest.raises(pymysql.err.MySQLError) as caught:
                 c.cursor().execute(" kill" + " x" * (4 << 20))
             assert error_of(caught.value)[0] == 1235
             assert scalar(c, "SELECT 1") == 1
-            time.sleep(0.2)
+            after = len(latencies)
+            wait_until(lambda: len(latencies) >= after + 5, 30, "the probe's answers after")
     finally:
         done.set()
         thread.join(10)
