@@ -9,13 +9,15 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
+import pymysql
 import pytest
 
 from bridge.protocol.packets import parse_err
 from sandbox.certs import CertSet
 from sandbox.mariadb import MariaDB
-from sandbox.ports import free_port
+from sandbox.ports import free_port, wait_until
 from tests.integration.harness import (
     ACCOUNTS,
     Account,
@@ -88,9 +90,19 @@ def test_max_connections(make_bridge: MakeBridge) -> None:
     assert raw.closed()
     assert scalar(first, "SELECT 1") == 1  # the others keep working
     first.close()
-    time.sleep(0.2)
-    with closing(connect("pymysql", bridge, "nat", "nat-pw", "tcp")) as third:
-        assert scalar(third, "SELECT CURRENT_USER()") == "nat@%"
+    third: list[Any] = []
+
+    def slot_freed() -> bool:  # once the bridge has ended the first session (1040 before)
+        try:
+            third.append(connect("pymysql", bridge, "nat", "nat-pw", "tcp"))
+        except pymysql.err.MySQLError as exc:
+            assert error_of(exc)[0] == 1040, exc
+            return False
+        return True
+
+    wait_until(slot_freed, 10, "the first session's slot")
+    with closing(third[0]):
+        assert scalar(third[0], "SELECT CURRENT_USER()") == "nat@%"
     second.close()
 
 
