@@ -21,7 +21,7 @@ from sandbox.bridgeproc import Account
 from sandbox.certs import CertSet
 from sandbox.ldap import PEOPLE, Slapd
 from sandbox.mariadb import MariaDB
-from sandbox.ports import free_port
+from sandbox.ports import free_port, wait_until
 from tests.integration.harness import (
     Bridge,
     bridge_attr,
@@ -153,10 +153,11 @@ def test_failover_when_the_first_server_dies(
 
     worker = threading.Thread(target=logins)
     worker.start()
-    try:
-        time.sleep(1.0)
+    try:  # by counts of logins, not seconds: a login takes longer on a busy machine
+        wait_until(lambda: len(results) >= 5, 30, "logins before the failover")
         first.kill()  # mid-run
-        time.sleep(2.5)
+        killed = len(results)
+        wait_until(lambda: len(results) >= killed + 7, 30, "logins after the failover")
     finally:
         stop.set()
         worker.join()
