@@ -140,7 +140,8 @@ def encode_name(text: str, charset: int, fallback: int) -> bytes:
     codec = _CODECS.get(name, "ascii")
     raw = text.encode(codec)
     if raw.decode(codec) != text:  # a lossy mapping ('¥' is 0x5C, '\\', in euc_jp and sjis)
-        raise UnicodeEncodeError(codec, text, 0, len(text), "the character set cannot hold it")
+        at = next((i for i, c in enumerate(text) if c.encode(codec).decode(codec) != c), 0)
+        raise UnicodeEncodeError(codec, text, at, at + 1, "the character set cannot hold it")
     return raw
 
 

@@ -156,8 +156,9 @@ def test_a_lossy_mapping_is_a_name_the_charset_cannot_hold() -> None:
     """Python's euc_jp and shift_jis encode '¥' as 0x5C, which reads back as '\\': a name
     sent so would be another name. It is refused as not encodable, as '日' in latin1 is."""
     for charset in (12, 13, 97):  # ujis, sjis, eucjpms
-        with pytest.raises(UnicodeEncodeError):
+        with pytest.raises(UnicodeEncodeError) as caught:
             encode_name("a¥b", charset, UTF8MB4)
+        assert caught.value.object[caught.value.start : caught.value.end] == "¥"  # named
         assert encode_name("a\\b", charset, UTF8MB4) == b"a\\b"
 
 
