@@ -40,15 +40,18 @@ def configure(
     return write_config(directory, free_port(), db.port, certs, accounts, **sections)
 
 
+# app's upstream password is right, nat's is not, and ghost has no upstream account.
+ONE_RIGHT_ONE_WRONG_ONE_MISSING = [
+    Account("app", "app-pw", "caching_sha2_password", upstream_password="up-app"),
+    Account("nat", "nat-pw", "mysql_native_password", upstream_password="not-the-one"),
+    Account("ghost", "g-pw", "caching_sha2_password", upstream_password="whatever"),
+]
+
+
 def test_upstream_logins_find_a_wrong_password_and_a_missing_account(
     tmp_path: Path, mariadb: MariaDB, certs: CertSet
 ) -> None:
-    accounts = [
-        Account("app", "app-pw", "caching_sha2_password", upstream_password="up-app"),
-        Account("nat", "nat-pw", "mysql_native_password", upstream_password="not-the-one"),
-        Account("ghost", "g-pw", "caching_sha2_password", upstream_password="whatever"),
-    ]
-    config = configure(tmp_path, mariadb, certs, accounts)
+    config = configure(tmp_path, mariadb, certs, ONE_RIGHT_ONE_WRONG_ONE_MISSING)
     done = check_online(config)
     assert done.returncode == 1
     assert f"ok: upstream login as 'app' to 127.0.0.1:{mariadb.port} (TLS)" in done.stdout
@@ -69,12 +72,7 @@ def test_upstream_login_errors_come_in_the_files_order(
     tmp_path: Path, mariadb: MariaDB, certs: CertSet
 ) -> None:
     """By line, as check's own errors (operations.md), not by account name."""
-    accounts = [
-        Account("app", "app-pw", "caching_sha2_password", upstream_password="up-app"),
-        Account("nat", "nat-pw", "mysql_native_password", upstream_password="not-the-one"),
-        Account("ghost", "g-pw", "caching_sha2_password", upstream_password="whatever"),
-    ]
-    config = configure(tmp_path, mariadb, certs, accounts)
+    config = configure(tmp_path, mariadb, certs, ONE_RIGHT_ONE_WRONG_ONE_MISSING)
     creds = tmp_path / "upstream-credentials.yaml"
     creds.write_text("nat: {password: not-the-one}\nghost: {password: whatever}\n"
                      "app: {password: up-app}\n")  # fmt: skip
